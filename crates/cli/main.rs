@@ -1,0 +1,3 @@
+//! The `logsight` command.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! logsight's storage engine.
+
+pub mod msgcodec;

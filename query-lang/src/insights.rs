@@ -1,0 +1,1 @@
+//! The Logs Insights query language (work in progress).

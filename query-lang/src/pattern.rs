@@ -1,0 +1,1 @@
+//! CloudWatch filter patterns (work in progress).

@@ -1,3 +1,57 @@
-//! logsight's storage engine.
+//! logsight's storage engine: durable appends, immutable compressed segments, ordered reads.
+//!
+//! Writes go to a write-ahead log with group commit (one fsync shared by every concurrent
+//! appender) and into an in-memory buffer, where they are readable at once. A background
+//! thread seals the buffer into an immutable, memory-mapped segment file of zstd-compressed,
+//! per-stream blocks, then drops the WAL files it covers. The catalog (groups, streams, the
+//! segment list, the WAL checkpoint) is one small file replaced atomically; replacing it is
+//! the commit point of every seal, rewrite and deletion.
+//!
+//! The API is synchronous and does no async I/O: the server calls it from blocking threads.
+//! Only this crate calls memmap2, zstd or fsync.
+//!
+//! # Layout
+//! - [`store`]: [`Store`], the entry point: open and recovery, groups and streams, append,
+//!   seal, retention, reads and scan planning.
+//! - `wal`: the write-ahead log and its recovery rules.
+//! - [`segment`]: the segment file format, writer and memory-mapped reader.
+//! - `block` and [`msgcodec`]: how one block's columns are encoded.
+//! - [`read`]: ordered, paged reads (a lazy k-way merge) and position tokens.
+//! - [`scan`]: pruned, parallel block scans for the query engine.
+//! - `catalog`: the persisted catalog.
+//!
+//! ```
+//! use logsight_model::{LogEvent, LogGroupName, LogStreamName};
+//! use logsight_storage::{ReadOptions, Store, StoreOptions};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+//! let (g, s) = (LogGroupName::new("app").unwrap(), LogStreamName::new("web-1").unwrap());
+//! store.create_group(&g).unwrap();
+//! store.create_stream(&g, &s).unwrap();
+//! store.append("app", "web-1", &[LogEvent::new(1_000, 1_001, "GET /health 200").unwrap()]).unwrap();
+//! let page = store.read_stream("app", "web-1", &ReadOptions::default()).unwrap();
+//! assert_eq!(page.events[0].message, "GET /health 200");
+//! ```
 
+mod block;
+mod catalog;
+mod clock;
+mod error;
+mod fsutil;
+mod memtable;
+mod mmap;
 pub mod msgcodec;
+pub mod read;
+pub mod scan;
+pub mod segment;
+pub mod store;
+mod varint;
+mod wal;
+
+pub use block::DecodedBlock;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Result, StorageError};
+pub use read::{Direction, Event, Page, Position, ReadOptions};
+pub use scan::{ScanPlan, ScanUnit};
+pub use store::{GroupInfo, Store, StoreOptions, StoreStats, StreamInfo};

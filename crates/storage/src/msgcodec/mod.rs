@@ -45,6 +45,12 @@ impl Messages {
         (0..self.len()).map(|i| self.get_bytes(i))
     }
 
+    /// Appends one message.
+    pub fn push(&mut self, message: &[u8]) {
+        self.data.extend_from_slice(message);
+        self.ends.push(self.data.len() as u32);
+    }
+
     /// Empties the buffer, keeping its capacity.
     pub fn clear(&mut self) {
         self.data.clear();

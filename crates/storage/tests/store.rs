@@ -1,0 +1,453 @@
+//! Contract tests of the store through its public API.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use logsight_model::{LogEvent, LogGroupName, LogStreamName, RetentionDays, TimeRange};
+use logsight_storage::{
+    Direction, Event, ManualClock, Position, ReadOptions, StorageError, Store, StoreOptions,
+};
+use proptest::prelude::*;
+
+fn opts() -> StoreOptions {
+    StoreOptions { background: false, sync: false, block_bytes: 300, ..Default::default() }
+}
+
+fn names(g: &str, s: &str) -> (LogGroupName, LogStreamName) {
+    (LogGroupName::new(g).unwrap(), LogStreamName::new(s).unwrap())
+}
+
+fn setup(store: &Store, g: &str, streams: &[&str]) {
+    let group = LogGroupName::new(g).unwrap();
+    store.create_group(&group).unwrap();
+    for s in streams {
+        store.create_stream(&group, &LogStreamName::new(*s).unwrap()).unwrap();
+    }
+}
+
+fn ev(ts: i64, msg: &str) -> LogEvent {
+    LogEvent::new(ts, ts + 1, msg).unwrap()
+}
+
+/// Reads everything by paging with `page` events per call.
+fn read_all(
+    store: &Store,
+    group: &str,
+    stream: Option<&str>,
+    range: TimeRange,
+    direction: Direction,
+    page: usize,
+) -> Vec<Event> {
+    let mut out = Vec::new();
+    let mut from: Option<Position> = None;
+    loop {
+        let opts = ReadOptions { range, direction, from, limit: page, ..Default::default() };
+        let p = match stream {
+            Some(s) => store.read_stream(group, s, &opts).unwrap(),
+            None => store.read_group(group, None, &opts).unwrap(),
+        };
+        out.extend(p.events);
+        if !p.more {
+            return out;
+        }
+        from = p.next;
+    }
+}
+
+fn messages(events: &[Event]) -> Vec<String> {
+    events.iter().map(|e| e.message.clone()).collect()
+}
+
+#[test]
+fn read_after_write_then_seal_then_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    setup(&store, "g", &["s"]);
+    store.append("g", "s", &[ev(30, "c"), ev(10, "a"), ev(20, "b")]).unwrap();
+    let want = ["a", "b", "c"];
+    let check = |store: &Store| {
+        let fwd = read_all(store, "g", Some("s"), TimeRange::ALL, Direction::Forward, 2);
+        assert_eq!(messages(&fwd), want);
+        let back = read_all(store, "g", Some("s"), TimeRange::ALL, Direction::Backward, 1);
+        assert_eq!(messages(&back), ["c", "b", "a"]);
+        let mid = read_all(
+            store,
+            "g",
+            Some("s"),
+            TimeRange::new(Some(20), Some(30)),
+            Direction::Forward,
+            5,
+        );
+        assert_eq!(messages(&mid), ["b"]);
+    };
+    check(&store);
+    drop(store);
+    // Recovered from the WAL alone.
+    let store = Store::open(dir.path(), opts()).unwrap();
+    check(&store);
+    store.flush().unwrap();
+    assert_eq!(store.stats().segments, 1);
+    assert_eq!(store.stats().buffered_events, 0);
+    check(&store);
+    drop(store);
+    let store = Store::open(dir.path(), opts()).unwrap();
+    check(&store);
+    let s = &store.streams("g").unwrap()[0];
+    assert_eq!(
+        (s.events, s.first_event_timestamp, s.last_event_timestamp),
+        (3, Some(10), Some(30))
+    );
+    assert_eq!(s.last_ingestion_time, Some(31));
+    let g = store.group("g").unwrap();
+    assert_eq!((g.events, g.raw_bytes, g.segments), (3, 3, 1));
+    assert_eq!(g.stored_bytes, store.stats().segment_bytes);
+}
+
+#[test]
+fn names_and_lifecycle_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let (g, s) = names("g", "s");
+    assert!(matches!(store.create_stream(&g, &s), Err(StorageError::GroupNotFound(_))));
+    store.create_group(&g).unwrap();
+    assert!(matches!(store.create_group(&g), Err(StorageError::GroupExists(_))));
+    store.create_stream(&g, &s).unwrap();
+    assert!(matches!(store.create_stream(&g, &s), Err(StorageError::StreamExists { .. })));
+    assert!(matches!(
+        store.append("g", "nope", &[ev(1, "x")]),
+        Err(StorageError::StreamNotFound { .. })
+    ));
+    assert!(matches!(
+        store.append("nope", "s", &[ev(1, "x")]),
+        Err(StorageError::GroupNotFound(_))
+    ));
+    let bad = ReadOptions {
+        from: Some("garbage".parse().unwrap_or(Position {
+            direction: Direction::Backward,
+            timestamp: 0,
+            skip: 0,
+        })),
+        ..Default::default()
+    };
+    assert!(matches!(store.read_stream("g", "s", &bad), Err(StorageError::InvalidArgument(_))));
+    assert!("x/1/2".parse::<Position>().is_err());
+    assert!(matches!(Store::open(dir.path(), opts()), Err(StorageError::Locked(_))));
+}
+
+#[test]
+fn deleting_a_stream_removes_its_data_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    setup(&store, "g", &["a", "b"]);
+    store.append("g", "a", &[ev(1, "a1"), ev(2, "a2")]).unwrap();
+    store.append("g", "b", &[ev(1, "b1")]).unwrap();
+    store.flush().unwrap();
+    store.append("g", "a", &[ev(3, "a3")]).unwrap();
+    let (g, a) = names("g", "a");
+    store.delete_stream(&g, &a).unwrap();
+    store.create_stream(&g, &a).unwrap();
+    assert!(read_all(&store, "g", Some("a"), TimeRange::ALL, Direction::Forward, 10).is_empty());
+    assert_eq!(
+        messages(&read_all(&store, "g", None, TimeRange::ALL, Direction::Forward, 10)),
+        ["b1"]
+    );
+    // The segment was rewritten without stream a's block.
+    let bytes_before = store.stats().segment_bytes;
+    drop(store);
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert!(read_all(&store, "g", Some("a"), TimeRange::ALL, Direction::Forward, 10).is_empty());
+    assert_eq!(store.stats().segment_bytes, bytes_before);
+    store.delete_group(&g).unwrap();
+    assert_eq!(store.stats().segments, 0);
+    assert!(matches!(store.group("g"), Err(StorageError::GroupNotFound(_))));
+}
+
+#[test]
+fn retention_hides_then_deletes_old_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = 86_400_000;
+    let clock = Arc::new(ManualClock::new(100 * day));
+    let store = Store::open(dir.path(), StoreOptions { clock: clock.clone(), ..opts() }).unwrap();
+    setup(&store, "g", &["s"]);
+    store.append("g", "s", &[ev(90 * day, "old")]).unwrap();
+    store.flush().unwrap();
+    store.append("g", "s", &[ev(99 * day, "new")]).unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.stats().segments, 2);
+    let (g, _) = names("g", "s");
+    store.set_retention(&g, Some(RetentionDays::new(7).unwrap())).unwrap();
+    assert_eq!(
+        messages(&read_all(&store, "g", Some("s"), TimeRange::ALL, Direction::Forward, 10)),
+        ["new"]
+    );
+    assert_eq!(store.stats().segments, 1, "the expired segment is deleted");
+    clock.set(120 * day);
+    store.enforce_retention().unwrap();
+    assert_eq!(store.stats().segments, 0);
+    assert!(read_all(&store, "g", Some("s"), TimeRange::ALL, Direction::Forward, 10).is_empty());
+}
+
+#[test]
+fn damaged_block_is_reported_and_the_rest_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    setup(&store, "g", &["a", "b"]);
+    store.append("g", "a", &[ev(1, "first segment")]).unwrap();
+    store.flush().unwrap();
+    store.append("g", "b", &[ev(2, "second segment")]).unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let mut segs: Vec<_> = std::fs::read_dir(dir.path().join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segs.sort();
+    let mut bytes = std::fs::read(&segs[0]).unwrap();
+    bytes[10] ^= 0xff; // inside the first block
+    std::fs::write(&segs[0], bytes).unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let err = store.read_stream("g", "a", &ReadOptions::default()).unwrap_err();
+    match &err {
+        StorageError::Corruption { file, offset, .. } => {
+            assert_eq!(file, &segs[0]);
+            assert_eq!(*offset, 8);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("block checksum mismatch"), "{err}");
+    let page = store.read_stream("g", "b", &ReadOptions::default()).unwrap();
+    assert_eq!(messages(&page.events), ["second segment"]);
+}
+
+#[test]
+fn damaged_segment_footer_is_quarantined_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    setup(&store, "g", &["a"]);
+    store.append("g", "a", &[ev(1, "x")]).unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let seg =
+        std::fs::read_dir(dir.path().join("segments")).unwrap().next().unwrap().unwrap().path();
+    let len = std::fs::metadata(&seg).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 3).unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert_eq!(store.stats().damaged_segments.len(), 1);
+    assert!(store.stats().damaged_segments[0].contains("footer"), "{:?}", store.stats());
+    store.append("g", "a", &[ev(2, "y")]).unwrap();
+    assert_eq!(
+        messages(&store.read_stream("g", "a", &ReadOptions::default()).unwrap().events),
+        ["y"]
+    );
+}
+
+#[test]
+fn scan_prunes_by_stream_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions { block_bytes: 10, ..opts() }).unwrap();
+    setup(&store, "g", &["a", "b"]);
+    for i in 0..10 {
+        store.append("g", "a", &[ev(i * 100, &format!("a event {i:03}"))]).unwrap();
+        store.append("g", "b", &[ev(i * 100, &format!("b event {i:03}"))]).unwrap();
+    }
+    store.flush().unwrap();
+    store.append("g", "a", &[ev(2000, "a buffered")]).unwrap();
+    let plan = store
+        .plan_scan("g", Some(&["a".to_string()]), TimeRange::new(Some(250), Some(2001)))
+        .unwrap();
+    assert_eq!(plan.blocks_total, 20);
+    assert_eq!(plan.blocks_scanned(), 7, "blocks of a from t=300 to t=900");
+    let seen = parking_lot::Mutex::new(Vec::new());
+    plan.run(2, |unit, block, rows| {
+        for i in rows {
+            seen.lock().push((unit.stream.to_string(), block.message(i).to_owned()));
+        }
+        Ok(())
+    })
+    .unwrap();
+    let mut seen = seen.into_inner();
+    seen.sort();
+    let mut want: Vec<_> = (3..10).map(|i| ("a".to_string(), format!("a event {i:03}"))).collect();
+    want.push(("a".into(), "a buffered".into()));
+    want.sort();
+    assert_eq!(seen, want);
+}
+
+#[test]
+fn sealing_in_the_background_under_backpressure_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = StoreOptions {
+        background: true,
+        seal_bytes: 4_000,
+        max_buffer_bytes: 8_000,
+        seal_age: Duration::from_millis(20),
+        ..opts()
+    };
+    let store = Store::open(dir.path(), o).unwrap();
+    setup(&store, "g", &["s0", "s1", "s2", "s3"]);
+    std::thread::scope(|sc| {
+        for t in 0..4 {
+            let store = &store;
+            sc.spawn(move || {
+                for i in 0..300 {
+                    let m = format!("thread {t} event {i:04} {}", "x".repeat(i % 50));
+                    store.append("g", &format!("s{t}"), &[ev(i as i64, &m)]).unwrap();
+                }
+            });
+        }
+    });
+    assert!(store.stats().segments > 3, "{:?}", store.stats());
+    let all = read_all(&store, "g", None, TimeRange::ALL, Direction::Forward, 77);
+    assert_eq!(all.len(), 1200);
+    assert!(all.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
+}
+
+/// A straightforward oracle of the store's order: by timestamp, then stream, then arrival.
+fn oracle(events: &[(usize, i64, String)], range: TimeRange, dir: Direction) -> Vec<String> {
+    let mut v: Vec<(i64, usize, usize, &String)> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| range.contains(e.1))
+        .map(|(i, e)| (e.1, e.0, i, &e.2))
+        .collect();
+    v.sort();
+    if dir == Direction::Backward {
+        v.reverse();
+    }
+    v.into_iter().map(|e| e.3.clone()).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// Paged reads across sealed and buffered data equal a sorted oracle, in both directions,
+    /// whatever the page size and wherever seals fall.
+    #[test]
+    fn paged_group_reads_match_the_oracle(
+        batches in proptest::collection::vec(
+            (0usize..3, proptest::collection::vec(0i64..40, 1..8), any::<bool>()), 1..25),
+        page in 1usize..7,
+        start in proptest::option::of(0i64..40),
+        len in 0i64..50,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions { block_bytes: 40, ..opts() }).unwrap();
+        setup(&store, "g", &["s0", "s1", "s2"]);
+        let mut all = Vec::new();
+        for (n, (stream, times, seal)) in batches.iter().enumerate() {
+            let evs: Vec<LogEvent> = times.iter().enumerate()
+                .map(|(j, t)| ev(*t, &format!("b{n}e{j}"))).collect();
+            store.append("g", &format!("s{stream}"), &evs).unwrap();
+            // Within a stream, the store keeps arrival order among equal timestamps.
+            all.extend(evs.iter().map(|e| (*stream, e.timestamp, e.message.clone())));
+            if *seal {
+                store.flush().unwrap();
+            }
+        }
+        let range = TimeRange::new(start, start.map(|s| s + len));
+        for dir in [Direction::Forward, Direction::Backward] {
+            let got = messages(&read_all(&store, "g", None, range, dir, page));
+            prop_assert_eq!(got, oracle(&all, range, dir));
+            let s1: Vec<_> = all.iter().filter(|e| e.0 == 1).cloned().collect();
+            let got = messages(&read_all(&store, "g", Some("s1"), range, dir, page));
+            prop_assert_eq!(got, oracle(&s1, range, dir));
+        }
+    }
+}
+
+/// The child half of the crash test: appends forever, printing each acknowledged batch.
+#[test]
+#[ignore = "run as a child process by kill_9_loses_no_acknowledged_batch"]
+fn crash_child() {
+    use std::io::Write;
+    let Ok(dir) = std::env::var("LOGSIGHT_CRASH_DIR") else { return };
+    let round: usize = std::env::var("LOGSIGHT_CRASH_ROUND").unwrap().parse().unwrap();
+    let o = StoreOptions {
+        seal_bytes: 20_000,
+        seal_age: Duration::from_millis(30),
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&dir, o).unwrap();
+    let stdout = parking_lot::Mutex::new(std::io::stdout());
+    std::thread::scope(|sc| {
+        for t in 0..4 {
+            let (store, stdout) = (&store, &stdout);
+            sc.spawn(move || {
+                for n in 0.. {
+                    let id = format!("r{round}t{t}n{n}");
+                    let evs: Vec<LogEvent> = (0..(n % 7) + 1)
+                        .map(|j| ev(n as i64, &format!("{id} part {j} of {}", (n % 7) + 1)))
+                        .collect();
+                    store.append("g", &format!("s{t}"), &evs).unwrap();
+                    let mut out = stdout.lock();
+                    writeln!(out, "ack {id} {}", evs.len()).unwrap();
+                    out.flush().unwrap();
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn kill_9_loses_no_acknowledged_batch() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), opts()).unwrap();
+        setup(&store, "g", &["s0", "s1", "s2", "s3"]);
+    }
+    let mut acked: HashMap<String, usize> = HashMap::new();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    for round in 0..12 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "crash_child", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("LOGSIGHT_CRASH_DIR", dir.path())
+            .env("LOGSIGHT_CRASH_ROUND", round.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut acks = Vec::new();
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix("ack ") {
+                    let (id, n) = rest.split_once(' ').unwrap();
+                    acks.push((id.to_owned(), n.parse::<usize>().unwrap()));
+                }
+            }
+            acks
+        });
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_millis(150 + rng % 250));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let acks = reader.join().unwrap();
+        assert!(!acks.is_empty(), "round {round}: the child acknowledged nothing");
+        acked.extend(acks);
+    }
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let all = read_all(&store, "g", None, TimeRange::ALL, Direction::Forward, 5_000);
+    let mut seen: HashMap<String, Vec<String>> = HashMap::new();
+    for e in &all {
+        let id = e.message.split(' ').next().unwrap().to_owned();
+        seen.entry(id).or_default().push(e.message.clone());
+    }
+    for (id, n) in &acked {
+        let got = seen.get(id).unwrap_or_else(|| panic!("acknowledged batch {id} lost"));
+        assert_eq!(got.len(), *n, "batch {id}");
+    }
+    for (id, msgs) in &seen {
+        let total: usize = msgs[0].rsplit(' ').next().unwrap().parse().unwrap();
+        let mut sorted = msgs.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), msgs.len(), "batch {id} duplicated");
+        assert_eq!(msgs.len(), total, "batch {id} torn");
+    }
+    assert!(all.len() > 100);
+}

@@ -1,0 +1,242 @@
+//! `logsight import`: files or stdin into a data directory, without a server.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use logsight_model::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
+use logsight_model::{LogEvent, LogGroupName, LogStreamName};
+use logsight_storage::{StorageError, Store};
+use serde::Deserialize;
+
+use crate::common::{DEFAULT_DATA_DIR, human_bytes, now_ms, open_store, parse_time_arg};
+
+/// Input line formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One event per line; the whole line is the message.
+    Text,
+    /// One JSON object per line: {"timestamp": <epoch ms>, "message": "...", "group"?, "stream"?}.
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Data directory of the store (created if missing).
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Log group for the events (jsonl lines may override it with a "group" key).
+    #[arg(long)]
+    group: Option<String>,
+    /// Log stream for the events (jsonl lines may override it with a "stream" key).
+    /// Default for text input: the file's name, or "stdin".
+    #[arg(long)]
+    stream: Option<String>,
+    /// Input format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Timestamp of text events: RFC 3339, epoch ms, or relative (-15m, -2h, -7d, now).
+    /// Default: the time of import.
+    #[arg(long, value_parser = parse_time_arg)]
+    timestamp: Option<i64>,
+    /// Abort on the first malformed line instead of reporting and skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Input files; `-` reads standard input.
+    #[arg(required = true)]
+    files: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct JsonLine {
+    timestamp: i64,
+    message: String,
+    group: Option<String>,
+    stream: Option<String>,
+}
+
+/// Events waiting to be appended, per (group, stream), flushed at the PutLogEvents limits.
+#[derive(Default)]
+struct Batches {
+    pending: BTreeMap<(String, String), (Vec<LogEvent>, usize)>,
+    known: BTreeSet<(String, String)>,
+    groups: BTreeSet<String>,
+    events: u64,
+    bytes: u64,
+}
+
+impl Batches {
+    fn push(&mut self, store: &Store, group: &str, stream: &str, event: LogEvent) -> Result<()> {
+        let key = (group.to_owned(), stream.to_owned());
+        if !self.known.contains(&key) {
+            ensure_stream(store, group, stream)?;
+            self.groups.insert(key.0.clone());
+            self.known.insert(key.clone());
+        }
+        let (batch, bytes) = self.pending.entry(key).or_default();
+        *bytes += event.message.len() + logsight_model::limits::EVENT_OVERHEAD_BYTES;
+        batch.push(event);
+        if batch.len() >= MAX_BATCH_EVENTS || *bytes >= MAX_BATCH_BYTES {
+            self.flush_one(store, group, stream)?;
+        }
+        Ok(())
+    }
+
+    fn flush_one(&mut self, store: &Store, group: &str, stream: &str) -> Result<()> {
+        if let Some((batch, _)) = self.pending.remove(&(group.to_owned(), stream.to_owned())) {
+            store.append(group, stream, &batch)?;
+            self.events += batch.len() as u64;
+            self.bytes += batch.iter().map(|e| e.message.len() as u64).sum::<u64>();
+        }
+        Ok(())
+    }
+
+    fn flush_all(&mut self, store: &Store) -> Result<()> {
+        for (group, stream) in self.pending.keys().cloned().collect::<Vec<_>>() {
+            self.flush_one(store, &group, &stream)?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates the group and stream if they do not exist yet.
+fn ensure_stream(store: &Store, group: &str, stream: &str) -> Result<()> {
+    let g = LogGroupName::new(group)?;
+    let s = LogStreamName::new(stream)?;
+    match store.create_group(&g) {
+        Ok(()) | Err(StorageError::GroupExists(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match store.create_stream(&g, &s) {
+        Ok(()) | Err(StorageError::StreamExists { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn run(args: ImportArgs) -> Result<ExitCode> {
+    if args.format == Format::Text && args.group.is_none() {
+        bail!("--group is required for text input");
+    }
+    if let Some(g) = &args.group {
+        LogGroupName::new(g.as_str())?;
+    }
+    if let Some(s) = &args.stream {
+        LogStreamName::new(s.as_str())?;
+    }
+    let store = open_store(&args.data_dir, true)?;
+    let started = Instant::now();
+    let progress = std::io::stderr().is_terminal();
+    let mut batches = Batches::default();
+    let mut skipped = 0u64;
+    const SHOWN_ERRORS: u64 = 20;
+    for file in &args.files {
+        let (reader, name): (Box<dyn Read>, String) = if file == "-" {
+            (Box::new(std::io::stdin().lock()), "stdin".into())
+        } else {
+            let f = File::open(file).with_context(|| format!("opening {file}"))?;
+            let base = Path::new(file)
+                .file_name()
+                .map_or(file.clone(), |n| n.to_string_lossy().into_owned());
+            (Box::new(f), base)
+        };
+        let default_stream = args.stream.clone().unwrap_or_else(|| name.clone());
+        let ingestion = now_ms();
+        let text_ts = args.timestamp.unwrap_or(ingestion);
+        let mut reader = BufReader::with_capacity(1 << 20, reader);
+        let mut line = Vec::new();
+        let mut lineno = 0u64;
+        loop {
+            line.clear();
+            let n =
+                reader.read_until(b'\n', &mut line).with_context(|| format!("reading {file}"))?;
+            if n == 0 {
+                break;
+            }
+            lineno += 1;
+            let parsed = parse_line(&line, args.format, &args, &default_stream, text_ts, ingestion);
+            match parsed {
+                Ok(Some((group, stream, event))) => batches.push(&store, &group, &stream, event)?,
+                Ok(None) => {}
+                Err(why) => {
+                    if args.strict {
+                        bail!("{file}:{lineno}: {why} (aborting: --strict)");
+                    }
+                    skipped += 1;
+                    if skipped <= SHOWN_ERRORS {
+                        eprintln!("{file}:{lineno}: skipped: {why}");
+                    }
+                }
+            }
+            if progress && lineno % 100_000 == 0 {
+                eprint!("\r{file}: {lineno} lines");
+                std::io::stderr().flush().ok();
+            }
+        }
+        if progress {
+            eprint!("\r\x1b[2K");
+        }
+    }
+    batches.flush_all(&store)?;
+    store.flush().context("sealing imported events")?;
+    if skipped > SHOWN_ERRORS {
+        eprintln!("... and {} more skipped lines", skipped - SHOWN_ERRORS);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "imported {} events ({}) into {} streams of {} groups in {:.2}s ({:.0} events/s); skipped {} malformed lines",
+        batches.events,
+        human_bytes(batches.bytes),
+        batches.known.len(),
+        batches.groups.len(),
+        secs,
+        batches.events as f64 / secs.max(1e-9),
+        skipped
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses one input line into (group, stream, event); `Ok(None)` for a blank trailing line.
+fn parse_line(
+    raw: &[u8],
+    format: Format,
+    args: &ImportArgs,
+    default_stream: &str,
+    text_ts: i64,
+    ingestion: i64,
+) -> Result<Option<(String, String, LogEvent)>, String> {
+    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    let text = std::str::from_utf8(raw).map_err(|e| format!("not valid UTF-8 ({e})"))?;
+    match format {
+        Format::Text => {
+            if text.is_empty() {
+                return Err("empty line (an event needs a message of at least 1 byte)".into());
+            }
+            let group = args.group.clone().expect("checked in run");
+            let event = LogEvent::new(text_ts, ingestion, text).map_err(|e| e.to_string())?;
+            Ok(Some((group, default_stream.to_owned(), event)))
+        }
+        Format::Jsonl => {
+            if text.trim().is_empty() {
+                return Ok(None);
+            }
+            let j: JsonLine =
+                serde_json::from_str(text).map_err(|e| format!("invalid JSON line: {e}"))?;
+            let group = j
+                .group
+                .or_else(|| args.group.clone())
+                .ok_or("no log group: the line has no \"group\" key and --group was not given")?;
+            let stream = j.stream.unwrap_or_else(|| default_stream.to_owned());
+            LogGroupName::new(group.as_str()).map_err(|e| e.to_string())?;
+            LogStreamName::new(stream.as_str()).map_err(|e| e.to_string())?;
+            let event =
+                LogEvent::new(j.timestamp, ingestion, j.message).map_err(|e| e.to_string())?;
+            Ok(Some((group, stream, event)))
+        }
+    }
+}

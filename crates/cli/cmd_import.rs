@@ -128,55 +128,48 @@ pub fn run(args: ImportArgs) -> Result<ExitCode> {
     if let Some(s) = &args.stream {
         LogStreamName::new(s.as_str())?;
     }
+    let mut inputs = open_inputs(&args.files, args.strict)?;
+    let ingestion = now_ms();
+    let text_ts = args.timestamp.unwrap_or(ingestion);
+    if args.strict {
+        // Check every line before touching the store, so a bad line changes nothing.
+        for input in &mut inputs {
+            let stream = args.stream.clone().unwrap_or_else(|| input.name.clone());
+            let label = input.label.clone();
+            for_each_line(input, |lineno, line| {
+                parse_line(line, args.format, &args, &stream, text_ts, ingestion).map(drop).map_err(
+                    |why| anyhow::anyhow!("{label}:{lineno}: {why} (nothing imported: --strict)"),
+                )
+            })?;
+        }
+        inputs = open_inputs(&args.files, true)?;
+    }
     let store = open_store(&args.data_dir, true)?;
     let started = Instant::now();
     let progress = std::io::stderr().is_terminal();
     let mut batches = Batches::default();
     let mut skipped = 0u64;
     const SHOWN_ERRORS: u64 = 20;
-    for file in &args.files {
-        let (reader, name): (Box<dyn Read>, String) = if file == "-" {
-            (Box::new(std::io::stdin().lock()), "stdin".into())
-        } else {
-            let f = File::open(file).with_context(|| format!("opening {file}"))?;
-            let base = Path::new(file)
-                .file_name()
-                .map_or(file.clone(), |n| n.to_string_lossy().into_owned());
-            (Box::new(f), base)
-        };
-        let default_stream = args.stream.clone().unwrap_or_else(|| name.clone());
-        let ingestion = now_ms();
-        let text_ts = args.timestamp.unwrap_or(ingestion);
-        let mut reader = BufReader::with_capacity(1 << 20, reader);
-        let mut line = Vec::new();
-        let mut lineno = 0u64;
-        loop {
-            line.clear();
-            let n =
-                reader.read_until(b'\n', &mut line).with_context(|| format!("reading {file}"))?;
-            if n == 0 {
-                break;
-            }
-            lineno += 1;
-            let parsed = parse_line(&line, args.format, &args, &default_stream, text_ts, ingestion);
-            match parsed {
+    for input in &mut inputs {
+        let stream = args.stream.clone().unwrap_or_else(|| input.name.clone());
+        let label = input.label.clone();
+        for_each_line(input, |lineno, line| {
+            match parse_line(line, args.format, &args, &stream, text_ts, ingestion) {
                 Ok(Some((group, stream, event))) => batches.push(&store, &group, &stream, event)?,
                 Ok(None) => {}
                 Err(why) => {
-                    if args.strict {
-                        bail!("{file}:{lineno}: {why} (aborting: --strict)");
-                    }
                     skipped += 1;
                     if skipped <= SHOWN_ERRORS {
-                        eprintln!("{file}:{lineno}: skipped: {why}");
+                        eprintln!("{label}:{lineno}: skipped: {why}");
                     }
                 }
             }
             if progress && lineno % 100_000 == 0 {
-                eprint!("\r{file}: {lineno} lines");
+                eprint!("\r{label}: {lineno} lines");
                 std::io::stderr().flush().ok();
             }
-        }
+            Ok(())
+        })?;
         if progress {
             eprint!("\r\x1b[2K");
         }
@@ -198,6 +191,63 @@ pub fn run(args: ImportArgs) -> Result<ExitCode> {
         skipped
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// One input: a file, or standard input (read into memory when it must be read twice).
+struct Input {
+    label: String,
+    name: String,
+    reader: Box<dyn BufRead>,
+}
+
+fn open_inputs(files: &[String], rereadable: bool) -> Result<Vec<Input>> {
+    static STDIN: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    files
+        .iter()
+        .map(|file| {
+            let (reader, name): (Box<dyn BufRead>, String) = if file == "-" {
+                if rereadable {
+                    let data = match STDIN.get() {
+                        Some(d) => d,
+                        None => {
+                            let mut buf = Vec::new();
+                            std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
+                            STDIN.get_or_init(|| buf)
+                        }
+                    };
+                    (Box::new(&data[..]), "stdin".into())
+                } else {
+                    (Box::new(BufReader::new(std::io::stdin())), "stdin".into())
+                }
+            } else {
+                let f = File::open(file).with_context(|| format!("opening {file}"))?;
+                let base = Path::new(file)
+                    .file_name()
+                    .map_or(file.clone(), |n| n.to_string_lossy().into_owned());
+                (Box::new(BufReader::with_capacity(1 << 20, f)), base)
+            };
+            let label = if file == "-" { "stdin".to_owned() } else { file.clone() };
+            Ok(Input { label, name, reader })
+        })
+        .collect()
+}
+
+/// Calls `f` with each line (1-based number, bytes including the newline).
+fn for_each_line(input: &mut Input, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
+    let mut line = Vec::new();
+    let mut lineno = 0u64;
+    loop {
+        line.clear();
+        let n = input
+            .reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("reading {}", input.label))?;
+        if n == 0 {
+            return Ok(());
+        }
+        lineno += 1;
+        f(lineno, &line)?;
+    }
 }
 
 /// Parses one input line into (group, stream, event); `Ok(None)` for a blank trailing line.

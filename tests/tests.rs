@@ -1,4 +1,5 @@
 //! logsight's integration tests: one binary, a module per area.
 
+mod arch;
 mod cli_offline;
 mod support;

@@ -1,0 +1,80 @@
+//! The crate map as a test: which internal crates each crate may depend on, and which
+//! external ones it must not. Reads the manifests, so a new edge fails here first.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Crate directory → internal crates it may use.
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("crates/model", &[]),
+    ("query-lang", &[]),
+    ("crates/storage", &["logsight-model"]),
+    ("crates/proto", &[]),
+    (
+        "crates/server",
+        &["logsight-storage", "logsight-model", "logsight-proto", "logsight-query-lang"],
+    ),
+    (
+        "crates/engine",
+        &["logsight-storage", "logsight-model", "logsight-query-lang", "logsight-index"],
+    ),
+    ("crates/index", &["logsight-storage", "logsight-model"]),
+    ("crates/alarms", &["logsight-model", "logsight-query-lang"]),
+];
+
+/// Crate directory → external crates it must not use (the design's "knows nothing of" rules).
+const BANNED: &[(&str, &[&str])] = &[
+    ("crates/model", &["tokio", "tonic", "prost", "tantivy", "zstd", "memmap2"]),
+    ("query-lang", &["tokio", "tonic", "prost", "tantivy", "zstd", "memmap2"]),
+    ("crates/storage", &["tokio", "tonic", "prost"]),
+];
+
+/// The dependency names in a manifest's `[dependencies]` table.
+fn dependencies(manifest: &str) -> Vec<String> {
+    let mut in_deps = false;
+    let mut out = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+            continue;
+        }
+        if in_deps && let Some((name, _)) = line.split_once(['=', '.']) {
+            let name = name.trim();
+            if !name.is_empty() && !name.starts_with('#') {
+                out.push(name.to_owned());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn crates_depend_only_downward() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let allowed: BTreeMap<_, _> = ALLOWED.iter().copied().collect();
+    let banned: BTreeMap<_, _> = BANNED.iter().copied().collect();
+    let mut checked = 0;
+    for (dir, may_use) in &allowed {
+        let Ok(manifest) = std::fs::read_to_string(root.join(dir).join("Cargo.toml")) else {
+            continue; // not built yet
+        };
+        checked += 1;
+        for dep in dependencies(&manifest) {
+            if dep.starts_with("logsight-") {
+                assert!(may_use.contains(&dep.as_str()), "{dir} must not depend on {dep}");
+            }
+            if let Some(ban) = banned.get(dir) {
+                assert!(!ban.contains(&dep.as_str()), "{dir} must not depend on {dep}");
+            }
+        }
+    }
+    assert!(checked >= 3, "the crate map lists the crates that exist");
+}
+
+#[test]
+fn the_manifest_parser_sees_dependencies() {
+    let deps = dependencies(
+        "[package]\nname = \"x\"\n[dependencies]\na.workspace = true\nb = \"1\"\n[dev-dependencies]\nc = \"1\"\n",
+    );
+    assert_eq!(deps, ["a", "b"]);
+}

@@ -59,14 +59,24 @@ pub(crate) fn ident(i: &str) -> Option<(&str, &str)> {
     ident_raw(i).map(|(word, rest)| (word, ws(rest)))
 }
 
+/// The bare word at `i` if it is a whole token: not the first segment of a dotted name
+/// such as `logfmt.level`.
+fn word(i: &str) -> Option<(&str, &str)> {
+    let (w, rest) = ident_raw(i)?;
+    let continues_name = rest
+        .strip_prefix('.')
+        .is_some_and(|after| after.starts_with(|c: char| is_ident_char(c) || c == '`'));
+    if continues_name { None } else { Some((w, rest)) }
+}
+
 /// Returns true if the next token is the keyword `word` (ASCII case ignored).
 pub(crate) fn at_keyword(i: &str, word: &str) -> bool {
-    ident_raw(i).is_some_and(|(w, _)| w.eq_ignore_ascii_case(word))
+    self::word(i).is_some_and(|(w, _)| w.eq_ignore_ascii_case(word))
 }
 
 /// The keyword `word` (ASCII case ignored), then whitespace.
 pub(crate) fn keyword<'a>(i: &'a str, word: &'static str) -> PResult<'a, &'a str> {
-    match ident_raw(i) {
+    match self::word(i) {
         Some((w, rest)) if w.eq_ignore_ascii_case(word) => Ok((ws(rest), w)),
         _ => Err(Err::Error(Error::expected(i, Label::Token(word)))),
     }

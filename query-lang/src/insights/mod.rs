@@ -83,6 +83,8 @@ mod parser;
 mod printer;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 pub use ast::*;

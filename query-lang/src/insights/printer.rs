@@ -283,9 +283,12 @@ fn write_string(f: &mut Formatter<'_>, value: &str) -> fmt::Result {
             '\n' => f.write_str("\\n")?,
             '\t' => f.write_str("\\t")?,
             '\r' => f.write_str("\\r")?,
-            // A lone backslash reads back as itself unless it would start an escape.
+            // A lone backslash reads back as itself unless it would start an escape with
+            // what is printed after it (including the escapes printed for `"`, newline...).
             '\\' => match chars.peek() {
-                None | Some('\\' | '"' | '\'' | 'n' | 't' | 'r') => f.write_str("\\\\")?,
+                None | Some('\\' | '"' | '\'' | 'n' | 't' | 'r' | '\n' | '\t' | '\r') => {
+                    f.write_str("\\\\")?
+                }
                 Some(_) => f.write_char('\\')?,
             },
             c => f.write_char(c)?,

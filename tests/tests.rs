@@ -1,1 +1,3 @@
 mod placeholder {}
+// `logsight query --check`, through the built binary.
+mod query_cli;

@@ -62,8 +62,9 @@
 //!   digits and `_`, start with a digit, or are one of the words `and`, `or`, `not`, `in`,
 //!   `like`, `with`. A literal backtick inside backticks is doubled.
 //! - `parse` always names its field (`parse @message ...` when the query left it out).
-//! - Parentheses only where the tree needs them. Two forms need them beyond precedence:
-//!   a `.key` on a plain name or a literal (`(a).b`, since `a.b` is the field `a.b`).
+//! - Parentheses only where the tree needs them: around an operand whose operator binds more
+//!   loosely than its place, and around a plain name or a literal that takes a `.key`
+//!   (`(a).b`, since `a.b` is the single field `a.b`).
 //!
 //! `parse(&query.to_string()) == Ok(query)` holds for every tree the parser produces and for
 //! every tree that keeps the invariants documented on the [`ast`] types (non-empty names,

@@ -2,4 +2,5 @@
 
 mod arch;
 mod cli_offline;
+mod query_cli;
 mod support;

@@ -6,6 +6,7 @@
 mod cmd_export;
 mod cmd_import;
 mod cmd_inspect;
+mod cmd_query;
 mod common;
 
 use std::process::ExitCode;
@@ -28,6 +29,8 @@ enum Command {
     Export(cmd_export::ExportArgs),
     /// Show groups, streams, event counts, stored bytes and compression.
     Inspect(cmd_inspect::InspectArgs),
+    /// Check a Logs Insights query (`--check`): print its canonical form or a precise error.
+    Query(cmd_query::QueryArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Command::Import(args) => cmd_import::run(args),
         Command::Export(args) => cmd_export::run(args),
         Command::Inspect(args) => cmd_inspect::run(args),
+        Command::Query(args) => cmd_query::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,1 +1,0 @@
-//! The Logs Insights query language (work in progress).

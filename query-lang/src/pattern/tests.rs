@@ -1,0 +1,1 @@
+//! Unit tests; the reference tables live in `tests/filter_pattern.rs`.

@@ -1,13 +1,16 @@
 //! JSON patterns: `{ selector op value && ... || ... }`.
 //!
-//! A message is parsed with `serde_json` only if its first non-blank character is `{` or `[`;
-//! anything else fails every JSON pattern without being parsed.
+//! A message is parsed only if its first non-blank character is `{` or `[`; anything else fails
+//! every JSON pattern without being parsed. The parse keeps only the paths the pattern's
+//! selectors read (see `project.rs`).
 
+use memchr::memmem::Finder;
 use serde_json::Value as Json;
 
 use super::parse::{Expr, PResult, fail, found, parse_expr, token, ws};
+use super::project::Projection;
 use super::regex::Re;
-use super::value::{Comparison, parse_comparison};
+use super::value::{CmpOp, Comparison, Value, parse_comparison};
 
 /// At most this many selectors with a wildcard in one pattern (CloudWatch's quota).
 const MAX_WILDCARD_SELECTORS: usize = 3;
@@ -106,16 +109,22 @@ impl Condition {
 #[derive(Debug, Clone)]
 pub(crate) struct JsonPattern {
     pub(crate) expr: Expr<Condition>,
+    projection: Projection,
+    /// Text that every matching message contains verbatim unless it uses a backslash escape.
+    prefilter: Vec<Finder<'static>>,
 }
 
 impl JsonPattern {
-    /// Parses the message if it looks like JSON.
-    pub(crate) fn parse_message(message: &str) -> Option<Json> {
-        let trimmed = message.trim_start();
-        if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+    /// Parses the message, down to the paths the pattern reads, if it is JSON.
+    pub(crate) fn parse_message(&self, message: &str) -> Option<Json> {
+        let bytes = message.as_bytes();
+        if !self.prefilter.is_empty()
+            && self.prefilter.iter().any(|f| f.find(bytes).is_none())
+            && memchr::memchr(b'\\', bytes).is_none()
+        {
             return None;
         }
-        serde_json::from_str(trimmed).ok()
+        parse_projected(&self.projection, message)
     }
 
     pub(crate) fn eval(&self, doc: &Json) -> bool {
@@ -169,7 +178,46 @@ pub(crate) fn parse(input: &str) -> PResult<'_, JsonPattern> {
             format!("at most {MAX_WILDCARD_SELECTORS} selectors may use a wildcard in one pattern"),
         );
     }
-    Ok((rest, JsonPattern { expr }))
+    let mut projection = Projection::default();
+    expr.for_each_leaf(&mut |c: &Condition| projection.insert(&c.selector.steps));
+    let mut prefilter = Vec::new();
+    required_literals(&expr, &mut prefilter);
+    Ok((rest, JsonPattern { expr, projection, prefilter }))
+}
+
+/// Collects literals that a matching message must contain: from conditions every match
+/// satisfies (top-level `&&`), string equalities and wildcard pieces that cannot be the text of
+/// a number (a number's text is reformatted, `1e3` compares as `1000`). A JSON string holds
+/// them verbatim unless escaped, which the caller checks for.
+fn required_literals(expr: &Expr<Condition>, out: &mut Vec<Finder<'static>>) {
+    let not_numeric = |s: &[u8]| s.iter().any(|b| !b"0123456789.eE+-".contains(b));
+    match expr {
+        Expr::And(all) => all.iter().for_each(|e| required_literals(e, out)),
+        Expr::Or(_) => {}
+        Expr::Leaf(c) => {
+            let lit: Option<&[u8]> = match &c.test {
+                Test::Cmp(Comparison { op: CmpOp::Eq, value: Value::Exact(s) }) => {
+                    Some(s.as_bytes())
+                }
+                Test::Cmp(Comparison { op: CmpOp::Eq, value: Value::Glob(g) }) => {
+                    g.pieces().filter(|p| not_numeric(p)).max_by_key(|p| p.len())
+                }
+                _ => None,
+            };
+            if let Some(lit) = lit.filter(|l| not_numeric(l)) {
+                out.push(Finder::new(lit).into_owned());
+            }
+        }
+    }
+}
+
+/// Parses `message` through `projection` after the one-byte check that it can be JSON.
+pub(crate) fn parse_projected(projection: &Projection, message: &str) -> Option<Json> {
+    let trimmed = message.trim_start();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        return None;
+    }
+    projection.parse(trimmed)
 }
 
 fn parse_condition(input: &str) -> PResult<'_, Condition> {

@@ -83,13 +83,14 @@
 //! Parsing (nom 8, one module per form) produces matchers directly: words and phrases become
 //! prebuilt `memmem` finders, regexes `regex::Regex`, wildcards prefix/suffix/finder triples.
 //! Unstructured matching never allocates; JSON matching parses the message once with
-//! `serde_json` after a one-byte pre-check. A [`FilterPattern`] is an `Arc`, so clones are
+//! `serde_json` after a one-byte pre-check, keeping only the paths the selectors read. A [`FilterPattern`] is an `Arc`, so clones are
 //! cheap and it is `Send + Sync`.
 
 mod delimited;
 mod error;
 mod json;
 mod parse;
+mod project;
 mod regex;
 mod terms;
 mod value;
@@ -106,6 +107,7 @@ pub use error::PatternError;
 use delimited::Delimited;
 use json::{JsonPattern, Selector};
 use parse::PErr;
+use project::Projection;
 use terms::Terms;
 
 /// Patterns longer than this many characters are rejected, as by CloudWatch.
@@ -206,7 +208,7 @@ impl FilterPattern {
     pub fn matches(&self, message: &str) -> bool {
         match &self.inner.matcher {
             Matcher::Terms(t) => t.is_match(message),
-            Matcher::Json(j) => JsonPattern::parse_message(message).is_some_and(|doc| j.eval(&doc)),
+            Matcher::Json(j) => j.parse_message(message).is_some_and(|doc| j.eval(&doc)),
             Matcher::Delimited(d) => d.run(message, &mut |_, _| {}),
         }
     }
@@ -215,13 +217,13 @@ impl FilterPattern {
     ///
     /// Space-delimited patterns extract every named field as `$name`. JSON patterns extract
     /// each selector the pattern names (without a wildcard) that points at a string, number or
-    /// boolean, keyed as written (`$.latency`), and keep the parsed message so that
+    /// boolean, keyed as written (`$.latency`), and keep the message so that
     /// [`Extracted::get`] can resolve any other `$.path`. Unstructured patterns extract nothing.
     pub fn extract(&self, message: &str) -> Option<Extracted> {
         match &self.inner.matcher {
             Matcher::Terms(t) => t.is_match(message).then(Extracted::default),
             Matcher::Json(j) => {
-                let doc = JsonPattern::parse_message(message)?;
+                let doc = j.parse_message(message)?;
                 if !j.eval(&doc) {
                     return None;
                 }
@@ -232,12 +234,12 @@ impl FilterPattern {
                         Some((sel.text.clone(), scalar_text(sel, &doc)?.into_owned()))
                     })
                     .collect();
-                Some(Extracted { values, document: Some(doc) })
+                Some(Extracted { values, json_message: Some(message.to_owned()) })
             }
             Matcher::Delimited(d) => {
                 let mut values = Vec::new();
                 d.run(message, &mut |i, v| values.push((format!("${}", d.name(i)), v.to_owned())))
-                    .then_some(Extracted { values, document: None })
+                    .then_some(Extracted { values, json_message: None })
             }
         }
     }
@@ -305,22 +307,28 @@ fn scalar_text<'d>(sel: &Selector, doc: &'d serde_json::Value) -> Option<Cow<'d,
 ///
 /// Keys are written as in a metric filter: `$name` for a space-delimited field, `$.path` for
 /// a JSON selector.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extracted {
     values: Vec<(String, String)>,
-    document: Option<serde_json::Value>,
+    /// The message, when it matched a JSON pattern, to resolve paths the pattern did not name.
+    json_message: Option<String>,
 }
 
 impl Extracted {
     /// Returns the value for `$name` or `$.path`: first among the values the pattern named,
     /// then, for a JSON message, by resolving the selector on the message (the first string,
-    /// number or boolean it points at). `None` if absent or not a scalar.
+    /// number or boolean it points at; this parses the message again, down to that path).
+    /// `None` if absent or not a scalar.
     pub fn get(&self, key: &str) -> Option<Cow<'_, str>> {
         if let Some((_, v)) = self.values.iter().find(|(k, _)| k == key) {
             return Some(Cow::Borrowed(v));
         }
-        let doc = self.document.as_ref()?;
-        scalar_text(&Selector::parse_standalone(key)?, doc)
+        let message = self.json_message.as_deref()?;
+        let selector = Selector::parse_standalone(key)?;
+        let mut projection = Projection::default();
+        projection.insert(&selector.steps);
+        let doc = json::parse_projected(&projection, message)?;
+        scalar_text(&selector, &doc).map(|v| Cow::Owned(v.into_owned()))
     }
 
     /// The values the pattern named, in pattern order.

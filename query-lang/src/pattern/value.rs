@@ -133,6 +133,13 @@ impl Glob {
         Value::Glob(Glob { prefix: pieces[0].clone(), suffix: pieces[n - 1].clone(), middle })
     }
 
+    /// The literal pieces a matching value contains.
+    pub(crate) fn pieces(&self) -> impl Iterator<Item = &[u8]> {
+        [self.prefix.as_bytes(), self.suffix.as_bytes()]
+            .into_iter()
+            .chain(self.middle.iter().map(|f| f.needle()))
+    }
+
     pub(crate) fn is_match(&self, s: &str) -> bool {
         let s = s.as_bytes();
         if s.len() < self.prefix.len() + self.suffix.len()

@@ -1,1 +1,2 @@
 mod placeholder {}
+mod test_pattern_cli;

@@ -9,6 +9,9 @@
 //!
 //! Run: `cargo bench --bench filter_pattern`.
 
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -4,3 +4,4 @@ mod arch;
 mod cli_offline;
 mod query_cli;
 mod support;
+mod test_pattern_cli;

@@ -7,6 +7,7 @@ mod cmd_export;
 mod cmd_import;
 mod cmd_inspect;
 mod cmd_query;
+mod cmd_test_pattern;
 mod common;
 
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ enum Command {
     Inspect(cmd_inspect::InspectArgs),
     /// Check a Logs Insights query (`--check`): print its canonical form or a precise error.
     Query(cmd_query::QueryArgs),
+    /// Test a filter pattern against log lines, like TestMetricFilter.
+    TestPattern(cmd_test_pattern::TestPatternArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Export(args) => cmd_export::run(args),
         Command::Inspect(args) => cmd_inspect::run(args),
         Command::Query(args) => cmd_query::run(args),
+        Command::TestPattern(args) => cmd_test_pattern::run(args),
     };
     match result {
         Ok(code) => code,

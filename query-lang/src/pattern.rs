@@ -1,1 +1,0 @@
-//! CloudWatch filter patterns (work in progress).

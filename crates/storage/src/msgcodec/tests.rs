@@ -199,3 +199,55 @@ fn loghub_samples_round_trip() {
         assert!(buf.len() < zstd3, "{}: {} >= zstd-3 {zstd3}", path.display(), buf.len());
     }
 }
+
+/// Ratio per sample at several block sizes, next to zstd -3 of the whole file:
+/// `cargo test -p logsight-storage --release -- --ignored --nocapture loghub_report`.
+#[test]
+#[ignore = "report, not a check"]
+fn loghub_report() {
+    let Some(dir) = loghub_dir() else {
+        eprintln!("skipping: no Loghub samples");
+        return;
+    };
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("loghub dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with("_2k.log"))
+        .collect();
+    files.sort();
+    // Ratios divide file bytes (newlines included) by encoded bytes plus 100 per block.
+    let targets = [64 << 10, 256 << 10, usize::MAX];
+    println!(
+        "{:<12} {:>8} {:>7} {:>7} {:>7} {:>7}",
+        "sample", "bytes", "zstd-3", "64K", "256K", "file"
+    );
+    let mut logs = [0.0f64; 4];
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("utf-8 sample");
+        let lines: Vec<&str> = text.lines().collect();
+        let zstd3 = zstd::bulk::compress(text.as_bytes(), 3).expect("zstd").len();
+        let mut ratios = vec![text.len() as f64 / zstd3 as f64];
+        for &target in &targets {
+            let (mut total, mut start, mut size) = (0, 0, 0);
+            for (i, l) in lines.iter().enumerate() {
+                size += l.len();
+                if size >= target || i + 1 == lines.len() {
+                    total += encoded(&lines[start..=i]).len() + 100;
+                    (start, size) = (i + 1, 0);
+                }
+            }
+            ratios.push(text.len() as f64 / total as f64);
+        }
+        for (log, r) in logs.iter_mut().zip(&ratios) {
+            *log += r.ln();
+        }
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let name = name.trim_end_matches("_2k.log");
+        print!("{name:<12} {:>8}", text.len());
+        ratios.iter().for_each(|r| print!(" {r:>6.1}x"));
+        println!();
+    }
+    print!("{:<12} {:>8}", "geomean", "");
+    logs.iter().for_each(|l| print!(" {:>6.1}x", (l / files.len() as f64).exp()));
+    println!();
+}

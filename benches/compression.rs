@@ -103,7 +103,7 @@ fn print_table(samples: &[Sample]) {
         ((l - zo) / n).exp()
     );
     println!(
-        "zstd-3: file / zstd -3 of the file; zstd-3+o and logsight add {BLOCK_OVERHEAD} B per block\n"
+        "zstd-3: file / zstd -3 of the file; zstd-3+o and logsight add {BLOCK_OVERHEAD} B/block\n"
     );
 }
 

@@ -63,17 +63,17 @@
 //! | plain zstd -19 | 14.8x | 1 MB/s | ~1.8 GB/s |
 //! | templates, numbers as text, no folding, zstd -3 | 13.9x | | |
 //! | templates, typed delta numbers, no folding, zstd -3 | 16.5x | 110 MB/s | |
-//! | + constant columns folded (**chosen**) | **17.2x** | 170–180 MB/s | same as zstd -3 decode + line split |
+//! | + constant columns folded (**chosen**) | **17.2x** | 170–180 MB/s | ≈ zstd -3 + split |
 //! | same, zstd -6 | 18.3x | 118 MB/s | |
 //!
 //! Plain zstd reaches the 12x target only at levels 6–9, where encoding falls to
 //! 70–117 MB/s, too close to the 60–80 MB/s that sealing 42 MB/s of ingest needs on a box
 //! whose other core is busy. Templates with typed columns reach 17.2x at 170+ MB/s. Decode
 //! cost is about the same as zstd -3 of the same data plus splitting it into lines: 760 vs
-//! 790 MB/s in the same loaded benchmark run. The payload zstd inflates is smaller than the
-//! messages (often several times smaller), which pays for the stitching. Level 6 would add 6% ratio for 50% more
-//! encode CPU. Because the decoder does not care which level was used, a later compaction
-//! could recompress cold blocks that way.
+//! 790 MB/s in the same loaded benchmark run. The payload zstd inflates is smaller than
+//! the messages (often several times smaller), which pays for the stitching. Level 6 would
+//! add 6% ratio for 50% more encode CPU. Because the decoder does not care which level was
+//! used, a later compaction could recompress cold blocks that way.
 //!
 //! Per-block zstd dictionaries were not tried. A dictionary stored in the block is just
 //! earlier text, so within one block it cannot beat zstd's own window, and this per-block API

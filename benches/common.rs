@@ -2,18 +2,36 @@
 
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::PathBuf;
 
-/// Every line of the 16 Loghub samples, in file order (about 32,000 lines of ~140 bytes).
-pub fn loghub_lines() -> Vec<String> {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/datasets/loghub"));
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("the Loghub samples are in ../shared/datasets/loghub")
+/// The directory of the Loghub samples: `$LOGSIGHT_LOGHUB`, else the first
+/// `shared/datasets/loghub` above the workspace.
+pub fn loghub_dir() -> PathBuf {
+    std::env::var_os("LOGSIGHT_LOGHUB")
+        .map(PathBuf::from)
+        .or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .map(|a| a.join("shared/datasets/loghub"))
+                .find(|d| d.is_dir())
+        })
+        .expect("Loghub samples: set LOGSIGHT_LOGHUB or keep shared/datasets/loghub beside the repository")
+}
+
+/// The 16 sample files, sorted by name.
+pub fn loghub_files() -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(loghub_dir())
+        .expect("readable Loghub directory")
         .map(|e| e.expect("readable directory").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .filter(|p| p.to_string_lossy().ends_with("_2k.log"))
         .collect();
     files.sort();
     files
+}
+
+/// Every line of the 16 Loghub samples, in file order (about 32,000 lines of ~140 bytes).
+pub fn loghub_lines() -> Vec<String> {
+    loghub_files()
         .iter()
         .flat_map(|f| {
             std::fs::read_to_string(f)

@@ -12,39 +12,15 @@
 // `criterion_group!` defines an undocumented public function.
 #![allow(missing_docs)]
 
+mod common;
+
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use logsight_query_lang::pattern::FilterPattern;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-fn loghub_dir() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    std::env::var_os("LOGSIGHT_LOGHUB")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([root.join("../shared/datasets/loghub"), root.join("../../shared/datasets/loghub")])
-        .find(|p| p.join("Apache_2k.log").is_file())
-}
-
-fn loghub_lines() -> Option<Vec<String>> {
-    let dir = loghub_dir()?;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    files.sort();
-    let mut lines = Vec::new();
-    for f in files {
-        let text = std::fs::read(&f).ok()?;
-        lines.extend(String::from_utf8_lossy(&text).lines().map(str::to_owned));
-    }
-    Some(lines)
-}
 
 const METHODS: &[&str] = &["GET", "GET", "GET", "POST", "PUT", "DELETE"];
 const PATHS: &[&str] = &[
@@ -137,10 +113,7 @@ fn bench_patterns(c: &mut Criterion, group: &str, lines: &[String], patterns: &[
 }
 
 fn loghub(c: &mut Criterion) {
-    let Some(lines) = loghub_lines() else {
-        eprintln!("Loghub samples not found (set LOGSIGHT_LOGHUB); skipping the loghub group");
-        return;
-    };
+    let lines = common::loghub_lines();
     bench_patterns(
         c,
         "logsight_query_lang::pattern::FilterPattern::matches/loghub",

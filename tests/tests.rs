@@ -2,6 +2,7 @@
 
 mod arch;
 mod cli_offline;
+mod compression;
 mod query_cli;
 mod support;
 mod test_pattern_cli;

@@ -1,6 +1,8 @@
-//! LEB128 varints and zigzag, the integer encoding of the WAL and the time columns.
+//! LEB128 varints and zigzag: the integer encoding of the WAL, the time columns and the
+//! message codec.
 
 /// Appends `v` as an unsigned LEB128 varint.
+#[inline]
 pub(crate) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -10,8 +12,36 @@ pub(crate) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Appends `v` zigzag-encoded, so small negative numbers stay short.
+#[inline]
 pub(crate) fn put_i64(out: &mut Vec<u8>, v: i64) {
-    put_u64(out, ((v << 1) ^ (v >> 63)) as u64);
+    put_u64(out, zigzag(v));
+}
+
+/// Maps a signed value to an unsigned one with small magnitudes near zero.
+#[inline]
+pub(crate) fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Inverse of [`zigzag`].
+#[inline]
+pub(crate) fn unzigzag(z: u64) -> i64 {
+    ((z >> 1) as i64) ^ -((z & 1) as i64)
+}
+
+/// Reads a varint at `*pos`, advancing it; `None` if truncated or longer than 10 bytes.
+#[inline]
+pub(crate) fn get(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
 }
 
 /// A cursor over encoded bytes; every read is bounds-checked and returns `None` past the end.
@@ -30,21 +60,11 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn u64(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = *self.buf.get(self.pos)?;
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Some(v);
-            }
-        }
-        None
+        get(self.buf, &mut self.pos)
     }
 
     pub(crate) fn i64(&mut self) -> Option<i64> {
-        let v = self.u64()?;
-        Some(((v >> 1) as i64) ^ -((v & 1) as i64))
+        self.u64().map(unzigzag)
     }
 
     pub(crate) fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {

@@ -1,0 +1,253 @@
+//! Round trips, robustness against corrupt input, and the Loghub samples.
+
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn encoded<S: AsRef<[u8]>>(messages: &[S]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode(messages, &mut out);
+    out
+}
+
+/// Encodes, decodes (into a buffer that already held another block) and compares.
+fn round_trip<S: AsRef<[u8]>>(messages: &[S]) -> Vec<u8> {
+    let buf = encoded(messages);
+    let raw_bytes = messages.iter().map(|m| m.as_ref().len()).sum();
+    let mut out = Messages::default();
+    decode(&encoded(&["stale 123 message", "x"]), 2, 18, &mut out).expect("warm-up block");
+    decode(&buf, messages.len(), raw_bytes, &mut out).expect("decodes");
+    assert_eq!(out.len(), messages.len());
+    assert!(out.iter().eq(messages.iter().map(|m| m.as_ref())));
+    let joined: Vec<u8> = messages.iter().flat_map(|m| m.as_ref()).copied().collect();
+    assert_eq!(out.data(), joined.as_slice());
+    buf
+}
+
+#[test]
+fn edge_cases_round_trip() {
+    round_trip::<&str>(&[]);
+    round_trip(&[""]);
+    round_trip(&["", "", ""]);
+    round_trip(&["0", "00", "007", "0.000", "-1", "1e10"]);
+    round_trip(&["9999999999999999999", "18446744073709551615", "99999999999999999999999"]);
+    round_trip(&["blk_-1608999687919862906 x", "blk_7 y", "R02-M1-N0-C:J12-U11"]);
+    round_trip(&["a\nb", "c\r\nd", "tab\there"]);
+    round_trip(&["\u{0}\u{1}\u{2}\u{3}\u{4} 1\u{1}2\u{3}", "\u{3}"]);
+    round_trip(&["héllo wörld 42 ß1 日本語123 😀7"]);
+    round_trip(&["same 1 2 3"; 50]);
+    let long = "word 1234 ".repeat(100_000);
+    round_trip(&[long.as_str(), "short 5"]);
+}
+
+#[test]
+fn variants_are_chosen() {
+    assert_eq!(encoded::<&str>(&[])[0], EMPTY);
+    assert_eq!(encoded(&["GET /index 200 12ms"; 10])[0], TEMPLATE);
+}
+
+#[test]
+fn plain_variants_decode() {
+    for messages in [vec!["a", "bb", ""], vec!["multi\nline", "x"]] {
+        let raw_bytes = messages.iter().map(|m| m.len()).sum();
+        let mut buf = Vec::new();
+        encode_plain(&messages, raw_bytes, &mut buf);
+        let mut out = Messages::default();
+        decode(&buf, messages.len(), raw_bytes, &mut out).expect("decodes");
+        assert!(out.iter().eq(messages.iter().map(|m| m.as_bytes())));
+    }
+}
+
+#[test]
+fn wrong_directory_counts_are_errors() {
+    let messages = ["a 1", "b 2"];
+    let buf = encoded(&messages);
+    let mut out = Messages::default();
+    assert!(decode(&buf, 3, 6, &mut out).is_err());
+    assert!(decode(&buf, 2, 7, &mut out).is_err());
+    assert!(decode(&buf, 2, 5, &mut out).is_err());
+    assert!(decode(&buf, 0, 0, &mut out).is_err());
+    assert!(out.is_empty() && out.data().is_empty());
+    assert!(decode(&[], 0, 0, &mut out).is_err());
+    assert!(decode(&[EMPTY], 0, 0, &mut out).is_ok());
+    assert!(decode(&[99, 1, 2], 1, 1, &mut out).is_err());
+}
+
+/// Decoding must not panic; if it succeeds, the directory's counts hold.
+fn check_decode(buf: &[u8], count: usize, raw_bytes: usize) {
+    let mut out = Messages::default();
+    if decode(buf, count, raw_bytes, &mut out).is_ok() {
+        assert_eq!(out.len(), count);
+        assert_eq!(out.data().len(), raw_bytes);
+    } else {
+        assert!(out.is_empty());
+    }
+}
+
+/// Log-like messages: words, numbers with and without leading zeros, hex, punctuation,
+/// unicode, control characters, occasionally long.
+fn message() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        4 => "[a-z]{1,8}",
+        4 => "[0-9]{1,22}",
+        2 => "0[0-9]{0,5}",
+        2 => "[0-9a-f]{4,32}",
+        2 => "[ .:,=/\\-\\[\\]]{1,3}",
+        1 => "\\PC{1,5}",
+        1 => "[\\x00-\\x1f]{1,3}",
+        1 => "x{1000,5000}",
+    ];
+    prop::collection::vec(piece, 0..12).prop_map(|p| p.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn log_like_messages_round_trip(messages in prop::collection::vec(message(), 0..60)) {
+        round_trip(&messages);
+    }
+
+    #[test]
+    fn any_utf8_round_trips(messages in prop::collection::vec(any::<String>(), 0..30)) {
+        round_trip(&messages);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(
+        buf in prop::collection::vec(any::<u8>(), 0..300),
+        count in 0usize..50,
+        raw_bytes in 0usize..2000,
+    ) {
+        check_decode(&buf, count, raw_bytes);
+        // Also behind a valid variant byte and a valid zstd frame header.
+        let mut framed = vec![TEMPLATE];
+        framed.extend(zstd::bulk::compress(&buf, 1).unwrap_or_default());
+        check_decode(&framed, count, raw_bytes);
+    }
+
+    #[test]
+    fn corrupt_encodings_never_panic(
+        messages in prop::collection::vec(message(), 1..30),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let buf = encoded(&messages);
+        let count = messages.len();
+        let raw_bytes = messages.iter().map(|m| m.len()).sum();
+        check_decode(&buf[..cut.index(buf.len())], count, raw_bytes);
+        let mut flipped = buf.clone();
+        for (at, bit) in &flips {
+            flipped[at.index(buf.len())] ^= 1 << bit;
+        }
+        check_decode(&flipped, count, raw_bytes);
+    }
+
+    #[test]
+    fn corrupt_payloads_never_panic(
+        messages in prop::collection::vec(message(), 1..30),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..4),
+    ) {
+        // Flip bits in the template payload before compressing, to reach the template
+        // decoder with a valid zstd frame.
+        let raw_bytes: usize = messages.iter().map(|m| m.len()).sum();
+        if let Some(mut payload) = template::build(&messages, raw_bytes) {
+            for (at, bit) in &flips {
+                let i = at.index(payload.len());
+                payload[i] ^= 1 << bit;
+            }
+            let mut buf = vec![TEMPLATE];
+            compress_into(&payload, 1, &mut buf);
+            check_decode(&buf, messages.len(), raw_bytes);
+        }
+    }
+}
+
+/// The Loghub 2k samples: `$LOGSIGHT_LOGHUB`, else the first `shared/datasets/loghub` found
+/// walking up from this crate (the worktree layouts differ in depth).
+pub(crate) fn loghub_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("LOGSIGHT_LOGHUB") {
+        return Some(dir.into());
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared/datasets/loghub"))
+        .find(|d| d.is_dir())
+}
+
+#[test]
+fn loghub_samples_round_trip() {
+    let Some(dir) = loghub_dir() else {
+        eprintln!("skipping: no shared/datasets/loghub above the crate; set LOGSIGHT_LOGHUB");
+        return;
+    };
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("loghub dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with("_2k.log"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no *_2k.log in {}", dir.display());
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("utf-8 sample");
+        let lines: Vec<&str> = text.lines().collect();
+        let buf = round_trip(&lines);
+        assert_eq!(buf[0], TEMPLATE, "{}", path.display());
+        let zstd3 = zstd::bulk::compress(text.as_bytes(), 3).expect("zstd").len();
+        assert!(buf.len() < zstd3, "{}: {} >= zstd-3 {zstd3}", path.display(), buf.len());
+    }
+}
+
+/// Ratio per sample at several block sizes, next to zstd -3 of the whole file:
+/// `cargo test -p logsight-storage --release -- --ignored --nocapture loghub_report`.
+#[test]
+#[ignore = "report, not a check"]
+fn loghub_report() {
+    let Some(dir) = loghub_dir() else {
+        eprintln!("skipping: no Loghub samples");
+        return;
+    };
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("loghub dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with("_2k.log"))
+        .collect();
+    files.sort();
+    // Ratios divide file bytes (newlines included) by encoded bytes plus 100 per block.
+    let targets = [64 << 10, 256 << 10, usize::MAX];
+    println!(
+        "{:<12} {:>8} {:>7} {:>7} {:>7} {:>7}",
+        "sample", "bytes", "zstd-3", "64K", "256K", "file"
+    );
+    let mut logs = [0.0f64; 4];
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("utf-8 sample");
+        let lines: Vec<&str> = text.lines().collect();
+        let zstd3 = zstd::bulk::compress(text.as_bytes(), 3).expect("zstd").len();
+        let mut ratios = vec![text.len() as f64 / zstd3 as f64];
+        for &target in &targets {
+            let (mut total, mut start, mut size) = (0, 0, 0);
+            for (i, l) in lines.iter().enumerate() {
+                size += l.len();
+                if size >= target || i + 1 == lines.len() {
+                    total += encoded(&lines[start..=i]).len() + 100;
+                    (start, size) = (i + 1, 0);
+                }
+            }
+            ratios.push(text.len() as f64 / total as f64);
+        }
+        for (log, r) in logs.iter_mut().zip(&ratios) {
+            *log += r.ln();
+        }
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let name = name.trim_end_matches("_2k.log");
+        print!("{name:<12} {:>8}", text.len());
+        ratios.iter().for_each(|r| print!(" {r:>6.1}x"));
+        println!();
+    }
+    print!("{:<12} {:>8}", "geomean", "");
+    logs.iter().for_each(|l| print!(" {:>6.1}x", (l / files.len() as f64).exp()));
+    println!();
+}

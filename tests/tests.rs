@@ -4,5 +4,7 @@ mod arch;
 mod cli_offline;
 mod compression;
 mod query_cli;
+mod server_api;
+mod server_cli;
 mod support;
 mod test_pattern_cli;

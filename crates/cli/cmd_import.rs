@@ -1,29 +1,19 @@
 //! `logsight import`: files or stdin into a data directory, without a server.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
-use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use logsight_model::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_storage::{StorageError, Store};
-use serde::Deserialize;
 
 use crate::common::{DEFAULT_DATA_DIR, human_bytes, now_ms, open_store, parse_time_arg};
-
-/// Input line formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// One event per line; the whole line is the message.
-    Text,
-    /// One JSON object per line: {"timestamp": <epoch ms>, "message": "...", "group"?, "stream"?}.
-    Jsonl,
-}
+use crate::lines::{Format, for_each_line, open_inputs, parse_line};
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -50,14 +40,6 @@ pub struct ImportArgs {
     /// Input files; `-` reads standard input.
     #[arg(required = true)]
     files: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct JsonLine {
-    timestamp: i64,
-    message: String,
-    group: Option<String>,
-    stream: Option<String>,
 }
 
 /// Events waiting to be appended, per (group, stream), flushed at the PutLogEvents limits.
@@ -137,9 +119,11 @@ pub fn run(args: ImportArgs) -> Result<ExitCode> {
             let stream = args.stream.clone().unwrap_or_else(|| input.name.clone());
             let label = input.label.clone();
             for_each_line(input, |lineno, line| {
-                parse_line(line, args.format, &args, &stream, text_ts, ingestion).map(drop).map_err(
-                    |why| anyhow::anyhow!("{label}:{lineno}: {why} (nothing imported: --strict)"),
-                )
+                parse_line(line, args.format, args.group.as_deref(), &stream, text_ts, ingestion)
+                    .map(drop)
+                    .map_err(|why| {
+                        anyhow::anyhow!("{label}:{lineno}: {why} (nothing imported: --strict)")
+                    })
             })?;
         }
         inputs = open_inputs(&args.files, true)?;
@@ -154,7 +138,8 @@ pub fn run(args: ImportArgs) -> Result<ExitCode> {
         let stream = args.stream.clone().unwrap_or_else(|| input.name.clone());
         let label = input.label.clone();
         for_each_line(input, |lineno, line| {
-            match parse_line(line, args.format, &args, &stream, text_ts, ingestion) {
+            match parse_line(line, args.format, args.group.as_deref(), &stream, text_ts, ingestion)
+            {
                 Ok(Some((group, stream, event))) => batches.push(&store, &group, &stream, event)?,
                 Ok(None) => {}
                 Err(why) => {
@@ -191,102 +176,4 @@ pub fn run(args: ImportArgs) -> Result<ExitCode> {
         skipped
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// One input: a file, or standard input (read into memory when it must be read twice).
-struct Input {
-    label: String,
-    name: String,
-    reader: Box<dyn BufRead>,
-}
-
-fn open_inputs(files: &[String], rereadable: bool) -> Result<Vec<Input>> {
-    static STDIN: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    files
-        .iter()
-        .map(|file| {
-            let (reader, name): (Box<dyn BufRead>, String) = if file == "-" {
-                if rereadable {
-                    let data = match STDIN.get() {
-                        Some(d) => d,
-                        None => {
-                            let mut buf = Vec::new();
-                            std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
-                            STDIN.get_or_init(|| buf)
-                        }
-                    };
-                    (Box::new(&data[..]), "stdin".into())
-                } else {
-                    (Box::new(BufReader::new(std::io::stdin())), "stdin".into())
-                }
-            } else {
-                let f = File::open(file).with_context(|| format!("opening {file}"))?;
-                let base = Path::new(file)
-                    .file_name()
-                    .map_or(file.clone(), |n| n.to_string_lossy().into_owned());
-                (Box::new(BufReader::with_capacity(1 << 20, f)), base)
-            };
-            let label = if file == "-" { "stdin".to_owned() } else { file.clone() };
-            Ok(Input { label, name, reader })
-        })
-        .collect()
-}
-
-/// Calls `f` with each line (1-based number, bytes including the newline).
-fn for_each_line(input: &mut Input, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
-    let mut line = Vec::new();
-    let mut lineno = 0u64;
-    loop {
-        line.clear();
-        let n = input
-            .reader
-            .read_until(b'\n', &mut line)
-            .with_context(|| format!("reading {}", input.label))?;
-        if n == 0 {
-            return Ok(());
-        }
-        lineno += 1;
-        f(lineno, &line)?;
-    }
-}
-
-/// Parses one input line into (group, stream, event); `Ok(None)` for a blank trailing line.
-fn parse_line(
-    raw: &[u8],
-    format: Format,
-    args: &ImportArgs,
-    default_stream: &str,
-    text_ts: i64,
-    ingestion: i64,
-) -> Result<Option<(String, String, LogEvent)>, String> {
-    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
-    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-    let text = std::str::from_utf8(raw).map_err(|e| format!("not valid UTF-8 ({e})"))?;
-    match format {
-        Format::Text => {
-            if text.is_empty() {
-                return Err("empty line (an event needs a message of at least 1 byte)".into());
-            }
-            let group = args.group.clone().expect("checked in run");
-            let event = LogEvent::new(text_ts, ingestion, text).map_err(|e| e.to_string())?;
-            Ok(Some((group, default_stream.to_owned(), event)))
-        }
-        Format::Jsonl => {
-            if text.trim().is_empty() {
-                return Ok(None);
-            }
-            let j: JsonLine =
-                serde_json::from_str(text).map_err(|e| format!("invalid JSON line: {e}"))?;
-            let group = j
-                .group
-                .or_else(|| args.group.clone())
-                .ok_or("no log group: the line has no \"group\" key and --group was not given")?;
-            let stream = j.stream.unwrap_or_else(|| default_stream.to_owned());
-            LogGroupName::new(group.as_str()).map_err(|e| e.to_string())?;
-            LogStreamName::new(stream.as_str()).map_err(|e| e.to_string())?;
-            let event =
-                LogEvent::new(j.timestamp, ingestion, j.message).map_err(|e| e.to_string())?;
-            Ok(Some((group, stream, event)))
-        }
-    }
 }

@@ -3,12 +3,20 @@
 //! `Args` struct and a `run` function; this file only parses and dispatches. This binary is
 //! the only place `anyhow` is used.
 
+mod client;
+mod cmd_events;
 mod cmd_export;
+mod cmd_groups;
 mod cmd_import;
+mod cmd_ingest;
 mod cmd_inspect;
 mod cmd_query;
+mod cmd_serve;
+mod cmd_streams;
+mod cmd_tail;
 mod cmd_test_pattern;
 mod common;
+mod lines;
 
 use std::process::ExitCode;
 
@@ -34,23 +42,43 @@ enum Command {
     Query(cmd_query::QueryArgs),
     /// Test a filter pattern against log lines, like TestMetricFilter.
     TestPattern(cmd_test_pattern::TestPatternArgs),
+    /// Run the gRPC server over a data directory until SIGINT/SIGTERM.
+    Serve(cmd_serve::ServeArgs),
+    /// Create, list and delete log groups; set retention (over the API).
+    Groups(cmd_groups::GroupsArgs),
+    /// Create, list and delete log streams (over the API).
+    Streams(cmd_streams::StreamsArgs),
+    /// Ship files or stdin to a server, optionally following a growing file.
+    Ingest(cmd_ingest::IngestArgs),
+    /// Read a stream's events or search a group's (over the API).
+    Events(cmd_events::EventsArgs),
+    /// Follow new events of log groups until Ctrl-C.
+    Tail(cmd_tail::TailArgs),
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The server logs its lifecycle at info; other commands stay quiet unless asked.
+    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LOGSIGHT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Import(args) => cmd_import::run(args),
         Command::Export(args) => cmd_export::run(args),
         Command::Inspect(args) => cmd_inspect::run(args),
         Command::Query(args) => cmd_query::run(args),
         Command::TestPattern(args) => cmd_test_pattern::run(args),
+        Command::Serve(args) => cmd_serve::run(args),
+        Command::Groups(args) => cmd_groups::run(args),
+        Command::Streams(args) => cmd_streams::run(args),
+        Command::Ingest(args) => cmd_ingest::run(args),
+        Command::Events(args) => cmd_events::run(args),
+        Command::Tail(args) => cmd_tail::run(args),
     };
     match result {
         Ok(code) => code,

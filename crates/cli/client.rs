@@ -1,0 +1,104 @@
+//! Connecting to a server, printing its errors, and retrying what may succeed later.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use logsight_proto::v1::logs_client::LogsClient;
+use tonic::transport::Channel;
+
+/// The address `serve` listens on by default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+/// The endpoint client commands use by default (the server's default address).
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7070";
+
+/// A connected API client.
+pub type Client = LogsClient<Channel>;
+
+/// A multi-threaded runtime for a client or server command.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Connects to `endpoint` (http://HOST:PORT).
+pub async fn connect(endpoint: &str) -> Result<Client> {
+    let channel = Channel::from_shared(endpoint.to_owned())
+        .with_context(|| format!("invalid endpoint {endpoint:?}: expected http://HOST:PORT"))?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {endpoint}"))?;
+    Ok(LogsClient::new(channel)
+        .max_decoding_message_size(16 << 20)
+        .max_encoding_message_size(16 << 20))
+}
+
+/// Turns a status into an error that reads well: the server's message, or the code.
+pub fn status_error(s: tonic::Status) -> anyhow::Error {
+    if s.message().is_empty() {
+        anyhow::anyhow!("server error: {:?}", s.code())
+    } else {
+        anyhow::anyhow!("{}", s.message())
+    }
+}
+
+/// How long to wait before retrying after `s`, if retrying can help (UNAVAILABLE,
+/// RESOURCE_EXHAUSTED): the server's `retry-after-ms` hint, else `fallback`.
+pub fn retry_delay(s: &tonic::Status, fallback: Duration) -> Option<Duration> {
+    match s.code() {
+        tonic::Code::Unavailable | tonic::Code::ResourceExhausted => {
+            let hint = s
+                .metadata()
+                .get("retry-after-ms")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_millis);
+            Some(hint.unwrap_or(fallback).max(fallback))
+        }
+        _ => None,
+    }
+}
+
+/// Calls `f` until it succeeds, fails for good, or `attempts` run out, backing off
+/// exponentially (100 ms doubling to 5 s, or the server's hint) on retryable errors.
+pub async fn with_retry<T, F, Fut>(attempts: u32, mut f: F) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, tonic::Status>>,
+{
+    let mut backoff = Duration::from_millis(100);
+    let mut attempt = 1;
+    loop {
+        match f().await {
+            Ok(t) => return Ok(t),
+            Err(s) => match retry_delay(&s, backoff) {
+                Some(wait) if attempt < attempts => {
+                    tracing::debug!(status = %s.message(), ?wait, "retrying");
+                    tokio::time::sleep(wait).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    attempt += 1;
+                }
+                _ => return Err(s),
+            },
+        }
+    }
+}
+
+/// Formats epoch milliseconds as RFC 3339 UTC.
+pub fn fmt_ts(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map_or_else(|| ms.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+/// Output formats of listing commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON object per line.
+    Json,
+}

@@ -1,0 +1,140 @@
+//! `logsight groups`: create, list, delete log groups and set their retention, over the API.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+use logsight_proto::v1 as pb;
+use serde_json::json;
+
+use crate::client::{DEFAULT_ENDPOINT, Output, connect, fmt_ts, runtime, status_error};
+use crate::common::human_bytes;
+
+#[derive(Debug, Args)]
+pub struct GroupsArgs {
+    /// Server endpoint.
+    #[arg(long, global = true, default_value = DEFAULT_ENDPOINT)]
+    endpoint: String,
+    #[command(subcommand)]
+    command: GroupsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupsCommand {
+    /// Create a log group.
+    Create {
+        /// The group's name.
+        name: String,
+    },
+    /// List log groups in name order.
+    List {
+        /// Only groups whose name starts with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Delete a log group and all its events.
+    Delete {
+        /// The group's name.
+        name: String,
+    },
+    /// Set (--days) or remove (--clear) a group's retention.
+    Retention {
+        /// The group's name.
+        name: String,
+        /// Keep events this many days (1, 3, 5, 7, 14, 30, 60, 90, ... 3653).
+        #[arg(long, conflicts_with = "clear")]
+        days: Option<i32>,
+        /// Keep events forever.
+        #[arg(long)]
+        clear: bool,
+    },
+}
+
+pub fn run(args: GroupsArgs) -> Result<ExitCode> {
+    runtime()?.block_on(async move {
+        let mut c = connect(&args.endpoint).await?;
+        match args.command {
+            GroupsCommand::Create { name } => {
+                c.create_log_group(pb::CreateLogGroupRequest { log_group_name: name.clone() })
+                    .await
+                    .map_err(status_error)?;
+                println!("created log group {name}");
+            }
+            GroupsCommand::Delete { name } => {
+                c.delete_log_group(pb::DeleteLogGroupRequest { log_group_name: name.clone() })
+                    .await
+                    .map_err(status_error)?;
+                println!("deleted log group {name}");
+            }
+            GroupsCommand::Retention { name, days, clear } => match (days, clear) {
+                (Some(days), false) => {
+                    c.put_retention_policy(pb::PutRetentionPolicyRequest {
+                        log_group_name: name.clone(),
+                        retention_in_days: days,
+                    })
+                    .await
+                    .map_err(status_error)?;
+                    println!("log group {name} keeps events {days} days");
+                }
+                (None, true) => {
+                    c.delete_retention_policy(pb::DeleteRetentionPolicyRequest {
+                        log_group_name: name.clone(),
+                    })
+                    .await
+                    .map_err(status_error)?;
+                    println!("log group {name} keeps events forever");
+                }
+                _ => bail!("give --days N or --clear"),
+            },
+            GroupsCommand::List { prefix, output } => {
+                let mut token = None;
+                let mut rows = Vec::new();
+                loop {
+                    let r = c
+                        .describe_log_groups(pb::DescribeLogGroupsRequest {
+                            log_group_name_prefix: prefix.clone(),
+                            limit: None,
+                            next_token: token.take(),
+                        })
+                        .await
+                        .map_err(status_error)?
+                        .into_inner();
+                    rows.extend(r.log_groups);
+                    match r.next_token {
+                        Some(t) => token = Some(t),
+                        None => break,
+                    }
+                }
+                match output {
+                    Output::Json => {
+                        for g in rows {
+                            println!(
+                                "{}",
+                                json!({"log_group_name": g.log_group_name, "creation_time": g.creation_time,
+                                       "retention_in_days": g.retention_in_days, "stored_bytes": g.stored_bytes,
+                                       "metric_filter_count": g.metric_filter_count, "arn": g.arn})
+                            );
+                        }
+                    }
+                    Output::Table => {
+                        println!("{:<40} {:<24} {:>10} {:>12}", "GROUP", "CREATED", "RETENTION", "STORED");
+                        for g in rows {
+                            let ret = g.retention_in_days.map_or("never".into(), |d| format!("{d}d"));
+                            println!(
+                                "{:<40} {:<24} {:>10} {:>12}",
+                                g.log_group_name,
+                                fmt_ts(g.creation_time),
+                                ret,
+                                human_bytes(g.stored_bytes.max(0) as u64)
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,161 @@
+//! The service's one error type and the one table that maps it to CloudWatch exception names
+//! and gRPC codes.
+
+use logsight_model::ModelError;
+use logsight_storage::StorageError;
+
+/// Everything a call can fail with. Each variant is one CloudWatch exception; the text says
+/// what was wrong and with which value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// A group or stream does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A group or stream of that name exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// A request parameter broke a rule.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// A limit was reached; retrying later may help.
+    #[error("{message}")]
+    LimitExceeded {
+        /// What limit.
+        message: String,
+        /// Suggested wait before retrying, in milliseconds.
+        retry_after_ms: u64,
+    },
+    /// The server can not take the call now (overloaded, shutting down, storage refusing
+    /// writes); retrying later may help.
+    #[error("{message}")]
+    Unavailable {
+        /// Why.
+        message: String,
+        /// Suggested wait before retrying, in milliseconds.
+        retry_after_ms: u64,
+    },
+    /// A fault of the server (corruption, a bug). Never the caller's mistake.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The error table: each variant's CloudWatch exception name and gRPC code. This is the only
+/// place the mapping is written down.
+pub fn error_code(e: &ServiceError) -> (&'static str, tonic::Code) {
+    match e {
+        ServiceError::NotFound(_) => ("ResourceNotFoundException", tonic::Code::NotFound),
+        ServiceError::AlreadyExists(_) => {
+            ("ResourceAlreadyExistsException", tonic::Code::AlreadyExists)
+        }
+        ServiceError::InvalidParameter(_) => {
+            ("InvalidParameterException", tonic::Code::InvalidArgument)
+        }
+        ServiceError::LimitExceeded { .. } => {
+            ("LimitExceededException", tonic::Code::ResourceExhausted)
+        }
+        ServiceError::Unavailable { .. } => {
+            ("ServiceUnavailableException", tonic::Code::Unavailable)
+        }
+        ServiceError::Internal(_) => ("InternalServerException", tonic::Code::Internal),
+    }
+}
+
+/// Metadata key carrying the retry hint of LIMIT_EXCEEDED and UNAVAILABLE answers.
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
+
+impl ServiceError {
+    /// Shorthand for [`ServiceError::InvalidParameter`].
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        ServiceError::InvalidParameter(msg.into())
+    }
+
+    /// The suggested wait before retrying, for errors where retrying helps.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            ServiceError::LimitExceeded { retry_after_ms, .. }
+            | ServiceError::Unavailable { retry_after_ms, .. } => Some(*retry_after_ms),
+            _ => None,
+        }
+    }
+
+    /// The status sent to the client: `"<ExceptionName>: <message>"` and the table's code.
+    pub fn to_status(&self) -> tonic::Status {
+        let (name, code) = error_code(self);
+        let mut status = tonic::Status::new(code, format!("{name}: {self}"));
+        if let Some(ms) = self.retry_after_ms()
+            && let Ok(v) = ms.to_string().parse()
+        {
+            status.metadata_mut().insert(RETRY_AFTER_MS, v);
+        }
+        status
+    }
+}
+
+impl From<ServiceError> for tonic::Status {
+    fn from(e: ServiceError) -> Self {
+        e.to_status()
+    }
+}
+
+impl From<ModelError> for ServiceError {
+    fn from(e: ModelError) -> Self {
+        ServiceError::InvalidParameter(e.to_string())
+    }
+}
+
+impl From<StorageError> for ServiceError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::GroupNotFound(_) | StorageError::StreamNotFound { .. } => {
+                ServiceError::NotFound(e.to_string())
+            }
+            StorageError::GroupExists(_) | StorageError::StreamExists { .. } => {
+                ServiceError::AlreadyExists(e.to_string())
+            }
+            StorageError::InvalidArgument(m) => ServiceError::InvalidParameter(m),
+            StorageError::Io { .. } | StorageError::Poisoned(_) => {
+                tracing::error!(error = %e, "storage failure");
+                ServiceError::Unavailable { message: e.to_string(), retry_after_ms: 1000 }
+            }
+            _ => {
+                tracing::error!(error = %e, "storage fault");
+                ServiceError::Internal(e.to_string())
+            }
+        }
+    }
+}
+
+/// Result with [`ServiceError`].
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_and_message() {
+        let s = ServiceError::from(StorageError::GroupNotFound("g".into())).to_status();
+        assert_eq!(s.code(), tonic::Code::NotFound);
+        assert_eq!(s.message(), "ResourceNotFoundException: log group \"g\" does not exist");
+        let s = ServiceError::from(StorageError::StreamExists {
+            group: "g".into(),
+            stream: "s".into(),
+        })
+        .to_status();
+        assert_eq!(s.code(), tonic::Code::AlreadyExists);
+        assert!(s.message().starts_with("ResourceAlreadyExistsException: "));
+        let s =
+            ServiceError::Unavailable { message: "busy".into(), retry_after_ms: 250 }.to_status();
+        assert_eq!(s.code(), tonic::Code::Unavailable);
+        assert_eq!(s.metadata().get(RETRY_AFTER_MS).unwrap(), "250");
+        let s = ServiceError::LimitExceeded { message: "x".into(), retry_after_ms: 5 }.to_status();
+        assert_eq!(
+            (s.code(), s.message()),
+            (tonic::Code::ResourceExhausted, "LimitExceededException: x")
+        );
+        let s = ServiceError::from(ModelError::InvalidRetention { days: 2 }).to_status();
+        assert_eq!(s.code(), tonic::Code::InvalidArgument);
+        assert!(s.message().starts_with("InvalidParameterException: invalid retention 2 days"));
+    }
+}

@@ -1,0 +1,494 @@
+//! The tonic adapter: wire types in, service calls on blocking threads, wire types out.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use logsight_proto::v1 as pb;
+use logsight_proto::v1::logs_server::Logs;
+use logsight_storage::{GroupInfo, StreamInfo};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::error::{ServiceError, error_code};
+use crate::filter;
+use crate::rules::Rejected;
+use crate::service::{FilterEvents, GetEvents, PutOutcome, Service, StreamOrder};
+use crate::tail::TailHub;
+
+type Reply<T> = Result<Response<T>, Status>;
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Batches one IngestStream call may have in flight at once.
+const INGEST_WINDOW: usize = 8;
+/// Most events in one Tail response.
+const TAIL_RESULTS: usize = 500;
+
+/// The `Logs` gRPC service.
+pub struct LogsService {
+    service: Arc<Service>,
+    hub: Arc<TailHub>,
+    /// Ingest admission: one permit per KiB of request messages in flight.
+    admission: Arc<Semaphore>,
+    admission_total: usize,
+    admission_wait: Duration,
+    stopping: watch::Receiver<bool>,
+}
+
+impl LogsService {
+    pub(crate) fn new(
+        service: Arc<Service>,
+        hub: Arc<TailHub>,
+        max_inflight_bytes: usize,
+        admission_wait: Duration,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        let permits = (max_inflight_bytes / 1024).clamp(1, u32::MAX as usize);
+        LogsService {
+            service,
+            hub,
+            admission: Arc::new(Semaphore::new(permits)),
+            admission_total: permits,
+            admission_wait,
+            stopping,
+        }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Service) -> Result<T, ServiceError> + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let svc = self.service.clone();
+        tokio::task::spawn_blocking(move || f(&svc))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("storage task failed: {e}")))?
+    }
+
+    async fn put(
+        &self,
+        group: String,
+        stream: String,
+        events: Vec<pb::InputLogEvent>,
+    ) -> Result<PutOutcome, ServiceError> {
+        let bytes: usize = events.iter().map(|e| e.message.len() + 26).sum();
+        let _permit =
+            admit(&self.admission, self.admission_total, self.admission_wait, bytes).await?;
+        let events: Vec<(i64, String)> =
+            events.into_iter().map(|e| (e.timestamp, e.message)).collect();
+        self.blocking(move |s| s.put_events(&group, &stream, events)).await
+    }
+}
+
+/// Waits up to `wait` for room for `bytes` of ingest; refuses with a retry hint when the server
+/// stays full.
+async fn admit(
+    sem: &Arc<Semaphore>,
+    total: usize,
+    wait: Duration,
+    bytes: usize,
+) -> Result<OwnedSemaphorePermit, ServiceError> {
+    // A batch larger than the whole budget waits for all of it rather than forever.
+    let want = bytes.div_ceil(1024).clamp(1, total);
+    let want = u32::try_from(want).unwrap_or(u32::MAX);
+    match tokio::time::timeout(wait, sem.clone().acquire_many_owned(want)).await {
+        Ok(Ok(p)) => Ok(p),
+        _ => Err(ServiceError::Unavailable {
+            message: format!(
+                "the server is overloaded: ingest in flight is at its limit; retry after {} ms",
+                200
+            ),
+            retry_after_ms: 200,
+        }),
+    }
+}
+
+fn rejected_info(r: Rejected) -> Option<pb::RejectedLogEventsInfo> {
+    let idx = |i: Option<usize>| i.map(|i| i32::try_from(i).unwrap_or(i32::MAX));
+    r.any().then(|| pb::RejectedLogEventsInfo {
+        too_new_log_event_start_index: idx(r.too_new_start),
+        too_old_log_event_end_index: idx(r.too_old_end),
+        expired_log_event_end_index: idx(r.expired_end),
+    })
+}
+
+fn group_pb(g: GroupInfo) -> pb::LogGroup {
+    pb::LogGroup {
+        arn: format!("arn:logsight:logs:local:000000000000:log-group:{}:*", g.name),
+        log_group_name: g.name,
+        creation_time: g.creation_time,
+        retention_in_days: g.retention_days.map(|d| d as i32),
+        metric_filter_count: 0,
+        stored_bytes: g.stored_bytes as i64,
+    }
+}
+
+fn stream_pb(group: &str, s: StreamInfo) -> pb::LogStream {
+    pb::LogStream {
+        arn: format!(
+            "arn:logsight:logs:local:000000000000:log-group:{group}:log-stream:{}",
+            s.name
+        ),
+        log_stream_name: s.name,
+        creation_time: s.creation_time,
+        first_event_timestamp: s.first_event_timestamp,
+        last_event_timestamp: s.last_event_timestamp,
+        last_ingestion_time: s.last_ingestion_time,
+        stored_bytes: s.stored_bytes as i64,
+    }
+}
+
+fn ok<T>(t: T) -> Reply<T> {
+    Ok(Response::new(t))
+}
+
+#[tonic::async_trait]
+impl Logs for LogsService {
+    async fn create_log_group(
+        &self,
+        req: Request<pb::CreateLogGroupRequest>,
+    ) -> Reply<pb::CreateLogGroupResponse> {
+        let r = req.into_inner();
+        self.blocking(move |s| s.create_group(&r.log_group_name)).await?;
+        ok(pb::CreateLogGroupResponse {})
+    }
+
+    async fn delete_log_group(
+        &self,
+        req: Request<pb::DeleteLogGroupRequest>,
+    ) -> Reply<pb::DeleteLogGroupResponse> {
+        let r = req.into_inner();
+        self.blocking(move |s| s.delete_group(&r.log_group_name)).await?;
+        ok(pb::DeleteLogGroupResponse {})
+    }
+
+    async fn describe_log_groups(
+        &self,
+        req: Request<pb::DescribeLogGroupsRequest>,
+    ) -> Reply<pb::DescribeLogGroupsResponse> {
+        let r = req.into_inner();
+        let (groups, next_token) = self
+            .blocking(move |s| {
+                s.describe_groups(&r.log_group_name_prefix, r.limit, r.next_token.as_deref())
+            })
+            .await?;
+        ok(pb::DescribeLogGroupsResponse {
+            log_groups: groups.into_iter().map(group_pb).collect(),
+            next_token,
+        })
+    }
+
+    async fn put_retention_policy(
+        &self,
+        req: Request<pb::PutRetentionPolicyRequest>,
+    ) -> Reply<pb::PutRetentionPolicyResponse> {
+        let r = req.into_inner();
+        self.blocking(move |s| s.put_retention(&r.log_group_name, r.retention_in_days.into()))
+            .await?;
+        ok(pb::PutRetentionPolicyResponse {})
+    }
+
+    async fn delete_retention_policy(
+        &self,
+        req: Request<pb::DeleteRetentionPolicyRequest>,
+    ) -> Reply<pb::DeleteRetentionPolicyResponse> {
+        let r = req.into_inner();
+        self.blocking(move |s| s.delete_retention(&r.log_group_name)).await?;
+        ok(pb::DeleteRetentionPolicyResponse {})
+    }
+
+    async fn create_log_stream(
+        &self,
+        req: Request<pb::CreateLogStreamRequest>,
+    ) -> Reply<pb::CreateLogStreamResponse> {
+        let r = req.into_inner();
+        self.blocking(move |s| s.create_stream(&r.log_group_name, &r.log_stream_name)).await?;
+        ok(pb::CreateLogStreamResponse {})
+    }
+
+    async fn delete_log_stream(
+        &self,
+        req: Request<pb::DeleteLogStreamRequest>,
+    ) -> Reply<pb::DeleteLogStreamResponse> {
+        let r = req.into_inner();
+        self.blocking(move |s| s.delete_stream(&r.log_group_name, &r.log_stream_name)).await?;
+        ok(pb::DeleteLogStreamResponse {})
+    }
+
+    async fn describe_log_streams(
+        &self,
+        req: Request<pb::DescribeLogStreamsRequest>,
+    ) -> Reply<pb::DescribeLogStreamsResponse> {
+        let r = req.into_inner();
+        let order = match pb::OrderBy::try_from(r.order_by) {
+            Ok(pb::OrderBy::LogStreamName) => StreamOrder::Name,
+            Ok(pb::OrderBy::LastEventTime) => StreamOrder::LastEventTime,
+            Err(_) => {
+                return Err(ServiceError::invalid(format!(
+                    "order_by {} is not LOG_STREAM_NAME (0) or LAST_EVENT_TIME (1)",
+                    r.order_by
+                ))
+                .into());
+            }
+        };
+        let group = r.log_group_name.clone();
+        let (streams, next_token) = self
+            .blocking(move |s| {
+                s.describe_streams(
+                    &r.log_group_name,
+                    &r.log_stream_name_prefix,
+                    order,
+                    r.descending,
+                    r.limit,
+                    r.next_token.as_deref(),
+                )
+            })
+            .await?;
+        ok(pb::DescribeLogStreamsResponse {
+            log_streams: streams.into_iter().map(|s| stream_pb(&group, s)).collect(),
+            next_token,
+        })
+    }
+
+    async fn put_log_events(
+        &self,
+        req: Request<pb::PutLogEventsRequest>,
+    ) -> Reply<pb::PutLogEventsResponse> {
+        let r = req.into_inner();
+        let out = self.put(r.log_group_name, r.log_stream_name, r.log_events).await?;
+        ok(pb::PutLogEventsResponse {
+            next_sequence_token: None,
+            rejected_log_events_info: rejected_info(out.rejected),
+        })
+    }
+
+    async fn get_log_events(
+        &self,
+        req: Request<pb::GetLogEventsRequest>,
+    ) -> Reply<pb::GetLogEventsResponse> {
+        let r = req.into_inner();
+        let q = GetEvents {
+            group: r.log_group_name,
+            stream: r.log_stream_name,
+            start: r.start_time,
+            end: r.end_time,
+            token: r.next_token,
+            limit: r.limit,
+            start_from_head: r.start_from_head.unwrap_or(false),
+        };
+        let page = self.blocking(move |s| s.get_events(&q)).await?;
+        ok(pb::GetLogEventsResponse {
+            events: page
+                .events
+                .into_iter()
+                .map(|e| pb::OutputLogEvent {
+                    timestamp: e.timestamp,
+                    message: e.message,
+                    ingestion_time: e.ingestion_time,
+                })
+                .collect(),
+            next_forward_token: page.forward,
+            next_backward_token: page.backward,
+        })
+    }
+
+    async fn filter_log_events(
+        &self,
+        req: Request<pb::FilterLogEventsRequest>,
+    ) -> Reply<pb::FilterLogEventsResponse> {
+        let r = req.into_inner();
+        let q = FilterEvents {
+            group: r.log_group_name,
+            streams: r.log_stream_names,
+            prefix: r.log_stream_name_prefix,
+            start: r.start_time,
+            end: r.end_time,
+            pattern: r.filter_pattern,
+            token: r.next_token,
+            limit: r.limit,
+        };
+        let page = self.blocking(move |s| s.filter_events(&q)).await?;
+        let complete = page.next.is_none();
+        ok(pb::FilterLogEventsResponse {
+            events: page
+                .events
+                .into_iter()
+                .map(|f| pb::FilteredLogEvent {
+                    log_stream_name: f.event.stream.to_string(),
+                    timestamp: f.event.timestamp,
+                    message: f.event.message,
+                    ingestion_time: f.event.ingestion_time,
+                    event_id: f.event_id,
+                })
+                .collect(),
+            searched_log_streams: page
+                .searched
+                .into_iter()
+                .map(|n| pb::SearchedLogStream {
+                    log_stream_name: n,
+                    searched_completely: complete,
+                })
+                .collect(),
+            next_token: page.next,
+        })
+    }
+
+    type IngestStreamStream = BoxStream<pb::IngestStreamResponse>;
+
+    async fn ingest_stream(
+        &self,
+        req: Request<Streaming<pb::IngestStreamRequest>>,
+    ) -> Reply<Self::IngestStreamStream> {
+        let mut incoming = req.into_inner();
+        let (tx, rx) = mpsc::channel(INGEST_WINDOW * 2);
+        let me = LogsService {
+            service: self.service.clone(),
+            hub: self.hub.clone(),
+            admission: self.admission.clone(),
+            admission_total: self.admission_total,
+            admission_wait: self.admission_wait,
+            stopping: self.stopping.clone(),
+        };
+        let me = Arc::new(me);
+        let mut stopping = self.stopping.clone();
+        tokio::spawn(async move {
+            let mut inflight = tokio::task::JoinSet::new();
+            loop {
+                // Flow control: read no further while the window is full.
+                while inflight.len() >= INGEST_WINDOW {
+                    inflight.join_next().await;
+                }
+                let next = tokio::select! {
+                    m = incoming.next() => m,
+                    _ = stopping.wait_for(|s| *s) => None,
+                };
+                let batch = match next {
+                    Some(Ok(b)) => b,
+                    Some(Err(status)) => {
+                        tracing::debug!(%status, "ingest stream ended by the client");
+                        break;
+                    }
+                    None => break,
+                };
+                let (me, tx) = (me.clone(), tx.clone());
+                inflight.spawn(async move {
+                    let id = batch.batch_id;
+                    let ack = match me
+                        .put(batch.log_group_name, batch.log_stream_name, batch.log_events)
+                        .await
+                    {
+                        Ok(out) => pb::IngestStreamResponse {
+                            batch_id: id,
+                            accepted: out.accepted as i32,
+                            rejected_log_events_info: rejected_info(out.rejected),
+                            ..Default::default()
+                        },
+                        Err(e) => {
+                            let (name, code) = error_code(&e);
+                            pb::IngestStreamResponse {
+                                batch_id: id,
+                                error_type: name.into(),
+                                error_code: code as i32,
+                                error_message: e.to_string(),
+                                retry_after_ms: e.retry_after_ms().map(|m| m as i64),
+                                ..Default::default()
+                            }
+                        }
+                    };
+                    let _ = tx.send(Ok(ack)).await;
+                });
+            }
+            while inflight.join_next().await.is_some() {}
+        });
+        ok(Box::pin(ReceiverStream::new(rx)))
+    }
+
+    type TailStream = BoxStream<pb::TailResponse>;
+
+    async fn tail(&self, req: Request<pb::TailRequest>) -> Reply<Self::TailStream> {
+        let r = req.into_inner();
+        if r.log_group_names.is_empty() || r.log_group_names.len() > 10 {
+            return Err(ServiceError::invalid(format!(
+                "log_group_names holds {} names: must be 1 to 10",
+                r.log_group_names.len()
+            ))
+            .into());
+        }
+        if !r.log_stream_names.is_empty() && r.log_group_names.len() > 1 {
+            return Err(ServiceError::invalid(
+                "log_stream_names can only be given with exactly one log group",
+            )
+            .into());
+        }
+        let matcher = filter::compile(&r.log_event_filter_pattern)
+            .map_err(|e| ServiceError::invalid(e.to_string()))?;
+        let names = r.log_group_names.clone();
+        self.blocking(move |s| {
+            for g in &names {
+                s.store().group(logsight_model::LogGroupName::new(g.as_str())?.as_str())?;
+            }
+            Ok(())
+        })
+        .await?;
+        let (tx, rx) = mpsc::channel::<Result<pb::TailResponse, Status>>(64);
+        let streams = Arc::new(r.log_stream_names);
+        for group in r.log_group_names {
+            let mut sub = self.hub.subscribe(&group);
+            let (tx, matcher, streams) = (tx.clone(), matcher.clone(), streams.clone());
+            let mut stopping = self.stopping.clone();
+            tokio::spawn(async move {
+                let mut dropped = 0u64;
+                loop {
+                    let got = tokio::select! {
+                        g = sub.recv() => g,
+                        _ = stopping.wait_for(|s| *s) => break,
+                        _ = tx.closed() => break,
+                    };
+                    let batch = match got {
+                        Ok(b) => b,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(group = %group, batches = n, "tail subscriber fell behind; skipping");
+                            dropped += n;
+                            continue;
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    };
+                    if !streams.is_empty() && !streams.iter().any(|s| *s == batch.stream) {
+                        continue;
+                    }
+                    let results: Vec<pb::TailEvent> = batch
+                        .events
+                        .iter()
+                        .filter(|e| matcher.matches(&e.message))
+                        .map(|e| pb::TailEvent {
+                            log_group_name: batch.group.clone(),
+                            log_stream_name: batch.stream.clone(),
+                            timestamp: e.timestamp,
+                            ingestion_time: e.ingestion_time,
+                            message: e.message.clone(),
+                        })
+                        .collect();
+                    if results.is_empty() && dropped == 0 {
+                        continue;
+                    }
+                    let mut chunks = results.chunks(TAIL_RESULTS).peekable();
+                    if chunks.peek().is_none() {
+                        let _ = tx
+                            .send(Ok(pb::TailResponse { session_results: vec![], dropped }))
+                            .await;
+                    }
+                    for chunk in chunks {
+                        let resp = pb::TailResponse { session_results: chunk.to_vec(), dropped };
+                        dropped = 0;
+                        if tx.send(Ok(resp)).await.is_err() {
+                            return;
+                        }
+                    }
+                    dropped = 0;
+                }
+            });
+        }
+        ok(Box::pin(ReceiverStream::new(rx)))
+    }
+}

@@ -1,0 +1,117 @@
+//! logsight's gRPC service: the CloudWatch Logs API (`logsight.v1.Logs`) over the storage
+//! engine, plus the standard gRPC health service.
+//!
+//! This is the only crate that knows tonic or tokio networking. The rules live in plain Rust
+//! ([`rules`], [`service`], [`filter`]); [`grpc`] is a thin adapter that converts wire types by
+//! hand and runs every storage call on a blocking thread.
+//!
+//! # Layout
+//! - [`error`]: [`ServiceError`] and the one table mapping it to CloudWatch exception names and
+//!   gRPC codes.
+//! - [`rules`]: the PutLogEvents rules as pure functions.
+//! - [`service`]: groups, streams, events: validation, paging and tokens.
+//! - [`filter`]: filter patterns (terms and quoted phrases for now).
+//! - [`tail`]: fan-out of durable appends to live tails.
+//! - [`grpc`]: the tonic service.
+//!
+//! Start a server with [`run`]; it returns after `shutdown` completes and in-flight calls finish,
+//! having flushed the store.
+
+pub mod error;
+pub mod filter;
+pub mod grpc;
+pub mod rules;
+pub mod service;
+pub mod tail;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use logsight_proto::v1::logs_server::LogsServer;
+use logsight_storage::{Clock, Store, SystemClock};
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::TcpListenerStream;
+
+pub use error::{ServiceError, error_code};
+
+/// Tuning of the server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Most bytes of PutLogEvents / IngestStream batches being processed at once. Beyond it,
+    /// ingest waits up to `admission_wait`, then answers UNAVAILABLE with a retry hint.
+    pub max_inflight_bytes: usize,
+    /// How long an ingest call waits for room before it is refused.
+    pub admission_wait: Duration,
+    /// Largest request message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// The clock for PutLogEvents' time rules.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            max_inflight_bytes: 128 << 20,
+            admission_wait: Duration::from_secs(2),
+            max_message_bytes: 16 << 20,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The transport failed.
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Flushing the store at shutdown failed.
+    #[error("flushing the store at shutdown: {0}")]
+    Flush(String),
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then stops accepting, lets
+/// in-flight calls finish (live tails and ingest streams are ended), and flushes the store.
+pub async fn run(
+    listener: TcpListener,
+    store: Arc<Store>,
+    opts: ServerOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
+    let hub = Arc::new(tail::TailHub::default());
+    let service = Arc::new(service::Service::new(store.clone(), opts.clock.clone(), hub.clone()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let logs =
+        grpc::LogsService::new(service, hub, opts.max_inflight_bytes, opts.admission_wait, stop_rx);
+    let logs = LogsServer::new(logs)
+        .max_decoding_message_size(opts.max_message_bytes)
+        .max_encoding_message_size(opts.max_message_bytes);
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_serving::<LogsServer<grpc::LogsService>>().await;
+    let incoming = TcpListenerStream::new(listener).map(|s| {
+        if let Ok(s) = &s {
+            let _ = s.set_nodelay(true);
+        }
+        s
+    });
+    let result = tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(logs)
+        .serve_with_incoming_shutdown(incoming, async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections; finishing in-flight calls");
+            reporter.set_not_serving::<LogsServer<grpc::LogsService>>().await;
+            let _ = stop_tx.send(true);
+        })
+        .await;
+    let flushed = tokio::task::spawn_blocking(move || store.flush())
+        .await
+        .map_err(|e| ServerError::Flush(e.to_string()))?
+        .map_err(|e| ServerError::Flush(e.to_string()));
+    result?;
+    flushed?;
+    tracing::info!("server stopped; store flushed");
+    Ok(())
+}

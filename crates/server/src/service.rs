@@ -1,0 +1,466 @@
+//! The service logic in plain Rust: validation, paging and tokens over the store. Synchronous:
+//! the gRPC adapter calls it from blocking threads, never from the runtime's workers.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use logsight_model::{LogGroupName, LogStreamName, RetentionDays, TimeRange};
+use logsight_storage::{Clock, Direction, GroupInfo, Position, ReadOptions, Store, StreamInfo};
+
+use crate::error::{Result, ServiceError};
+use crate::filter;
+use crate::rules::{self, Rejected};
+use crate::tail::TailHub;
+
+/// Most bytes of messages in one page of events, as CloudWatch (1 MB).
+pub const PAGE_BYTES: usize = 1 << 20;
+/// Most events a FilterLogEvents call examines before it returns a (possibly empty) page with a
+/// token, so one call never scans without bound.
+pub const FILTER_SCAN_BUDGET: usize = 500_000;
+
+/// The service over one store.
+pub struct Service {
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+    hub: Arc<TailHub>,
+}
+
+/// How DescribeLogStreams orders streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamOrder {
+    /// By name.
+    Name,
+    /// By last event time, then name.
+    LastEventTime,
+}
+
+/// The outcome of PutLogEvents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutOutcome {
+    /// Events stored.
+    pub accepted: usize,
+    /// Events rejected.
+    pub rejected: Rejected,
+}
+
+/// A GetLogEvents request.
+#[derive(Debug, Clone, Default)]
+pub struct GetEvents {
+    /// Group.
+    pub group: String,
+    /// Stream.
+    pub stream: String,
+    /// Inclusive start.
+    pub start: Option<i64>,
+    /// Exclusive end.
+    pub end: Option<i64>,
+    /// Token from an earlier page.
+    pub token: Option<String>,
+    /// Most events.
+    pub limit: Option<i32>,
+    /// Oldest first when no token is given.
+    pub start_from_head: bool,
+}
+
+/// A GetLogEvents page.
+#[derive(Debug, Clone)]
+pub struct EventsPage {
+    /// Events, oldest first.
+    pub events: Vec<logsight_storage::Event>,
+    /// Token for the next newer page.
+    pub forward: String,
+    /// Token for the next older page.
+    pub backward: String,
+}
+
+/// A FilterLogEvents request.
+#[derive(Debug, Clone, Default)]
+pub struct FilterEvents {
+    /// Group.
+    pub group: String,
+    /// Restrict to these streams.
+    pub streams: Vec<String>,
+    /// Restrict to streams with this prefix.
+    pub prefix: Option<String>,
+    /// Inclusive start.
+    pub start: Option<i64>,
+    /// Exclusive end.
+    pub end: Option<i64>,
+    /// Filter pattern.
+    pub pattern: String,
+    /// Token from an earlier page.
+    pub token: Option<String>,
+    /// Most events.
+    pub limit: Option<i32>,
+}
+
+/// One FilterLogEvents match.
+#[derive(Debug, Clone)]
+pub struct FilteredEvent {
+    /// The event.
+    pub event: logsight_storage::Event,
+    /// Unique within the search: timestamp and rank among events of that timestamp.
+    pub event_id: String,
+}
+
+/// A FilterLogEvents page.
+#[derive(Debug, Clone)]
+pub struct FilterPage {
+    /// Matches, by timestamp across streams.
+    pub events: Vec<FilteredEvent>,
+    /// The streams searched.
+    pub searched: Vec<String>,
+    /// Where to continue; `None` once the search is complete.
+    pub next: Option<String>,
+}
+
+fn group_name(name: &str) -> Result<LogGroupName> {
+    Ok(LogGroupName::new(name)?)
+}
+
+fn stream_name(name: &str) -> Result<LogStreamName> {
+    Ok(LogStreamName::new(name)?)
+}
+
+fn check_limit(limit: Option<i32>, max: i32, default: i32) -> Result<usize> {
+    match limit {
+        None => Ok(default as usize),
+        Some(l) if (1..=max).contains(&l) => Ok(l as usize),
+        Some(l) => {
+            Err(ServiceError::invalid(format!("limit {l} is out of range: must be 1 to {max}")))
+        }
+    }
+}
+
+fn parse_token(token: &str) -> Result<Position> {
+    token.parse().map_err(|_| ServiceError::invalid(format!("invalid next_token {token:?}")))
+}
+
+fn opposite(d: Direction) -> Direction {
+    match d {
+        Direction::Forward => Direction::Backward,
+        Direction::Backward => Direction::Forward,
+    }
+}
+
+impl Service {
+    /// A service over `store`, publishing appends to `hub`.
+    pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>, hub: Arc<TailHub>) -> Self {
+        Service { store, clock, hub }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// CreateLogGroup.
+    pub fn create_group(&self, name: &str) -> Result<()> {
+        Ok(self.store.create_group(&group_name(name)?)?)
+    }
+
+    /// DeleteLogGroup.
+    pub fn delete_group(&self, name: &str) -> Result<()> {
+        Ok(self.store.delete_group(&group_name(name)?)?)
+    }
+
+    /// PutRetentionPolicy.
+    pub fn put_retention(&self, name: &str, days: i64) -> Result<()> {
+        let g = group_name(name)?;
+        let days = RetentionDays::new(days)?;
+        Ok(self.store.set_retention(&g, Some(days))?)
+    }
+
+    /// DeleteRetentionPolicy.
+    pub fn delete_retention(&self, name: &str) -> Result<()> {
+        Ok(self.store.set_retention(&group_name(name)?, None)?)
+    }
+
+    /// DescribeLogGroups: groups with `prefix`, in ASCII order, a page at a time.
+    pub fn describe_groups(
+        &self,
+        prefix: &str,
+        limit: Option<i32>,
+        token: Option<&str>,
+    ) -> Result<(Vec<GroupInfo>, Option<String>)> {
+        let limit = check_limit(limit, 50, 50)?;
+        let after = match token {
+            Some(t) => Some(
+                t.strip_prefix("g:")
+                    .ok_or_else(|| ServiceError::invalid(format!("invalid next_token {t:?}")))?
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let mut groups: Vec<GroupInfo> = self
+            .store
+            .groups()
+            .into_iter()
+            .filter(|g| g.name.starts_with(prefix))
+            .filter(|g| after.as_ref().is_none_or(|a| g.name.as_str() > a.as_str()))
+            .collect();
+        groups.sort_by(|a, b| a.name.cmp(&b.name));
+        let next = (groups.len() > limit).then(|| format!("g:{}", groups[limit - 1].name));
+        groups.truncate(limit);
+        Ok((groups, next))
+    }
+
+    /// CreateLogStream.
+    pub fn create_stream(&self, group: &str, stream: &str) -> Result<()> {
+        Ok(self.store.create_stream(&group_name(group)?, &stream_name(stream)?)?)
+    }
+
+    /// DeleteLogStream.
+    pub fn delete_stream(&self, group: &str, stream: &str) -> Result<()> {
+        Ok(self.store.delete_stream(&group_name(group)?, &stream_name(stream)?)?)
+    }
+
+    /// DescribeLogStreams.
+    pub fn describe_streams(
+        &self,
+        group: &str,
+        prefix: &str,
+        order: StreamOrder,
+        descending: bool,
+        limit: Option<i32>,
+        token: Option<&str>,
+    ) -> Result<(Vec<StreamInfo>, Option<String>)> {
+        group_name(group)?;
+        let limit = check_limit(limit, 50, 50)?;
+        if order == StreamOrder::LastEventTime && !prefix.is_empty() {
+            return Err(ServiceError::invalid(format!(
+                "Cannot order by LastEventTime with a logStreamNamePrefix (prefix {prefix:?})"
+            )));
+        }
+        let key = |s: &StreamInfo| -> (i64, String) {
+            match order {
+                StreamOrder::Name => (0, s.name.clone()),
+                StreamOrder::LastEventTime => {
+                    (s.last_event_timestamp.unwrap_or(i64::MIN), s.name.clone())
+                }
+            }
+        };
+        let after: Option<(i64, String)> = match token {
+            None => None,
+            Some(t) => {
+                let bad = || ServiceError::invalid(format!("invalid next_token {t:?}"));
+                let (ts, name) =
+                    t.strip_prefix("s:").and_then(|r| r.split_once(':')).ok_or_else(bad)?;
+                Some((ts.parse().map_err(|_| bad())?, name.to_owned()))
+            }
+        };
+        let cmp = |a: &(i64, String), b: &(i64, String)| {
+            if descending { b.cmp(a) } else { a.cmp(b) }
+        };
+        let mut streams: Vec<StreamInfo> = self
+            .store
+            .streams(group)?
+            .into_iter()
+            .filter(|s| s.name.starts_with(prefix))
+            .filter(|s| after.as_ref().is_none_or(|a| cmp(&key(s), a) == Ordering::Greater))
+            .collect();
+        streams.sort_by(|a, b| cmp(&key(a), &key(b)));
+        let next = (streams.len() > limit).then(|| {
+            let (ts, name) = key(&streams[limit - 1]);
+            format!("s:{ts}:{name}")
+        });
+        streams.truncate(limit);
+        Ok((streams, next))
+    }
+
+    /// PutLogEvents: checks the batch, stores the accepted events durably, then publishes them
+    /// to live tails.
+    pub fn put_events(
+        &self,
+        group: &str,
+        stream: &str,
+        events: Vec<(i64, String)>,
+    ) -> Result<PutOutcome> {
+        let g = group_name(group)?;
+        let s = stream_name(stream)?;
+        let info = self.store.group(g.as_str())?;
+        let retention = info.retention_days.and_then(|d| RetentionDays::new(d.into()).ok());
+        let checked = rules::check_batch(events, self.clock.now_ms(), retention)?;
+        if checked.accepted.is_empty() {
+            // Nothing to store, but the stream must still exist.
+            if !self.store.streams(g.as_str())?.iter().any(|x| x.name == s.as_str()) {
+                return Err(ServiceError::NotFound(format!(
+                    "log stream {:?} does not exist in log group {:?}",
+                    s.as_str(),
+                    g.as_str()
+                )));
+            }
+        } else {
+            self.store.append(g.as_str(), s.as_str(), &checked.accepted)?;
+            self.hub.publish(g.as_str(), s.as_str(), &checked.accepted);
+        }
+        Ok(PutOutcome { accepted: checked.accepted.len(), rejected: checked.rejected })
+    }
+
+    /// How many events of the stream have timestamp `ts`.
+    fn count_at(&self, group: &str, stream: &str, ts: i64) -> Result<u64> {
+        let mut n = 0u64;
+        let mut from = None;
+        loop {
+            let page = self.store.read_stream(
+                group,
+                stream,
+                &ReadOptions {
+                    range: TimeRange::new(Some(ts), ts.checked_add(1)),
+                    direction: Direction::Forward,
+                    from,
+                    limit: 100_000,
+                    max_bytes: usize::MAX,
+                },
+            )?;
+            n += page.events.len() as u64;
+            if page.events.is_empty() || !page.more {
+                return Ok(n);
+            }
+            from = page.next;
+        }
+    }
+
+    /// The position in the other direction at the same boundary as `(dir, ts, skip)`.
+    fn flip(
+        &self,
+        group: &str,
+        stream: &str,
+        dir: Direction,
+        ts: i64,
+        skip: u64,
+    ) -> Result<Position> {
+        let count = self.count_at(group, stream, ts)?;
+        Ok(Position { direction: opposite(dir), timestamp: ts, skip: count.saturating_sub(skip) })
+    }
+
+    /// GetLogEvents: one page of a stream, with forward and backward tokens. When the end is
+    /// reached, the token for that direction equals the one sent.
+    pub fn get_events(&self, req: &GetEvents) -> Result<EventsPage> {
+        let g = group_name(&req.group)?;
+        let s = stream_name(&req.stream)?;
+        let limit = check_limit(req.limit, 10_000, 10_000)?;
+        let from = req.token.as_deref().map(parse_token).transpose()?;
+        let direction = match from {
+            Some(p) => p.direction,
+            None if req.start_from_head => Direction::Forward,
+            None => Direction::Backward,
+        };
+        let range = TimeRange::new(req.start, req.end);
+        let (g, s) = (g.as_str(), s.as_str());
+        let page = self.store.read_stream(
+            g,
+            s,
+            &ReadOptions { range, direction, from, limit, max_bytes: PAGE_BYTES },
+        )?;
+        let edge = |d: Direction| match d {
+            Direction::Forward => {
+                Position { direction: d, timestamp: range.start.unwrap_or(i64::MIN), skip: 0 }
+            }
+            Direction::Backward => Position {
+                direction: d,
+                timestamp: range.end.map_or(i64::MAX, |e| e.saturating_sub(1)),
+                skip: 0,
+            },
+        };
+        let same = page.next.or(from).unwrap_or_else(|| edge(direction));
+        let other = match (page.events.first(), from) {
+            (Some(first), from) => {
+                let prior = from.filter(|p| p.timestamp == first.timestamp).map_or(0, |p| p.skip);
+                self.flip(g, s, direction, first.timestamp, prior)?
+            }
+            (None, Some(p)) => self.flip(g, s, direction, p.timestamp, p.skip)?,
+            (None, None) => edge(opposite(direction)),
+        };
+        let mut events = page.events;
+        let (forward, backward) = match direction {
+            Direction::Forward => (same, other),
+            Direction::Backward => {
+                events.reverse();
+                (other, same)
+            }
+        };
+        Ok(EventsPage { events, forward: forward.to_string(), backward: backward.to_string() })
+    }
+
+    /// FilterLogEvents: matching events of a group, by timestamp across streams.
+    pub fn filter_events(&self, req: &FilterEvents) -> Result<FilterPage> {
+        let g = group_name(&req.group)?;
+        let limit = check_limit(req.limit, 10_000, 10_000)?;
+        if !req.streams.is_empty() && req.prefix.is_some() {
+            return Err(ServiceError::invalid(
+                "log_stream_names and log_stream_name_prefix can not both be given",
+            ));
+        }
+        if req.streams.len() > 100 {
+            return Err(ServiceError::invalid(format!(
+                "log_stream_names holds {} names, more than the limit of 100",
+                req.streams.len()
+            )));
+        }
+        let matcher =
+            filter::compile(&req.pattern).map_err(|e| ServiceError::invalid(e.to_string()))?;
+        let all = self.store.streams(g.as_str())?;
+        let selected: Option<Vec<String>> = if !req.streams.is_empty() {
+            Some(req.streams.clone())
+        } else {
+            req.prefix.as_ref().map(|p| {
+                all.iter()
+                    .filter(|s| s.name.starts_with(p.as_str()))
+                    .map(|s| s.name.clone())
+                    .collect()
+            })
+        };
+        let searched: Vec<String> = match &selected {
+            Some(names) => {
+                names.iter().filter(|n| all.iter().any(|s| &s.name == *n)).cloned().collect()
+            }
+            None => all.iter().map(|s| s.name.clone()).collect(),
+        };
+        let mut pos = req.token.as_deref().map(parse_token).transpose()?;
+        if pos.is_some_and(|p| p.direction != Direction::Forward) {
+            return Err(ServiceError::invalid("invalid next_token: not a FilterLogEvents token"));
+        }
+        let range = TimeRange::new(req.start, req.end);
+        let mut events = Vec::new();
+        let (mut scanned, mut bytes) = (0usize, 0usize);
+        loop {
+            let page = self.store.read_group(
+                g.as_str(),
+                selected.as_deref(),
+                &ReadOptions {
+                    range,
+                    direction: Direction::Forward,
+                    from: pos,
+                    limit: 4096,
+                    max_bytes: 4 << 20,
+                },
+            )?;
+            let n = page.events.len();
+            for ev in page.events {
+                let skip = match pos {
+                    Some(p) if p.timestamp == ev.timestamp => p.skip + 1,
+                    _ => 1,
+                };
+                pos =
+                    Some(Position { direction: Direction::Forward, timestamp: ev.timestamp, skip });
+                scanned += 1;
+                if matcher.matches(&ev.message) {
+                    bytes += ev.message.len();
+                    let event_id = format!("{}-{}", ev.timestamp, skip - 1);
+                    events.push(FilteredEvent { event: ev, event_id });
+                    if events.len() >= limit || bytes >= PAGE_BYTES {
+                        let next = pos.map(|p| p.to_string());
+                        return Ok(FilterPage { events, searched, next });
+                    }
+                }
+            }
+            if n == 0 || !page.more {
+                return Ok(FilterPage { events, searched, next: None });
+            }
+            if scanned >= FILTER_SCAN_BUDGET {
+                return Ok(FilterPage { events, searched, next: pos.map(|p| p.to_string()) });
+            }
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! The server and client commands through the real binary: serve, groups, streams, ingest
+//! (with --follow restarts), events, and a kill -9 of the server under concurrent ingest.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use logsight_proto::v1 as pb;
+
+use crate::support::{TestServer, logsight, logsight_ok, now_ms, read_all};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// Starts `logsight serve` on 127.0.0.1:0 over `data`; returns the child and its endpoint.
+fn spawn_server(data: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logsight"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}"));
+    (child, format!("http://{addr}"))
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn client_commands_against_a_real_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, ep) = spawn_server(&dir.path().join("data"));
+    let out = logsight_ok(&["groups", "create", "app", "--endpoint", &ep], b"");
+    assert_eq!(out, "created log group app\n");
+    let out = logsight(&["groups", "create", "app", "--endpoint", &ep], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("ResourceAlreadyExistsException: log group \"app\" already exists")
+    );
+    logsight_ok(&["groups", "retention", "app", "--days", "30", "--endpoint", &ep], b"");
+    let out = logsight_ok(&["groups", "list", "--output", "json", "--endpoint", &ep], b"");
+    let g: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (g["log_group_name"].as_str(), g["retention_in_days"].as_i64()),
+        (Some("app"), Some(30))
+    );
+    logsight_ok(&["streams", "create", "--group", "app", "web", "--endpoint", &ep], b"");
+    // Text lines into an existing stream, jsonl lines creating their own groups and streams.
+    let text: String = (0..2500)
+        .map(|i| format!("line {i} {}\n", if i % 10 == 0 { "ERROR" } else { "ok" }))
+        .collect();
+    let out = logsight_ok(
+        &["ingest", "--group", "app", "--stream", "web", "--endpoint", &ep, "-"],
+        text.as_bytes(),
+    );
+    assert!(
+        out.contains("sent 2500 events") && out.contains("acknowledged 2500, rejected 0, failed 0"),
+        "{out}"
+    );
+    let now = now_ms();
+    let jsonl = format!(
+        "{{\"timestamp\": {now}, \"message\": \"a1\", \"group\": \"other\", \"stream\": \"x\"}}\n{{\"timestamp\": {}, \"message\": \"a0\", \"group\": \"other\", \"stream\": \"x\"}}\n{{\"timestamp\": 1, \"message\": \"ancient\", \"group\": \"other\", \"stream\": \"y\"}}\n",
+        now - 5
+    );
+    let out = logsight_ok(
+        &["ingest", "--format", "jsonl", "--create", "--endpoint", &ep, "-"],
+        jsonl.as_bytes(),
+    );
+    assert!(out.contains("acknowledged 2, rejected 1"), "{out}");
+    // Without --create, a missing stream is an error that names it.
+    let out = logsight(
+        &["ingest", "--group", "app", "--stream", "missing", "--endpoint", &ep, "-"],
+        b"x\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("log stream \"missing\" does not exist"));
+    // events get pages to the end; filter searches.
+    let out = logsight_ok(
+        &[
+            "events",
+            "get",
+            "--group",
+            "app",
+            "--stream",
+            "web",
+            "--output",
+            "json",
+            "--endpoint",
+            &ep,
+        ],
+        b"",
+    );
+    assert_eq!(out.lines().count(), 2500);
+    let out = logsight_ok(
+        &["events", "get", "--group", "other", "--stream", "x", "--endpoint", &ep],
+        b"",
+    );
+    let msgs: Vec<_> = out.lines().map(|l| l.rsplit("  ").next().unwrap()).collect();
+    assert_eq!(msgs, ["a0", "a1"], "sorted before sending");
+    let out = logsight_ok(
+        &[
+            "events",
+            "filter",
+            "--group",
+            "app",
+            "--pattern",
+            "ERROR",
+            "--output",
+            "json",
+            "--endpoint",
+            &ep,
+        ],
+        b"",
+    );
+    assert_eq!(out.lines().count(), 250);
+    let out = logsight_ok(&["streams", "list", "--group", "other", "--endpoint", &ep], b"");
+    assert!(out.contains("x") && out.contains("y"), "{out}");
+    logsight_ok(&["streams", "delete", "--group", "other", "y", "--endpoint", &ep], b"");
+    logsight_ok(&["groups", "delete", "other", "--endpoint", &ep], b"");
+    // Graceful stop on SIGTERM.
+    signal(&server, "-TERM");
+    assert!(server.wait().unwrap().success());
+}
+
+#[test]
+fn tail_command_prints_new_events() {
+    let server = TestServer::start();
+    rt().block_on(async {
+        let mut c = server.client().await;
+        c.create_log_group(pb::CreateLogGroupRequest { log_group_name: "g".into() }).await.unwrap();
+        c.create_log_stream(pb::CreateLogStreamRequest {
+            log_group_name: "g".into(),
+            log_stream_name: "s".into(),
+        })
+        .await
+        .unwrap();
+    });
+    let mut tail = Command::new(env!("CARGO_BIN_EXE_logsight"))
+        .args([
+            "tail",
+            "--group",
+            "g",
+            "--pattern",
+            "ERROR",
+            "--output",
+            "json",
+            "--endpoint",
+            &server.endpoint,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(tail.stdout.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.by_ref() {
+            if tx.send(l.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // Keep putting until the tail (which connects asynchronously) reports one.
+    let got = rt().block_on(async {
+        let mut c = server.client().await;
+        for _ in 0..100 {
+            c.put_log_events(pb::PutLogEventsRequest {
+                log_group_name: "g".into(),
+                log_stream_name: "s".into(),
+                log_events: vec![
+                    pb::InputLogEvent { timestamp: now_ms(), message: "INFO no".into() },
+                    pb::InputLogEvent { timestamp: now_ms(), message: "ERROR yes".into() },
+                ],
+                sequence_token: None,
+            })
+            .await
+            .unwrap();
+            if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+                return l;
+            }
+        }
+        panic!("tail printed nothing");
+    });
+    let v: serde_json::Value = serde_json::from_str(&got).unwrap();
+    assert_eq!((v["group"].as_str(), v["message"].as_str()), (Some("g"), Some("ERROR yes")));
+    signal(&tail, "-INT");
+    assert!(tail.wait().unwrap().success());
+}
+
+/// Counts events of g/s over the API until `want` or a timeout.
+fn wait_for(server: &TestServer, want: usize) -> Vec<String> {
+    wait_for_within(server, want, Duration::from_secs(30))
+}
+
+fn wait_for_within(server: &TestServer, want: usize, within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    rt().block_on(async {
+        let mut c = server.client().await;
+        loop {
+            let exists = c
+                .describe_log_streams(pb::DescribeLogStreamsRequest {
+                    log_group_name: "g".into(),
+                    ..Default::default()
+                })
+                .await
+                .is_ok_and(|r| !r.into_inner().log_streams.is_empty());
+            if !exists {
+                assert!(Instant::now() < deadline, "the stream was never created");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            let got: Vec<String> =
+                read_all(&mut c, "g", "s").await.into_iter().map(|e| e.message).collect();
+            if got.len() >= want || Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
+
+#[test]
+fn ingest_follow_restarts_neither_lose_nor_repeat_lines() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.log");
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&file).unwrap();
+    let write = |f: &mut std::fs::File, range: std::ops::Range<usize>| {
+        let text: String = range.map(|i| format!("line {i:05}\n")).collect();
+        f.write_all(text.as_bytes()).unwrap();
+        f.flush().unwrap();
+    };
+    let follow = || {
+        Command::new(env!("CARGO_BIN_EXE_logsight"))
+            .args([
+                "ingest",
+                "--follow",
+                "--create",
+                "--group",
+                "g",
+                "--stream",
+                "s",
+                "--endpoint",
+                &server.endpoint,
+            ])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // 1. 15,000 lines (more than one batch), stopped with Ctrl-C, plus a half-written line.
+    write(&mut f, 0..15_000);
+    f.write_all(b"line 15").unwrap();
+    f.flush().unwrap();
+    let mut child = follow();
+    assert_eq!(wait_for(&server, 15_000).len(), 15_000);
+    signal(&child, "-INT");
+    assert!(child.wait().unwrap().success());
+    // 2. The line is finished and more arrive while it is down; restart, then kill -9 once idle.
+    f.write_all(b"000\n").unwrap();
+    write(&mut f, 15_001..16_000);
+    let mut child = follow();
+    assert_eq!(wait_for(&server, 16_000).len(), 16_000);
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // 3. More lines, restart, stop.
+    write(&mut f, 16_000..16_500);
+    let mut child = follow();
+    let got = wait_for(&server, 16_500);
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "-INT");
+    assert!(child.wait().unwrap().success());
+    let got_after = wait_for_within(&server, 16_501, Duration::from_millis(500));
+    assert_eq!(got.len(), got_after.len(), "nothing more after stopping");
+    let mut sorted = got.clone();
+    sorted.sort();
+    let want: Vec<String> = (0..16_500).map(|i| format!("line {i:05}")).collect();
+    assert_eq!(sorted, want, "every line exactly once");
+    let state = std::fs::read_to_string(dir.path().join("app.log.logsight-offset")).unwrap();
+    assert!(
+        state.contains(&format!("\"offset\":{}", std::fs::metadata(&file).unwrap().len())),
+        "{state}"
+    );
+}
+
+#[test]
+fn kill_9_under_concurrent_ingest_loses_no_acknowledged_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server, ep) = spawn_server(&data);
+    let acked: Vec<Vec<String>> = rt().block_on(async {
+        let mut c = logsight_proto::v1::logs_client::LogsClient::connect(ep.clone()).await.unwrap();
+        c.create_log_group(pb::CreateLogGroupRequest { log_group_name: "g".into() }).await.unwrap();
+        for k in 0..4 {
+            c.create_log_stream(pb::CreateLogStreamRequest {
+                log_group_name: "g".into(),
+                log_stream_name: format!("s{k}"),
+            })
+            .await
+            .unwrap();
+        }
+        let clients = (0..4).map(|k| {
+            let mut c = c.clone();
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for b in 0.. {
+                    let msgs: Vec<String> = (0..500).map(|i| format!("c{k}-b{b}-{i}")).collect();
+                    let r = c
+                        .put_log_events(pb::PutLogEventsRequest {
+                            log_group_name: "g".into(),
+                            log_stream_name: format!("s{k}"),
+                            log_events: msgs
+                                .iter()
+                                .map(|m| pb::InputLogEvent {
+                                    timestamp: now_ms(),
+                                    message: m.clone(),
+                                })
+                                .collect(),
+                            sequence_token: None,
+                        })
+                        .await;
+                    match r {
+                        Ok(_) => acked.extend(msgs),
+                        Err(_) => return acked,
+                    }
+                }
+                acked
+            })
+        });
+        let handles: Vec<_> = clients.collect();
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        server.kill().unwrap(); // SIGKILL
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    });
+    server.wait().unwrap();
+    assert!(
+        acked.iter().all(|a| !a.is_empty()),
+        "every client got acknowledgements before the kill"
+    );
+    let (mut server, ep) = spawn_server(&data);
+    rt().block_on(async {
+        let mut c = logsight_proto::v1::logs_client::LogsClient::connect(ep).await.unwrap();
+        for (k, acked) in acked.iter().enumerate() {
+            let stored: Vec<String> = read_all(&mut c, "g", &format!("s{k}"))
+                .await
+                .into_iter()
+                .map(|e| e.message)
+                .collect();
+            let unique: HashSet<&String> = stored.iter().collect();
+            assert_eq!(unique.len(), stored.len(), "no event is stored twice");
+            for m in acked {
+                assert!(unique.contains(m), "acknowledged event {m} is lost");
+            }
+        }
+    });
+    signal(&server, "-TERM");
+    server.wait().unwrap();
+}

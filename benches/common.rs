@@ -6,7 +6,10 @@ use std::path::Path;
 
 /// Every line of the 16 Loghub samples, in file order (about 32,000 lines of ~140 bytes).
 pub fn loghub_lines() -> Vec<String> {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/datasets/loghub"));
+    // LOGSIGHT_LOGHUB overrides the location (a worktree has no ../shared beside it).
+    let default = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/datasets/loghub");
+    let dir = std::env::var("LOGSIGHT_LOGHUB").unwrap_or_else(|_| default.to_owned());
+    let dir = Path::new(&dir);
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .expect("the Loghub samples are in ../shared/datasets/loghub")
         .map(|e| e.expect("readable directory").path())

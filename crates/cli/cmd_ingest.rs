@@ -96,9 +96,12 @@ impl Totals {
 }
 
 /// Events waiting per stream, cut into batches at the API's limits.
+/// (group, stream) to its pending (timestamp, message) events and their batch bytes.
+type Pending = HashMap<(String, String), (Vec<(i64, String)>, usize)>;
+
 #[derive(Default)]
 struct Batcher {
-    pending: HashMap<(String, String), (Vec<(i64, String)>, usize)>,
+    pending: Pending,
 }
 
 impl Batcher {
@@ -404,7 +407,6 @@ fn run_once(
         })?;
     }
     batcher.flush_all(None, &mut route);
-    drop(route);
     drop(senders);
     rt.block_on(async {
         for t in tasks {

@@ -6,10 +6,17 @@ use std::path::Path;
 
 /// Every line of the 16 Loghub samples, in file order (about 32,000 lines of ~140 bytes).
 pub fn loghub_lines() -> Vec<String> {
-    // LOGSIGHT_LOGHUB overrides the location (a worktree has no ../shared beside it).
-    let default = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/datasets/loghub");
-    let dir = std::env::var("LOGSIGHT_LOGHUB").unwrap_or_else(|_| default.to_owned());
-    let dir = Path::new(&dir);
+    // LOGSIGHT_LOGHUB overrides the location; otherwise the nearest ancestor's
+    // shared/datasets/loghub (worktrees sit deeper than the main checkout).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::var("LOGSIGHT_LOGHUB").map(std::path::PathBuf::from).unwrap_or_else(|_| {
+        root.ancestors()
+            .skip(1)
+            .map(|a| a.join("shared/datasets/loghub"))
+            .find(|p| p.is_dir())
+            .unwrap_or_else(|| root.join("../shared/datasets/loghub"))
+    });
+    let dir = dir.as_path();
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .expect("the Loghub samples are in ../shared/datasets/loghub")
         .map(|e| e.expect("readable directory").path())

@@ -33,8 +33,18 @@ pub fn logsight_ok(args: &[&str], stdin: &[u8]) -> String {
 }
 
 /// The Loghub samples shipped beside the repository.
+/// (`shared/datasets/loghub` in the nearest ancestor that has it, so worktrees nested deeper
+/// than the main checkout find it too).
 pub fn loghub_dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/datasets/loghub"))
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        root.ancestors()
+            .skip(1)
+            .map(|a| a.join("shared/datasets/loghub"))
+            .find(|p| p.is_dir())
+            .unwrap_or_else(|| root.join("../shared/datasets/loghub"))
+    })
 }
 
 /// A server running in-process on `127.0.0.1:0`, on its own runtime thread.

@@ -95,13 +95,13 @@ impl Totals {
     }
 }
 
-/// A stream's waiting events (timestamp, message) and their batch size in API bytes.
-type Pending = (Vec<(i64, String)>, usize);
+/// (group, stream) to its pending (timestamp, message) events and their batch bytes.
+type Pending = HashMap<(String, String), (Vec<(i64, String)>, usize)>;
 
 /// Events waiting per stream, cut into batches at the API's limits.
 #[derive(Default)]
 struct Batcher {
-    pending: HashMap<(String, String), Pending>,
+    pending: Pending,
 }
 
 impl Batcher {
@@ -407,7 +407,6 @@ fn run_once(
         })?;
     }
     batcher.flush_all(None, &mut route);
-    // Closing every sender lets the per-stream tasks finish.
     drop(senders);
     rt.block_on(async {
         for t in tasks {

@@ -10,7 +10,7 @@
 //!   gRPC codes.
 //! - [`rules`]: the PutLogEvents rules as pure functions.
 //! - [`service`]: groups, streams, events: validation, paging and tokens.
-//! - [`filter`]: filter patterns (terms and quoted phrases for now).
+//! - [`filter`]: CloudWatch filter patterns, through `logsight-query-lang`.
 //! - [`tail`]: fan-out of durable appends to live tails.
 //! - [`grpc`]: the tonic service.
 //!

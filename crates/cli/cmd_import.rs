@@ -6,40 +6,25 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use logsight_model::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_storage::{StorageError, Store};
 
-use crate::common::{DEFAULT_DATA_DIR, human_bytes, now_ms, open_store, parse_time_arg};
-use crate::lines::{Format, for_each_line, open_inputs, parse_line};
+use crate::common::{DEFAULT_DATA_DIR, human_bytes, now_ms, open_store};
+use crate::lines::{InputArgs, for_each_line, open_inputs, parse_line};
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// Data directory of the store (created if missing).
     #[arg(long, default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
-    /// Log group for the events (jsonl lines may override it with a "group" key).
-    #[arg(long)]
-    group: Option<String>,
-    /// Log stream for the events (jsonl lines may override it with a "stream" key).
-    /// Default for text input: the file's name, or "stdin".
-    #[arg(long)]
-    stream: Option<String>,
-    /// Input format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    /// Timestamp of text events: RFC 3339, epoch ms, or relative (-15m, -2h, -7d, now).
-    /// Default: the time of import.
-    #[arg(long, value_parser = parse_time_arg)]
-    timestamp: Option<i64>,
+    #[command(flatten)]
+    input: InputArgs,
     /// Abort on the first malformed line instead of reporting and skipping it.
     #[arg(long)]
     strict: bool,
-    /// Input files; `-` reads standard input.
-    #[arg(required = true)]
-    files: Vec<String>,
 }
 
 /// Events waiting to be appended, per (group, stream), flushed at the PutLogEvents limits.
@@ -101,32 +86,31 @@ fn ensure_stream(store: &Store, group: &str, stream: &str) -> Result<()> {
 }
 
 pub fn run(args: ImportArgs) -> Result<ExitCode> {
-    if args.format == Format::Text && args.group.is_none() {
-        bail!("--group is required for text input");
-    }
-    if let Some(g) = &args.group {
-        LogGroupName::new(g.as_str())?;
-    }
-    if let Some(s) = &args.stream {
-        LogStreamName::new(s.as_str())?;
-    }
-    let mut inputs = open_inputs(&args.files, args.strict)?;
+    args.input.validate()?;
+    let mut inputs = open_inputs(&args.input.files, args.strict)?;
     let ingestion = now_ms();
-    let text_ts = args.timestamp.unwrap_or(ingestion);
+    let text_ts = args.input.timestamp.unwrap_or(ingestion);
     if args.strict {
         // Check every line before touching the store, so a bad line changes nothing.
         for input in &mut inputs {
-            let stream = args.stream.clone().unwrap_or_else(|| input.name.clone());
+            let stream = args.input.stream.clone().unwrap_or_else(|| input.name.clone());
             let label = input.label.clone();
             for_each_line(input, |lineno, line| {
-                parse_line(line, args.format, args.group.as_deref(), &stream, text_ts, ingestion)
-                    .map(drop)
-                    .map_err(|why| {
-                        anyhow::anyhow!("{label}:{lineno}: {why} (nothing imported: --strict)")
-                    })
+                parse_line(
+                    line,
+                    args.input.format,
+                    args.input.group.as_deref(),
+                    &stream,
+                    text_ts,
+                    ingestion,
+                )
+                .map(drop)
+                .map_err(|why| {
+                    anyhow::anyhow!("{label}:{lineno}: {why} (nothing imported: --strict)")
+                })
             })?;
         }
-        inputs = open_inputs(&args.files, true)?;
+        inputs = open_inputs(&args.input.files, true)?;
     }
     let store = open_store(&args.data_dir, true)?;
     let started = Instant::now();
@@ -135,11 +119,17 @@ pub fn run(args: ImportArgs) -> Result<ExitCode> {
     let mut skipped = 0u64;
     const SHOWN_ERRORS: u64 = 20;
     for input in &mut inputs {
-        let stream = args.stream.clone().unwrap_or_else(|| input.name.clone());
+        let stream = args.input.stream.clone().unwrap_or_else(|| input.name.clone());
         let label = input.label.clone();
         for_each_line(input, |lineno, line| {
-            match parse_line(line, args.format, args.group.as_deref(), &stream, text_ts, ingestion)
-            {
+            match parse_line(
+                line,
+                args.input.format,
+                args.input.group.as_deref(),
+                &stream,
+                text_ts,
+                ingestion,
+            ) {
                 Ok(Some((group, stream, event))) => batches.push(&store, &group, &stream, event)?,
                 Ok(None) => {}
                 Err(why) => {

@@ -17,40 +17,28 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use logsight_model::LogEvent;
 use logsight_model::limits::{
     EVENT_OVERHEAD_BYTES, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_BATCH_SPAN_MS,
 };
-use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::client::{Client, DEFAULT_ENDPOINT, connect, runtime, with_retry};
-use crate::common::{now_ms, parse_time_arg};
-use crate::lines::{Format, for_each_line, open_inputs, parse_line};
+use crate::common::now_ms;
+use crate::lines::{InputArgs, for_each_line, open_inputs, parse_line};
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
     /// Server endpoint.
     #[arg(long, default_value = DEFAULT_ENDPOINT)]
     endpoint: String,
-    /// Log group for the events (jsonl lines may override it with a "group" key).
-    #[arg(long)]
-    group: Option<String>,
-    /// Log stream for the events (jsonl lines may override it with a "stream" key).
-    /// Default: the file's name, or "stdin".
-    #[arg(long)]
-    stream: Option<String>,
-    /// Input format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    #[command(flatten)]
+    input: InputArgs,
     /// Create missing log groups and streams.
     #[arg(long)]
     create: bool,
-    /// Timestamp of text events: RFC 3339, epoch ms, or relative (-15m, -2h, now).
-    /// Default: when the line is read.
-    #[arg(long, value_parser = parse_time_arg)]
-    timestamp: Option<i64>,
     /// Keep following the (single) file as it grows, until Ctrl-C, remembering the offset
     /// of acknowledged lines in the state file.
     #[arg(long)]
@@ -58,9 +46,6 @@ pub struct IngestArgs {
     /// State file for --follow. Default: FILE.logsight-offset beside the file.
     #[arg(long)]
     state_file: Option<PathBuf>,
-    /// Input files; `-` reads standard input.
-    #[arg(required = true)]
-    files: Vec<String>,
 }
 
 /// One batch ready to send.
@@ -282,16 +267,8 @@ fn save_state(path: &Path, state: &FollowState) -> Result<()> {
 }
 
 pub fn run(args: IngestArgs) -> Result<ExitCode> {
-    if args.format == Format::Text && args.group.is_none() {
-        bail!("--group is required for text input");
-    }
-    if let Some(g) = &args.group {
-        LogGroupName::new(g.as_str())?;
-    }
-    if let Some(s) = &args.stream {
-        LogStreamName::new(s.as_str())?;
-    }
-    if args.follow && (args.files.len() != 1 || args.files[0] == "-") {
+    args.input.validate()?;
+    if args.follow && (args.input.files.len() != 1 || args.input.files[0] == "-") {
         bail!("--follow takes exactly one file (not stdin)");
     }
     let rt = runtime()?;
@@ -365,9 +342,9 @@ fn run_once(
     totals: Arc<Totals>,
 ) -> Result<()> {
     let handle = rt.handle().clone();
-    let mut inputs = open_inputs(&args.files, false)?;
+    let mut inputs = open_inputs(&args.input.files, false)?;
     let ingestion = now_ms();
-    let text_ts = args.timestamp.unwrap_or(ingestion);
+    let text_ts = args.input.timestamp.unwrap_or(ingestion);
     let mut senders: HashMap<(String, String), mpsc::Sender<Batch>> = HashMap::new();
     let mut tasks = Vec::new();
     let mut route = |b: Batch| {
@@ -387,11 +364,17 @@ fn run_once(
     };
     let mut batcher = Batcher::default();
     for input in &mut inputs {
-        let stream = args.stream.clone().unwrap_or_else(|| input.name.clone());
+        let stream = args.input.stream.clone().unwrap_or_else(|| input.name.clone());
         let label = input.label.clone();
         for_each_line(input, |lineno, line| {
-            match parse_line(line, args.format, args.group.as_deref(), &stream, text_ts, ingestion)
-            {
+            match parse_line(
+                line,
+                args.input.format,
+                args.input.group.as_deref(),
+                &stream,
+                text_ts,
+                ingestion,
+            ) {
                 Ok(Some((g, s, e))) => {
                     totals.read.fetch_add(1, Ordering::Relaxed);
                     batcher.push(g, s, e, &mut route);
@@ -423,7 +406,7 @@ fn run_follow(
     totals: Arc<Totals>,
     stop: Arc<AtomicBool>,
 ) -> Result<()> {
-    let file = args.files[0].clone();
+    let file = args.input.files[0].clone();
     let state_path =
         args.state_file.clone().unwrap_or_else(|| PathBuf::from(format!("{file}.logsight-offset")));
     let mut offset = match std::fs::read(&state_path) {
@@ -435,7 +418,7 @@ fn run_follow(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
         Err(e) => return Err(e).with_context(|| format!("reading {}", state_path.display())),
     };
-    let default_stream = args.stream.clone().unwrap_or_else(|| {
+    let default_stream = args.input.stream.clone().unwrap_or_else(|| {
         Path::new(&file).file_name().map_or(file.clone(), |n| n.to_string_lossy().into_owned())
     });
     // One sender, in order, so acknowledged offsets only grow.
@@ -517,8 +500,15 @@ fn run_follow(
         let before = offset;
         offset += n as u64;
         lineno += 1;
-        let ts = args.timestamp.unwrap_or_else(now_ms);
-        match parse_line(&line, args.format, args.group.as_deref(), &default_stream, ts, ts) {
+        let ts = args.input.timestamp.unwrap_or_else(now_ms);
+        match parse_line(
+            &line,
+            args.input.format,
+            args.input.group.as_deref(),
+            &default_stream,
+            ts,
+            ts,
+        ) {
             Ok(Some((g, s, e))) => {
                 totals.read.fetch_add(1, Ordering::Relaxed);
                 // Cut every stream's batch at the line boundary, so each acknowledged batch

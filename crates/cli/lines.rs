@@ -5,10 +5,48 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use clap::ValueEnum;
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
 use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use serde::Deserialize;
+
+/// The input flags of `import` and `ingest`: where lines come from and how they map to events.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Log group for the events (jsonl lines may override it with a "group" key).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Log stream for the events (jsonl lines may override it with a "stream" key).
+    /// Default: the file's name, or "stdin".
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// Input format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Timestamp of text events: RFC 3339, epoch ms, or relative (-15m, -2h, -7d, now).
+    /// Default: when the line is read.
+    #[arg(long, value_parser = crate::common::parse_time_arg)]
+    pub timestamp: Option<i64>,
+    /// Input files; `-` reads standard input.
+    #[arg(required = true)]
+    pub files: Vec<String>,
+}
+
+impl InputArgs {
+    /// Checks the flags before any input is read: a group for text input, valid names.
+    pub fn validate(&self) -> Result<()> {
+        if self.format == Format::Text && self.group.is_none() {
+            bail!("--group is required for text input");
+        }
+        if let Some(g) = &self.group {
+            LogGroupName::new(g.as_str())?;
+        }
+        if let Some(s) = &self.stream {
+            LogStreamName::new(s.as_str())?;
+        }
+        Ok(())
+    }
+}
 
 /// Input line formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

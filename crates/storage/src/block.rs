@@ -29,6 +29,8 @@ pub struct DecodedBlock {
     pub ingestion_times: Vec<i64>,
     /// Messages, in event order.
     pub messages: Messages,
+    /// Decompressed time column, kept to reuse its memory.
+    times: Vec<u8>,
 }
 
 impl DecodedBlock {
@@ -93,18 +95,21 @@ fn encode_times(values: &[i64]) -> Vec<u8> {
     out
 }
 
-fn decode_times(col: &[u8], count: usize, out: &mut Vec<i64>) -> Result<(), String> {
+fn decode_times(
+    col: &[u8],
+    count: usize,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<i64>,
+) -> Result<(), String> {
     out.clear();
     let (&mode, payload) = col.split_first().ok_or("empty time column")?;
-    let unpacked;
     let raw = match mode {
         MODE_RAW => payload,
         MODE_ZSTD => {
             // A varint is at most 10 bytes, which bounds the decompressed size.
-            unpacked = zstd::bulk::Decompressor::new()
-                .and_then(|mut d| d.decompress(payload, count * 10))
+            msgcodec::decompress_into(payload, count.saturating_mul(10), scratch)
                 .map_err(|e| format!("time column: {e}"))?;
-            &unpacked
+            scratch.as_slice()
         }
         m => return Err(format!("unknown time column mode {m}")),
     };
@@ -146,8 +151,10 @@ pub(crate) fn decode(
             _ => {}
         }
     }
-    decode_times(ts.ok_or("no timestamp column")?, count, &mut out.timestamps)?;
-    decode_times(ing.ok_or("no ingestion time column")?, count, &mut out.ingestion_times)?;
+    let ts = ts.ok_or("no timestamp column")?;
+    decode_times(ts, count, &mut out.times, &mut out.timestamps)?;
+    let ing = ing.ok_or("no ingestion time column")?;
+    decode_times(ing, count, &mut out.times, &mut out.ingestion_times)?;
     msgcodec::decode(msgs.ok_or("no message column")?, count, raw_bytes, &mut out.messages)
         .map_err(|e| e.to_string())?;
     Ok(())

@@ -32,6 +32,17 @@ pub(crate) fn unzigzag(z: u64) -> i64 {
 /// Reads a varint at `*pos`, advancing it; `None` if truncated or longer than 10 bytes.
 #[inline]
 pub(crate) fn get(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    // Most values in the columns are deltas that fit one byte.
+    let b = *buf.get(*pos)?;
+    if b < 0x80 {
+        *pos += 1;
+        return Some(u64::from(b));
+    }
+    get_long(buf, pos)
+}
+
+/// [`get`] for varints of two bytes or more.
+fn get_long(buf: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let b = *buf.get(*pos)?;

@@ -53,7 +53,7 @@ enum Var {
 /// is template text. A token of digits is a number; a token of non-digits followed by digits
 /// (`blk_123`, `R02`) is template text plus a number; any other token with a digit (hex, UUID
 /// parts, `0x1f`) is a string variable.
-fn tokenize(m: &[u8], tpl: &mut Vec<u8>, vars: &mut Vec<Var>) {
+fn tokenize<const LENGTHS: bool>(m: &[u8], tpl: &mut Vec<u8>, vars: &mut Vec<Var>) {
     let mut i = 0;
     while i < m.len() {
         let b = m[i];
@@ -86,7 +86,11 @@ fn tokenize(m: &[u8], tpl: &mut Vec<u8>, vars: &mut Vec<Var>) {
             tpl.push(NUM);
             let digits = &m[first_digit..i];
             let value = digits.iter().fold(0u64, |v, &d| v * 10 + u64::from(d - b'0'));
-            let width = if digits.len() > 1 && digits[0] == b'0' { digits.len() as u8 } else { 0 };
+            let width = if LENGTHS || (digits.len() > 1 && digits[0] == b'0') {
+                digits.len() as u8
+            } else {
+                0
+            };
             vars.push(Var::Num { value, width });
         } else {
             tpl.push(STR);
@@ -97,7 +101,10 @@ fn tokenize(m: &[u8], tpl: &mut Vec<u8>, vars: &mut Vec<Var>) {
 
 /// Builds the uncompressed payload of `messages`, or `None` if it would exceed
 /// [`payload_limit`] (then a plain variant is smaller anyway).
-pub(super) fn build<S: AsRef<[u8]>>(messages: &[S], raw_bytes: usize) -> Option<Vec<u8>> {
+pub(super) fn build<const LENGTHS: bool, S: AsRef<[u8]>>(
+    messages: &[S],
+    raw_bytes: usize,
+) -> Option<Vec<u8>> {
     let limit = payload_limit(messages.len(), raw_bytes);
     let mut ids: HashMap<Box<[u8]>, u32> = HashMap::new();
     let mut templates: Vec<Box<[u8]>> = Vec::new();
@@ -109,7 +116,7 @@ pub(super) fn build<S: AsRef<[u8]>>(messages: &[S], raw_bytes: usize) -> Option<
     for m in messages {
         tpl.clear();
         var_starts.push(vars.len() as u32);
-        tokenize(m.as_ref(), &mut tpl, &mut vars);
+        tokenize::<LENGTHS>(m.as_ref(), &mut tpl, &mut vars);
         let id = match ids.get(tpl.as_slice()) {
             Some(&id) => id,
             None => {
@@ -252,14 +259,27 @@ pub(super) struct Scratch {
     template_pieces: Vec<u32>,
     /// Per column (template slot): [`NUM`] or [`STR`].
     kinds: Vec<u8>,
-    template_count: Vec<u32>,
+    /// Per message: its template.
     ids: Vec<u32>,
-    /// Per column: index in `values` of its next value.
-    cursors: Vec<u32>,
-    /// Text of every variable: numbers formatted, strings copied.
-    text: Vec<u8>,
-    /// Per variable, column by column: its range in `text`.
-    values: Vec<(u32, u32)>,
+    /// Per template: where its messages start in `order`; one extra entry at the end.
+    group_start: Vec<u32>,
+    /// Message indexes grouped by template, in message order within a template.
+    order: Vec<u32>,
+    /// Per template: the next free place in `order`, while filling it.
+    fill: Vec<u32>,
+    /// Per column: where its next value is read.
+    cols: Vec<Column>,
+}
+
+/// Read position of one column while decoding.
+#[derive(Debug, Default, Clone, Copy)]
+struct Column {
+    /// Next value in the numbers section, or next string in the strings section.
+    pos: usize,
+    /// Next width byte (numbers only).
+    wpos: usize,
+    /// The previous number (numbers are deltas).
+    prev: u64,
 }
 
 fn err(what: &str) -> CodecError {
@@ -277,13 +297,49 @@ fn section<'a>(rest: &mut &'a [u8], len: u64) -> Result<&'a [u8], CodecError> {
     Ok(sec)
 }
 
+/// Position after `n` varints starting at `pos`. A varint ends at each byte below 0x80, so
+/// whole words are skipped by counting those, as long as the `n`th end lies beyond the word.
+fn skip_varints(buf: &[u8], mut pos: usize, n: usize) -> Result<usize, CodecError> {
+    let mut left = n;
+    while let Some(word) = buf.get(pos..).and_then(|rest| rest.first_chunk::<8>()) {
+        let ends = (!u64::from_le_bytes(*word) & 0x8080_8080_8080_8080).count_ones() as usize;
+        if ends >= left {
+            break;
+        }
+        left -= ends;
+        pos += 8;
+    }
+    while left > 0 {
+        let b = *buf.get(pos).ok_or_else(|| err("numbers"))?;
+        pos += 1;
+        left -= usize::from(b < 0x80);
+    }
+    Ok(pos)
+}
+
+/// Position after `n` NUL-terminated strings starting at `pos`.
+fn skip_strings(buf: &[u8], mut pos: usize, n: usize) -> Result<usize, CodecError> {
+    for _ in 0..n {
+        pos += memchr::memchr(0, &buf[pos..]).ok_or_else(|| err("strings"))? + 1;
+    }
+    Ok(pos)
+}
+
 /// Decodes the payload in `out.scratch.payload` into `out`'s messages.
 ///
-/// Two passes: first every column is turned into text (numbers formatted, strings located),
-/// column by column, in tight loops; then each message is stitched from its template's
-/// pieces and its variables, with no branch on the variables' types.
-pub(super) fn decode(count: usize, raw_bytes: usize, out: &mut Messages) -> Result<(), CodecError> {
-    let Messages { data, ends, scratch: s } = out;
+/// The columns are stored column by column, but messages are written row by row, so the
+/// decoder first finds where each column starts (a cheap skim over the varints and
+/// strings). It then writes the messages template by template: each message's pieces and
+/// variables go straight into place, numbers formatted where they land, with no
+/// intermediate text. Within one template every message has the same shape, so the
+/// branches of the inner loop follow a pattern the CPU predicts. Messages therefore lie in
+/// the output in template order; [`Messages`] maps them back to their indexes.
+pub(super) fn decode<const LENGTHS: bool>(
+    count: usize,
+    raw_bytes: usize,
+    out: &mut Messages,
+) -> Result<(), CodecError> {
+    let Messages { data, used, spans, scratch: s } = out;
     let payload = s.payload.as_slice();
     let mut pos = 0;
     let mut header = [0u64; 5];
@@ -333,103 +389,106 @@ pub(super) fn decode(count: usize, raw_bytes: usize, out: &mut Messages) -> Resu
     }
     s.template_pieces.push(s.piece_ends.len() as u32);
 
-    // Template ids, and how many messages use each template. Each id takes at least a byte.
+    // Template ids, then the messages grouped by template (a counting sort). Each id takes
+    // at least a byte.
     if count > idsec.len() {
         return Err(err("template id section too short"));
     }
     s.ids.clear();
-    s.template_count.clear();
-    s.template_count.resize(ntemplates, 0);
+    s.group_start.clear();
+    s.group_start.resize(ntemplates + 1, 0);
     let mut ipos = 0;
     for _ in 0..count {
         let id = varint::get(idsec, &mut ipos)
             .and_then(|id| usize::try_from(id).ok())
             .filter(|&id| id < ntemplates)
             .ok_or_else(|| err("template id"))?;
-        s.template_count[id] += 1;
+        s.group_start[id + 1] += 1;
         s.ids.push(id as u32);
     }
     if ipos != idsec.len() {
         return Err(err("template id section length"));
     }
-
-    // Columns to text, in storage order: template by template, slot by slot. Every
-    // variable's text appears in the output, so the text fits in `raw_bytes`.
-    s.cursors.clear();
-    s.values.clear();
-    // Only grown: stale bytes are overwritten, and zeroing a block's worth each time costs.
-    if s.text.len() < raw_bytes + SLACK {
-        s.text.resize(raw_bytes + SLACK, 0);
-    }
-    let text = s.text.as_mut_slice();
-    let mut tw = 0;
-    let (mut npos, mut wpos, mut spos) = (0, 0, 0);
-    let mut col = 0;
     for t in 0..ntemplates {
-        let n = s.template_count[t];
-        let slots = (s.template_pieces[t + 1] - s.template_pieces[t] - 1) as usize;
-        for _ in 0..slots {
-            s.cursors.push(s.values.len() as u32);
-            if s.kinds[col] == NUM {
-                let mut prev = 0u64;
-                for _ in 0..n {
-                    let z = match numsec.get(npos) {
-                        Some(&b) if b < 0x80 => {
-                            npos += 1;
-                            u64::from(b)
-                        }
-                        _ => varint::get(numsec, &mut npos).ok_or_else(|| err("numbers"))?,
-                    };
-                    let width = *widths.get(wpos).ok_or_else(|| err("widths"))?;
-                    wpos += 1;
-                    prev = prev.wrapping_add(varint::unzigzag(z) as u64);
-                    let len = write_number(text, tw, raw_bytes, prev, width)?;
-                    s.values.push((tw as u32, len as u32));
-                    tw += len;
-                }
+        s.group_start[t + 1] += s.group_start[t];
+    }
+    s.order.clear();
+    s.order.resize(count, 0);
+    s.fill.clear();
+    s.fill.extend_from_slice(&s.group_start[..ntemplates]);
+    for (m, &t) in s.ids.iter().enumerate() {
+        let fill = &mut s.fill[t as usize];
+        s.order[*fill as usize] = m as u32;
+        *fill += 1;
+    }
+
+    // Where each column starts, in storage order: template by template, slot by slot.
+    s.cols.clear();
+    let (mut npos, mut wpos, mut spos) = (0, 0, 0);
+    for t in 0..ntemplates {
+        let n = (s.group_start[t + 1] - s.group_start[t]) as usize;
+        let first = s.template_pieces[t] as usize - t;
+        let last = s.template_pieces[t + 1] as usize - t - 1;
+        for &kind in &s.kinds[first..last] {
+            if kind == NUM {
+                s.cols.push(Column { pos: npos, wpos, prev: 0 });
+                npos = skip_varints(numsec, npos, n)?;
+                wpos += n;
             } else {
-                for _ in 0..n {
-                    let len = memchr::memchr(0, &strsec[spos..]).ok_or_else(|| err("strings"))?;
-                    s.values.push((tw as u32, len as u32));
-                    tw = copy(text, tw, raw_bytes, strsec, spos, len)?;
-                    spos += len + 1;
-                }
+                s.cols.push(Column { pos: spos, wpos: 0, prev: 0 });
+                spos = skip_strings(strsec, spos, n)?;
             }
-            col += 1;
         }
     }
     if npos != numsec.len() || wpos != widths.len() || spos != strsec.len() {
         return Err(err("section lengths"));
     }
 
-    // Stitch the messages. Pieces are copied with fixed-size overlapping copies (the next
-    // piece overwrites the excess), which needs slack after the output and the sources.
+    // The messages, template by template. Pieces are copied with fixed-size overlapping
+    // copies (the next piece overwrites the excess), which needs slack after the output
+    // and the sources.
     s.statics.resize(s.statics.len() + SLACK, 0);
     // `Messages` tolerates stale bytes after the last message, so this need not zero.
     if data.len() < raw_bytes + SLACK {
         data.resize(raw_bytes + SLACK, 0);
     }
-    ends.reserve(count);
+    spans.clear();
+    spans.resize(count, (0, 0));
     let mut w = 0;
-    for &t in &s.ids {
-        let t = t as usize;
+    for t in 0..ntemplates {
         let first = s.template_pieces[t] as usize;
         let last = s.template_pieces[t + 1] as usize - 1;
-        // Piece p of template t ends at piece_ends[p]; its column is p - t.
-        let mut start = if first == 0 { 0 } else { s.piece_ends[first - 1] as usize };
-        for p in first..last {
-            let end = s.piece_ends[p] as usize;
+        let cols = &mut s.cols[first - t..last - t];
+        let kinds = &s.kinds[first - t..last - t];
+        let piece_ends = &s.piece_ends[first..=last];
+        let static_start = if first == 0 { 0 } else { s.piece_ends[first - 1] as usize };
+        let group = &s.order[s.group_start[t] as usize..s.group_start[t + 1] as usize];
+        for &m in group {
+            let begin = w;
+            let mut start = static_start;
+            for ((col, &kind), &end) in cols.iter_mut().zip(kinds).zip(piece_ends) {
+                let end = end as usize;
+                w = copy(data, w, raw_bytes, &s.statics, start, end - start)?;
+                start = end;
+                if kind == NUM {
+                    let z = varint::get(numsec, &mut col.pos).ok_or_else(|| err("numbers"))?;
+                    let width = *widths.get(col.wpos).ok_or_else(|| err("widths"))?;
+                    col.wpos += 1;
+                    col.prev = col.prev.wrapping_add(varint::unzigzag(z) as u64);
+                    w += write_number::<LENGTHS>(data, w, raw_bytes, col.prev, width)?;
+                } else {
+                    let len = memchr::memchr(0, strsec.get(col.pos..).unwrap_or_default())
+                        .ok_or_else(|| err("strings"))?;
+                    w = copy(data, w, raw_bytes, strsec, col.pos, len)?;
+                    col.pos += len + 1;
+                }
+            }
+            let end = piece_ends[last - first] as usize;
             w = copy(data, w, raw_bytes, &s.statics, start, end - start)?;
-            start = end;
-            let cursor = &mut s.cursors[p - t];
-            let (off, len) = s.values[*cursor as usize];
-            *cursor += 1;
-            w = copy(data, w, raw_bytes, &s.text, off as usize, len as usize)?;
+            spans[m as usize] = (begin as u32, w as u32);
         }
-        let end = s.piece_ends[last] as usize;
-        w = copy(data, w, raw_bytes, &s.statics, start, end - start)?;
-        ends.push(w as u32);
     }
+    *used = w;
     Ok(())
 }
 
@@ -451,11 +510,14 @@ fn decimal_len(v: u64) -> usize {
     t + 1 - usize::from(v < POW10[t])
 }
 
-/// Writes `v` in decimal, zero-padded to `width` digits, at `dst[w..]`; returns its length.
-/// Digits are stored straight into place, two at a time: going through a temporary buffer
-/// costs a copy call and a store-forwarding stall per number.
+/// Writes `v` in decimal at `dst[w..]` and returns its length. With `LENGTHS` (the current
+/// format) `width` is the digit count the encoder stored, so the write position never waits
+/// on formatting the value; the oldest format stored a width only for numbers with leading
+/// zeros, and the length has to be computed. Digits are stored straight into place, two at
+/// a time: a temporary buffer would cost a copy call and a store-forwarding stall per
+/// number.
 #[inline(always)]
-fn write_number(
+fn write_number<const LENGTHS: bool>(
     dst: &mut [u8],
     w: usize,
     limit: usize,
@@ -463,31 +525,27 @@ fn write_number(
     width: u8,
 ) -> Result<usize, CodecError> {
     let width = usize::from(width);
-    if width > MAX_DIGITS {
+    if width > MAX_DIGITS || (LENGTHS && width == 0) {
         return Err(err("number width"));
     }
-    let len = decimal_len(v).max(width);
+    let len = if LENGTHS { width } else { decimal_len(v).max(width) };
     if w + len > limit {
         return Err(err("variables longer than the block"));
     }
     let out = &mut dst[w..w + len];
     let mut i = len;
-    while v >= 100 {
+    while i >= 2 {
         let pair = (v % 100) as usize * 2;
         v /= 100;
         out[i - 2..i].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
         i -= 2;
     }
-    if v >= 10 {
-        let pair = v as usize * 2;
-        out[i - 2..i].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
-        i -= 2;
-    } else {
-        out[i - 1] = b'0' + v as u8;
-        i -= 1;
+    if i == 1 {
+        out[0] = b'0' + (v % 10) as u8;
+        v /= 10;
     }
-    if i > 0 {
-        out[..i].fill(b'0');
+    if v != 0 {
+        return Err(err("number wider than its width"));
     }
     Ok(len)
 }
@@ -550,18 +608,26 @@ mod tests {
     #[test]
     fn write_number_pads_and_bounds() {
         let mut dst = [0u8; 64];
-        assert_eq!(write_number(&mut dst, 0, 32, 42, 5).ok(), Some(5));
+        assert_eq!(write_number::<false>(&mut dst, 0, 32, 42, 5).ok(), Some(5));
         assert_eq!(&dst[..5], b"00042");
-        assert_eq!(write_number(&mut dst, 0, 32, 1234567, 0).ok(), Some(7));
+        assert_eq!(write_number::<false>(&mut dst, 0, 32, 1234567, 0).ok(), Some(7));
         assert_eq!(&dst[..7], b"1234567");
-        assert!(write_number(&mut dst, 30, 32, 1234, 0).is_err());
-        assert!(write_number(&mut dst, 0, 32, 1, 200).is_err());
+        assert!(write_number::<false>(&mut dst, 30, 32, 1234, 0).is_err());
+        assert!(write_number::<false>(&mut dst, 0, 32, 1, 200).is_err());
+        assert_eq!(write_number::<true>(&mut dst, 0, 32, 42, 5).ok(), Some(5));
+        assert_eq!(&dst[..5], b"00042");
+        assert_eq!(write_number::<true>(&mut dst, 0, 32, 1234567, 7).ok(), Some(7));
+        assert_eq!(&dst[..7], b"1234567");
+        assert_eq!(write_number::<true>(&mut dst, 0, 32, 7, 1).ok(), Some(1));
+        assert_eq!(&dst[..1], b"7");
+        assert!(write_number::<true>(&mut dst, 0, 32, 1234, 3).is_err(), "too wide");
+        assert!(write_number::<true>(&mut dst, 0, 32, 0, 0).is_err(), "no width");
     }
 
     #[test]
     fn tokenizes_into_template_and_typed_variables() {
         let (mut tpl, mut vars) = (Vec::new(), Vec::new());
-        tokenize(b"blk_0042 at 10.2 id=1a2b \x01", &mut tpl, &mut vars);
+        tokenize::<false>(b"blk_0042 at 10.2 id=1a2b \x01", &mut tpl, &mut vars);
         assert_eq!(tpl, b"blk_\x01 at \x01.\x01 id=\x02 \x03\x01");
         assert!(vars[0] == Var::Num { value: 42, width: 4 });
         assert!(vars[1] == Var::Num { value: 10, width: 0 });

@@ -21,8 +21,16 @@ fn round_trip<S: AsRef<[u8]>>(messages: &[S]) -> Vec<u8> {
     decode(&buf, messages.len(), raw_bytes, &mut out).expect("decodes");
     assert_eq!(out.len(), messages.len());
     assert!(out.iter().eq(messages.iter().map(|m| m.as_ref())));
-    let joined: Vec<u8> = messages.iter().flat_map(|m| m.as_ref()).copied().collect();
-    assert_eq!(out.data(), joined.as_slice());
+    assert_eq!(out.total_bytes(), raw_bytes);
+    // Blocks written in the first template format must stay readable.
+    if let Some(payload) =
+        template::build::<false, S>(messages, raw_bytes).filter(|_| !messages.is_empty())
+    {
+        let mut v1 = vec![TEMPLATE_V1];
+        compress_into(&payload, 1, &mut v1);
+        decode(&v1, messages.len(), raw_bytes, &mut out).expect("v1 decodes");
+        assert!(out.iter().eq(messages.iter().map(|m| m.as_ref())));
+    }
     buf
 }
 
@@ -69,7 +77,7 @@ fn wrong_directory_counts_are_errors() {
     assert!(decode(&buf, 2, 7, &mut out).is_err());
     assert!(decode(&buf, 2, 5, &mut out).is_err());
     assert!(decode(&buf, 0, 0, &mut out).is_err());
-    assert!(out.is_empty() && out.data().is_empty());
+    assert!(out.is_empty() && out.total_bytes() == 0);
     assert!(decode(&[], 0, 0, &mut out).is_err());
     assert!(decode(&[EMPTY], 0, 0, &mut out).is_ok());
     assert!(decode(&[99, 1, 2], 1, 1, &mut out).is_err());
@@ -80,7 +88,7 @@ fn check_decode(buf: &[u8], count: usize, raw_bytes: usize) {
     let mut out = Messages::default();
     if decode(buf, count, raw_bytes, &mut out).is_ok() {
         assert_eq!(out.len(), count);
-        assert_eq!(out.data().len(), raw_bytes);
+        assert_eq!(out.total_bytes(), raw_bytes);
     } else {
         assert!(out.is_empty());
     }
@@ -149,16 +157,22 @@ proptest! {
     fn corrupt_payloads_never_panic(
         messages in prop::collection::vec(message(), 1..30),
         flips in prop::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..4),
+        v1 in any::<bool>(),
     ) {
         // Flip bits in the template payload before compressing, to reach the template
         // decoder with a valid zstd frame.
         let raw_bytes: usize = messages.iter().map(|m| m.len()).sum();
-        if let Some(mut payload) = template::build(&messages, raw_bytes) {
+        let (variant, payload) = if v1 {
+            (TEMPLATE_V1, template::build::<false, _>(&messages, raw_bytes))
+        } else {
+            (TEMPLATE, template::build::<true, _>(&messages, raw_bytes))
+        };
+        if let Some(mut payload) = payload {
             for (at, bit) in &flips {
                 let i = at.index(payload.len());
                 payload[i] ^= 1 << bit;
             }
-            let mut buf = vec![TEMPLATE];
+            let mut buf = vec![variant];
             compress_into(&payload, 1, &mut buf);
             check_decode(&buf, messages.len(), raw_bytes);
         }

@@ -616,6 +616,7 @@ fn ingest_stream_acknowledges_each_batch() {
                 log_group_name: "g".into(),
                 log_stream_name: "s".into(),
                 log_events: (0..100).map(|i| ev(now, format!("b{b}-{i}"))).collect(),
+                ..Default::default()
             })
             .collect();
         // One batch out of order, one to a missing stream, one with a too-new event.

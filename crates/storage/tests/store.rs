@@ -4,9 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use logsight_model::{
-    LogEvent, LogGroupName, LogStreamName, ProducerId, RetentionDays, TimeRange,
-};
+use logsight_model::{LogEvent, LogGroupName, LogStreamName, ProducerId, RetentionDays, TimeRange};
 use logsight_storage::{
     AppendOutcome, Direction, Event, ManualClock, Position, Producer, ReadOptions, StorageError,
     Store, StoreOptions,

@@ -43,8 +43,9 @@ pub struct IngestArgs {
     /// Create missing log groups and streams.
     #[arg(long)]
     create: bool,
-    /// Keep following the (single) file as it grows, until Ctrl-C, remembering the offset
-    /// of acknowledged lines in the state file.
+    /// Keep following the (single) file as it grows, until Ctrl-C. The state file keeps the
+    /// offset of acknowledged lines and a producer id, so a restart (even after kill -9)
+    /// neither loses nor repeats a line.
     #[arg(long)]
     follow: bool,
     /// State file for --follow. Default: FILE.logsight-offset beside the file.
@@ -597,7 +598,7 @@ fn run_follow(
     let mut offset = state.offset;
     // Set after a restart that may have left a group half acknowledged: the lines up to it
     // are cut there again, and nowhere before.
-    let mut replay_until = state.sending;
+    let mut replay_until = state.sending.filter(|&cut| cut > offset);
     let producer: Arc<str> = state.producer_id.clone().unwrap_or_else(new_producer_id).into();
     let current = std::cell::RefCell::new((producer, state.inode));
     let default_stream = args.input.stream.clone().unwrap_or_else(|| {

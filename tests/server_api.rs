@@ -616,6 +616,7 @@ fn ingest_stream_acknowledges_each_batch() {
                 log_group_name: "g".into(),
                 log_stream_name: "s".into(),
                 log_events: (0..100).map(|i| ev(now, format!("b{b}-{i}"))).collect(),
+                ..Default::default()
             })
             .collect();
         // One batch out of order, one to a missing stream, one with a too-new event.
@@ -642,6 +643,81 @@ fn ingest_stream_acknowledges_each_batch() {
         let ok = by_id.values().filter(|a| a.error_type.is_empty()).count();
         assert_eq!(ok, 18);
         assert_eq!(read_all(&mut c, "g", "s").await.len(), 1800);
+    });
+}
+
+/// One IngestStream call with the given batches; the acknowledgements by batch id.
+async fn ingest(
+    c: &mut Client,
+    reqs: Vec<pb::IngestStreamRequest>,
+) -> std::collections::HashMap<u64, pb::IngestStreamResponse> {
+    let mut acks = c.ingest_stream(tokio_stream::iter(reqs)).await.unwrap().into_inner();
+    let mut by_id = std::collections::HashMap::new();
+    while let Some(a) = acks.next().await {
+        let a = a.unwrap();
+        by_id.insert(a.batch_id, a);
+    }
+    by_id
+}
+
+fn idempotent(batch_id: u64, producer: &str, sequence: u64, msg: &str) -> pb::IngestStreamRequest {
+    pb::IngestStreamRequest {
+        batch_id,
+        log_group_name: "g".into(),
+        log_stream_name: "s".into(),
+        log_events: vec![ev(now_ms(), msg)],
+        producer_id: producer.into(),
+        sequence,
+    }
+}
+
+#[test]
+fn ingest_stream_stores_a_producers_batch_once_across_restarts() {
+    let mut server = TestServer::start();
+    let runtime = rt();
+    runtime.block_on(async {
+        let mut c = server.client().await;
+        group(&mut c, "g").await;
+        stream(&mut c, "g", "s").await;
+        // Sequential calls: the window would let batches of one call race.
+        let first = ingest(&mut c, vec![idempotent(1, "p-1", 100, "a")]).await;
+        assert_eq!((first[&1].accepted, first[&1].duplicate), (1, false));
+        let again = ingest(&mut c, vec![idempotent(2, "p-1", 100, "a")]).await;
+        assert!(again[&2].error_type.is_empty(), "{:?}", again[&2]);
+        assert_eq!((again[&2].accepted, again[&2].duplicate), (0, true));
+        let lower = ingest(&mut c, vec![idempotent(3, "p-1", 50, "older")]).await;
+        assert!(lower[&3].duplicate);
+        // Another producer, and no producer at all, are independent.
+        let other = ingest(&mut c, vec![idempotent(4, "p-2", 50, "b")]).await;
+        assert!(!other[&4].duplicate);
+        let plain = ingest(&mut c, vec![idempotent(5, "", 0, "c")]).await;
+        assert_eq!((plain[&5].accepted, plain[&5].duplicate), (1, false));
+        // A bad producer id, or a sequence without one, refuses the batch.
+        let bad =
+            ingest(&mut c, vec![idempotent(6, "no spaces", 1, "x"), idempotent(7, "", 9, "y")])
+                .await;
+        for id in [6, 7] {
+            assert_eq!(bad[&id].error_code, Code::InvalidArgument as i32, "{:?}", bad[&id]);
+            assert_eq!(bad[&id].error_type, "InvalidParameterException");
+        }
+        assert!(bad[&6].error_message.contains("invalid producer id"), "{:?}", bad[&6]);
+        let got: Vec<String> =
+            read_all(&mut c, "g", "s").await.into_iter().map(|e| e.message).collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+    });
+    // The graceful shutdown seals the buffer, so the marks come back from the catalog.
+    server.restart();
+    runtime.block_on(async {
+        let mut c = server.client().await;
+        let again = ingest(&mut c, vec![idempotent(8, "p-1", 100, "a")]).await;
+        assert!(again[&8].duplicate);
+        let next = ingest(&mut c, vec![idempotent(9, "p-1", 101, "d")]).await;
+        assert!(!next[&9].duplicate);
+        let got: Vec<String> =
+            read_all(&mut c, "g", "s").await.into_iter().map(|e| e.message).collect();
+        let mut sorted = got.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["a", "b", "c", "d"]);
     });
 }
 

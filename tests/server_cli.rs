@@ -293,6 +293,118 @@ fn ingest_follow_restarts_neither_lose_nor_repeat_lines() {
     );
 }
 
+/// Starts `ingest --follow` of `file` into g/s, its stdout piped.
+fn spawn_follow(endpoint: &str, file: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_logsight"))
+        .args(["ingest", "--follow", "--create", "--group", "g", "--stream", "s"])
+        .args(["--endpoint", endpoint])
+        .arg(file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Stops a follow client with Ctrl-C; returns its summary.
+fn interrupt(child: Child) -> String {
+    signal(&child, "-INT");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn lines(range: std::ops::Range<usize>) -> String {
+    range.map(|i| format!("line {i:05}\n")).collect()
+}
+
+fn assert_each_once(got: &[String], n: usize) {
+    let mut sorted = got.to_vec();
+    sorted.sort();
+    let want: Vec<String> = (0..n).map(|i| format!("line {i:05}")).collect();
+    assert_eq!(sorted.len(), want.len(), "events stored");
+    assert_eq!(sorted, want, "every line exactly once");
+}
+
+#[test]
+fn ingest_follow_resends_after_a_lost_state_save_are_skipped() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.log");
+    let state_path = dir.path().join("app.log.logsight-offset");
+    std::fs::write(&file, lines(0..15_000)).unwrap();
+    let child = spawn_follow(&server.endpoint, &file);
+    assert_eq!(wait_for(&server, 15_000).len(), 15_000);
+    std::thread::sleep(Duration::from_millis(300));
+    let summary = interrupt(child);
+    assert!(summary.contains("0 batches already stored"), "{summary}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    let producer = state["producer_id"].as_str().unwrap().to_owned();
+    let len = std::fs::metadata(&file).unwrap().len();
+    assert_eq!(state["offset"], len);
+    // 1. Killed after the last group (cut at the end of the file) was acknowledged but before
+    //    the state said so: the first 10,000 lines were the group before. The file grows
+    //    meanwhile.
+    let mut lost = state.clone();
+    lost["offset"] = (10_000 * 11).into();
+    lost["sending"] = len.into();
+    std::fs::write(&state_path, lost.to_string()).unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
+    f.write_all(lines(15_000..15_500).as_bytes()).unwrap();
+    let child = spawn_follow(&server.endpoint, &file);
+    let got = wait_for(&server, 15_500);
+    std::thread::sleep(Duration::from_millis(300));
+    let summary = interrupt(child);
+    assert!(summary.contains("1 batches already stored"), "{summary}");
+    assert_each_once(&wait_for_within(&server, 15_501, Duration::from_millis(300)), 15_500);
+    assert_eq!(got.len(), 15_500);
+    // 2. A state file set back to the start with the same producer: everything is resent
+    //    and recognised.
+    let back = serde_json::json!({
+        "file": file.to_str().unwrap(), "offset": 0, "producer_id": producer,
+    });
+    std::fs::write(&state_path, back.to_string()).unwrap();
+    let child = spawn_follow(&server.endpoint, &file);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let want = format!("\"offset\":{}", std::fs::metadata(&file).unwrap().len());
+    while !std::fs::read_to_string(&state_path).unwrap().contains(&want) {
+        assert!(Instant::now() < deadline, "the client never caught up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let summary = interrupt(child);
+    assert!(!summary.contains(" 0 batches already stored"), "{summary}");
+    assert_each_once(&wait_for_within(&server, 15_501, Duration::from_millis(300)), 15_500);
+}
+
+#[test]
+fn ingest_follow_killed_at_random_moments_stores_every_line_once() {
+    use rand::Rng;
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.log");
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&file).unwrap();
+    let mut rng = rand::rng();
+    let mut written = 0;
+    for _ in 0..12 {
+        let mut child = spawn_follow(&server.endpoint, &file);
+        let until = Instant::now() + Duration::from_millis(rng.random_range(30..400));
+        while Instant::now() < until {
+            let n = rng.random_range(1..400);
+            f.write_all(lines(written..written + n).as_bytes()).unwrap();
+            written += n;
+            std::thread::sleep(Duration::from_millis(rng.random_range(0..30)));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let child = spawn_follow(&server.endpoint, &file);
+    let got = wait_for(&server, written);
+    std::thread::sleep(Duration::from_millis(300));
+    interrupt(child);
+    assert_each_once(&got, written);
+    assert_each_once(&wait_for_within(&server, written + 1, Duration::from_millis(300)), written);
+}
+
 #[test]
 fn kill_9_under_concurrent_ingest_loses_no_acknowledged_event() {
     let dir = tempfile::tempdir().unwrap();

@@ -66,9 +66,25 @@ impl TestServer {
     /// Starts a server with `opts` over a fresh data directory.
     pub fn start_with(opts: logsight_server::ServerOptions) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(
-            logsight_storage::Store::open(dir.path(), Default::default()).unwrap(),
-        );
+        let (endpoint, stop, thread) = Self::spawn(dir.path(), opts);
+        TestServer { endpoint, dir, stop: Some(stop), thread: Some(thread) }
+    }
+
+    /// Shuts the server down gracefully and starts a new one (on a new port) over the same
+    /// data directory.
+    pub fn restart(&mut self) {
+        self.shutdown();
+        let (endpoint, stop, thread) =
+            Self::spawn(self.dir.path(), logsight_server::ServerOptions::default());
+        (self.endpoint, self.stop, self.thread) = (endpoint, Some(stop), Some(thread));
+    }
+
+    fn spawn(
+        dir: &Path,
+        opts: logsight_server::ServerOptions,
+    ) -> (String, tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>) {
+        let store =
+            std::sync::Arc::new(logsight_storage::Store::open(dir, Default::default()).unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -88,12 +104,7 @@ impl TestServer {
             });
         });
         let addr = addr_rx.recv().unwrap();
-        TestServer {
-            endpoint: format!("http://{addr}"),
-            dir,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        (format!("http://{addr}"), stop, thread)
     }
 
     /// Connects a client.

@@ -3,9 +3,13 @@
 //! A reader thread parses lines (the same formats as `import`) and cuts batches at the
 //! PutLogEvents limits (sorted by timestamp, at most 24 h each); one sender task per stream
 //! sends them concurrently with retries and backoff on UNAVAILABLE / RESOURCE_EXHAUSTED.
-//! With `--follow` one file is tailed as it grows: batches are sent in order by one sender,
-//! and the file offset after each acknowledged batch is saved to a state file, so a restart
-//! resumes exactly where the acknowledged data ends.
+//! With `--follow` one file is tailed as it grows, as an idempotent producer: the pending lines
+//! of every stream are cut into batches at one file offset, which is each batch's sequence
+//! number, and the batches are sent one at a time through IngestStream tagged with a producer
+//! id kept in the state file. Before a group of batches is sent, the state file records its cut
+//! offset; once all are acknowledged, it records that offset as done. A restart after a kill
+//! cuts the same lines at the same offset again, so a batch the server had acknowledged
+//! comes back as a duplicate and is skipped: no line is lost or stored twice.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, IsTerminal, Seek, SeekFrom};
@@ -39,8 +43,9 @@ pub struct IngestArgs {
     /// Create missing log groups and streams.
     #[arg(long)]
     create: bool,
-    /// Keep following the (single) file as it grows, until Ctrl-C, remembering the offset
-    /// of acknowledged lines in the state file.
+    /// Keep following the (single) file as it grows, until Ctrl-C. The state file keeps the
+    /// offset of acknowledged lines and a producer id, so a restart (even after kill -9)
+    /// neither loses nor repeats a line.
     #[arg(long)]
     follow: bool,
     /// State file for --follow. Default: FILE.logsight-offset beside the file.
@@ -54,8 +59,11 @@ struct Batch {
     group: String,
     stream: String,
     events: Vec<pb::InputLogEvent>,
-    /// For --follow: the file offset just past the batch's last line.
-    end_offset: Option<u64>,
+    /// For --follow: the file offset at which this batch's group was cut (past the last line
+    /// of every batch in it), which is the batch's sequence number.
+    cut: Option<u64>,
+    /// For --follow: the group's last batch, after which the cut offset is done.
+    closes_group: bool,
 }
 
 /// Counters shared by the reader, the senders and the progress display.
@@ -67,6 +75,8 @@ struct Totals {
     rejected: AtomicU64,
     failed: AtomicU64,
     skipped: AtomicU64,
+    /// Batches the server had stored already (resent after a restart).
+    duplicates: AtomicU64,
     first_error: Mutex<Option<String>>,
 }
 
@@ -80,13 +90,29 @@ impl Totals {
     }
 }
 
-/// (group, stream) to its pending (timestamp, message) events and their batch bytes.
-type Pending = HashMap<(String, String), (Vec<(i64, String)>, usize)>;
+/// One stream's events waiting for a batch.
+#[derive(Default)]
+struct Pending {
+    events: Vec<(i64, String)>,
+    bytes: usize,
+    min_ts: i64,
+    max_ts: i64,
+}
+
+impl Pending {
+    /// Whether an event of `size` bytes at `ts` would break a batch limit.
+    fn full_for(&self, size: usize, ts: i64) -> bool {
+        !self.events.is_empty()
+            && (self.events.len() >= MAX_BATCH_EVENTS
+                || self.bytes + size > MAX_BATCH_BYTES
+                || self.max_ts.max(ts) - self.min_ts.min(ts) > MAX_BATCH_SPAN_MS)
+    }
+}
 
 /// Events waiting per stream, cut into batches at the API's limits.
 #[derive(Default)]
 struct Batcher {
-    pending: Pending,
+    pending: HashMap<(String, String), Pending>,
 }
 
 impl Batcher {
@@ -99,32 +125,36 @@ impl Batcher {
     ) {
         let size = event.message.len() + EVENT_OVERHEAD_BYTES;
         let key = (group, stream);
-        let full = self
-            .pending
-            .get(&key)
-            .is_some_and(|(v, b)| v.len() >= MAX_BATCH_EVENTS || b + size > MAX_BATCH_BYTES);
+        let ts = event.timestamp;
+        let full = self.pending.get(&key).is_some_and(|p| {
+            p.events.len() >= MAX_BATCH_EVENTS || p.bytes + size > MAX_BATCH_BYTES
+        });
         if full {
-            self.flush_one(&key, None, out);
+            self.flush_one(&key, None, false, out);
         }
-        let (v, b) = self.pending.entry(key).or_default();
-        v.push((event.timestamp, event.message));
-        *b += size;
+        let p = self.pending.entry(key).or_default();
+        if p.events.is_empty() {
+            (p.min_ts, p.max_ts) = (ts, ts);
+        }
+        p.events.push((ts, event.message));
+        p.bytes += size;
+        (p.min_ts, p.max_ts) = (p.min_ts.min(ts), p.max_ts.max(ts));
     }
 
-    /// Whether adding an event of `size` bytes to the stream's batch would cut it first.
-    fn would_cut(&self, group: &str, stream: &str, size: usize) -> bool {
-        self.pending.iter().any(|((g, s), (v, b))| {
-            g == group && s == stream && (v.len() >= MAX_BATCH_EVENTS || b + size > MAX_BATCH_BYTES)
-        })
+    /// Whether adding an event of `size` bytes at `ts` to the stream's batch would break a
+    /// limit (count, bytes or the 24 h span), so the batch must be cut first.
+    fn would_cut(&self, group: &str, stream: &str, size: usize, ts: i64) -> bool {
+        self.pending.iter().any(|((g, s), p)| g == group && s == stream && p.full_for(size, ts))
     }
 
     fn flush_one(
         &mut self,
         key: &(String, String),
-        end_offset: Option<u64>,
+        cut: Option<u64>,
+        closes_group: bool,
         out: &mut impl FnMut(Batch),
     ) {
-        let Some((mut events, _)) = self.pending.remove(key) else { return };
+        let Some(Pending { mut events, .. }) = self.pending.remove(key) else { return };
         events.sort_by_key(|e| e.0);
         // Cut where the span would pass 24 h.
         let mut chunks: Vec<Vec<(i64, String)>> = Vec::new();
@@ -143,17 +173,19 @@ impl Batcher {
                     .into_iter()
                     .map(|(timestamp, message)| pb::InputLogEvent { timestamp, message })
                     .collect(),
-                end_offset: if i + 1 == n { end_offset } else { None },
+                cut,
+                closes_group: closes_group && i + 1 == n,
             });
         }
     }
 
-    fn flush_all(&mut self, end_offset: Option<u64>, out: &mut impl FnMut(Batch)) {
+    /// Cuts every stream's pending events at once; with `cut`, they form one group.
+    fn flush_all(&mut self, cut: Option<u64>, out: &mut impl FnMut(Batch)) {
         let mut keys: Vec<_> = self.pending.keys().cloned().collect();
         keys.sort();
         let n = keys.len();
         for (i, k) in keys.iter().enumerate() {
-            self.flush_one(k, if i + 1 == n { end_offset } else { None }, out);
+            self.flush_one(k, cut, i + 1 == n, out);
         }
     }
 }
@@ -252,18 +284,160 @@ async fn stream_sender(
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct FollowState {
-    file: String,
-    offset: u64,
+/// The server's refusal in an IngestStream acknowledgement, as the status a unary call
+/// would have failed with, so [`with_retry`] treats both alike.
+fn ack_status(ack: &pb::IngestStreamResponse) -> tonic::Status {
+    let mut status = tonic::Status::new(ack.error_code.into(), ack.error_message.clone());
+    if let Some(ms) = ack.retry_after_ms
+        && let Ok(v) = ms.to_string().parse()
+    {
+        status.metadata_mut().insert("retry-after-ms", v);
+    }
+    status
 }
 
+/// Sends one batch of `--follow` through IngestStream as `sequence` of `producer`, with
+/// retries; a resend the server had stored already is acknowledged as a duplicate. Returns
+/// whether it was acknowledged.
+async fn send_idempotent(
+    client: &Client,
+    totals: &Totals,
+    batch: Batch,
+    producer: &str,
+    sequence: u64,
+) -> bool {
+    let n = batch.events.len();
+    totals.sent.fetch_add(n as u64, Ordering::Relaxed);
+    let req = pb::IngestStreamRequest {
+        batch_id: sequence,
+        log_group_name: batch.group,
+        log_stream_name: batch.stream,
+        log_events: batch.events,
+        producer_id: producer.to_owned(),
+        sequence,
+    };
+    let res = with_retry(30, || {
+        let mut c = client.clone();
+        let req = req.clone();
+        async move {
+            let mut acks = c.ingest_stream(tokio_stream::once(req)).await?.into_inner();
+            let ack = acks.message().await?.ok_or_else(|| {
+                tonic::Status::unavailable("the server ended the stream without acknowledging")
+            })?;
+            if ack.error_type.is_empty() { Ok(ack) } else { Err(ack_status(&ack)) }
+        }
+    })
+    .await;
+    match res {
+        Ok(ack) if ack.duplicate => {
+            totals.duplicates.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Ok(ack) => {
+            let rejected = rejected_count(n, ack.rejected_log_events_info.as_ref());
+            totals.acked.fetch_add(n as u64 - rejected, Ordering::Relaxed);
+            totals.rejected.fetch_add(rejected, Ordering::Relaxed);
+            true
+        }
+        Err(s) => {
+            totals.fail(
+                n as u64,
+                format!("{}/{}: {}", req.log_group_name, req.log_stream_name, s.message()),
+            );
+            false
+        }
+    }
+}
+
+/// The `--follow` state file. Files written before idempotent ingest hold only `file` and
+/// `offset`; they still load, and get a new producer id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct FollowState {
+    file: String,
+    /// Where the lines whose batches are all acknowledged end.
+    offset: u64,
+    /// This file's producer id: random, new whenever reading starts over at offset 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    producer_id: Option<String>,
+    /// The cut offset of the group being sent, if any: a restart cuts the lines from `offset`
+    /// at exactly this offset again, so the resent batches carry the same sequences.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sending: Option<u64>,
+    /// The file's inode, to notice that it was replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    inode: Option<u64>,
+}
+
+/// A fresh producer id: 128 random bits in hex.
+fn new_producer_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+#[cfg(unix)]
+fn inode(meta: &std::fs::Metadata) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    Some(meta.ino())
+}
+
+#[cfg(not(unix))]
+fn inode(_: &std::fs::Metadata) -> Option<u64> {
+    None
+}
+
+/// Replaces the state file atomically (temp file, rename), so a kill leaves the old or the
+/// new state, never a torn one.
 fn save_state(path: &Path, state: &FollowState) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_vec(state)?)
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
     Ok(())
+}
+
+/// Loads the state file, if any.
+fn load_state(path: &Path) -> Result<Option<FollowState>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .with_context(|| format!("reading state file {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Where to resume `file`: the saved state if it still describes this file, else a fresh
+/// start at offset 0 with a new producer id (the file was truncated or replaced, or there is
+/// no state yet).
+fn resume_state(file: &str, saved: Option<FollowState>) -> FollowState {
+    let meta = std::fs::metadata(file).ok();
+    let fresh = |inode| FollowState {
+        file: file.to_owned(),
+        offset: 0,
+        producer_id: Some(new_producer_id()),
+        sending: None,
+        inode,
+    };
+    let Some(meta) = meta else { return saved.unwrap_or_else(|| fresh(None)) };
+    let now = inode(&meta);
+    match saved {
+        Some(s) if s.offset.max(s.sending.unwrap_or(0)) > meta.len() => {
+            eprintln!(
+                "{file} is shorter than the saved offset {}: it was truncated; starting over",
+                s.offset
+            );
+            fresh(now)
+        }
+        Some(s) if s.inode.is_some() && s.inode != now => {
+            eprintln!("{file} was replaced since the state was saved; starting over");
+            fresh(now)
+        }
+        Some(s) => FollowState {
+            producer_id: Some(s.producer_id.unwrap_or_else(new_producer_id)),
+            inode: now,
+            ..s
+        },
+        None => fresh(now),
+    }
 }
 
 pub fn run(args: IngestArgs) -> Result<ExitCode> {
@@ -328,6 +502,10 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         sent as f64 / secs.max(1e-9),
         t.skipped.load(Ordering::Relaxed)
     );
+    if args.follow {
+        // Resent after a restart and recognised by the server: neither stored nor counted above.
+        println!("{} batches already stored, skipped", t.duplicates.load(Ordering::Relaxed));
+    }
     if let Some(e) = t.first_error.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
         eprintln!("error: {e}");
         return Ok(ExitCode::FAILURE);
@@ -399,6 +577,13 @@ fn run_once(
     Ok(())
 }
 
+/// A `--follow` batch with the producer (and the file it reads) it belongs to.
+struct Followed {
+    batch: Batch,
+    producer: Arc<str>,
+    inode: Option<u64>,
+}
+
 fn run_follow(
     rt: &tokio::runtime::Runtime,
     args: &IngestArgs,
@@ -409,28 +594,39 @@ fn run_follow(
     let file = args.input.files[0].clone();
     let state_path =
         args.state_file.clone().unwrap_or_else(|| PathBuf::from(format!("{file}.logsight-offset")));
-    let mut offset = match std::fs::read(&state_path) {
-        Ok(bytes) => {
-            let s: FollowState = serde_json::from_slice(&bytes)
-                .with_context(|| format!("reading state file {}", state_path.display()))?;
-            s.offset
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-        Err(e) => return Err(e).with_context(|| format!("reading {}", state_path.display())),
-    };
+    let state = resume_state(&file, load_state(&state_path)?);
+    let mut offset = state.offset;
+    // Set after a restart that may have left a group half acknowledged: the lines up to it
+    // are cut there again, and nowhere before.
+    let mut replay_until = state.sending.filter(|&cut| cut > offset);
+    let producer: Arc<str> = state.producer_id.clone().unwrap_or_else(new_producer_id).into();
+    let current = std::cell::RefCell::new((producer, state.inode));
     let default_stream = args.input.stream.clone().unwrap_or_else(|| {
         Path::new(&file).file_name().map_or(file.clone(), |n| n.to_string_lossy().into_owned())
     });
-    // One sender, in order, so acknowledged offsets only grow.
-    let (tx, mut rx) = mpsc::channel::<Batch>(2);
+    // One sender, one batch at a time: a later batch of a stream stored before an earlier one
+    // would make the earlier one look like a duplicate.
+    let (tx, mut rx) = mpsc::channel::<Followed>(2);
     let sender = {
-        let (totals, state_path, file, create) =
-            (totals.clone(), state_path.clone(), file.clone(), args.create);
+        let (totals, state_path, create) = (totals.clone(), state_path.clone(), args.create);
+        let mut st = state;
         let mut client = client;
         rt.spawn(async move {
             let mut ready: std::collections::HashSet<(String, String)> = Default::default();
-            while let Some(batch) = rx.recv().await {
-                let end = batch.end_offset;
+            while let Some(Followed { batch, producer, inode }) = rx.recv().await {
+                let cut = batch.cut.expect("--follow cuts every batch at an offset");
+                if st.producer_id.as_deref() != Some(&*producer) {
+                    // The reader started over on a truncated or replaced file.
+                    st.producer_id = Some(producer.to_string());
+                    (st.offset, st.sending, st.inode) = (0, None, inode);
+                }
+                if st.sending != Some(cut) {
+                    st.sending = Some(cut);
+                    if let Err(e) = save_state(&state_path, &st) {
+                        totals.fail(0, format!("{e:#}"));
+                        return;
+                    }
+                }
                 let key = (batch.group.clone(), batch.stream.clone());
                 if create && !ready.contains(&key) {
                     if let Err(s) = ensure(&mut client, &key.0, &key.1).await {
@@ -439,13 +635,14 @@ fn run_follow(
                     }
                     ready.insert(key);
                 }
-                if !send(&client, &totals, batch).await {
+                let closes_group = batch.closes_group;
+                if !send_idempotent(&client, &totals, batch, &producer, cut).await {
                     // Stop here: the state keeps the last acknowledged offset.
                     return;
                 }
-                if let Some(offset) = end {
-                    let state = FollowState { file: file.clone(), offset };
-                    if let Err(e) = save_state(&state_path, &state) {
+                if closes_group {
+                    (st.offset, st.sending) = (cut, None);
+                    if let Err(e) = save_state(&state_path, &st) {
                         totals.fail(0, format!("{e:#}"));
                         return;
                     }
@@ -454,8 +651,16 @@ fn run_follow(
         })
     };
     let mut batcher = Batcher::default();
-    let mut route = |b: Batch| {
-        let _ = tx.blocking_send(b);
+    let mut route = |batch: Batch| {
+        let (producer, inode) = current.borrow().clone();
+        let _ = tx.blocking_send(Followed { batch, producer, inode });
+    };
+    // Reading starts over at offset 0 as a new producer: the old sequences mean nothing for
+    // the new content.
+    let start_over = |offset: &mut u64, replay_until: &mut Option<u64>, inode: Option<u64>| {
+        *offset = 0;
+        *replay_until = None;
+        *current.borrow_mut() = (new_producer_id().into(), inode);
     };
     let mut reader: Option<BufReader<std::fs::File>> = None;
     let mut line = Vec::new();
@@ -464,12 +669,19 @@ fn run_follow(
         if reader.is_none() {
             match std::fs::File::open(&file) {
                 Ok(mut f) => {
-                    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-                    if len < offset {
+                    let meta = f.metadata().with_context(|| format!("reading {file}"))?;
+                    let ino = inode(&meta);
+                    let known = current.borrow().1;
+                    if meta.len() < offset.max(replay_until.unwrap_or(0)) {
                         eprintln!(
                             "{file} is shorter than the saved offset {offset}: it was truncated; starting over"
                         );
-                        offset = 0;
+                        start_over(&mut offset, &mut replay_until, ino);
+                    } else if known.is_some() && known != ino {
+                        eprintln!("{file} was replaced; starting over");
+                        start_over(&mut offset, &mut replay_until, ino);
+                    } else {
+                        current.borrow_mut().1 = ino;
                     }
                     f.seek(SeekFrom::Start(offset)).with_context(|| format!("seeking {file}"))?;
                     reader = Some(BufReader::with_capacity(1 << 20, f));
@@ -488,11 +700,18 @@ fn run_follow(
             if n > 0 {
                 r.seek_relative(-(n as i64)).with_context(|| format!("seeking {file}"))?;
             }
-            batcher.flush_all(Some(offset), &mut route);
-            let len = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(u64::MAX);
-            if len < offset {
-                reader = None; // truncated or replaced
-                offset = 0;
+            if replay_until.is_none() {
+                batcher.flush_all(Some(offset), &mut route);
+            }
+            if let Ok(meta) = std::fs::metadata(&file) {
+                let known = current.borrow().1;
+                if meta.len() < offset || (known.is_some() && inode(&meta) != known) {
+                    // Truncated or replaced: what is pending belongs to the old file.
+                    batcher.flush_all(Some(offset), &mut route);
+                    reader = None;
+                    start_over(&mut offset, &mut replay_until, None);
+                    continue;
+                }
             }
             std::thread::sleep(Duration::from_millis(100));
             continue;
@@ -511,9 +730,10 @@ fn run_follow(
         ) {
             Ok(Some((g, s, e))) => {
                 totals.read.fetch_add(1, Ordering::Relaxed);
-                // Cut every stream's batch at the line boundary, so each acknowledged batch
-                // ends at a known offset.
-                if batcher.would_cut(&g, &s, e.message.len() + EVENT_OVERHEAD_BYTES) {
+                // Cut every stream's batch at the line boundary, so each batch's sequence is
+                // the offset it ends at.
+                let size = e.message.len() + EVENT_OVERHEAD_BYTES;
+                if batcher.would_cut(&g, &s, size, e.timestamp) {
                     batcher.flush_all(Some(before), &mut route);
                 }
                 batcher.push(g, s, e, &mut route);
@@ -525,11 +745,83 @@ fn run_follow(
                 }
             }
         }
+        if let Some(cut) = replay_until
+            && offset >= cut
+        {
+            batcher.flush_all(Some(offset), &mut route);
+            replay_until = None;
+        }
     }
-    batcher.flush_all(Some(offset), &mut route);
+    // A group being replayed is left for the next run to cut at the same offset.
+    if replay_until.is_none() {
+        batcher.flush_all(Some(offset), &mut route);
+    }
     drop(tx);
     rt.block_on(async {
         let _ = sender.await;
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(offset: u64, sending: Option<u64>, inode: Option<u64>) -> FollowState {
+        FollowState { file: "f".into(), offset, producer_id: Some("p".into()), sending, inode }
+    }
+
+    #[test]
+    fn old_state_files_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        std::fs::write(&path, r#"{"file":"app.log","offset":42}"#).unwrap();
+        let s = load_state(&path).unwrap().unwrap();
+        assert_eq!((s.offset, s.producer_id, s.sending), (42, None, None));
+        assert_eq!(load_state(&dir.path().join("none")).unwrap(), None);
+    }
+
+    #[test]
+    fn resume_keeps_the_producer_unless_the_file_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("app.log");
+        std::fs::write(&file, "a\nb\n").unwrap();
+        let f = file.to_str().unwrap();
+        let ino = inode(&std::fs::metadata(&file).unwrap());
+        let same = resume_state(f, Some(state(2, Some(4), ino)));
+        assert_eq!(
+            (same.offset, same.sending, same.producer_id.as_deref()),
+            (2, Some(4), Some("p"))
+        );
+        // Shorter than the offset or the group being sent: truncated.
+        for s in [state(5, None, ino), state(2, Some(5), ino)] {
+            let r = resume_state(f, Some(s));
+            assert_eq!((r.offset, r.sending), (0, None));
+            assert_ne!(r.producer_id.as_deref(), Some("p"));
+        }
+        if let Some(i) = ino {
+            let r = resume_state(f, Some(state(2, None, Some(i + 1))));
+            assert_eq!(r.offset, 0, "replaced");
+        }
+        // A state file without a producer gets one and keeps its offset.
+        let old = FollowState { producer_id: None, ..state(2, None, None) };
+        let r = resume_state(f, Some(old));
+        assert_eq!(r.offset, 2);
+        assert_eq!(r.producer_id.unwrap().len(), 32);
+    }
+
+    #[test]
+    fn the_batcher_cuts_at_a_24_hour_span() {
+        let mut b = Batcher::default();
+        let ev = |ts| LogEvent::new(ts, ts, "x").unwrap();
+        let mut out = Vec::new();
+        b.push("g".into(), "s".into(), ev(0), &mut |x| out.push(x));
+        assert!(!b.would_cut("g", "s", 30, MAX_BATCH_SPAN_MS));
+        assert!(b.would_cut("g", "s", 30, MAX_BATCH_SPAN_MS + 1));
+        assert!(b.would_cut("g", "s", 30, -1 - MAX_BATCH_SPAN_MS));
+        assert!(!b.would_cut("g", "t", 30, MAX_BATCH_SPAN_MS + 1));
+        b.flush_all(Some(9), &mut |x| out.push(x));
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].cut, out[0].closes_group), (Some(9), true));
+    }
 }

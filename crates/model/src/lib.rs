@@ -7,6 +7,7 @@
 //! # Layout
 //! - [`names`]: log group and stream names with CloudWatch's character rules.
 //! - [`event`]: [`LogEvent`] and message validation.
+//! - [`producer`]: [`ProducerId`], which tags batches of idempotent ingest.
 //! - [`retention`]: the retention periods CloudWatch accepts.
 //! - [`limits`]: service limits (batch sizes, clock skew windows).
 //! - [`time`]: epoch-millisecond times, half-open ranges and parsing of user-written times.
@@ -22,11 +23,13 @@
 pub mod event;
 pub mod limits;
 pub mod names;
+pub mod producer;
 pub mod retention;
 pub mod time;
 
 pub use event::LogEvent;
 pub use names::{LogGroupName, LogStreamName};
+pub use producer::ProducerId;
 pub use retention::RetentionDays;
 pub use time::{TimeRange, Timestamp, parse_time};
 
@@ -47,6 +50,14 @@ pub enum ModelError {
     InvalidStreamName {
         /// The rejected name (truncated to 80 characters).
         name: String,
+        /// The rule it broke.
+        rule: &'static str,
+    },
+    /// A producer id broke a rule.
+    #[error("invalid producer id {id:?}: {rule}")]
+    InvalidProducerId {
+        /// The rejected id (truncated to 80 characters).
+        id: String,
         /// The rule it broke.
         rule: &'static str,
     },

@@ -71,13 +71,30 @@ impl LogsService {
         group: String,
         stream: String,
         events: Vec<pb::InputLogEvent>,
+        producer: Option<(String, u64)>,
     ) -> Result<PutOutcome, ServiceError> {
         let bytes: usize = events.iter().map(|e| e.message.len() + 26).sum();
         let _permit =
             admit(&self.admission, self.admission_total, self.admission_wait, bytes).await?;
         let events: Vec<(i64, String)> =
             events.into_iter().map(|e| (e.timestamp, e.message)).collect();
-        self.blocking(move |s| s.put_events(&group, &stream, events)).await
+        self.blocking(move |s| {
+            let producer = producer.as_ref().map(|(id, seq)| (id.as_str(), *seq));
+            s.put_events(&group, &stream, events, producer)
+        })
+        .await
+    }
+}
+
+/// The producer of an IngestStream batch: none when `producer_id` is empty, which a set
+/// `sequence` contradicts.
+fn wire_producer(id: String, sequence: u64) -> Result<Option<(String, u64)>, ServiceError> {
+    match (id.is_empty(), sequence) {
+        (true, 0) => Ok(None),
+        (true, _) => Err(ServiceError::invalid(format!(
+            "sequence is {sequence} but producer_id is empty: an idempotent batch needs both"
+        ))),
+        (false, _) => Ok(Some((id, sequence))),
     }
 }
 
@@ -256,7 +273,7 @@ impl Logs for LogsService {
         req: Request<pb::PutLogEventsRequest>,
     ) -> Reply<pb::PutLogEventsResponse> {
         let r = req.into_inner();
-        let out = self.put(r.log_group_name, r.log_stream_name, r.log_events).await?;
+        let out = self.put(r.log_group_name, r.log_stream_name, r.log_events, None).await?;
         ok(pb::PutLogEventsResponse {
             next_sequence_token: None,
             rejected_log_events_info: rejected_info(out.rejected),
@@ -374,14 +391,22 @@ impl Logs for LogsService {
                 let (me, tx) = (me.clone(), tx.clone());
                 inflight.spawn(async move {
                     let id = batch.batch_id;
-                    let ack = match me
-                        .put(batch.log_group_name, batch.log_stream_name, batch.log_events)
+                    let put = async {
+                        let producer = wire_producer(batch.producer_id, batch.sequence)?;
+                        me.put(
+                            batch.log_group_name,
+                            batch.log_stream_name,
+                            batch.log_events,
+                            producer,
+                        )
                         .await
-                    {
+                    };
+                    let ack = match put.await {
                         Ok(out) => pb::IngestStreamResponse {
                             batch_id: id,
                             accepted: out.accepted as i32,
                             rejected_log_events_info: rejected_info(out.rejected),
+                            duplicate: out.duplicate,
                             ..Default::default()
                         },
                         Err(e) => {
@@ -490,5 +515,20 @@ impl Logs for LogsService {
             });
         }
         ok(Box::pin(ReceiverStream::new(rx)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_producer_needs_an_id_for_a_sequence() {
+        assert_eq!(wire_producer(String::new(), 0), Ok(None));
+        assert_eq!(wire_producer("p".into(), 0), Ok(Some(("p".into(), 0))));
+        assert_eq!(wire_producer("p".into(), 9), Ok(Some(("p".into(), 9))));
+        let e = wire_producer(String::new(), 9).unwrap_err();
+        assert_eq!(error_code(&e).1, tonic::Code::InvalidArgument);
+        assert!(e.to_string().contains("producer_id is empty"), "{e}");
     }
 }

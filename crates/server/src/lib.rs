@@ -9,7 +9,8 @@
 //! - [`error`]: [`ServiceError`] and the one table mapping it to CloudWatch exception names and
 //!   gRPC codes.
 //! - [`rules`]: the PutLogEvents rules as pure functions.
-//! - [`service`]: groups, streams, events: validation, paging and tokens.
+//! - [`service`]: groups, streams, events: validation, paging and tokens; idempotent
+//!   ingest (an IngestStream batch tagged with a producer id and sequence is stored once).
 //! - [`filter`]: CloudWatch filter patterns, through `logsight-query-lang`.
 //! - [`tail`]: fan-out of durable appends to live tails.
 //! - [`grpc`]: the tonic service.

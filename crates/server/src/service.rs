@@ -4,8 +4,10 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use logsight_model::{LogGroupName, LogStreamName, RetentionDays, TimeRange};
-use logsight_storage::{Clock, Direction, GroupInfo, Position, ReadOptions, Store, StreamInfo};
+use logsight_model::{LogGroupName, LogStreamName, ProducerId, RetentionDays, TimeRange};
+use logsight_storage::{
+    AppendOutcome, Clock, Direction, GroupInfo, Position, Producer, ReadOptions, Store, StreamInfo,
+};
 
 use crate::error::{Result, ServiceError};
 use crate::filter;
@@ -41,6 +43,8 @@ pub struct PutOutcome {
     pub accepted: usize,
     /// Events rejected.
     pub rejected: Rejected,
+    /// The producer's batch was stored before; nothing was stored now.
+    pub duplicate: bool,
 }
 
 /// A GetLogEvents request.
@@ -269,15 +273,21 @@ impl Service {
     }
 
     /// PutLogEvents: checks the batch, stores the accepted events durably, then publishes them
-    /// to live tails.
+    /// to live tails. With a producer `(id, sequence)` the append is idempotent: a batch the
+    /// store already holds is reported as a duplicate and neither stored nor published again.
     pub fn put_events(
         &self,
         group: &str,
         stream: &str,
         events: Vec<(i64, String)>,
+        producer: Option<(&str, u64)>,
     ) -> Result<PutOutcome> {
         let g = group_name(group)?;
         let s = stream_name(stream)?;
+        let producer = match producer {
+            Some((id, sequence)) => Some((ProducerId::new(id)?, sequence)),
+            None => None,
+        };
         let info = self.store.group(g.as_str())?;
         let retention = info.retention_days.and_then(|d| RetentionDays::new(d.into()).ok());
         let checked = rules::check_batch(events, self.clock.now_ms(), retention)?;
@@ -291,10 +301,28 @@ impl Service {
                 )));
             }
         } else {
-            self.store.append(g.as_str(), s.as_str(), &checked.accepted)?;
+            let producer =
+                producer.as_ref().map(|(id, sequence)| Producer { id, sequence: *sequence });
+            let outcome = self.store.append_idempotent(
+                g.as_str(),
+                s.as_str(),
+                &checked.accepted,
+                producer,
+            )?;
+            if let AppendOutcome::Duplicate { .. } = outcome {
+                return Ok(PutOutcome {
+                    accepted: 0,
+                    rejected: Rejected::default(),
+                    duplicate: true,
+                });
+            }
             self.hub.publish(g.as_str(), s.as_str(), &checked.accepted);
         }
-        Ok(PutOutcome { accepted: checked.accepted.len(), rejected: checked.rejected })
+        Ok(PutOutcome {
+            accepted: checked.accepted.len(),
+            rejected: checked.rejected,
+            duplicate: false,
+        })
     }
 
     /// How many events of the stream have timestamp `ts`.

@@ -5,6 +5,10 @@
 //! either the old or the new version. Adding a segment and advancing the WAL checkpoint happen
 //! in one write: that write is the commit point of a seal.
 //!
+//! Each stream also keeps its idempotent producers' marks (see `producers`) as of the WAL
+//! checkpoint: the WAL records past the checkpoint carry the rest. The field is optional in
+//! the JSON, so catalogs written before it existed load unchanged.
+//!
 //! Streams get ids that are never reused, and blocks and log records refer to streams by id, so
 //! the data of a deleted stream can never reappear under a new stream of the same name.
 
@@ -15,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StorageError};
 use crate::fsutil;
+use crate::producers::ProducerMark;
 
 pub(crate) const FILE: &str = "catalog.json";
 const VERSION: u32 = 1;
@@ -37,10 +42,13 @@ pub(crate) struct GroupEntry {
     pub streams: BTreeMap<String, StreamEntry>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub(crate) struct StreamEntry {
     pub id: u64,
     pub created: i64,
+    /// Idempotent producers by id, as of the WAL checkpoint.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub producers: BTreeMap<String, ProducerMark>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -99,10 +107,11 @@ impl Catalog {
         self.groups.get(name).ok_or_else(|| StorageError::GroupNotFound(name.to_owned()))
     }
 
-    /// Finds a stream's id.
-    pub(crate) fn stream(&self, group: &str, stream: &str) -> Result<StreamEntry> {
-        self.group(group)?.streams.get(stream).copied().ok_or_else(|| {
-            StorageError::StreamNotFound { group: group.to_owned(), stream: stream.to_owned() }
+    /// Finds a stream.
+    pub(crate) fn stream(&self, group: &str, stream: &str) -> Result<&StreamEntry> {
+        self.group(group)?.streams.get(stream).ok_or_else(|| StorageError::StreamNotFound {
+            group: group.to_owned(),
+            stream: stream.to_owned(),
         })
     }
 }
@@ -120,6 +129,10 @@ mod tests {
             "g".into(),
             GroupEntry { created: 5, retention_days: Some(7), streams: BTreeMap::new() },
         );
+        let mut producers = BTreeMap::new();
+        producers.insert("p-1".to_owned(), ProducerMark { sequence: 42, updated: 9 });
+        let stream = StreamEntry { id: 1, created: 5, producers };
+        cat.groups.get_mut("g").unwrap().streams.insert("s".into(), stream);
         cat.segments.push(SegmentEntry { id: 3, bytes: 100 });
         cat.save(dir.path()).unwrap();
         assert_eq!(Catalog::load(dir.path()).unwrap(), cat);
@@ -128,5 +141,17 @@ mod tests {
         bytes[10] ^= 1;
         std::fs::write(&path, bytes).unwrap();
         assert!(matches!(Catalog::load(dir.path()), Err(StorageError::Corruption { .. })));
+    }
+
+    #[test]
+    fn catalogs_without_producers_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = r#"{"version":1,"next_stream_id":2,"next_segment_id":1,"wal_checkpoint":0,"groups":{"g":{"created":1,"retention_days":null,"streams":{"s":{"id":1,"created":2}}}},"segments":[]}"#;
+        let text = format!("{body}\n{:08x}\n", crc32c::crc32c(body.as_bytes()));
+        std::fs::write(dir.path().join(FILE), text).unwrap();
+        let cat = Catalog::load(dir.path()).unwrap();
+        assert!(cat.stream("g", "s").unwrap().producers.is_empty());
+        // Streams without producers are written as before.
+        assert!(!serde_json::to_string(&cat).unwrap().contains("producers"));
     }
 }

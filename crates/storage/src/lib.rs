@@ -19,6 +19,8 @@
 //! - [`read`]: ordered, paged reads (a lazy k-way merge) and position tokens.
 //! - [`scan`]: pruned, parallel block scans for the query engine.
 //! - `catalog`: the persisted catalog.
+//! - `producers`: idempotent producers (deduplicating resent batches), bounded by
+//!   [`MAX_PRODUCERS_PER_STREAM`] per stream.
 //!
 //! ```
 //! use logsight_model::{LogEvent, LogGroupName, LogStreamName};
@@ -42,6 +44,7 @@ mod fsutil;
 mod memtable;
 mod mmap;
 pub mod msgcodec;
+mod producers;
 pub mod read;
 pub mod scan;
 pub mod segment;
@@ -52,6 +55,7 @@ mod wal;
 pub use block::DecodedBlock;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Result, StorageError};
+pub use producers::MAX_PRODUCERS_PER_STREAM;
 pub use read::{Direction, Event, Page, Position, ReadOptions};
 pub use scan::{ScanPlan, ScanUnit};
-pub use store::{GroupInfo, Store, StoreOptions, StoreStats, StreamInfo};
+pub use store::{AppendOutcome, GroupInfo, Producer, Store, StoreOptions, StoreStats, StreamInfo};

@@ -10,12 +10,13 @@ use std::time::Duration;
 use crossbeam::channel::{self, Receiver, Sender};
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use logsight_model::{LogEvent, LogGroupName, LogStreamName, RetentionDays, TimeRange};
+use logsight_model::{LogEvent, LogGroupName, LogStreamName, ProducerId, RetentionDays, TimeRange};
 
 use crate::catalog::{Catalog, GroupEntry, SegmentEntry, StreamEntry};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{IoContext, Result, StorageError};
 use crate::memtable::{MemEvent, MemTable};
+use crate::producers::{ProducerMark, Producers};
 use crate::read::{self, Page, ReadOptions, Source, SourceData};
 use crate::scan::{ScanPlan, ScanUnit};
 use crate::segment::{self, BlockInput, BlockMeta, Segment};
@@ -54,6 +55,30 @@ impl Default for StoreOptions {
             clock: Arc::new(SystemClock),
         }
     }
+}
+
+/// The producer of an idempotent append: who sent the batch, and the batch's place in that
+/// producer's sequence. Sequences must grow from batch to batch (gaps are fine).
+#[derive(Debug, Clone, Copy)]
+pub struct Producer<'a> {
+    /// The producer's id.
+    pub id: &'a ProducerId,
+    /// This batch's sequence number.
+    pub sequence: u64,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// The events are stored durably.
+    Appended,
+    /// The producer's batch with this sequence (or a later one) was stored already, so
+    /// nothing was written. A caller retrying after a lost acknowledgement treats this as
+    /// success.
+    Duplicate {
+        /// The producer's highest stored sequence.
+        last_sequence: u64,
+    },
 }
 
 /// A log group as the catalog and statistics describe it.
@@ -173,6 +198,10 @@ struct Inner {
     gate: RwLock<()>,
     active: Mutex<MemTable>,
     room: Condvar,
+    /// Idempotent producers' marks. An append checks and raises a mark and queues its WAL
+    /// record under this lock, so racing batches of one producer are ordered and only one of
+    /// them passes.
+    producers: Mutex<Producers>,
     state: RwLock<State>,
     /// Serialises seals and segment rewrites, which both replace the segment list.
     maintenance: Mutex<()>,
@@ -246,11 +275,20 @@ impl Store {
                 }
             }
         }
+        let mut producers = Producers::default();
+        for g in state.catalog.groups.values() {
+            for s in g.streams.values() {
+                producers.load(s.id, &s.producers);
+            }
+        }
         let mut active = MemTable::default();
         let replay =
             wal::replay(&dir.join(WAL), state.catalog.wal_checkpoint, |batch| {
                 if !state.names.contains_key(&batch.stream_id) {
                     return; // the stream was deleted after this batch was logged
+                }
+                if let Some(p) = &batch.producer {
+                    producers.record(batch.stream_id, &p.id, p.sequence, p.updated, 0);
                 }
                 let events = batch.events.into_iter().map(|(timestamp, ingestion_time, m)| {
                     MemEvent { timestamp, ingestion_time, message: m.into() }
@@ -274,6 +312,7 @@ impl Store {
             gate: RwLock::new(()),
             active: Mutex::new(active),
             room: Condvar::new(),
+            producers: Mutex::new(producers),
             state: RwLock::new(state),
             maintenance: Mutex::new(()),
             _lock: lock,
@@ -325,7 +364,8 @@ impl Store {
                     stream: stream.to_string(),
                 });
             }
-            g.streams.insert(stream.to_string(), StreamEntry { id, created: now });
+            let entry = StreamEntry { id, created: now, producers: BTreeMap::new() };
+            g.streams.insert(stream.to_string(), entry);
             cat.next_stream_id += 1;
             Ok(())
         })
@@ -344,7 +384,7 @@ impl Store {
         self.enforce_retention()
     }
 
-    /// Deletes a group and all its events.
+    /// Deletes a group and all its events (and forgets its streams' producers).
     pub fn delete_group(&self, group: &LogGroupName) -> Result<()> {
         let mut removed = Vec::new();
         self.update_catalog(|cat| {
@@ -358,7 +398,7 @@ impl Store {
         self.forget_streams(&removed)
     }
 
-    /// Deletes a stream and all its events.
+    /// Deletes a stream and all its events (and forgets its producers).
     pub fn delete_stream(&self, group: &LogGroupName, stream: &LogStreamName) -> Result<()> {
         let mut removed = Vec::new();
         self.update_catalog(|cat| {
@@ -382,6 +422,7 @@ impl Store {
             let mut active = self.inner.active.lock();
             ids.iter().for_each(|id| active.remove_stream(*id));
         }
+        self.inner.producers.lock().forget(ids);
         {
             let mut st = self.inner.state.write();
             ids.iter().for_each(|id| {
@@ -408,18 +449,50 @@ impl Store {
     /// Appends events to a stream and returns once they are durable. Events may be in any
     /// order; reads return them sorted by timestamp.
     pub fn append(&self, group: &str, stream: &str, events: &[LogEvent]) -> Result<()> {
+        self.append_idempotent(group, stream, events, None).map(|_| ())
+    }
+
+    /// Appends like [`Store::append`]; with a producer, a batch whose sequence is not above
+    /// the producer's highest stored one in this stream is a duplicate and nothing is
+    /// written. The new highest sequence is logged in the same WAL record as the events, so
+    /// it survives exactly when they do. An empty batch stores and records nothing.
+    pub fn append_idempotent(
+        &self,
+        group: &str,
+        stream: &str,
+        events: &[LogEvent],
+        producer: Option<Producer<'_>>,
+    ) -> Result<AppendOutcome> {
         if events.is_empty() {
-            return Ok(());
+            return Ok(AppendOutcome::Appended);
         }
         let id = self.inner.state.read().catalog.stream(group, stream)?.id;
+        let now = self.inner.opts.clock.now_ms();
         let record = wal::encode_batch(
             id,
+            producer.map(|p| (p.id.as_str(), p.sequence, now)),
             events.iter().map(|e| (e.timestamp, e.ingestion_time, e.message.as_str())),
         );
         let raw: usize = events.iter().map(|e| e.message.len()).sum();
         self.wait_for_room(raw);
         let _gate = self.inner.gate.read();
-        self.inner.wal.append(&record)?;
+        let ticket = match producer {
+            None => self.inner.wal.enqueue(&record)?,
+            Some(p) => {
+                let mut producers = self.inner.producers.lock();
+                if let Some((last, ticket)) = producers.duplicate(id, p.id.as_str(), p.sequence) {
+                    drop(producers);
+                    // The batch that set the mark may still be on its way to disk; vouch for
+                    // it only once it is there.
+                    self.inner.wal.wait_durable(ticket)?;
+                    return Ok(AppendOutcome::Duplicate { last_sequence: last });
+                }
+                let ticket = self.inner.wal.enqueue(&record)?;
+                producers.record(id, p.id.as_str(), p.sequence, now, ticket);
+                ticket
+            }
+        };
+        self.inner.wal.wait_durable(ticket)?;
         let mem: Vec<MemEvent> = events
             .iter()
             .map(|e| MemEvent {
@@ -437,7 +510,7 @@ impl Store {
         if full {
             let _ = self.kick.try_send(());
         }
-        Ok(())
+        Ok(AppendOutcome::Appended)
     }
 
     /// Backpressure: blocks while the buffer is over its cap and a seal is draining it.
@@ -748,21 +821,24 @@ fn remove_orphans(dir: &Path, cat: &Catalog) -> Result<()> {
 /// moves the WAL checkpoint past the buffer's files is the commit point.
 fn seal(inner: &Inner) -> Result<()> {
     let _m = inner.maintenance.lock();
-    let (frozen, closed_wal) = {
+    let (frozen, closed_wal, marks) = {
         let _gate = inner.gate.write();
         let mut active = inner.active.lock();
         if active.is_empty() {
             return Ok(());
         }
         let closed = inner.wal.rotate()?;
+        // No append is in flight, so the marks are exactly those of the closed WAL files:
+        // the catalog must hold them once those files are gone.
+        let marks = inner.producers.lock().snapshot();
         let mut mt = std::mem::take(&mut *active);
         mt.sort_all();
         let mt = Arc::new(mt);
         inner.state.write().frozen = Some(mt.clone());
-        (mt, closed)
+        (mt, closed, marks)
     };
     inner.room.notify_all();
-    let result = write_frozen(inner, &frozen, closed_wal + 1);
+    let result = write_frozen(inner, &frozen, closed_wal + 1, marks);
     if let Err(e) = &result {
         // The frozen events stay readable and stay in the WAL, whose checkpoint did not move.
         // Refusing further writes keeps a later seal from moving it past them; a restart
@@ -772,7 +848,12 @@ fn seal(inner: &Inner) -> Result<()> {
     result
 }
 
-fn write_frozen(inner: &Inner, mt: &MemTable, checkpoint: u64) -> Result<()> {
+fn write_frozen(
+    inner: &Inner,
+    mt: &MemTable,
+    checkpoint: u64,
+    mut marks: HashMap<u64, BTreeMap<String, ProducerMark>>,
+) -> Result<()> {
     let id = inner.state.read().catalog.next_segment_id;
     let names = inner.state.read().names.clone();
     // Columns per stream, then blocks of about `block_bytes` message bytes each.
@@ -815,6 +896,9 @@ fn write_frozen(inner: &Inner, mt: &MemTable, checkpoint: u64) -> Result<()> {
     };
     let mut cat = inner.state.read().catalog.clone();
     cat.wal_checkpoint = checkpoint;
+    for s in cat.groups.values_mut().flat_map(|g| g.streams.values_mut()) {
+        s.producers = marks.remove(&s.id).unwrap_or_default();
+    }
     if let Some((_, bytes)) = &seg {
         cat.next_segment_id = id + 1;
         cat.segments.push(SegmentEntry { id, bytes: *bytes });

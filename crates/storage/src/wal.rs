@@ -3,8 +3,16 @@
 //! ```text
 //! file   := magic:"LSWAL001" record*
 //! record := len:u32le crc32c(payload):u32le payload
-//! payload:= kind:u8(=1) stream_id:varint count:varint (ts:zigzag ingest:zigzag len:varint bytes)*
+//! payload:= kind:u8(=1) stream_id:varint events
+//!          | kind:u8(=2) stream_id:varint producer_len:varint producer sequence:varint
+//!            updated:zigzag events
+//! events := count:varint (ts:zigzag ingest:zigzag len:varint bytes)*
 //! ```
+//! Kind 2 is an idempotent append: the producer's new highest sequence travels in the same
+//! record as its events, so the deduplication state is exactly as durable as the data, and
+//! replay rebuilds it. Kind 1 records (without a producer) are still written and read; a
+//! binary older than kind 2 treats a kind 2 record as corruption, so downgrading is not
+//! supported once idempotent appends were made.
 //! Files are named `<id:016x>.wal` and only ever appended to. **Group commit**: appenders queue
 //! their framed record in a shared buffer; whichever arrives while no flush is running becomes
 //! the leader, writes everything queued and fsyncs once, and all appenders whose records were in
@@ -27,24 +35,48 @@ use crate::varint::{self, Reader};
 
 const MAGIC: &[u8; 8] = b"LSWAL001";
 const KIND_APPEND: u8 = 1;
+const KIND_APPEND_PRODUCER: u8 = 2;
 /// Largest record accepted on replay; larger lengths are treated as corruption.
 const MAX_RECORD: usize = 64 << 20;
 
-/// One batch as logged: events of one stream.
+/// The producer of an idempotent batch: its id, the batch's sequence, and when (epoch ms) the
+/// append was made, which orders producers for eviction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WalProducer {
+    pub id: String,
+    pub sequence: u64,
+    pub updated: i64,
+}
+
+/// One batch as logged: events of one stream, and the producer if the append was idempotent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct WalBatch {
     pub stream_id: u64,
+    pub producer: Option<WalProducer>,
     pub events: Vec<(i64, i64, String)>,
 }
 
-/// Encodes a batch record payload.
+/// Encodes a batch record payload: kind 1, or kind 2 when there is a producer.
 pub(crate) fn encode_batch<'a>(
     stream_id: u64,
+    producer: Option<(&str, u64, i64)>,
     events: impl ExactSizeIterator<Item = (i64, i64, &'a str)>,
 ) -> Vec<u8> {
     let mut p = Vec::with_capacity(16 + events.len() * 160);
-    p.push(KIND_APPEND);
-    varint::put_u64(&mut p, stream_id);
+    match producer {
+        None => {
+            p.push(KIND_APPEND);
+            varint::put_u64(&mut p, stream_id);
+        }
+        Some((id, sequence, updated)) => {
+            p.push(KIND_APPEND_PRODUCER);
+            varint::put_u64(&mut p, stream_id);
+            varint::put_u64(&mut p, id.len() as u64);
+            p.extend_from_slice(id.as_bytes());
+            varint::put_u64(&mut p, sequence);
+            varint::put_i64(&mut p, updated);
+        }
+    }
     varint::put_u64(&mut p, events.len() as u64);
     for (ts, ing, msg) in events {
         varint::put_i64(&mut p, ts);
@@ -57,10 +89,17 @@ pub(crate) fn encode_batch<'a>(
 
 fn decode_batch(payload: &[u8]) -> Option<WalBatch> {
     let mut r = Reader::new(payload);
-    if r.bytes(1)? != [KIND_APPEND] {
-        return None;
-    }
+    let kind = r.bytes(1)?[0];
     let stream_id = r.u64()?;
+    let producer = match kind {
+        KIND_APPEND => None,
+        KIND_APPEND_PRODUCER => {
+            let len = r.u64()? as usize;
+            let id = std::str::from_utf8(r.bytes(len)?).ok()?.to_owned();
+            Some(WalProducer { id, sequence: r.u64()?, updated: r.i64()? })
+        }
+        _ => return None,
+    };
     let count = r.u64()? as usize;
     let mut events = Vec::with_capacity(count.min(payload.len()));
     for _ in 0..count {
@@ -70,7 +109,7 @@ fn decode_batch(payload: &[u8]) -> Option<WalBatch> {
         let msg = std::str::from_utf8(r.bytes(len)?).ok()?;
         events.push((ts, ing, msg.to_owned()));
     }
-    r.is_empty().then_some(WalBatch { stream_id, events })
+    r.is_empty().then_some(WalBatch { stream_id, producer, events })
 }
 
 fn file_name(id: u64) -> String {
@@ -212,7 +251,16 @@ impl Wal {
     }
 
     /// Appends one record and returns once it is durable.
+    #[cfg(test)]
     pub(crate) fn append(&self, payload: &[u8]) -> Result<()> {
+        let ticket = self.enqueue(payload)?;
+        self.wait_durable(ticket)
+    }
+
+    /// Queues one record for the next flush and returns its ticket for
+    /// [`Wal::wait_durable`]. Records reach the file in the order they are queued, so a caller
+    /// holding its own lock across `enqueue` orders its records in the log by that lock.
+    pub(crate) fn enqueue(&self, payload: &[u8]) -> Result<u64> {
         let mut st = self.state.lock();
         if let Some(why) = &st.poisoned {
             return Err(StorageError::Poisoned(why.clone()));
@@ -221,9 +269,15 @@ impl Wal {
         st.pending.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
         st.pending.extend_from_slice(payload);
         st.queued += 1;
-        let mine = st.queued;
+        Ok(st.queued)
+    }
+
+    /// Returns once the record with `ticket`, and so every record queued before it, is
+    /// durable; leads a flush if none is running.
+    pub(crate) fn wait_durable(&self, ticket: u64) -> Result<()> {
+        let mut st = self.state.lock();
         loop {
-            if st.durable >= mine {
+            if st.durable >= ticket {
                 return Ok(());
             }
             if let Some(why) = &st.poisoned {

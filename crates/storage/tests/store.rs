@@ -4,9 +4,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use logsight_model::{LogEvent, LogGroupName, LogStreamName, RetentionDays, TimeRange};
+use logsight_model::{LogEvent, LogGroupName, LogStreamName, ProducerId, RetentionDays, TimeRange};
 use logsight_storage::{
-    Direction, Event, ManualClock, Position, ReadOptions, StorageError, Store, StoreOptions,
+    AppendOutcome, Direction, Event, ManualClock, Position, Producer, ReadOptions, StorageError,
+    Store, StoreOptions,
 };
 use proptest::prelude::*;
 
@@ -102,6 +103,83 @@ fn read_after_write_then_seal_then_reopen() {
     let g = store.group("g").unwrap();
     assert_eq!((g.events, g.raw_bytes, g.segments), (3, 3, 1));
     assert_eq!(g.stored_bytes, store.stats().segment_bytes);
+}
+
+/// Appends `msg` as batch `seq` of producer `p`.
+fn put(store: &Store, stream: &str, p: &ProducerId, seq: u64, msg: &str) -> AppendOutcome {
+    let producer = Some(Producer { id: p, sequence: seq });
+    store.append_idempotent("g", stream, &[ev(seq as i64, msg)], producer).unwrap()
+}
+
+#[test]
+fn idempotent_appends_survive_replay_and_sealing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = ProducerId::new("client-1").unwrap();
+    let dup = |last| AppendOutcome::Duplicate { last_sequence: last };
+    {
+        let store = Store::open(dir.path(), opts()).unwrap();
+        setup(&store, "g", &["s", "t"]);
+        assert_eq!(put(&store, "s", &p, 10, "a"), AppendOutcome::Appended);
+        assert_eq!(put(&store, "s", &p, 10, "a again"), dup(10));
+        assert_eq!(put(&store, "s", &p, 3, "older"), dup(10));
+        // The same producer in another stream has its own sequence.
+        assert_eq!(put(&store, "t", &p, 3, "t1"), AppendOutcome::Appended);
+        // Appends without a producer are never deduplicated.
+        store.append("g", "s", &[ev(11, "plain")]).unwrap();
+        store.append("g", "s", &[ev(11, "plain")]).unwrap();
+    }
+    // Replay path: the marks come back from the WAL.
+    {
+        let store = Store::open(dir.path(), opts()).unwrap();
+        assert_eq!(put(&store, "s", &p, 10, "a again"), dup(10));
+        assert_eq!(put(&store, "t", &p, 3, "t1 again"), dup(3));
+        assert_eq!(put(&store, "s", &p, 20, "b"), AppendOutcome::Appended);
+        store.flush().unwrap();
+        assert_eq!(store.stats().buffered_events, 0);
+        assert_eq!(store.stats().wal_bytes, 8, "only the new, empty WAL file is left");
+    }
+    // Catalog path: the WAL that held the marks is gone.
+    {
+        let store = Store::open(dir.path(), opts()).unwrap();
+        assert_eq!(put(&store, "s", &p, 20, "b again"), dup(20));
+        assert_eq!(put(&store, "s", &p, 15, "older"), dup(20));
+        assert_eq!(put(&store, "t", &p, 3, "t1 again"), dup(3));
+        let all = read_all(&store, "g", Some("s"), TimeRange::ALL, Direction::Forward, 100);
+        assert_eq!(messages(&all), ["a", "plain", "plain", "b"]);
+        let t = read_all(&store, "g", Some("t"), TimeRange::ALL, Direction::Forward, 100);
+        assert_eq!(messages(&t), ["t1"]);
+        // Deleting a stream forgets its producers; a new stream of that name starts afresh.
+        let (g, s) = names("g", "s");
+        store.delete_stream(&g, &s).unwrap();
+        store.create_stream(&g, &s).unwrap();
+        assert_eq!(put(&store, "s", &p, 20, "fresh"), AppendOutcome::Appended);
+    }
+}
+
+#[test]
+fn racing_duplicates_store_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions { sync: true, ..opts() }).unwrap();
+    setup(&store, "g", &["s"]);
+    let p = ProducerId::new("racer").unwrap();
+    let appended = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for seq in 1..=50 {
+                    if put(&store, "s", &p, seq, &format!("m{seq}")) == AppendOutcome::Appended {
+                        appended.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let all = read_all(&store, "g", Some("s"), TimeRange::ALL, Direction::Forward, 1000);
+    assert_eq!(all.len(), appended.into_inner());
+    let mut seen = messages(&all);
+    seen.dedup();
+    assert_eq!(seen.len(), all.len(), "a batch was stored twice");
+    assert!(seen.contains(&"m50".to_owned()));
 }
 
 #[test]

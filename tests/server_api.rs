@@ -201,6 +201,21 @@ fn log_groups_create_describe_page_retention_delete() {
 }
 
 #[test]
+fn create_log_group_refuses_the_reserved_aws_prefix() {
+    let server = TestServer::start();
+    rt().block_on(async {
+        let mut c = server.client().await;
+        assert_err(
+            c.create_log_group(pb::CreateLogGroupRequest { log_group_name: "aws/foo".into() })
+                .await,
+            Code::InvalidArgument,
+            "InvalidParameterException: invalid log group name \"aws/foo\": must not start with \"aws/\"",
+        );
+        group(&mut c, "/aws/foo").await;
+    });
+}
+
+#[test]
 fn log_streams_create_describe_order_page_delete() {
     let server = TestServer::start();
     rt().block_on(async {

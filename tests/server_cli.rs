@@ -195,6 +195,77 @@ fn tail_command_prints_new_events() {
     assert!(tail.wait().unwrap().success());
 }
 
+#[test]
+fn tail_command_notes_sampling_and_ends_cleanly_on_session_timeout() {
+    let server = TestServer::start_with(logsight_server::ServerOptions {
+        live_tail_update_interval: Duration::from_millis(200),
+        live_tail_timeout: Duration::from_secs(3),
+        ..Default::default()
+    });
+    rt().block_on(async {
+        let mut c = server.client().await;
+        c.create_log_group(pb::CreateLogGroupRequest { log_group_name: "g".into() }).await.unwrap();
+        c.create_log_stream(pb::CreateLogStreamRequest {
+            log_group_name: "g".into(),
+            log_stream_name: "s".into(),
+        })
+        .await
+        .unwrap();
+    });
+    let began = Instant::now();
+    let mut tail = Command::new(env!("CARGO_BIN_EXE_logsight"))
+        .args(["tail", "--group", "g", "--endpoint", &server.endpoint])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(tail.stdout.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.by_ref() {
+            if tx.send(l.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // 600 events per batch: every update that holds any is a sample of 500.
+    rt().block_on(async {
+        let mut c = server.client().await;
+        for _ in 0..100 {
+            let now = now_ms();
+            c.put_log_events(pb::PutLogEventsRequest {
+                log_group_name: "g".into(),
+                log_stream_name: "s".into(),
+                log_events: (0..600)
+                    .map(|i| pb::InputLogEvent { timestamp: now, message: format!("e{i}") })
+                    .collect(),
+                sequence_token: None,
+            })
+            .await
+            .unwrap();
+            if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+                return;
+            }
+        }
+        panic!("tail printed nothing");
+    });
+    let out = tail.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(began.elapsed() < Duration::from_secs(20));
+    assert!(
+        stderr
+            .contains("(sampled: more events matched than one update holds; showing 500 of them)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "live tail session ended by the server: SessionTimeoutException: live tail session "
+        ) && stderr.contains("reached the maximum session duration of 3s"),
+        "{stderr}"
+    );
+}
+
 /// Counts events of g/s over the API until `want` or a timeout.
 fn wait_for(server: &TestServer, want: usize) -> Vec<String> {
     wait_for_within(server, want, Duration::from_secs(30))

@@ -1,5 +1,6 @@
 //! Every RPC of the gRPC API against an in-process server on 127.0.0.1:0: results, paging to
-//! the end, each documented error, and the PutLogEvents rejection rules.
+//! the end, each documented error, and the PutLogEvents rejection rules. Live tail sessions
+//! have their own module, `live_tail`.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -197,6 +198,21 @@ fn log_groups_create_describe_page_retention_delete() {
             Code::NotFound,
             "ResourceNotFoundException: log group \"c\" does not exist",
         );
+    });
+}
+
+#[test]
+fn create_log_group_refuses_the_reserved_aws_prefix() {
+    let server = TestServer::start();
+    rt().block_on(async {
+        let mut c = server.client().await;
+        assert_err(
+            c.create_log_group(pb::CreateLogGroupRequest { log_group_name: "aws/foo".into() })
+                .await,
+            Code::InvalidArgument,
+            "InvalidParameterException: invalid log group name \"aws/foo\": must not start with \"aws/\"",
+        );
+        group(&mut c, "/aws/foo").await;
     });
 }
 
@@ -722,60 +738,6 @@ fn ingest_stream_stores_a_producers_batch_once_across_restarts() {
 }
 
 #[test]
-fn tail_follows_new_events_through_a_pattern() {
-    let server = TestServer::start();
-    rt().block_on(async {
-        let mut c = server.client().await;
-        group(&mut c, "g").await;
-        group(&mut c, "h").await;
-        stream(&mut c, "g", "s").await;
-        stream(&mut c, "h", "t").await;
-        let now = now_ms();
-        put(&mut c, "g", "s", vec![ev(now, "ERROR before the tail")]).await.unwrap();
-        let mut tail = c
-            .tail(pb::TailRequest {
-                log_group_names: vec!["g".into(), "h".into()],
-                log_stream_names: vec![],
-                log_event_filter_pattern: "ERROR".into(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        // The subscription is live once the call returned; give it a moment anyway.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        put(&mut c, "g", "s", vec![ev(now, "INFO skipped"), ev(now, "ERROR one")]).await.unwrap();
-        put(&mut c, "h", "t", vec![ev(now, "ERROR two")]).await.unwrap();
-        let mut got = Vec::new();
-        while got.len() < 2 {
-            let r = tokio::time::timeout(Duration::from_secs(5), tail.next()).await.unwrap().unwrap().unwrap();
-            got.extend(r.session_results.into_iter().map(|e| format!("{}/{}: {}", e.log_group_name, e.log_stream_name, e.message)));
-        }
-        got.sort();
-        assert_eq!(got, ["g/s: ERROR one", "h/t: ERROR two"]);
-        assert_err(
-            c.tail(pb::TailRequest { log_group_names: vec!["nope".into()], ..Default::default() }).await,
-            Code::NotFound,
-            "ResourceNotFoundException",
-        );
-        assert_err(
-            c.tail(pb::TailRequest { log_group_names: vec![], ..Default::default() }).await,
-            Code::InvalidArgument,
-            "InvalidParameterException: log_group_names holds 0 names",
-        );
-        assert_err(
-            c.tail(pb::TailRequest {
-                log_group_names: vec!["g".into(), "h".into()],
-                log_stream_names: vec!["s".into()],
-                ..Default::default()
-            })
-            .await,
-            Code::InvalidArgument,
-            "InvalidParameterException: log_stream_names can only be given with exactly one log group",
-        );
-    });
-}
-
-#[test]
 fn health_reports_serving_and_shutdown_flushes() {
     let mut server = TestServer::start();
     rt().block_on(async {
@@ -800,7 +762,10 @@ fn health_reports_serving_and_shutdown_flushes() {
         put(&mut c, "g", "s", vec![ev(now_ms(), "kept")]).await.unwrap();
         // A live tail must not hold the shutdown up.
         let _tail = c
-            .tail(pb::TailRequest { log_group_names: vec!["g".into()], ..Default::default() })
+            .start_live_tail(pb::StartLiveTailRequest {
+                log_group_names: vec!["g".into()],
+                ..Default::default()
+            })
             .await
             .unwrap();
     });

@@ -16,9 +16,15 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// Starts `logsight serve` on 127.0.0.1:0 over `data`; returns the child and its endpoint.
 fn spawn_server(data: &std::path::Path) -> (Child, String) {
+    spawn_server_with(data, &[])
+}
+
+/// Like [`spawn_server`], with more arguments for `serve`.
+fn spawn_server_with(data: &std::path::Path, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_logsight"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -193,6 +199,90 @@ fn tail_command_prints_new_events() {
     assert_eq!((v["group"].as_str(), v["message"].as_str()), (Some("g"), Some("ERROR yes")));
     signal(&tail, "-INT");
     assert!(tail.wait().unwrap().success());
+}
+
+#[test]
+fn tail_command_notes_sampling_and_ends_cleanly_on_session_timeout() {
+    // The serve config sets the session's timing.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.json");
+    std::fs::write(
+        &config,
+        r#"{"live_tail_update_interval_ms": 200, "live_tail_timeout_ms": 3000}"#,
+    )
+    .unwrap();
+    let (mut server, endpoint) =
+        spawn_server_with(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    let connect =
+        || async { pb::logs_client::LogsClient::connect(endpoint.clone()).await.unwrap() };
+    rt().block_on(async {
+        let mut c = connect().await;
+        c.create_log_group(pb::CreateLogGroupRequest { log_group_name: "g".into() }).await.unwrap();
+        c.create_log_stream(pb::CreateLogStreamRequest {
+            log_group_name: "g".into(),
+            log_stream_name: "s".into(),
+        })
+        .await
+        .unwrap();
+    });
+    let began = Instant::now();
+    let mut tail = Command::new(env!("CARGO_BIN_EXE_logsight"))
+        .args(["tail", "--group", "g", "--endpoint", &endpoint])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(tail.stdout.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.by_ref() {
+            if tx.send(l.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // 600 events per batch: every update that holds any is a sample of 500.
+    rt().block_on(async {
+        let mut c = connect().await;
+        for _ in 0..100 {
+            let now = now_ms();
+            c.put_log_events(pb::PutLogEventsRequest {
+                log_group_name: "g".into(),
+                log_stream_name: "s".into(),
+                log_events: (0..600)
+                    .map(|i| pb::InputLogEvent { timestamp: now, message: format!("e{i}") })
+                    .collect(),
+                sequence_token: None,
+            })
+            .await
+            .unwrap();
+            if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+                return;
+            }
+        }
+        panic!("tail printed nothing");
+    });
+    // The session ends 3 s after it started; a tail still running long after has not ended.
+    while tail.try_wait().unwrap().is_none() && began.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = tail.kill();
+    let out = tail.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr
+            .contains("(sampled: more events matched than one update holds; showing 500 of them)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "live tail session ended by the server: SessionTimeoutException: live tail session "
+        ) && stderr.contains("reached the maximum session duration of 3s"),
+        "{stderr}"
+    );
+    signal(&server, "-TERM");
+    assert!(server.wait().unwrap().success());
 }
 
 /// Counts events of g/s over the API until `want` or a timeout.

@@ -21,7 +21,8 @@ pub struct ServeArgs {
     #[arg(long)]
     listen: Option<String>,
     /// JSON config file: {"data_dir": "...", "listen": "...", "max_inflight_bytes": N,
-    /// "admission_wait_ms": N}. Flags override it.
+    /// "admission_wait_ms": N, "live_tail_update_interval_ms": N (default 1000),
+    /// "live_tail_timeout_ms": N (default 3 h)}. Flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -34,6 +35,8 @@ struct Config {
     listen: Option<String>,
     max_inflight_bytes: Option<usize>,
     admission_wait_ms: Option<u64>,
+    live_tail_update_interval_ms: Option<u64>,
+    live_tail_timeout_ms: Option<u64>,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
@@ -54,6 +57,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     }
     if let Some(ms) = config.admission_wait_ms {
         opts.admission_wait = std::time::Duration::from_millis(ms);
+    }
+    if let Some(ms) = config.live_tail_update_interval_ms {
+        anyhow::ensure!(ms > 0, "live_tail_update_interval_ms must be at least 1");
+        opts.live_tail_update_interval = std::time::Duration::from_millis(ms);
+    }
+    if let Some(ms) = config.live_tail_timeout_ms {
+        opts.live_tail_timeout = std::time::Duration::from_millis(ms);
     }
     let store = Arc::new(open_store(&data_dir, true)?);
     let rt = runtime()?;

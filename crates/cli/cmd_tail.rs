@@ -1,4 +1,5 @@
-//! `logsight tail`: follow new events of one or more groups until Ctrl-C.
+//! `logsight tail`: a live tail session (StartLiveTail) over one or more groups, until Ctrl-C
+//! or until the server ends the session (3 h by default).
 
 use std::process::ExitCode;
 
@@ -7,6 +8,8 @@ use clap::Args;
 use logsight_proto::v1 as pb;
 use serde_json::json;
 use tokio_stream::StreamExt;
+
+use pb::start_live_tail_response::ResponseStream as Response;
 
 use crate::client::{DEFAULT_ENDPOINT, Output, connect, fmt_ts, runtime, status_error};
 
@@ -19,9 +22,12 @@ pub struct TailArgs {
     #[arg(long = "group", required = true)]
     groups: Vec<String>,
     /// Only these streams (repeatable; only with one group).
-    #[arg(long = "stream")]
+    #[arg(long = "stream", conflicts_with = "stream_prefixes")]
     streams: Vec<String>,
-    /// Filter pattern: terms and "quoted phrases" that must all appear.
+    /// Only streams whose names start with this (repeatable; only with one group).
+    #[arg(long = "stream-prefix")]
+    stream_prefixes: Vec<String>,
+    /// CloudWatch filter pattern.
     #[arg(long, default_value = "")]
     pattern: String,
     /// Output format.
@@ -33,9 +39,10 @@ pub fn run(args: TailArgs) -> Result<ExitCode> {
     runtime()?.block_on(async move {
         let mut c = connect(&args.endpoint).await?;
         let mut stream = c
-            .tail(pb::TailRequest {
+            .start_live_tail(pb::StartLiveTailRequest {
                 log_group_names: args.groups,
                 log_stream_names: args.streams,
+                log_stream_name_prefixes: args.stream_prefixes,
                 log_event_filter_pattern: args.pattern,
             })
             .await
@@ -49,11 +56,30 @@ pub fn run(args: TailArgs) -> Result<ExitCode> {
                 _ = &mut stop => break,
             };
             let Some(msg) = msg else { break };
-            let msg = msg.map_err(status_error)?;
-            if msg.dropped > 0 {
-                eprintln!("(fell behind: {} batches skipped)", msg.dropped);
+            let msg = match msg {
+                Ok(m) => m,
+                // The normal end of a session: not a failure of the command.
+                Err(s) if s.message().starts_with("SessionTimeoutException") => {
+                    eprintln!("live tail session ended by the server: {}", s.message());
+                    break;
+                }
+                Err(s) => return Err(status_error(s)),
+            };
+            let Some(Response::SessionUpdate(update)) = msg.response_stream else { continue };
+            let meta = update.session_metadata.unwrap_or_default();
+            if meta.dropped_events > 0 {
+                eprintln!(
+                    "(fell behind: the server dropped {} events this client did not read in time)",
+                    meta.dropped_events
+                );
             }
-            for e in msg.session_results {
+            if meta.sampled {
+                eprintln!(
+                    "(sampled: more events matched than one update holds; showing {} of them)",
+                    update.session_results.len()
+                );
+            }
+            for e in update.session_results {
                 match args.output {
                     Output::Json => println!(
                         "{}",

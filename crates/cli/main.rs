@@ -52,7 +52,7 @@ enum Command {
     Ingest(cmd_ingest::IngestArgs),
     /// Read a stream's events or search a group's (over the API).
     Events(cmd_events::EventsArgs),
-    /// Follow new events of log groups until Ctrl-C.
+    /// Follow new events of log groups (a live tail session) until Ctrl-C.
     Tail(cmd_tail::TailArgs),
 }
 

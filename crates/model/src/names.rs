@@ -8,7 +8,8 @@ use crate::{ModelError, shown};
 /// Longest group or stream name, in characters.
 pub const MAX_NAME_LEN: usize = 512;
 
-/// A log group name: 1 to 512 characters of `[.\-_/#A-Za-z0-9]`.
+/// A log group name: 1 to 512 characters of `[.\-_/#A-Za-z0-9]`, not starting with `aws/`
+/// (CloudWatch reserves that prefix for groups AWS services create).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LogGroupName(String);
 
@@ -22,6 +23,8 @@ impl LogGroupName {
             Some("must be at most 512 characters")
         } else if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/#".contains(&b)) {
             Some("may contain only letters, digits and . - _ / #")
+        } else if name.starts_with("aws/") {
+            Some("must not start with \"aws/\"")
         } else {
             None
         };
@@ -108,7 +111,16 @@ mod tests {
 
     #[test]
     fn group_names() {
-        for ok in ["a", "/aws/lambda/x", "A.b-c_d/e#f9", &"x".repeat(512)] {
+        for ok in [
+            "a",
+            "/aws/lambda/x",
+            "aws",
+            "aws-x/y",
+            "AWS/x",
+            "my/aws/x",
+            "A.b-c_d/e#f9",
+            &"x".repeat(512),
+        ] {
             assert!(LogGroupName::new(ok).is_ok(), "{ok}");
         }
         let cases = [
@@ -117,6 +129,8 @@ mod tests {
             ("a b", "may contain only letters, digits and . - _ / #"),
             ("é", "may contain only letters, digits and . - _ / #"),
             ("a:b", "may contain only letters, digits and . - _ / #"),
+            ("aws/foo", "must not start with \"aws/\""),
+            ("aws/", "must not start with \"aws/\""),
         ];
         for (name, want) in cases {
             match LogGroupName::new(name) {

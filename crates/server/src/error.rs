@@ -38,6 +38,9 @@ pub enum ServiceError {
     /// A fault of the server (corruption, a bug). Never the caller's mistake.
     #[error("{0}")]
     Internal(String),
+    /// A live tail session reached its maximum duration; the client starts a new one to go on.
+    #[error("{0}")]
+    SessionTimeout(String),
 }
 
 /// The error table: each variant's CloudWatch exception name and gRPC code. This is the only
@@ -58,6 +61,9 @@ pub fn error_code(e: &ServiceError) -> (&'static str, tonic::Code) {
             ("ServiceUnavailableException", tonic::Code::Unavailable)
         }
         ServiceError::Internal(_) => ("InternalServerException", tonic::Code::Internal),
+        ServiceError::SessionTimeout(_) => {
+            ("SessionTimeoutException", tonic::Code::DeadlineExceeded)
+        }
     }
 }
 
@@ -157,5 +163,10 @@ mod tests {
         let s = ServiceError::from(ModelError::InvalidRetention { days: 2 }).to_status();
         assert_eq!(s.code(), tonic::Code::InvalidArgument);
         assert!(s.message().starts_with("InvalidParameterException: invalid retention 2 days"));
+        let s = ServiceError::SessionTimeout("over".into()).to_status();
+        assert_eq!(
+            (s.code(), s.message()),
+            (tonic::Code::DeadlineExceeded, "SessionTimeoutException: over")
+        );
     }
 }

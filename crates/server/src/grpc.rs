@@ -13,20 +13,18 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::{ServiceError, error_code};
-use crate::filter;
 use crate::rules::Rejected;
 use crate::service::{FilterEvents, GetEvents, PutOutcome, Service, StreamOrder};
-use crate::tail::TailHub;
+use crate::tail::{self, SessionMessage, StreamFilter, TailHub, TailSpec};
 
 type Reply<T> = Result<Response<T>, Status>;
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 /// Batches one IngestStream call may have in flight at once.
 const INGEST_WINDOW: usize = 8;
-/// Most events in one Tail response.
-const TAIL_RESULTS: usize = 500;
 
 /// The `Logs` gRPC service.
+#[derive(Clone)]
 pub struct LogsService {
     service: Arc<Service>,
     hub: Arc<TailHub>,
@@ -34,6 +32,7 @@ pub struct LogsService {
     admission: Arc<Semaphore>,
     admission_total: usize,
     admission_wait: Duration,
+    tail_timing: tail::Timing,
     stopping: watch::Receiver<bool>,
 }
 
@@ -43,6 +42,7 @@ impl LogsService {
         hub: Arc<TailHub>,
         max_inflight_bytes: usize,
         admission_wait: Duration,
+        tail_timing: tail::Timing,
         stopping: watch::Receiver<bool>,
     ) -> Self {
         let permits = (max_inflight_bytes / 1024).clamp(1, u32::MAX as usize);
@@ -52,6 +52,7 @@ impl LogsService {
             admission: Arc::new(Semaphore::new(permits)),
             admission_total: permits,
             admission_wait,
+            tail_timing,
             stopping,
         }
     }
@@ -359,15 +360,7 @@ impl Logs for LogsService {
     ) -> Reply<Self::IngestStreamStream> {
         let mut incoming = req.into_inner();
         let (tx, rx) = mpsc::channel(INGEST_WINDOW * 2);
-        let me = LogsService {
-            service: self.service.clone(),
-            hub: self.hub.clone(),
-            admission: self.admission.clone(),
-            admission_total: self.admission_total,
-            admission_wait: self.admission_wait,
-            stopping: self.stopping.clone(),
-        };
-        let me = Arc::new(me);
+        let me = Arc::new(self.clone());
         let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
             let mut inflight = tokio::task::JoinSet::new();
@@ -429,92 +422,77 @@ impl Logs for LogsService {
         ok(Box::pin(ReceiverStream::new(rx)))
     }
 
-    type TailStream = BoxStream<pb::TailResponse>;
+    type StartLiveTailStream = BoxStream<pb::StartLiveTailResponse>;
 
-    async fn tail(&self, req: Request<pb::TailRequest>) -> Reply<Self::TailStream> {
+    async fn start_live_tail(
+        &self,
+        req: Request<pb::StartLiveTailRequest>,
+    ) -> Reply<Self::StartLiveTailStream> {
         let r = req.into_inner();
-        if r.log_group_names.is_empty() || r.log_group_names.len() > 10 {
-            return Err(ServiceError::invalid(format!(
-                "log_group_names holds {} names: must be 1 to 10",
-                r.log_group_names.len()
-            ))
-            .into());
-        }
-        if !r.log_stream_names.is_empty() && r.log_group_names.len() > 1 {
-            return Err(ServiceError::invalid(
-                "log_stream_names can only be given with exactly one log group",
-            )
-            .into());
-        }
-        let matcher = filter::compile(&r.log_event_filter_pattern)
-            .map_err(|e| ServiceError::invalid(e.to_string()))?;
-        let names = r.log_group_names.clone();
+        let spec = TailSpec::new(
+            r.log_group_names,
+            r.log_stream_names,
+            r.log_stream_name_prefixes,
+            r.log_event_filter_pattern,
+        )?;
+        let groups = spec.groups.clone();
         self.blocking(move |s| {
-            for g in &names {
-                s.store().group(logsight_model::LogGroupName::new(g.as_str())?.as_str())?;
+            for g in &groups {
+                s.store().group(g.as_str())?;
             }
             Ok(())
         })
         .await?;
-        let (tx, rx) = mpsc::channel::<Result<pb::TailResponse, Status>>(64);
-        let streams = Arc::new(r.log_stream_names);
-        for group in r.log_group_names {
-            let mut sub = self.hub.subscribe(&group);
-            let (tx, matcher, streams) = (tx.clone(), matcher.clone(), streams.clone());
-            let mut stopping = self.stopping.clone();
-            tokio::spawn(async move {
-                let mut dropped = 0u64;
-                loop {
-                    let got = tokio::select! {
-                        g = sub.recv() => g,
-                        _ = stopping.wait_for(|s| *s) => break,
-                        _ = tx.closed() => break,
-                    };
-                    let batch = match got {
-                        Ok(b) => b,
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                            tracing::warn!(group = %group, batches = n, "tail subscriber fell behind; skipping");
-                            dropped += n;
-                            continue;
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                    };
-                    if !streams.is_empty() && !streams.iter().any(|s| *s == batch.stream) {
-                        continue;
-                    }
-                    let results: Vec<pb::TailEvent> = batch
-                        .events
-                        .iter()
-                        .filter(|e| matcher.matches(&e.message))
-                        .map(|e| pb::TailEvent {
-                            log_group_name: batch.group.clone(),
-                            log_stream_name: batch.stream.clone(),
-                            timestamp: e.timestamp,
-                            ingestion_time: e.ingestion_time,
-                            message: e.message.clone(),
-                        })
-                        .collect();
-                    if results.is_empty() && dropped == 0 {
-                        continue;
-                    }
-                    let mut chunks = results.chunks(TAIL_RESULTS).peekable();
-                    if chunks.peek().is_none() {
-                        let _ = tx
-                            .send(Ok(pb::TailResponse { session_results: vec![], dropped }))
-                            .await;
-                    }
-                    for chunk in chunks {
-                        let resp = pb::TailResponse { session_results: chunk.to_vec(), dropped };
-                        dropped = 0;
-                        if tx.send(Ok(resp)).await.is_err() {
-                            return;
-                        }
-                    }
-                    dropped = 0;
-                }
-            });
-        }
-        ok(Box::pin(ReceiverStream::new(rx)))
+        let (names, prefixes) = match &spec.streams {
+            StreamFilter::All => (vec![], vec![]),
+            StreamFilter::Names(n) => (n.iter().map(|n| n.to_string()).collect(), vec![]),
+            StreamFilter::Prefixes(p) => (vec![], p.clone()),
+        };
+        let session_id = tail::new_id();
+        let start = pb::LiveTailSessionStart {
+            request_id: tail::new_id(),
+            session_id: session_id.clone(),
+            log_group_names: spec.groups.iter().map(|g| g.to_string()).collect(),
+            log_stream_names: names,
+            log_stream_name_prefixes: prefixes,
+            log_event_filter_pattern: spec.pattern.clone(),
+        };
+        let messages =
+            tail::start(&self.hub, spec, session_id, self.tail_timing, self.stopping.clone());
+        let start = pb::StartLiveTailResponse {
+            response_stream: Some(pb::start_live_tail_response::ResponseStream::SessionStart(
+                start,
+            )),
+        };
+        let updates = ReceiverStream::new(messages).map(|m| match m {
+            SessionMessage::Update(u) => Ok(pb::StartLiveTailResponse {
+                response_stream: Some(pb::start_live_tail_response::ResponseStream::SessionUpdate(
+                    update_pb(u),
+                )),
+            }),
+            SessionMessage::End(e) => Err(e.into()),
+        });
+        ok(Box::pin(tokio_stream::once(Ok(start)).chain(updates)))
+    }
+}
+
+fn update_pb(u: tail::Update) -> pb::LiveTailSessionUpdate {
+    pb::LiveTailSessionUpdate {
+        session_metadata: Some(pb::LiveTailSessionMetadata {
+            sampled: u.sampled,
+            dropped_events: u.dropped_events,
+        }),
+        session_results: u
+            .events
+            .into_iter()
+            .map(|e| pb::LiveTailSessionLogEvent {
+                log_group_name: e.group,
+                log_stream_name: e.stream,
+                timestamp: e.timestamp,
+                ingestion_time: e.ingestion_time,
+                message: e.message,
+            })
+            .collect(),
     }
 }
 

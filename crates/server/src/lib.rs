@@ -12,7 +12,8 @@
 //! - [`service`]: groups, streams, events: validation, paging and tokens; idempotent
 //!   ingest (an IngestStream batch tagged with a producer id and sequence is stored once).
 //! - [`filter`]: CloudWatch filter patterns, through `logsight-query-lang`.
-//! - [`tail`]: fan-out of durable appends to live tails.
+//! - [`tail`]: live tail sessions (StartLiveTail): fan-out of durable appends, per-session
+//!   sampling to 500 events per update and a bounded queue for slow clients.
 //! - [`grpc`]: the tonic service.
 //!
 //! Start a server with [`run`]; it returns after `shutdown` completes and in-flight calls finish,
@@ -49,6 +50,11 @@ pub struct ServerOptions {
     pub max_message_bytes: usize,
     /// The clock for PutLogEvents' time rules.
     pub clock: Arc<dyn Clock>,
+    /// Time between a live tail session's updates (CloudWatch: 1 s).
+    pub live_tail_update_interval: Duration,
+    /// How long a live tail session lasts before it ends with SessionTimeoutException
+    /// (CloudWatch: 3 h).
+    pub live_tail_timeout: Duration,
 }
 
 impl Default for ServerOptions {
@@ -58,6 +64,8 @@ impl Default for ServerOptions {
             admission_wait: Duration::from_secs(2),
             max_message_bytes: 16 << 20,
             clock: Arc::new(SystemClock),
+            live_tail_update_interval: tail::Timing::default().update_interval,
+            live_tail_timeout: tail::Timing::default().timeout,
         }
     }
 }
@@ -84,8 +92,18 @@ pub async fn run(
     let hub = Arc::new(tail::TailHub::default());
     let service = Arc::new(service::Service::new(store.clone(), opts.clock.clone(), hub.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let logs =
-        grpc::LogsService::new(service, hub, opts.max_inflight_bytes, opts.admission_wait, stop_rx);
+    let tail_timing = tail::Timing {
+        update_interval: opts.live_tail_update_interval,
+        timeout: opts.live_tail_timeout,
+    };
+    let logs = grpc::LogsService::new(
+        service,
+        hub,
+        opts.max_inflight_bytes,
+        opts.admission_wait,
+        tail_timing,
+        stop_rx,
+    );
     let logs = LogsServer::new(logs)
         .max_decoding_message_size(opts.max_message_bytes)
         .max_encoding_message_size(opts.max_message_bytes);

@@ -165,15 +165,7 @@ fn tail_command_prints_new_events() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(tail.stdout.take().unwrap()).lines();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in lines.by_ref() {
-            if tx.send(l.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut tail);
     // Keep putting until the tail (which connects asynchronously) reports one.
     let got = rt().block_on(async {
         let mut c = server.client().await;
@@ -232,15 +224,7 @@ fn tail_command_notes_sampling_and_ends_cleanly_on_session_timeout() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(tail.stdout.take().unwrap()).lines();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in lines.by_ref() {
-            if tx.send(l.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut tail);
     // 600 events per batch: every update that holds any is a sample of 500.
     rt().block_on(async {
         let mut c = connect().await;
@@ -283,6 +267,20 @@ fn tail_command_notes_sampling_and_ends_cleanly_on_session_timeout() {
     );
     signal(&server, "-TERM");
     assert!(server.wait().unwrap().success());
+}
+
+/// The child's stdout lines, read on a thread so a test can wait for them with a timeout.
+fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines {
+            if tx.send(l.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// Counts events of g/s over the API until `want` or a timeout.

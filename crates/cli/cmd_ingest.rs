@@ -81,6 +81,29 @@ struct Totals {
 }
 
 impl Totals {
+    /// Counts a batch of `n` events that was stored (some perhaps rejected by the server's
+    /// rules), or that failed after its retries. Returns whether it was acknowledged.
+    fn record(
+        &self,
+        n: usize,
+        outcome: Result<Option<&pb::RejectedLogEventsInfo>, tonic::Status>,
+        group: &str,
+        stream: &str,
+    ) -> bool {
+        match outcome {
+            Ok(info) => {
+                let rejected = rejected_count(n, info);
+                self.acked.fetch_add(n as u64 - rejected, Ordering::Relaxed);
+                self.rejected.fetch_add(rejected, Ordering::Relaxed);
+                true
+            }
+            Err(s) => {
+                self.fail(n as u64, format!("{group}/{stream}: {}", s.message()));
+                false
+            }
+        }
+    }
+
     fn fail(&self, events: u64, why: String) {
         self.failed.fetch_add(events, Ordering::Relaxed);
         let mut e = self.first_error.lock().unwrap_or_else(|e| e.into_inner());
@@ -246,21 +269,8 @@ async fn send(client: &Client, totals: &Totals, batch: Batch) -> bool {
         async move { c.put_log_events(req).await }
     })
     .await;
-    match res {
-        Ok(r) => {
-            let rejected = rejected_count(n, r.get_ref().rejected_log_events_info.as_ref());
-            totals.acked.fetch_add(n as u64 - rejected, Ordering::Relaxed);
-            totals.rejected.fetch_add(rejected, Ordering::Relaxed);
-            true
-        }
-        Err(s) => {
-            totals.fail(
-                n as u64,
-                format!("{}/{}: {}", req.log_group_name, req.log_stream_name, s.message()),
-            );
-            false
-        }
-    }
+    let outcome = res.as_ref().map(|r| r.get_ref().rejected_log_events_info.as_ref());
+    totals.record(n, outcome.map_err(Clone::clone), &req.log_group_name, &req.log_stream_name)
 }
 
 /// One sender per stream: creates it if asked, then sends its batches in order.
@@ -328,25 +338,14 @@ async fn send_idempotent(
         }
     })
     .await;
-    match res {
-        Ok(ack) if ack.duplicate => {
-            totals.duplicates.fetch_add(1, Ordering::Relaxed);
-            true
-        }
-        Ok(ack) => {
-            let rejected = rejected_count(n, ack.rejected_log_events_info.as_ref());
-            totals.acked.fetch_add(n as u64 - rejected, Ordering::Relaxed);
-            totals.rejected.fetch_add(rejected, Ordering::Relaxed);
-            true
-        }
-        Err(s) => {
-            totals.fail(
-                n as u64,
-                format!("{}/{}: {}", req.log_group_name, req.log_stream_name, s.message()),
-            );
-            false
-        }
+    if let Ok(ack) = &res
+        && ack.duplicate
+    {
+        totals.duplicates.fetch_add(1, Ordering::Relaxed);
+        return true;
     }
+    let outcome = res.as_ref().map(|ack| ack.rejected_log_events_info.as_ref());
+    totals.record(n, outcome.map_err(Clone::clone), &req.log_group_name, &req.log_stream_name)
 }
 
 /// The `--follow` state file. Files written before idempotent ingest hold only `file` and

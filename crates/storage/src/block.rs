@@ -113,15 +113,19 @@ fn decode_times(
         }
         m => return Err(format!("unknown time column mode {m}")),
     };
-    let mut r = Reader::new(raw);
+    let mut pos = 0;
     let mut prev = 0i64;
-    out.reserve(count);
-    for _ in 0..count {
-        let d = r.i64().ok_or("time column shorter than the event count")?;
-        prev = prev.wrapping_add(d);
-        out.push(prev);
+    // Each value takes at least a byte, so a short column fails before this allocates much.
+    if raw.len() < count {
+        return Err("time column shorter than the event count".into());
     }
-    if !r.is_empty() {
+    out.resize(count, 0);
+    for slot in out.iter_mut() {
+        let d = varint::get(raw, &mut pos).ok_or("time column shorter than the event count")?;
+        prev = prev.wrapping_add(varint::unzigzag(d));
+        *slot = prev;
+    }
+    if pos != raw.len() {
         return Err("time column longer than the event count".into());
     }
     Ok(())

@@ -42,6 +42,7 @@ pub(crate) fn get(buf: &[u8], pos: &mut usize) -> Option<u64> {
 }
 
 /// [`get`] for varints of two bytes or more.
+#[inline]
 fn get_long(buf: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {

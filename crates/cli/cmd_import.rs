@@ -13,7 +13,7 @@ use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_storage::{StorageError, Store};
 
 use crate::common::{DEFAULT_DATA_DIR, human_bytes, now_ms, open_store};
-use crate::lines::{InputArgs, for_each_line, open_inputs, parse_line};
+use crate::lines::{InputArgs, open_inputs};
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -92,24 +92,11 @@ pub fn run(args: ImportArgs) -> Result<ExitCode> {
     let text_ts = args.input.timestamp.unwrap_or(ingestion);
     if args.strict {
         // Check every line before touching the store, so a bad line changes nothing.
-        for input in &mut inputs {
-            let stream = args.input.stream.clone().unwrap_or_else(|| input.name.clone());
-            let label = input.label.clone();
-            for_each_line(input, |lineno, line| {
-                parse_line(
-                    line,
-                    args.input.format,
-                    args.input.group.as_deref(),
-                    &stream,
-                    text_ts,
-                    ingestion,
-                )
-                .map(drop)
-                .map_err(|why| {
-                    anyhow::anyhow!("{label}:{lineno}: {why} (nothing imported: --strict)")
-                })
-            })?;
-        }
+        args.input.for_each_event(&mut inputs, text_ts, ingestion, |label, lineno, parsed| {
+            parsed.map(drop).map_err(|why| {
+                anyhow::anyhow!("{label}:{lineno}: {why} (nothing imported: --strict)")
+            })
+        })?;
         inputs = open_inputs(&args.input.files, true)?;
     }
     let store = open_store(&args.data_dir, true)?;
@@ -118,36 +105,25 @@ pub fn run(args: ImportArgs) -> Result<ExitCode> {
     let mut batches = Batches::default();
     let mut skipped = 0u64;
     const SHOWN_ERRORS: u64 = 20;
-    for input in &mut inputs {
-        let stream = args.input.stream.clone().unwrap_or_else(|| input.name.clone());
-        let label = input.label.clone();
-        for_each_line(input, |lineno, line| {
-            match parse_line(
-                line,
-                args.input.format,
-                args.input.group.as_deref(),
-                &stream,
-                text_ts,
-                ingestion,
-            ) {
-                Ok(Some((group, stream, event))) => batches.push(&store, &group, &stream, event)?,
-                Ok(None) => {}
-                Err(why) => {
-                    skipped += 1;
-                    if skipped <= SHOWN_ERRORS {
-                        eprintln!("{label}:{lineno}: skipped: {why}");
-                    }
+    args.input.for_each_event(&mut inputs, text_ts, ingestion, |label, lineno, parsed| {
+        match parsed {
+            Ok(Some((group, stream, event))) => batches.push(&store, &group, &stream, event)?,
+            Ok(None) => {}
+            Err(why) => {
+                skipped += 1;
+                if skipped <= SHOWN_ERRORS {
+                    eprintln!("{label}:{lineno}: skipped: {why}");
                 }
             }
-            if progress && lineno % 100_000 == 0 {
-                eprint!("\r{label}: {lineno} lines");
-                std::io::stderr().flush().ok();
-            }
-            Ok(())
-        })?;
-        if progress {
-            eprint!("\r\x1b[2K");
         }
+        if progress && lineno % 100_000 == 0 {
+            eprint!("\r\x1b[2K{label}: {lineno} lines");
+            std::io::stderr().flush().ok();
+        }
+        Ok(())
+    })?;
+    if progress {
+        eprint!("\r\x1b[2K");
     }
     batches.flush_all(&store)?;
     store.flush().context("sealing imported events")?;

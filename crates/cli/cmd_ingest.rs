@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 
 use crate::client::{Client, DEFAULT_ENDPOINT, connect, runtime, with_retry};
 use crate::common::now_ms;
-use crate::lines::{InputArgs, for_each_line, open_inputs, parse_line};
+use crate::lines::{InputArgs, open_inputs, parse_line};
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
@@ -540,32 +540,21 @@ fn run_once(
         let _ = tx.blocking_send(b);
     };
     let mut batcher = Batcher::default();
-    for input in &mut inputs {
-        let stream = args.input.stream.clone().unwrap_or_else(|| input.name.clone());
-        let label = input.label.clone();
-        for_each_line(input, |lineno, line| {
-            match parse_line(
-                line,
-                args.input.format,
-                args.input.group.as_deref(),
-                &stream,
-                text_ts,
-                ingestion,
-            ) {
-                Ok(Some((g, s, e))) => {
-                    totals.read.fetch_add(1, Ordering::Relaxed);
-                    batcher.push(g, s, e, &mut route);
-                }
-                Ok(None) => {}
-                Err(why) => {
-                    if totals.skipped.fetch_add(1, Ordering::Relaxed) < 20 {
-                        eprintln!("{label}:{lineno}: skipped: {why}");
-                    }
+    args.input.for_each_event(&mut inputs, text_ts, ingestion, |label, lineno, parsed| {
+        match parsed {
+            Ok(Some((g, s, e))) => {
+                totals.read.fetch_add(1, Ordering::Relaxed);
+                batcher.push(g, s, e, &mut route);
+            }
+            Ok(None) => {}
+            Err(why) => {
+                if totals.skipped.fetch_add(1, Ordering::Relaxed) < 20 {
+                    eprintln!("{label}:{lineno}: skipped: {why}");
                 }
             }
-            Ok(())
-        })?;
-    }
+        }
+        Ok(())
+    })?;
     batcher.flush_all(None, &mut route);
     drop(senders);
     rt.block_on(async {

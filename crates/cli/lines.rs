@@ -46,7 +46,39 @@ impl InputArgs {
         }
         Ok(())
     }
+
+    /// Reads every line of `inputs` and parses it with these flags (text events stamped
+    /// `text_ts`, every event `ingestion`), calling `f` with the input's label, the 1-based
+    /// line number and the outcome of [`parse_line`].
+    pub fn for_each_event(
+        &self,
+        inputs: &mut [Input],
+        text_ts: i64,
+        ingestion: i64,
+        mut f: impl FnMut(&str, u64, ParsedLine) -> Result<()>,
+    ) -> Result<()> {
+        for input in inputs {
+            let stream = self.stream.clone().unwrap_or_else(|| input.name.clone());
+            let label = input.label.clone();
+            for_each_line(input, |lineno, line| {
+                let parsed = parse_line(
+                    line,
+                    self.format,
+                    self.group.as_deref(),
+                    &stream,
+                    text_ts,
+                    ingestion,
+                );
+                f(&label, lineno, parsed)
+            })?;
+        }
+        Ok(())
+    }
 }
+
+/// What one input line holds: (group, stream, event), nothing (a blank trailing line), or why
+/// it is malformed.
+pub type ParsedLine = Result<Option<(String, String, LogEvent)>, String>;
 
 /// Input line formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -108,7 +140,7 @@ pub fn open_inputs(files: &[String], rereadable: bool) -> Result<Vec<Input>> {
 }
 
 /// Calls `f` with each line (1-based number, bytes including the newline).
-pub fn for_each_line(input: &mut Input, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
+fn for_each_line(input: &mut Input, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
     let mut line = Vec::new();
     let mut lineno = 0u64;
     loop {
@@ -133,7 +165,7 @@ pub fn parse_line(
     default_stream: &str,
     text_ts: i64,
     ingestion: i64,
-) -> Result<Option<(String, String, LogEvent)>, String> {
+) -> ParsedLine {
     let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
     let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
     let text = std::str::from_utf8(raw).map_err(|e| format!("not valid UTF-8 ({e})"))?;

@@ -19,6 +19,23 @@ pub struct EventsArgs {
     command: EventsCommand,
 }
 
+/// The time window, limit and output flags both subcommands take.
+#[derive(Debug, Args)]
+struct Window {
+    /// Start (inclusive): RFC 3339, epoch ms, or relative (-15m, -2h, -7d, now).
+    #[arg(long, value_parser = parse_time_arg)]
+    start: Option<i64>,
+    /// End (exclusive), same forms as --start.
+    #[arg(long, value_parser = parse_time_arg)]
+    end: Option<i64>,
+    /// Most events to print in all.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
 #[derive(Debug, Subcommand)]
 enum EventsCommand {
     /// Read one stream's events in time order (GetLogEvents, paged to the end).
@@ -29,25 +46,16 @@ enum EventsCommand {
         /// The log stream.
         #[arg(long)]
         stream: String,
-        /// Start (inclusive): RFC 3339, epoch ms, or relative (-15m, -2h, -7d, now).
-        #[arg(long, value_parser = parse_time_arg)]
-        start: Option<i64>,
-        /// End (exclusive), same forms as --start.
-        #[arg(long, value_parser = parse_time_arg)]
-        end: Option<i64>,
-        /// Most events to print in all.
-        #[arg(long)]
-        limit: Option<usize>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Output::Table)]
-        output: Output,
+        #[command(flatten)]
+        window: Window,
     },
     /// Search a group's events with a filter pattern (FilterLogEvents, paged to the end).
     Filter {
         /// The log group.
         #[arg(long)]
         group: String,
-        /// Filter pattern: terms and "quoted phrases" that must all appear.
+        /// CloudWatch filter pattern (terms, "phrases", JSON or space-delimited); empty
+        /// matches everything.
         #[arg(long, default_value = "")]
         pattern: String,
         /// Only these streams (repeatable).
@@ -56,18 +64,8 @@ enum EventsCommand {
         /// Only streams whose name starts with this.
         #[arg(long)]
         prefix: Option<String>,
-        /// Start (inclusive): RFC 3339, epoch ms, or relative (-15m, -2h, -7d, now).
-        #[arg(long, value_parser = parse_time_arg)]
-        start: Option<i64>,
-        /// End (exclusive), same forms as --start.
-        #[arg(long, value_parser = parse_time_arg)]
-        end: Option<i64>,
-        /// Most events to print in all.
-        #[arg(long)]
-        limit: Option<usize>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Output::Table)]
-        output: Output,
+        #[command(flatten)]
+        window: Window,
     },
 }
 
@@ -91,7 +89,7 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
     runtime()?.block_on(async move {
         let mut c = connect(&args.endpoint).await?;
         match args.command {
-            EventsCommand::Get { group, stream, start, end, limit, output } => {
+            EventsCommand::Get { group, stream, window: Window { start, end, limit, output } } => {
                 let mut left = limit.unwrap_or(usize::MAX);
                 let mut token: Option<String> = None;
                 while left > 0 {
@@ -123,10 +121,7 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
                 pattern,
                 streams,
                 prefix,
-                start,
-                end,
-                limit,
-                output,
+                window: Window { start, end, limit, output },
             } => {
                 let mut left = limit.unwrap_or(usize::MAX);
                 let mut token: Option<String> = None;

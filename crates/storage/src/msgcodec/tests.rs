@@ -179,23 +179,16 @@ proptest! {
     }
 }
 
-/// The Loghub 2k samples: `$LOGSIGHT_LOGHUB`, else the first `shared/datasets/loghub` found
-/// walking up from this crate (the worktree layouts differ in depth).
-pub(crate) fn loghub_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("LOGSIGHT_LOGHUB") {
-        return Some(dir.into());
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|a| a.join("shared/datasets/loghub"))
-        .find(|d| d.is_dir())
-}
-
-#[test]
-fn loghub_samples_round_trip() {
-    let Some(dir) = loghub_dir() else {
-        eprintln!("skipping: no shared/datasets/loghub above the crate; set LOGSIGHT_LOGHUB");
-        return;
+/// The Loghub 2k sample files, sorted: in `$LOGSIGHT_LOGHUB`, else the first
+/// `shared/datasets/loghub` found walking up from this crate (the worktree layouts differ in
+/// depth). `None` when there is no such directory.
+fn loghub_files() -> Option<Vec<PathBuf>> {
+    let dir = match std::env::var_os("LOGSIGHT_LOGHUB") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .map(|a| a.join("shared/datasets/loghub"))
+            .find(|d| d.is_dir())?,
     };
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("loghub dir")
@@ -204,6 +197,15 @@ fn loghub_samples_round_trip() {
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no *_2k.log in {}", dir.display());
+    Some(files)
+}
+
+#[test]
+fn loghub_samples_round_trip() {
+    let Some(files) = loghub_files() else {
+        eprintln!("skipping: no shared/datasets/loghub above the crate; set LOGSIGHT_LOGHUB");
+        return;
+    };
     for path in files {
         let text = std::fs::read_to_string(&path).expect("utf-8 sample");
         let lines: Vec<&str> = text.lines().collect();
@@ -219,16 +221,10 @@ fn loghub_samples_round_trip() {
 #[test]
 #[ignore = "report, not a check"]
 fn loghub_report() {
-    let Some(dir) = loghub_dir() else {
+    let Some(files) = loghub_files() else {
         eprintln!("skipping: no Loghub samples");
         return;
     };
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("loghub dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with("_2k.log"))
-        .collect();
-    files.sort();
     // Ratios divide file bytes (newlines included) by encoded bytes plus 100 per block.
     let targets = [64 << 10, 256 << 10, usize::MAX];
     println!(

@@ -83,12 +83,11 @@ fn encode_times(values: &[i64]) -> Vec<u8> {
         varint::put_i64(&mut raw, v.wrapping_sub(prev));
         prev = v;
     }
-    let packed = zstd::bulk::compress(&raw, 3).unwrap_or_default();
-    let mut out = Vec::with_capacity(raw.len().min(packed.len()) + 1);
-    if !packed.is_empty() && packed.len() < raw.len() {
-        out.push(MODE_ZSTD);
-        out.extend_from_slice(&packed);
-    } else {
+    // The thread's compression context, shared with the message column.
+    let mut out = vec![MODE_ZSTD];
+    msgcodec::compress_into(&raw, 3, &mut out);
+    if out.len() > raw.len() {
+        out.clear();
         out.push(MODE_RAW);
         out.extend_from_slice(&raw);
     }
@@ -140,13 +139,10 @@ pub(crate) fn decode(
 ) -> Result<(), String> {
     let mut r = Reader::new(buf);
     let ncols = r.bytes(1).ok_or("empty block")?[0] as usize;
-    let mut header = Vec::with_capacity(ncols);
-    for _ in 0..ncols {
-        let h = r.bytes(5).ok_or("truncated column header")?;
-        header.push((h[0], u32::from_le_bytes([h[1], h[2], h[3], h[4]]) as usize));
-    }
+    let header = r.bytes(5 * ncols).ok_or("truncated column header")?;
     let (mut ts, mut ing, mut msgs) = (None, None, None);
-    for (kind, len) in header {
+    for h in header.chunks_exact(5) {
+        let (kind, len) = (h[0], u32::from_le_bytes([h[1], h[2], h[3], h[4]]) as usize);
         let col = r.bytes(len).ok_or("column runs past the block")?;
         match kind {
             COL_TIMESTAMPS => ts = Some(col),

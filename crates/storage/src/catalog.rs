@@ -42,6 +42,13 @@ pub(crate) struct GroupEntry {
     pub streams: BTreeMap<String, StreamEntry>,
 }
 
+impl GroupEntry {
+    /// The oldest timestamp the group's retention keeps at `now` (epoch ms), if it has one.
+    pub fn retention_cutoff(&self, now: i64) -> Option<i64> {
+        self.retention_days.map(|d| now - i64::from(d) * 86_400_000)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub(crate) struct StreamEntry {
     pub id: u64,

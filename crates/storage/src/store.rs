@@ -266,7 +266,7 @@ impl Store {
             match Segment::open(entry.id, &path) {
                 Ok(seg) => {
                     count_segment_events(&mut state, &seg);
-                    count_segment(&mut state, &seg, 1);
+                    count_segment(&mut state, &seg);
                     state.segments.insert(entry.id, Arc::new(seg));
                 }
                 Err(e) => {
@@ -559,6 +559,17 @@ impl Store {
         Ok(group_info(&st, name, g))
     }
 
+    /// A group's retention in days, from the catalog alone: cheaper than [`Store::group`],
+    /// which adds up the group's statistics.
+    pub fn retention_days(&self, group: &str) -> Result<Option<u32>> {
+        Ok(self.inner.state.read().catalog.group(group)?.retention_days)
+    }
+
+    /// Whether the group has this stream (an error if the group does not exist).
+    pub fn has_stream(&self, group: &str, stream: &str) -> Result<bool> {
+        Ok(self.inner.state.read().catalog.group(group)?.streams.contains_key(stream))
+    }
+
     /// A group's streams, in name order.
     pub fn streams(&self, group: &str) -> Result<Vec<StreamInfo>> {
         let st = self.inner.state.read();
@@ -598,9 +609,14 @@ impl Store {
 
     /// Reads one page of a stream's events.
     pub fn read_stream(&self, group: &str, stream: &str, opts: &ReadOptions) -> Result<Page> {
-        let id = self.inner.state.read().catalog.stream(group, stream)?.id;
-        let range = self.retained(group, opts.range)?;
-        let sources = self.sources(&[id], range);
+        let (ids, range) = self.resolve(group, opts.range, |g| {
+            let s = g.streams.get(stream).ok_or_else(|| StorageError::StreamNotFound {
+                group: group.to_owned(),
+                stream: stream.to_owned(),
+            })?;
+            Ok(vec![s.id])
+        })?;
+        let sources = self.sources(&ids, range);
         read::read_page(sources, &ReadOptions { range, ..opts.clone() })
     }
 
@@ -612,8 +628,7 @@ impl Store {
         streams: Option<&[String]>,
         opts: &ReadOptions,
     ) -> Result<Page> {
-        let ids = self.stream_ids(group, streams)?;
-        let range = self.retained(group, opts.range)?;
+        let (ids, range) = self.resolve(group, opts.range, |g| Ok(stream_ids(g, streams)))?;
         let sources = self.sources(&ids, range);
         read::read_page(sources, &ReadOptions { range, ..opts.clone() })
     }
@@ -627,8 +642,7 @@ impl Store {
         streams: Option<&[String]>,
         range: TimeRange,
     ) -> Result<ScanPlan> {
-        let ids = self.stream_ids(group, streams)?;
-        let range = self.retained(group, range)?;
+        let (ids, range) = self.resolve(group, range, |g| Ok(stream_ids(g, streams)))?;
         let total_blocks: usize = {
             let st = self.inner.state.read();
             st.segments.values().map(|s| s.blocks().len()).sum()
@@ -638,27 +652,23 @@ impl Store {
         Ok(ScanPlan::new(units, range, total_blocks))
     }
 
-    fn stream_ids(&self, group: &str, streams: Option<&[String]>) -> Result<Vec<u64>> {
+    /// The stream ids a read covers (`pick` chooses them from the group) and `range` with its
+    /// start raised to the group's retention cutoff, both from one look at the catalog.
+    fn resolve(
+        &self,
+        group: &str,
+        range: TimeRange,
+        pick: impl FnOnce(&GroupEntry) -> Result<Vec<u64>>,
+    ) -> Result<(Vec<u64>, TimeRange)> {
         let st = self.inner.state.read();
         let g = st.catalog.group(group)?;
-        Ok(match streams {
-            None => g.streams.values().map(|s| s.id).collect(),
-            Some(names) => names.iter().filter_map(|n| g.streams.get(n)).map(|s| s.id).collect(),
-        })
-    }
-
-    /// `range` with its start raised to the group's retention cutoff.
-    fn retained(&self, group: &str, range: TimeRange) -> Result<TimeRange> {
-        let st = self.inner.state.read();
-        let g = st.catalog.group(group)?;
-        let cutoff =
-            g.retention_days.map(|d| self.inner.opts.clock.now_ms() - i64::from(d) * 86_400_000);
-        Ok(range.clamp_start(cutoff))
+        let ids = pick(g)?;
+        let cutoff = g.retention_cutoff(self.inner.opts.clock.now_ms());
+        Ok((ids, range.clamp_start(cutoff)))
     }
 
     /// Every block and buffered run of the given streams overlapping `range`.
     fn sources(&self, ids: &[u64], range: TimeRange) -> Vec<Source> {
-        let wanted: HashSet<u64> = ids.iter().copied().collect();
         // The buffer and the segment list are read under both locks at once (in the same
         // order a seal takes them), so an event is seen exactly once: in the active buffer,
         // in the frozen one, or in its new segment.
@@ -676,14 +686,18 @@ impl Store {
             }
             let st = self.inner.state.read();
             let segments: Vec<Arc<Segment>> = st.segments.values().cloned().collect();
-            (runs, segments, st.frozen.clone(), st.names.clone())
+            // Names of the wanted streams only; a deleted stream has none and is skipped.
+            let names: HashMap<u64, Arc<str>> = ids
+                .iter()
+                .filter_map(|id| st.names.get(id).map(|(_, name)| (*id, name.clone())))
+                .collect();
+            (runs, segments, st.frozen.clone(), names)
         };
-        let name = |id: u64| names.get(&id).map(|(_, s)| s.clone());
+        let name = |id: u64| names.get(&id).cloned();
         let mut out = Vec::new();
         for seg in &segments {
             for (i, b) in seg.blocks().iter().enumerate() {
-                if wanted.contains(&b.stream_id)
-                    && range.overlaps(b.min_ts, b.max_ts)
+                if range.overlaps(b.min_ts, b.max_ts)
                     && let Some(stream) = name(b.stream_id)
                 {
                     out.push(block_source(seg, i, b, stream));
@@ -706,6 +720,14 @@ impl Store {
             }
         }
         out
+    }
+}
+
+/// The ids of `names` in `g` (all its streams if `None`); unknown names match nothing.
+fn stream_ids(g: &GroupEntry, names: Option<&[String]>) -> Vec<u64> {
+    match names {
+        None => g.streams.values().map(|s| s.id).collect(),
+        Some(names) => names.iter().filter_map(|n| g.streams.get(n)).map(|s| s.id).collect(),
     }
 }
 
@@ -771,18 +793,15 @@ fn note_append(stats: &mut HashMap<u64, StreamStats>, id: u64, events: &[MemEven
     }
 }
 
-/// Adds (`sign = 1`) or removes (`-1`) a segment's blocks in the stream statistics. Only the
-/// stored bytes and block counts change when buffered events are sealed; events and raw bytes
-/// were counted on append.
-fn count_segment(st: &mut State, seg: &Segment, sign: i64) {
+/// Adds a segment's blocks to the stream statistics. Only the stored bytes and block counts
+/// change when buffered events are sealed; events and raw bytes were counted on append.
+fn count_segment(st: &mut State, seg: &Segment) {
     for (b, cost) in seg.blocks().iter().zip(block_costs(seg)) {
-        if !st.names.contains_key(&b.stream_id) {
-            continue;
+        if st.names.contains_key(&b.stream_id) {
+            let s = st.stats.entry(b.stream_id).or_default();
+            s.stored_bytes += cost;
+            s.blocks += 1;
         }
-        let s = st.stats.entry(b.stream_id).or_default();
-        let apply = |v: &mut u64, d: u64| *v = (*v as i64 + sign * d as i64).max(0) as u64;
-        apply(&mut s.stored_bytes, cost);
-        apply(&mut s.blocks, 1);
     }
 }
 
@@ -854,11 +873,16 @@ fn write_frozen(
     checkpoint: u64,
     mut marks: HashMap<u64, BTreeMap<String, ProducerMark>>,
 ) -> Result<()> {
-    let id = inner.state.read().catalog.next_segment_id;
-    let names = inner.state.read().names.clone();
+    // The catalog and the stream names change only under the maintenance lock, which the
+    // seal holds throughout, so one look serves the whole seal.
+    let (mut cat, mut streams) = {
+        let st = inner.state.read();
+        let live: Vec<(&u64, &crate::memtable::StreamBuf)> =
+            mt.streams.iter().filter(|(id, _)| st.names.contains_key(id)).collect();
+        (st.catalog.clone(), live)
+    };
+    let id = cat.next_segment_id;
     // Columns per stream, then blocks of about `block_bytes` message bytes each.
-    let mut streams: Vec<(&u64, &crate::memtable::StreamBuf)> =
-        mt.streams.iter().filter(|(id, _)| names.contains_key(id)).collect();
     streams.sort_by_key(|(id, _)| **id);
     let mut cols = Vec::new();
     for (sid, buf) in streams {
@@ -894,7 +918,6 @@ fn write_frozen(
         let (bytes, _) = segment::write(&path, &inputs)?;
         Some((Segment::open(id, &path)?, bytes))
     };
-    let mut cat = inner.state.read().catalog.clone();
     cat.wal_checkpoint = checkpoint;
     for s in cat.groups.values_mut().flat_map(|g| g.streams.values_mut()) {
         s.producers = marks.remove(&s.id).unwrap_or_default();
@@ -908,7 +931,7 @@ fn write_frozen(
         let mut st = inner.state.write();
         st.catalog = cat;
         if let Some((seg, _)) = seg {
-            count_segment(&mut st, &seg, 1);
+            count_segment(&mut st, &seg);
             st.segments.insert(id, Arc::new(seg));
         }
         st.frozen = None;
@@ -927,7 +950,7 @@ fn rewrite_segments(inner: &Inner) -> Result<()> {
         let st = inner.state.read();
         let mut cutoffs: HashMap<u64, Option<i64>> = HashMap::new();
         for g in st.catalog.groups.values() {
-            let cutoff = g.retention_days.map(|d| now - i64::from(d) * 86_400_000);
+            let cutoff = g.retention_cutoff(now);
             for s in g.streams.values() {
                 cutoffs.insert(s.id, cutoff);
             }
@@ -969,7 +992,7 @@ fn rewrite_segments(inner: &Inner) -> Result<()> {
             remove_segment_counts(&mut st, &seg);
             st.segments.remove(&seg.id());
             if let Some((new, _)) = replacement {
-                count_segment(&mut st, &new, 1);
+                count_segment(&mut st, &new);
                 st.segments.insert(new.id(), Arc::new(new));
             }
         }
@@ -986,9 +1009,13 @@ fn rewrite_segments(inner: &Inner) -> Result<()> {
 
 /// Takes a segment's blocks out of the statistics entirely (events included).
 fn remove_segment_counts(st: &mut State, seg: &Segment) {
-    count_segment(st, seg, -1);
-    for b in seg.blocks() {
+    for (b, cost) in seg.blocks().iter().zip(block_costs(seg)) {
+        let live = st.names.contains_key(&b.stream_id);
         if let Some(s) = st.stats.get_mut(&b.stream_id) {
+            if live {
+                s.stored_bytes = s.stored_bytes.saturating_sub(cost);
+                s.blocks = s.blocks.saturating_sub(1);
+            }
             s.events = s.events.saturating_sub(u64::from(b.count));
             s.raw_bytes = s.raw_bytes.saturating_sub(b.raw_bytes);
         }

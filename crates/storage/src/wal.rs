@@ -26,6 +26,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -210,7 +211,8 @@ fn cut(path: &Path, data: &[u8], at: usize) -> Result<()> {
 }
 
 struct State {
-    file: File,
+    /// Shared with the flush that writes outside the lock.
+    file: Arc<File>,
     id: u64,
     /// Framed records waiting for the next flush.
     pending: Vec<u8>,
@@ -238,7 +240,7 @@ impl Wal {
             dir: dir.to_owned(),
             sync,
             state: Mutex::new(State {
-                file,
+                file: Arc::new(file),
                 id,
                 pending: Vec::new(),
                 queued: 0,
@@ -291,13 +293,12 @@ impl Wal {
             st.flushing = true;
             let buf = std::mem::take(&mut st.pending);
             let upto = st.queued;
-            let file = st.file.try_clone();
+            let file = st.file.clone();
             let id = st.id;
             drop(st);
-            let result = file.and_then(|mut f| {
-                f.write_all(&buf)?;
-                if self.sync { f.sync_data() } else { Ok(()) }
-            });
+            let result = (&*file)
+                .write_all(&buf)
+                .and_then(|()| if self.sync { file.sync_data() } else { Ok(()) });
             st = self.state.lock();
             st.flushing = false;
             match result {
@@ -326,7 +327,7 @@ impl Wal {
             return Err(StorageError::Poisoned(why.clone()));
         }
         let next = st.id + 1;
-        st.file = new_file(&self.dir, next)?;
+        st.file = Arc::new(new_file(&self.dir, next)?);
         let closed = st.id;
         st.id = next;
         Ok(closed)

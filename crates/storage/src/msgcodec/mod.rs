@@ -194,7 +194,7 @@ thread_local! {
 }
 
 /// Appends a zstd frame of `src` at `level` to `out`.
-fn compress_into(src: &[u8], level: i32, out: &mut Vec<u8>) {
+pub(crate) fn compress_into(src: &[u8], level: i32, out: &mut Vec<u8>) {
     let fast = CCTX.with(|c| {
         let mut c = c.borrow_mut();
         if c.is_none() {

@@ -53,7 +53,7 @@ pub fn retry_delay(s: &tonic::Status, fallback: Duration) -> Option<Duration> {
         tonic::Code::Unavailable | tonic::Code::ResourceExhausted => {
             let hint = s
                 .metadata()
-                .get("retry-after-ms")
+                .get(logsight_server::error::RETRY_AFTER_MS)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok())
                 .map(Duration::from_millis);

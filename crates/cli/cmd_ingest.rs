@@ -123,11 +123,15 @@ struct Pending {
 }
 
 impl Pending {
+    /// Whether one more event of `size` bytes would break the count or byte limit.
+    fn over_limits(&self, size: usize) -> bool {
+        self.events.len() >= MAX_BATCH_EVENTS || self.bytes + size > MAX_BATCH_BYTES
+    }
+
     /// Whether an event of `size` bytes at `ts` would break a batch limit.
     fn full_for(&self, size: usize, ts: i64) -> bool {
         !self.events.is_empty()
-            && (self.events.len() >= MAX_BATCH_EVENTS
-                || self.bytes + size > MAX_BATCH_BYTES
+            && (self.over_limits(size)
                 || self.max_ts.max(ts) - self.min_ts.min(ts) > MAX_BATCH_SPAN_MS)
     }
 }
@@ -149,10 +153,7 @@ impl Batcher {
         let size = event.message.len() + EVENT_OVERHEAD_BYTES;
         let key = (group, stream);
         let ts = event.timestamp;
-        let full = self.pending.get(&key).is_some_and(|p| {
-            p.events.len() >= MAX_BATCH_EVENTS || p.bytes + size > MAX_BATCH_BYTES
-        });
-        if full {
+        if self.pending.get(&key).is_some_and(|p| p.over_limits(size)) {
             self.flush_one(&key, None, false, out);
         }
         let p = self.pending.entry(key).or_default();
@@ -167,7 +168,8 @@ impl Batcher {
     /// Whether adding an event of `size` bytes at `ts` to the stream's batch would break a
     /// limit (count, bytes or the 24 h span), so the batch must be cut first.
     fn would_cut(&self, group: &str, stream: &str, size: usize, ts: i64) -> bool {
-        self.pending.iter().any(|((g, s), p)| g == group && s == stream && p.full_for(size, ts))
+        let key = (group.to_owned(), stream.to_owned());
+        self.pending.get(&key).is_some_and(|p| p.full_for(size, ts))
     }
 
     fn flush_one(
@@ -301,7 +303,7 @@ fn ack_status(ack: &pb::IngestStreamResponse) -> tonic::Status {
     if let Some(ms) = ack.retry_after_ms
         && let Ok(v) = ms.to_string().parse()
     {
-        status.metadata_mut().insert("retry-after-ms", v);
+        status.metadata_mut().insert(logsight_server::error::RETRY_AFTER_MS, v);
     }
     status
 }
@@ -589,9 +591,8 @@ fn run_follow(
     let mut replay_until = state.sending.filter(|&cut| cut > offset);
     let producer: Arc<str> = state.producer_id.clone().unwrap_or_else(new_producer_id).into();
     let current = std::cell::RefCell::new((producer, state.inode));
-    let default_stream = args.input.stream.clone().unwrap_or_else(|| {
-        Path::new(&file).file_name().map_or(file.clone(), |n| n.to_string_lossy().into_owned())
-    });
+    let default_stream =
+        args.input.stream.clone().unwrap_or_else(|| crate::lines::default_stream_name(&file));
     // One sender, one batch at a time: a later batch of a stream stored before an earlier one
     // would make the earlier one look like a duplicate.
     let (tx, mut rx) = mpsc::channel::<Followed>(2);

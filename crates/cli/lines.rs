@@ -106,6 +106,11 @@ pub struct Input {
     reader: Box<dyn BufRead>,
 }
 
+/// The stream a file's events go to when `--stream` is not given: the file's name.
+pub fn default_stream_name(file: &str) -> String {
+    Path::new(file).file_name().map_or(file.to_owned(), |n| n.to_string_lossy().into_owned())
+}
+
 /// Opens the inputs; `rereadable` keeps stdin in memory so it can be read twice.
 pub fn open_inputs(files: &[String], rereadable: bool) -> Result<Vec<Input>> {
     static STDIN: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
@@ -128,10 +133,7 @@ pub fn open_inputs(files: &[String], rereadable: bool) -> Result<Vec<Input>> {
                 }
             } else {
                 let f = File::open(file).with_context(|| format!("opening {file}"))?;
-                let base = Path::new(file)
-                    .file_name()
-                    .map_or(file.clone(), |n| n.to_string_lossy().into_owned());
-                (Box::new(BufReader::with_capacity(1 << 20, f)), base)
+                (Box::new(BufReader::with_capacity(1 << 20, f)), default_stream_name(file))
             };
             let label = if file == "-" { "stdin".to_owned() } else { file.clone() };
             Ok(Input { label, name, reader })

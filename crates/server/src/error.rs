@@ -110,6 +110,12 @@ impl From<ModelError> for ServiceError {
     }
 }
 
+impl From<crate::filter::PatternError> for ServiceError {
+    fn from(e: crate::filter::PatternError) -> Self {
+        ServiceError::InvalidParameter(e.to_string())
+    }
+}
+
 impl From<StorageError> for ServiceError {
     fn from(e: StorageError) -> Self {
         match e {

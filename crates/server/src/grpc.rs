@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::error::{ServiceError, error_code};
 use crate::rules::Rejected;
 use crate::service::{FilterEvents, GetEvents, PutOutcome, Service, StreamOrder};
-use crate::tail::{self, SessionMessage, StreamFilter, TailHub, TailSpec};
+use crate::tail::{self, SessionMessage, StreamFilter, TailSpec};
 
 type Reply<T> = Result<Response<T>, Status>;
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -27,7 +27,6 @@ const INGEST_WINDOW: usize = 8;
 #[derive(Clone)]
 pub struct LogsService {
     service: Arc<Service>,
-    hub: Arc<TailHub>,
     /// Ingest admission: one permit per KiB of request messages in flight.
     admission: Arc<Semaphore>,
     admission_total: usize,
@@ -39,7 +38,6 @@ pub struct LogsService {
 impl LogsService {
     pub(crate) fn new(
         service: Arc<Service>,
-        hub: Arc<TailHub>,
         max_inflight_bytes: usize,
         admission_wait: Duration,
         tail_timing: tail::Timing,
@@ -48,7 +46,6 @@ impl LogsService {
         let permits = (max_inflight_bytes / 1024).clamp(1, u32::MAX as usize);
         LogsService {
             service,
-            hub,
             admission: Arc::new(Semaphore::new(permits)),
             admission_total: permits,
             admission_wait,
@@ -74,7 +71,7 @@ impl LogsService {
         events: Vec<pb::InputLogEvent>,
         producer: Option<(String, u64)>,
     ) -> Result<PutOutcome, ServiceError> {
-        let bytes: usize = events.iter().map(|e| e.message.len() + 26).sum();
+        let bytes = crate::rules::batch_bytes(events.iter().map(|e| e.message.as_str()));
         let _permit =
             admit(&self.admission, self.admission_total, self.admission_wait, bytes).await?;
         let events: Vec<(i64, String)> =
@@ -437,8 +434,9 @@ impl Logs for LogsService {
         )?;
         let groups = spec.groups.clone();
         self.blocking(move |s| {
+            // Every group must exist; the retention lookup is the catalog-only check.
             for g in &groups {
-                s.store().group(g.as_str())?;
+                s.store().retention_days(g.as_str())?;
             }
             Ok(())
         })
@@ -457,8 +455,13 @@ impl Logs for LogsService {
             log_stream_name_prefixes: prefixes,
             log_event_filter_pattern: spec.pattern.clone(),
         };
-        let messages =
-            tail::start(&self.hub, spec, session_id, self.tail_timing, self.stopping.clone());
+        let messages = tail::start(
+            self.service.hub(),
+            spec,
+            session_id,
+            self.tail_timing,
+            self.stopping.clone(),
+        );
         let start = pb::StartLiveTailResponse {
             response_stream: Some(pb::start_live_tail_response::ResponseStream::SessionStart(
                 start,

@@ -90,7 +90,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
     let hub = Arc::new(tail::TailHub::default());
-    let service = Arc::new(service::Service::new(store.clone(), opts.clock.clone(), hub.clone()));
+    let service = Arc::new(service::Service::new(store.clone(), opts.clock.clone(), hub));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tail_timing = tail::Timing {
         update_interval: opts.live_tail_update_interval,
@@ -98,7 +98,6 @@ pub async fn run(
     };
     let logs = grpc::LogsService::new(
         service,
-        hub,
         opts.max_inflight_bytes,
         opts.admission_wait,
         tail_timing,

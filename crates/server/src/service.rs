@@ -126,6 +126,14 @@ fn stream_name(name: &str) -> Result<LogStreamName> {
     Ok(LogStreamName::new(name)?)
 }
 
+/// The order of DescribeLogStreams and its paging token: (last event time or 0, name).
+fn stream_key(order: StreamOrder, s: &StreamInfo) -> (i64, &str) {
+    match order {
+        StreamOrder::Name => (0, s.name.as_str()),
+        StreamOrder::LastEventTime => (s.last_event_timestamp.unwrap_or(i64::MIN), &s.name),
+    }
+}
+
 fn check_limit(limit: Option<i32>, max: i32, default: i32) -> Result<usize> {
     match limit {
         None => Ok(default as usize),
@@ -151,6 +159,11 @@ impl Service {
     /// A service over `store`, publishing appends to `hub`.
     pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>, hub: Arc<TailHub>) -> Self {
         Service { store, clock, hub }
+    }
+
+    /// Where appends are published for live tails.
+    pub fn hub(&self) -> &Arc<TailHub> {
+        &self.hub
     }
 
     /// The store.
@@ -202,8 +215,7 @@ impl Service {
             .into_iter()
             .filter(|g| g.name.starts_with(prefix))
             .filter(|g| after.as_ref().is_none_or(|a| g.name.as_str() > a.as_str()))
-            .collect();
-        groups.sort_by(|a, b| a.name.cmp(&b.name));
+            .collect(); // `Store::groups` lists them in name (ASCII) order already
         let next = (groups.len() > limit).then(|| format!("g:{}", groups[limit - 1].name));
         groups.truncate(limit);
         Ok((groups, next))
@@ -236,14 +248,6 @@ impl Service {
                 "Cannot order by LastEventTime with a logStreamNamePrefix (prefix {prefix:?})"
             )));
         }
-        let key = |s: &StreamInfo| -> (i64, String) {
-            match order {
-                StreamOrder::Name => (0, s.name.clone()),
-                StreamOrder::LastEventTime => {
-                    (s.last_event_timestamp.unwrap_or(i64::MIN), s.name.clone())
-                }
-            }
-        };
         let after: Option<(i64, String)> = match token {
             None => None,
             Some(t) => {
@@ -253,19 +257,21 @@ impl Service {
                 Some((ts.parse().map_err(|_| bad())?, name.to_owned()))
             }
         };
-        let cmp = |a: &(i64, String), b: &(i64, String)| {
-            if descending { b.cmp(a) } else { a.cmp(b) }
-        };
+        let cmp = |a: (i64, &str), b: (i64, &str)| if descending { b.cmp(&a) } else { a.cmp(&b) };
         let mut streams: Vec<StreamInfo> = self
             .store
             .streams(group)?
             .into_iter()
             .filter(|s| s.name.starts_with(prefix))
-            .filter(|s| after.as_ref().is_none_or(|a| cmp(&key(s), a) == Ordering::Greater))
+            .filter(|s| {
+                after.as_ref().is_none_or(|(ts, name)| {
+                    cmp(stream_key(order, s), (*ts, name.as_str())) == Ordering::Greater
+                })
+            })
             .collect();
-        streams.sort_by(|a, b| cmp(&key(a), &key(b)));
+        streams.sort_by(|a, b| cmp(stream_key(order, a), stream_key(order, b)));
         let next = (streams.len() > limit).then(|| {
-            let (ts, name) = key(&streams[limit - 1]);
+            let (ts, name) = stream_key(order, &streams[limit - 1]);
             format!("s:{ts}:{name}")
         });
         streams.truncate(limit);
@@ -288,12 +294,12 @@ impl Service {
             Some((id, sequence)) => Some((ProducerId::new(id)?, sequence)),
             None => None,
         };
-        let info = self.store.group(g.as_str())?;
-        let retention = info.retention_days.and_then(|d| RetentionDays::new(d.into()).ok());
+        let retention =
+            self.store.retention_days(g.as_str())?.and_then(|d| RetentionDays::new(d.into()).ok());
         let checked = rules::check_batch(events, self.clock.now_ms(), retention)?;
         if checked.accepted.is_empty() {
             // Nothing to store, but the stream must still exist.
-            if !self.store.streams(g.as_str())?.iter().any(|x| x.name == s.as_str()) {
+            if !self.store.has_stream(g.as_str(), s.as_str())? {
                 return Err(ServiceError::NotFound(format!(
                     "log stream {:?} does not exist in log group {:?}",
                     s.as_str(),
@@ -316,13 +322,12 @@ impl Service {
                     duplicate: true,
                 });
             }
-            self.hub.publish(g.as_str(), s.as_str(), &checked.accepted);
         }
-        Ok(PutOutcome {
-            accepted: checked.accepted.len(),
-            rejected: checked.rejected,
-            duplicate: false,
-        })
+        let accepted = checked.accepted.len();
+        if accepted > 0 {
+            self.hub.publish(g.as_str(), s.as_str(), checked.accepted);
+        }
+        Ok(PutOutcome { accepted, rejected: checked.rejected, duplicate: false })
     }
 
     /// How many events of the stream have timestamp `ts`.
@@ -426,8 +431,7 @@ impl Service {
                 req.streams.len()
             )));
         }
-        let matcher =
-            filter::compile(&req.pattern).map_err(|e| ServiceError::invalid(e.to_string()))?;
+        let matcher = filter::compile(&req.pattern)?;
         let all = self.store.streams(g.as_str())?;
         let selected: Option<Vec<String>> = if !req.streams.is_empty() {
             Some(req.streams.clone())

@@ -54,15 +54,14 @@ impl TailHub {
     }
 
     /// Publishes a durable batch to the group's subscribers, if it has any.
-    pub fn publish(&self, group: &str, stream: &str, events: &[LogEvent]) {
+    pub fn publish(&self, group: &str, stream: &str, events: Vec<LogEvent>) {
         let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
         let Some(tx) = groups.get(group) else { return };
         if tx.receiver_count() == 0 {
             groups.remove(group);
             return;
         }
-        let batch =
-            Appended { group: group.into(), stream: stream.into(), events: events.to_vec() };
+        let batch = Appended { group: group.into(), stream: stream.into(), events };
         let _ = tx.send(Arc::new(batch));
     }
 }
@@ -152,8 +151,7 @@ impl TailSpec {
                 )));
             }
         }
-        let matcher =
-            filter::compile(&pattern).map_err(|e| ServiceError::invalid(e.to_string()))?;
+        let matcher = filter::compile(&pattern)?;
         Ok(TailSpec { groups, streams, pattern, matcher })
     }
 
@@ -168,7 +166,7 @@ impl TailSpec {
 
     /// Whether `message` matches the filter pattern.
     pub fn matches(&self, message: &str) -> bool {
-        self.matcher.matches_all() || self.matcher.matches(message)
+        self.matcher.matches(message)
     }
 }
 

@@ -331,7 +331,8 @@ pub(crate) fn describe_token(i: &str) -> (usize, String) {
         return (0, "end of query".to_string());
     };
     let len = if first == '"' || first == '\'' {
-        return (string_len(i, first), "a string".to_string());
+        let len = string(i).map_or(i.len(), |(rest, _)| token_len(i, rest));
+        return (len, "a string".to_string());
     } else if first == '@' || first == '`' || is_ident_start(first) {
         match field_name(i) {
             Ok((rest, _)) => i.len() - rest.len(),
@@ -351,17 +352,9 @@ pub(crate) fn describe_token(i: &str) -> (usize, String) {
     (text.len(), format!("`{shown}{ellipsis}`"))
 }
 
-fn string_len(i: &str, quote: char) -> usize {
-    let mut escaped = false;
-    for (pos, c) in i.char_indices().skip(1) {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            c if c == quote => return pos + 1,
-            _ => {}
-        }
-    }
-    i.len()
+/// The length of the token from `start` to `after`, without the whitespace that follows it.
+pub(crate) fn token_len(start: &str, after: &str) -> usize {
+    start[..start.len() - after.len()].trim_end().len()
 }
 
 #[cfg(test)]

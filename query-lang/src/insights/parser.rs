@@ -98,11 +98,20 @@ fn label<'a, T>(i: &'a str, label: Label, result: PResult<'a, T>) -> PResult<'a,
 /// Parses `item (, item)*`.
 fn comma_list<'a, T>(
     i: &'a str,
+    item: impl FnMut(&'a str) -> PResult<'a, T>,
+) -> PResult<'a, Vec<T>> {
+    separated(i, ",", item)
+}
+
+/// Parses `item (sep item)*`; everything after a separator is required.
+fn separated<'a, T>(
+    i: &'a str,
+    sep: &'static str,
     mut item: impl FnMut(&'a str) -> PResult<'a, T>,
 ) -> PResult<'a, Vec<T>> {
     let (mut i, first) = item(i)?;
     let mut items = vec![first];
-    while let Ok((rest, ())) = punct(i, ",") {
+    while let Ok((rest, ())) = punct(i, sep) {
         let (rest, next) = commit(item(rest))?;
         items.push(next);
         i = rest;
@@ -120,13 +129,7 @@ fn check_depth(i: &str, depth: usize) -> PResult<'_, ()> {
 /// A whole pipeline: one or more commands separated by `|`. The caller checks what
 /// follows (end of query, or `)` for a subquery).
 pub(crate) fn pipeline(i: &str, depth: usize) -> PResult<'_, Query> {
-    let (mut i, first) = command(i, depth)?;
-    let mut commands = vec![first];
-    while let Ok((rest, ())) = punct(i, "|") {
-        let (rest, next) = commit(command(rest, depth))?;
-        commands.push(next);
-        i = rest;
-    }
+    let (i, commands) = separated(i, "|", |i| command(i, depth))?;
     Ok((i, Query { commands }))
 }
 

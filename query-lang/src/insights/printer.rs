@@ -67,9 +67,13 @@ fn operand(f: &mut Formatter<'_>, e: &Expr, min: u8) -> fmt::Result {
 }
 
 fn comma_separated<T: Display>(f: &mut Formatter<'_>, items: &[T]) -> fmt::Result {
+    separated(f, items, ", ")
+}
+
+fn separated<T: Display>(f: &mut Formatter<'_>, items: &[T], sep: &str) -> fmt::Result {
     for (n, item) in items.iter().enumerate() {
         if n > 0 {
-            f.write_str(", ")?;
+            f.write_str(sep)?;
         }
         write!(f, "{item}")?;
     }
@@ -78,13 +82,7 @@ fn comma_separated<T: Display>(f: &mut Formatter<'_>, items: &[T]) -> fmt::Resul
 
 impl Display for Query {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        for (n, command) in self.commands.iter().enumerate() {
-            if n > 0 {
-                f.write_str(" | ")?;
-            }
-            write!(f, "{command}")?;
-        }
-        Ok(())
+        separated(f, &self.commands, " | ")
     }
 }
 

@@ -94,8 +94,13 @@ fn rest_of_line<'a>(msg: &'a str, first: Field<'a>, more: bool) -> &'a str {
 }
 
 impl Delimited {
-    /// Matches `message`, calling `bind(slot_index, value)` for each named field on success.
-    pub(crate) fn run<'m>(&self, message: &'m str, bind: &mut dyn FnMut(usize, &'m str)) -> bool {
+    /// Matches `message`; on success calls `bind(slot_index, value)` for each field, if given.
+    /// Without `bind` (plain matching) nothing is collected.
+    pub(crate) fn run<'m>(
+        &self,
+        message: &'m str,
+        bind: Option<&mut dyn FnMut(usize, &'m str)>,
+    ) -> bool {
         if self.has_ellipsis {
             self.run_with_ellipsis(message, bind)
         } else {
@@ -103,34 +108,39 @@ impl Delimited {
         }
     }
 
-    /// Without `...` fields bind one to one, so the message is scanned once. Values are bound
-    /// only after the whole line matched.
-    fn run_linear<'m>(&self, message: &'m str, bind: &mut dyn FnMut(usize, &'m str)) -> bool {
+    /// Without `...` fields bind one to one: each slot takes the next field (the last slot the
+    /// rest of the line), `None` past the last field.
+    fn linear_values<'s, 'm>(
+        &'s self,
+        message: &'m str,
+    ) -> impl Iterator<Item = (&'s Slot, Option<&'m str>)> + use<'s, 'm> {
         let mut fields = Fields::new(message);
         let last = self.slots.len() - 1;
-        for (i, slot) in self.slots.iter().enumerate() {
-            let Some(field) = fields.next() else { return false };
-            let value = if i == last {
-                rest_of_line(message, field, !fields.at_end())
-            } else {
-                field.value
-            };
-            if !slot.accepts(value) {
-                return false;
+        self.slots.iter().enumerate().map(move |(i, slot)| {
+            let value = fields.next().map(|field| {
+                if i == last { rest_of_line(message, field, !fields.at_end()) } else { field.value }
+            });
+            (slot, value)
+        })
+    }
+
+    /// Matches in one scan of the message; values are bound only after the whole line
+    /// matched, in a second scan that plain matching skips.
+    fn run_linear<'m>(
+        &self,
+        message: &'m str,
+        bind: Option<&mut dyn FnMut(usize, &'m str)>,
+    ) -> bool {
+        let matched =
+            self.linear_values(message).all(|(slot, value)| value.is_some_and(|v| slot.accepts(v)));
+        if matched && let Some(bind) = bind {
+            for (i, (_, value)) in self.linear_values(message).enumerate() {
+                if let Some(value) = value {
+                    bind(i, value);
+                }
             }
         }
-        let mut fields = Fields::new(message);
-        for (i, _) in self.slots.iter().enumerate() {
-            if let Some(field) = fields.next() {
-                let value = if i == last {
-                    rest_of_line(message, field, !fields.at_end())
-                } else {
-                    field.value
-                };
-                bind(i, value);
-            }
-        }
-        true
+        matched
     }
 
     /// With `...` the fields are collected and matched with memoised backtracking: each
@@ -138,13 +148,13 @@ impl Delimited {
     fn run_with_ellipsis<'m>(
         &self,
         message: &'m str,
-        bind: &mut dyn FnMut(usize, &'m str),
+        bind: Option<&mut dyn FnMut(usize, &'m str)>,
     ) -> bool {
         let fields: Vec<Field<'m>> = Fields::new(message).collect();
         let mut failed = vec![false; (self.slots.len() + 1) * (fields.len() + 1)];
         let mut chosen: Vec<(usize, &'m str)> = Vec::with_capacity(self.slots.len());
         let ok = self.search(message, &fields, 0, 0, &mut failed, &mut chosen);
-        if ok {
+        if ok && let Some(bind) = bind {
             chosen.into_iter().for_each(|(i, v)| bind(i, v));
         }
         ok

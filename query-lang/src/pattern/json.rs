@@ -112,6 +112,8 @@ pub(crate) struct JsonPattern {
     projection: Projection,
     /// Text that every matching message contains verbatim unless it uses a backslash escape.
     prefilter: Vec<Finder<'static>>,
+    /// The selectors named in the pattern (without wildcards), in order, without repeats.
+    pub(crate) selectors: Vec<Selector>,
 }
 
 impl JsonPattern {
@@ -136,17 +138,6 @@ impl JsonPattern {
         self.expr.for_each_leaf(&mut |c: &Condition| {
             if let Test::Cmp(cmp) = &c.test {
                 out.extend(cmp.regex());
-            }
-        });
-        out
-    }
-
-    /// The selectors named in the pattern (without wildcards), in order, without repeats.
-    pub(crate) fn selectors(&self) -> Vec<&Selector> {
-        let mut out: Vec<&Selector> = Vec::new();
-        self.expr.for_each_leaf(&mut |c: &Condition| {
-            if !c.selector.has_wildcard() && !out.iter().any(|s| s.text == c.selector.text) {
-                out.push(&c.selector);
             }
         });
         out
@@ -182,7 +173,13 @@ pub(crate) fn parse(input: &str) -> PResult<'_, JsonPattern> {
     expr.for_each_leaf(&mut |c: &Condition| projection.insert(&c.selector.steps));
     let mut prefilter = Vec::new();
     required_literals(&expr, &mut prefilter);
-    Ok((rest, JsonPattern { expr, projection, prefilter }))
+    let mut selectors: Vec<Selector> = Vec::new();
+    expr.for_each_leaf(&mut |c: &Condition| {
+        if !c.selector.has_wildcard() && !selectors.iter().any(|s| s.text == c.selector.text) {
+            selectors.push(c.selector.clone());
+        }
+    });
+    Ok((rest, JsonPattern { expr, projection, prefilter, selectors }))
 }
 
 /// Collects literals that a matching message must contain: from conditions every match

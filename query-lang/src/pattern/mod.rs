@@ -209,7 +209,7 @@ impl FilterPattern {
         match &self.inner.matcher {
             Matcher::Terms(t) => t.is_match(message),
             Matcher::Json(j) => j.parse_message(message).is_some_and(|doc| j.eval(&doc)),
-            Matcher::Delimited(d) => d.run(message, &mut |_, _| {}),
+            Matcher::Delimited(d) => d.run(message, None),
         }
     }
 
@@ -228,8 +228,8 @@ impl FilterPattern {
                     return None;
                 }
                 let values = j
-                    .selectors()
-                    .into_iter()
+                    .selectors
+                    .iter()
                     .filter_map(|sel| {
                         Some((sel.text.clone(), scalar_text(sel, &doc)?.into_owned()))
                     })
@@ -238,8 +238,8 @@ impl FilterPattern {
             }
             Matcher::Delimited(d) => {
                 let mut values = Vec::new();
-                d.run(message, &mut |i, v| values.push((format!("${}", d.name(i)), v.to_owned())))
-                    .then_some(Extracted { values, json_message: None })
+                let mut bind = |i, v: &str| values.push((format!("${}", d.name(i)), v.to_owned()));
+                d.run(message, Some(&mut bind)).then_some(Extracted { values, json_message: None })
             }
         }
     }

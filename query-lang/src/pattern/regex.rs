@@ -169,15 +169,10 @@ fn check_char(src: &str, i: usize) -> Result<(), (usize, String)> {
 
 /// Emits a literal character, escaped so the `regex` crate reads it literally.
 fn push_literal(out: &mut String, c: char) {
-    if regex_syntax_meta(c) {
+    if regex_syntax::is_meta_character(c) {
         out.push('\\');
     }
     out.push(c);
-}
-
-fn regex_syntax_meta(c: char) -> bool {
-    // Everything the `regex` crate treats as special anywhere, including inside classes.
-    "\\.+*?()|[]{}^$#&-~".contains(c)
 }
 
 /// Parses `{n}`, `{n,}`, `{n,m}` or `{,m}`, returning its length and translation.

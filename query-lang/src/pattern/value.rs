@@ -162,36 +162,9 @@ impl Glob {
 /// Parses a number the way patterns write them: optional sign, digits with an optional
 /// fraction, optional exponent. `inf`, `NaN` and hex are not numbers.
 pub(crate) fn parse_number(text: &str) -> Option<f64> {
-    let b = text.as_bytes();
-    let mut i = usize::from(matches!(b.first(), Some(b'-' | b'+')));
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while b.get(*i).is_some_and(u8::is_ascii_digit) {
-            *i += 1;
-        }
-        *i - start
-    };
-    let mut mantissa = digits(&mut i);
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        mantissa += digits(&mut i);
-    }
-    if mantissa == 0 {
-        return None;
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'-' | b'+')) {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return None;
-        }
-    }
-    if i != b.len() {
-        return None;
-    }
-    text.parse().ok()
+    let (rest, _) =
+        nom::number::complete::recognize_float::<_, nom::error::Error<&str>>(text).ok()?;
+    if rest.is_empty() { text.parse().ok() } else { None }
 }
 
 /// Characters that end an unquoted value.

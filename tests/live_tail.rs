@@ -13,7 +13,7 @@ use tokio_stream::StreamExt;
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::support::{TestServer, now_ms};
+use crate::support::{TestServer, create, now_ms};
 
 type Client = LogsClient<Channel>;
 type Tail = tonic::Streaming<pb::StartLiveTailResponse>;
@@ -32,18 +32,6 @@ fn server(interval_ms: u64, timeout: Duration) -> TestServer {
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
-
-async fn create(c: &mut Client, group: &str, streams: &[&str]) {
-    c.create_log_group(pb::CreateLogGroupRequest { log_group_name: group.into() }).await.unwrap();
-    for s in streams {
-        c.create_log_stream(pb::CreateLogStreamRequest {
-            log_group_name: group.into(),
-            log_stream_name: (*s).into(),
-        })
-        .await
-        .unwrap();
-    }
-}
 
 async fn put(c: &mut Client, group: &str, stream: &str, messages: Vec<String>) {
     let now = now_ms();

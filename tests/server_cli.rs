@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use logsight_proto::v1 as pb;
 
-use crate::support::{TestServer, logsight, logsight_ok, now_ms, read_all};
+use crate::support::{TestServer, create, logsight, logsight_ok, now_ms, read_all};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
@@ -142,13 +142,7 @@ fn tail_command_prints_new_events() {
     let server = TestServer::start();
     rt().block_on(async {
         let mut c = server.client().await;
-        c.create_log_group(pb::CreateLogGroupRequest { log_group_name: "g".into() }).await.unwrap();
-        c.create_log_stream(pb::CreateLogStreamRequest {
-            log_group_name: "g".into(),
-            log_stream_name: "s".into(),
-        })
-        .await
-        .unwrap();
+        create(&mut c, "g", &["s"]).await;
     });
     let mut tail = Command::new(env!("CARGO_BIN_EXE_logsight"))
         .args([
@@ -209,13 +203,7 @@ fn tail_command_notes_sampling_and_ends_cleanly_on_session_timeout() {
         || async { pb::logs_client::LogsClient::connect(endpoint.clone()).await.unwrap() };
     rt().block_on(async {
         let mut c = connect().await;
-        c.create_log_group(pb::CreateLogGroupRequest { log_group_name: "g".into() }).await.unwrap();
-        c.create_log_stream(pb::CreateLogStreamRequest {
-            log_group_name: "g".into(),
-            log_stream_name: "s".into(),
-        })
-        .await
-        .unwrap();
+        create(&mut c, "g", &["s"]).await;
     });
     let began = Instant::now();
     let mut tail = Command::new(env!("CARGO_BIN_EXE_logsight"))
@@ -500,15 +488,7 @@ fn kill_9_under_concurrent_ingest_loses_no_acknowledged_event() {
     let (mut server, ep) = spawn_server(&data);
     let acked: Vec<Vec<String>> = rt().block_on(async {
         let mut c = logsight_proto::v1::logs_client::LogsClient::connect(ep.clone()).await.unwrap();
-        c.create_log_group(pb::CreateLogGroupRequest { log_group_name: "g".into() }).await.unwrap();
-        for k in 0..4 {
-            c.create_log_stream(pb::CreateLogStreamRequest {
-                log_group_name: "g".into(),
-                log_stream_name: format!("s{k}"),
-            })
-            .await
-            .unwrap();
-        }
+        create(&mut c, "g", &["s0", "s1", "s2", "s3"]).await;
         let clients = (0..4).map(|k| {
             let mut c = c.clone();
             tokio::spawn(async move {

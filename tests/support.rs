@@ -132,6 +132,24 @@ impl Drop for TestServer {
 }
 
 /// Every event of a stream, oldest first, read with GetLogEvents to the end.
+/// Creates `group` and its `streams` through the API.
+pub async fn create(
+    c: &mut logsight_proto::v1::logs_client::LogsClient<tonic::transport::Channel>,
+    group: &str,
+    streams: &[&str],
+) {
+    use logsight_proto::v1 as pb;
+    c.create_log_group(pb::CreateLogGroupRequest { log_group_name: group.into() }).await.unwrap();
+    for s in streams {
+        c.create_log_stream(pb::CreateLogStreamRequest {
+            log_group_name: group.into(),
+            log_stream_name: (*s).into(),
+        })
+        .await
+        .unwrap();
+    }
+}
+
 pub async fn read_all(
     c: &mut logsight_proto::v1::logs_client::LogsClient<tonic::transport::Channel>,
     group: &str,

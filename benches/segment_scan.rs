@@ -71,9 +71,9 @@ fn bench_scan(c: &mut Criterion) {
         g.bench_function(id, |b| {
             b.iter(|| {
                 let hits = AtomicU64::new(0);
-                plan.run(1, |_, block, rows| {
+                plan.run(1, |_, block, runs| {
                     let mut n = 0;
-                    for i in rows {
+                    for i in runs.iter().flat_map(|r| r.rows.clone()) {
                         n += u64::from(finder.find(block.messages.get_bytes(i)).is_some());
                     }
                     hits.fetch_add(n, Ordering::Relaxed);

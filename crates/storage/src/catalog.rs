@@ -28,6 +28,9 @@ const VERSION: u32 = 1;
 pub(crate) struct Catalog {
     pub version: u32,
     pub next_stream_id: u64,
+    /// Group ids are numbered like stream ids; catalogs older than them get ids on load.
+    #[serde(default)]
+    pub next_group_id: u64,
     pub next_segment_id: u64,
     /// WAL files with lower ids are sealed into segments.
     pub wal_checkpoint: u64,
@@ -44,6 +47,9 @@ pub(crate) struct Catalog {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub(crate) struct GroupEntry {
+    /// Never reused, so blocks of a deleted group cannot reappear under a new one.
+    #[serde(default)]
+    pub id: u64,
     pub created: i64,
     pub retention_days: Option<u32>,
     pub streams: BTreeMap<String, StreamEntry>,
@@ -69,6 +75,16 @@ pub(crate) struct StreamEntry {
 pub(crate) struct SegmentEntry {
     pub id: u64,
     pub bytes: u64,
+    /// Orders the segment's events among equal timestamps: its id when sealed, and the
+    /// lowest rank of its inputs when a compaction or rewrite made it (absent: the id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank: Option<u64>,
+}
+
+impl SegmentEntry {
+    pub(crate) fn rank(&self) -> u64 {
+        self.rank.unwrap_or(self.id)
+    }
 }
 
 impl Default for Catalog {
@@ -76,6 +92,7 @@ impl Default for Catalog {
         Catalog {
             version: VERSION,
             next_stream_id: 1,
+            next_group_id: 1,
             next_segment_id: 1,
             wal_checkpoint: 0,
             next_lsn: 1,
@@ -103,11 +120,21 @@ impl Catalog {
         if crc32c::crc32c(body.as_bytes()) != crc {
             return Err(bad("catalog checksum mismatch".into()));
         }
-        let cat: Catalog = serde_json::from_str(body).map_err(|e| bad(e.to_string()))?;
+        let mut cat: Catalog = serde_json::from_str(body).map_err(|e| bad(e.to_string()))?;
         if cat.version != VERSION {
             return Err(bad(format!("unsupported catalog version {}", cat.version)));
         }
+        cat.number_groups();
         Ok(cat)
+    }
+
+    /// Gives groups loaded from a catalog older than group ids their ids, in name order.
+    fn number_groups(&mut self) {
+        self.next_group_id = self.next_group_id.max(1);
+        for g in self.groups.values_mut().filter(|g| g.id == 0) {
+            g.id = self.next_group_id;
+            self.next_group_id += 1;
+        }
     }
 
     /// Writes the catalog atomically.
@@ -148,13 +175,13 @@ mod tests {
         let mut cat = Catalog::default();
         cat.groups.insert(
             "g".into(),
-            GroupEntry { created: 5, retention_days: Some(7), streams: BTreeMap::new() },
+            GroupEntry { id: 1, created: 5, retention_days: Some(7), streams: BTreeMap::new() },
         );
         let mut producers = BTreeMap::new();
         producers.insert("p-1".to_owned(), ProducerMark { sequence: 42, updated: 9 });
         let stream = StreamEntry { id: 1, created: 5, producers };
         cat.groups.get_mut("g").unwrap().streams.insert("s".into(), stream);
-        cat.segments.push(SegmentEntry { id: 3, bytes: 100 });
+        cat.segments.push(SegmentEntry { id: 3, bytes: 100, rank: None });
         cat.save(dir.path()).unwrap();
         assert_eq!(Catalog::load(dir.path()).unwrap(), cat);
         let path = dir.path().join(FILE);
@@ -172,6 +199,7 @@ mod tests {
         std::fs::write(dir.path().join(FILE), text).unwrap();
         let cat = Catalog::load(dir.path()).unwrap();
         assert!(cat.stream("g", "s").unwrap().producers.is_empty());
+        assert_eq!((cat.group("g").unwrap().id, cat.next_group_id), (1, 2));
         // Streams without producers are written as before.
         assert!(!serde_json::to_string(&cat).unwrap().contains("producers"));
     }

@@ -41,6 +41,7 @@ mod catalog;
 mod clock;
 mod error;
 mod fsutil;
+mod layout;
 mod memtable;
 mod mmap;
 pub mod msgcodec;
@@ -48,17 +49,18 @@ mod producers;
 pub mod read;
 pub mod scan;
 pub mod segment;
+mod stats;
 pub mod store;
 mod varint;
 mod wal;
 
-pub use block::DecodedBlock;
+pub use block::{Columns, DecodedBlock, StreamRun};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Result, StorageError};
 pub use producers::MAX_PRODUCERS_PER_STREAM;
 pub use read::{Direction, Event, Page, Position, ReadOptions};
-pub use scan::{ScanPlan, ScanUnit};
+pub use scan::{ScanPlan, ScanUnit, StreamRows};
 pub use store::{
-    AppendOutcome, CommittedBatch, CommittedEvent, GroupInfo, Lsn, Producer, Store, StoreOptions,
-    StoreStats, StreamInfo,
+    AppendOutcome, CommittedBatch, CommittedEvent, CompactionPolicy, CompactionReport, GroupInfo,
+    Lsn, Producer, SegmentInfo, Store, StoreOptions, StoreStats, StreamInfo,
 };

@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use logsight_model::TimeRange;
 
+use crate::stats::StreamStats;
+
 /// One buffered event. The message is shared so that reads copy a pointer, not the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MemEvent {
@@ -21,6 +23,8 @@ pub(crate) struct MemEvent {
 pub(crate) struct StreamBuf {
     pub events: Vec<MemEvent>,
     sorted: bool,
+    /// What the buffer holds, kept as events arrive.
+    pub stats: StreamStats,
 }
 
 impl StreamBuf {
@@ -72,6 +76,7 @@ impl MemTable {
             }
             self.raw_bytes += e.message.len();
             self.events += 1;
+            buf.stats.add_event(e.timestamp, e.ingestion_time, e.message.len());
             buf.events.push(e);
         }
     }

@@ -12,6 +12,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
+use std::rc::Rc;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -120,11 +121,13 @@ pub struct Page {
     pub more: bool,
 }
 
-/// Something the merge reads from: one block, or one stream's buffered events.
+/// The wanted streams of a read: id → name, sorted by id.
+pub(crate) type StreamNames = Arc<[(u64, Arc<str>)]>;
+
+/// Something the merge reads from: one block (for each wanted stream it holds), or one
+/// stream's buffered events.
 #[derive(Clone)]
 pub(crate) struct Source {
-    pub stream_id: u64,
-    pub stream: Arc<str>,
     pub rank: u64,
     pub min_ts: i64,
     pub max_ts: i64,
@@ -133,40 +136,48 @@ pub(crate) struct Source {
 
 #[derive(Clone)]
 pub(crate) enum SourceData {
-    Block(Arc<Segment>, usize),
+    Block { seg: Arc<Segment>, index: usize, streams: StreamNames },
+    Memory { stream_id: u64, stream: Arc<str>, events: Arc<[MemEvent]> },
+}
+
+impl SourceData {
+    /// The id of the one stream of a buffered source (blocks may hold several).
+    fn single_stream(&self) -> u64 {
+        match self {
+            SourceData::Block { .. } => 0,
+            SourceData::Memory { stream_id, .. } => *stream_id,
+        }
+    }
+}
+
+enum Rows {
+    Block(Rc<DecodedBlock>),
     Memory(Arc<[MemEvent]>),
 }
 
+/// One stream's rows of an opened source, walked from `next` toward `stop`.
 struct Open {
-    src: Source,
-    block: Option<DecodedBlock>,
-    /// Remaining indices, walked from `next` toward `stop`.
+    stream_id: u64,
+    stream: Arc<str>,
+    rank: u64,
+    rows: Rows,
     next: usize,
     stop: usize,
 }
 
 impl Open {
-    fn len(&self) -> usize {
-        match (&self.block, &self.src.data) {
-            (Some(b), _) => b.len(),
-            (None, SourceData::Memory(m)) => m.len(),
-            (None, SourceData::Block(..)) => 0,
-        }
-    }
     fn ts(&self, i: usize) -> i64 {
-        match (&self.block, &self.src.data) {
-            (Some(b), _) => b.timestamps[i],
-            (None, SourceData::Memory(m)) => m[i].timestamp,
-            (None, SourceData::Block(..)) => unreachable!("blocks are decoded when opened"),
+        match &self.rows {
+            Rows::Block(b) => b.timestamps[i],
+            Rows::Memory(m) => m[i].timestamp,
         }
     }
     fn event(&self, i: usize) -> Event {
-        let (ingestion_time, message) = match (&self.block, &self.src.data) {
-            (Some(b), _) => (b.ingestion_times[i], b.message(i).to_owned()),
-            (None, SourceData::Memory(m)) => (m[i].ingestion_time, m[i].message.to_string()),
-            (None, SourceData::Block(..)) => unreachable!("blocks are decoded when opened"),
+        let (ingestion_time, message) = match &self.rows {
+            Rows::Block(b) => (b.ingestion_times[i], b.message(i).to_owned()),
+            Rows::Memory(m) => (m[i].ingestion_time, m[i].message.to_string()),
         };
-        Event { stream: self.src.stream.clone(), timestamp: self.ts(i), ingestion_time, message }
+        Event { stream: self.stream.clone(), timestamp: self.ts(i), ingestion_time, message }
     }
 }
 
@@ -208,7 +219,7 @@ pub(crate) fn read_page(mut sources: Vec<Source>, opts: &ReadOptions) -> Result<
     };
     sources.retain(|s| range.overlaps(s.min_ts, s.max_ts));
     // Pending sources, popped from the back in bound order.
-    sources.sort_by_key(|s| Reverse((bound(s), s.stream_id, s.rank)));
+    sources.sort_by_key(|s| Reverse((bound(s), s.data.single_stream(), s.rank)));
 
     let mut opened: Vec<Open> = Vec::new();
     let mut heap: BinaryHeap<Reverse<(Key, usize)>> = BinaryHeap::new();
@@ -225,23 +236,30 @@ pub(crate) fn read_page(mut sources: Vec<Source>, opts: &ReadOptions) -> Result<
                 break;
             }
             let src = sources.pop().expect("peeked");
-            let mut o = open(src)?;
-            let n = o.len();
-            // Restrict to the range: timestamps are sorted within a source.
-            let lo = partition_point(n, |i| range.start.is_some_and(|s| o.ts(i) < s));
-            let hi = partition_point(n, |i| range.end.is_none_or(|e| o.ts(i) < e));
-            let hi = hi.max(lo);
-            (o.next, o.stop) = match dir {
-                Direction::Forward => (lo, hi),
-                Direction::Backward => (hi, lo),
-            };
-            if o.next != o.stop {
-                let i = first_index(dir, o.next);
-                heap.push(Reverse((
-                    key(dir, o.ts(i), o.src.stream_id, o.src.rank, i as u64),
-                    opened.len(),
-                )));
-                opened.push(o);
+            for mut o in open(src)? {
+                // Restrict to the range: timestamps are sorted within a stream's rows.
+                let (start, end) = (o.next, o.stop);
+                let lo = start
+                    + partition_point(end - start, |i| {
+                        range.start.is_some_and(|s| o.ts(start + i) < s)
+                    });
+                let hi = start
+                    + partition_point(end - start, |i| {
+                        range.end.is_none_or(|e| o.ts(start + i) < e)
+                    });
+                let hi = hi.max(lo);
+                (o.next, o.stop) = match dir {
+                    Direction::Forward => (lo, hi),
+                    Direction::Backward => (hi, lo),
+                };
+                if o.next != o.stop {
+                    let i = first_index(dir, o.next);
+                    heap.push(Reverse((
+                        key(dir, o.ts(i), o.stream_id, o.rank, i as u64),
+                        opened.len(),
+                    )));
+                    opened.push(o);
+                }
             }
         }
         let Some(Reverse((_, at))) = heap.pop() else { break };
@@ -254,7 +272,7 @@ pub(crate) fn read_page(mut sources: Vec<Source>, opts: &ReadOptions) -> Result<
         }
         if o.next != o.stop {
             let j = first_index(dir, o.next);
-            heap.push(Reverse((key(dir, o.ts(j), o.src.stream_id, o.src.rank, j as u64), at)));
+            heap.push(Reverse((key(dir, o.ts(j), o.stream_id, o.rank, j as u64), at)));
         }
         if to_skip > 0 && ts == skip_ts {
             to_skip -= 1;
@@ -296,14 +314,32 @@ fn first_index(dir: Direction, next: usize) -> usize {
     }
 }
 
-fn open(src: Source) -> Result<Open> {
-    let block = match &src.data {
-        SourceData::Block(seg, i) => {
+/// Opens a source: one [`Open`] per wanted stream it holds, over that stream's rows.
+fn open(src: Source) -> Result<Vec<Open>> {
+    match src.data {
+        SourceData::Block { seg, index, streams } => {
             let mut b = DecodedBlock::default();
-            seg.decode_block(*i, &mut b)?;
-            Some(b)
+            seg.decode_block(index, &mut b)?;
+            let b = Rc::new(b);
+            let mut out = Vec::new();
+            for run in &b.streams {
+                if let Ok(at) = streams.binary_search_by_key(&run.stream_id, |(id, _)| *id) {
+                    out.push(Open {
+                        stream_id: run.stream_id,
+                        stream: streams[at].1.clone(),
+                        rank: src.rank,
+                        rows: Rows::Block(b.clone()),
+                        next: run.rows.start,
+                        stop: run.rows.end,
+                    });
+                }
+            }
+            Ok(out)
         }
-        SourceData::Memory(_) => None,
-    };
-    Ok(Open { src, block, next: 0, stop: 0 })
+        SourceData::Memory { stream_id, stream, events } => {
+            let n = events.len();
+            let rows = Rows::Memory(events);
+            Ok(vec![Open { stream_id, stream, rank: src.rank, rows, next: 0, stop: n }])
+        }
+    }
 }

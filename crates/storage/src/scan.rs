@@ -2,9 +2,9 @@
 //!
 //! [`crate::Store::plan_scan`] prunes by stream and time from segment directories alone and
 //! returns a [`ScanPlan`]: a list of independent [`ScanUnit`]s (sealed blocks and snapshots of
-//! buffered events). Units carry no locks, so worker threads can decode them in any order;
-//! [`ScanPlan::run`] does exactly that over a crossbeam scope, one reusable
-//! [`DecodedBlock`] per worker.
+//! buffered events). Units carry no locks, so worker threads can decode them in any order, and
+//! decode only the columns a query needs ([`ScanUnit::decode_columns`]). A block may hold
+//! streams the scan does not want; [`ScanUnit::rows_in`] gives the wanted streams' rows.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -13,16 +13,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use logsight_model::TimeRange;
 use parking_lot::Mutex;
 
-use crate::block::DecodedBlock;
+use crate::block::{Columns, DecodedBlock};
 use crate::error::Result;
 use crate::memtable::MemEvent;
 use crate::read::{Source, SourceData};
 
-/// One independently decodable piece of a scan.
+/// One independently decodable piece of a scan: a sealed block (which may hold several of
+/// the wanted streams, and others) or one stream's buffered events.
 #[derive(Clone)]
 pub struct ScanUnit {
-    /// The stream's name.
-    pub stream: Arc<str>,
     /// Earliest timestamp in the unit (before range filtering).
     pub min_ts: i64,
     /// Latest timestamp in the unit.
@@ -30,73 +29,131 @@ pub struct ScanUnit {
     data: SourceData,
 }
 
+/// The rows of one wanted stream in a decoded unit, inside the plan's time range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRows {
+    /// The stream's name.
+    pub stream: Arc<str>,
+    /// Row indices in the decoded block, sorted by timestamp.
+    pub rows: Range<usize>,
+}
+
 impl std::fmt::Debug for ScanUnit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match &self.data {
-            SourceData::Block(seg, i) => format!("block {i} of segment {}", seg.id()),
-            SourceData::Memory(m) => format!("{} buffered events", m.len()),
-        };
-        write!(f, "ScanUnit({}, {kind})", self.stream)
+        match &self.data {
+            SourceData::Block { seg, index, .. } => {
+                write!(f, "ScanUnit(block {index} of segment {})", seg.id())
+            }
+            SourceData::Memory { stream, events, .. } => {
+                write!(f, "ScanUnit({} buffered events of {stream})", events.len())
+            }
+        }
     }
 }
 
 impl From<Source> for ScanUnit {
     fn from(s: Source) -> Self {
-        ScanUnit { stream: s.stream, min_ts: s.min_ts, max_ts: s.max_ts, data: s.data }
+        ScanUnit { min_ts: s.min_ts, max_ts: s.max_ts, data: s.data }
     }
 }
 
 impl ScanUnit {
-    /// Number of events in the unit.
+    /// Number of events in the unit (of every stream it holds).
     pub fn count(&self) -> usize {
         match &self.data {
-            SourceData::Block(seg, i) => seg.blocks()[*i].count as usize,
-            SourceData::Memory(m) => m.len(),
+            SourceData::Block { seg, index, .. } => seg.blocks()[*index].count as usize,
+            SourceData::Memory { events, .. } => events.len(),
         }
     }
 
     /// Message bytes in the unit.
     pub fn raw_bytes(&self) -> u64 {
         match &self.data {
-            SourceData::Block(seg, i) => seg.blocks()[*i].raw_bytes,
-            SourceData::Memory(m) => m.iter().map(|e| e.message.len() as u64).sum(),
+            SourceData::Block { seg, index, .. } => seg.blocks()[*index].raw_bytes,
+            SourceData::Memory { events, .. } => {
+                events.iter().map(|e| e.message.len() as u64).sum()
+            }
         }
     }
 
     /// Whether the unit is a sealed block (as opposed to buffered events).
     pub fn is_sealed(&self) -> bool {
-        matches!(self.data, SourceData::Block(..))
+        matches!(self.data, SourceData::Block { .. })
     }
 
-    /// Decodes the unit into `out`. A block that fails its checksum yields
+    /// Where a sealed unit lives: its segment id and block index, which index hits map to.
+    pub fn location(&self) -> Option<(u64, usize)> {
+        match &self.data {
+            SourceData::Block { seg, index, .. } => Some((seg.id(), *index)),
+            SourceData::Memory { .. } => None,
+        }
+    }
+
+    /// Decodes every column of the unit into `out`. A block that fails its checksum yields
     /// [`crate::StorageError::Corruption`] naming the file and offset.
     pub fn decode(&self, out: &mut DecodedBlock) -> Result<()> {
+        self.decode_columns(Columns::ALL, out)
+    }
+
+    /// Decodes only the columns in `cols` (and the stream runs) into `out`.
+    pub fn decode_columns(&self, cols: Columns, out: &mut DecodedBlock) -> Result<()> {
         match &self.data {
-            SourceData::Block(seg, i) => seg.decode_block(*i, out),
-            SourceData::Memory(m) => {
-                fill_from_memory(m, out);
+            SourceData::Block { seg, index, .. } => seg.decode_columns(*index, cols, out),
+            SourceData::Memory { stream_id, events, .. } => {
+                fill_from_memory(*stream_id, events, cols, out);
                 Ok(())
             }
         }
     }
 
-    /// The index range of a decoded unit's events that fall in `range` (timestamps are sorted).
-    pub fn rows_in(block: &DecodedBlock, range: TimeRange) -> Range<usize> {
+    /// The rows of the wanted streams in a unit decoded with timestamps, restricted to
+    /// `range`.
+    pub fn rows_in(&self, block: &DecodedBlock, range: TimeRange) -> Vec<StreamRows> {
         let ts = &block.timestamps;
-        let lo = range.start.map_or(0, |s| ts.partition_point(|&t| t < s));
-        let hi = range.end.map_or(ts.len(), |e| ts.partition_point(|&t| t < e));
-        lo..hi.max(lo)
+        let clip = |rows: Range<usize>| {
+            let run = &ts[rows.clone()];
+            let lo = range.start.map_or(0, |s| run.partition_point(|&t| t < s));
+            let hi = range.end.map_or(run.len(), |e| run.partition_point(|&t| t < e));
+            rows.start + lo..rows.start + hi.max(lo)
+        };
+        match &self.data {
+            SourceData::Block { streams, .. } => block
+                .streams
+                .iter()
+                .filter_map(|run| {
+                    let at = streams.binary_search_by_key(&run.stream_id, |(id, _)| *id).ok()?;
+                    let rows = clip(run.rows.clone());
+                    (!rows.is_empty()).then(|| StreamRows { stream: streams[at].1.clone(), rows })
+                })
+                .collect(),
+            SourceData::Memory { stream, .. } => {
+                let rows = clip(0..block.len());
+                if rows.is_empty() {
+                    vec![]
+                } else {
+                    vec![StreamRows { stream: stream.clone(), rows }]
+                }
+            }
+        }
     }
 }
 
-fn fill_from_memory(events: &[MemEvent], out: &mut DecodedBlock) {
+fn fill_from_memory(stream_id: u64, events: &[MemEvent], cols: Columns, out: &mut DecodedBlock) {
     out.timestamps.clear();
     out.ingestion_times.clear();
     out.messages.clear();
+    let raw: u64 = events.iter().map(|e| e.message.len() as u64).sum();
+    out.reset_single(stream_id, events.len(), raw);
     for e in events {
-        out.timestamps.push(e.timestamp);
-        out.ingestion_times.push(e.ingestion_time);
-        out.messages.push(e.message.as_bytes());
+        if cols.timestamps {
+            out.timestamps.push(e.timestamp);
+        }
+        if cols.ingestion_times {
+            out.ingestion_times.push(e.ingestion_time);
+        }
+        if cols.messages {
+            out.messages.push(e.message.as_bytes());
+        }
     }
 }
 
@@ -122,10 +179,11 @@ impl ScanPlan {
     }
 
     /// Decodes every unit on `threads` worker threads and calls `visit` with each decoded unit
-    /// and the rows inside the plan's range. Stops at the first error, which it returns.
+    /// and its wanted streams' rows inside the plan's range. Stops at the first error, which it
+    /// returns. A convenience for tests and tools: the query engine runs units on its own pool.
     pub fn run<F>(&self, threads: usize, visit: F) -> Result<()>
     where
-        F: Fn(&ScanUnit, &DecodedBlock, Range<usize>) -> Result<()> + Sync,
+        F: Fn(&ScanUnit, &DecodedBlock, &[StreamRows]) -> Result<()> + Sync,
     {
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
@@ -136,8 +194,8 @@ impl ScanPlan {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(unit) = self.units.get(i) else { break };
                 let result = unit.decode(&mut block).and_then(|()| {
-                    let rows = ScanUnit::rows_in(&block, self.range);
-                    visit(unit, &block, rows)
+                    let rows = unit.rows_in(&block, self.range);
+                    visit(unit, &block, &rows)
                 });
                 if let Err(e) = result {
                     failed.store(true, Ordering::Relaxed);

@@ -3,39 +3,58 @@
 //! ```text
 //! segment   := magic:"LSSEGMNT" block* directory footer
 //! directory := entry_size:u32le count:u32le entry*count
-//! entry     := stream_id:u64 min_ts:i64 max_ts:i64 min_ingest:i64 max_ingest:i64
-//!              offset:u64 raw_bytes:u64 len:u32 count:u32 crc32c:u32 reserved:u32   (72 bytes)
+//! entry     := group_id:u64 min_stream:u64 max_stream:u64 min_ts:i64 max_ts:i64
+//!              min_ingest:i64 max_ingest:i64 offset:u64 raw_bytes:u64 len:u32 count:u32
+//!              crc32c:u32 reserved:u32                                               (88 bytes)
 //! footer    := dir_offset:u64 dir_len:u64 dir_crc32c:u32 version:u32 flags:u32
 //!              footer_crc32c:u32 magic:"LSSEGEND"                                   (40 bytes)
 //! ```
-//! All integers are little-endian. Opening a segment reads only the footer and the directory;
-//! a block's bytes are checked against its CRC each time they are read, so a damaged block is
-//! reported (file and offset) and never decoded. `entry_size` lets a later version append fields
-//! to entries (such as an offset to per-block skip data) while this reader still reads the
-//! prefix it knows.
+//! All integers are little-endian. A block holds the events of one log group, sorted by
+//! (stream, timestamp); its entry names the group and the range of stream ids in it, so group,
+//! stream and time pruning need no decompression. Blocks are written in (group, stream, time)
+//! order, so one stream's events are in consecutive blocks.
+//!
+//! Format 1 (still read; compaction rewrites it) had 72-byte entries
+//! `stream_id min_ts max_ts min_ingest max_ingest offset raw_bytes len count crc32c reserved`
+//! and one stream per block; its entries carry no group, which the store fills in from its
+//! catalog on open.
+//!
+//! Opening a segment reads only the footer and the directory; a block's bytes are checked
+//! against its CRC each time they are read, so a damaged block is reported (file and offset)
+//! and never decoded. `entry_size` lets a later version append fields to entries while this
+//! reader still reads the prefix it knows.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use memmap2::Mmap;
 
-use crate::block::{self, DecodedBlock};
+use crate::block::{self, Columns, DecodedBlock, RunInput, Shape};
 use crate::error::{IoContext, Result, StorageError};
 use crate::fsutil;
+use crate::stats::StreamStats;
 
 const MAGIC: &[u8; 8] = b"LSSEGMNT";
 const END_MAGIC: &[u8; 8] = b"LSSEGEND";
-/// The segment format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
-const ENTRY_LEN: usize = 72;
+/// The segment format this build writes.
+pub const FORMAT_VERSION: u32 = 2;
+const ENTRY_LEN_V1: usize = 72;
+const ENTRY_LEN: usize = 88;
 const FOOTER_LEN: usize = 40;
 
 /// Where a block is and what it holds, read from the segment directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockMeta {
-    /// The stream the block's events belong to.
-    pub stream_id: u64,
+    /// The log group whose events the block holds (0: not known, for a format 1 block of a
+    /// stream deleted since).
+    pub group_id: u64,
+    /// Lowest stream id in the block.
+    pub min_stream: u64,
+    /// Highest stream id in the block.
+    pub max_stream: u64,
     /// Earliest event timestamp.
     pub min_ts: i64,
     /// Latest event timestamp.
@@ -57,9 +76,17 @@ pub struct BlockMeta {
 }
 
 impl BlockMeta {
+    /// Whether the block may hold events of a stream with an id in `ids` (sorted).
+    pub fn may_hold_any(&self, ids: &[u64]) -> bool {
+        let i = ids.partition_point(|&id| id < self.min_stream);
+        ids.get(i).is_some_and(|&id| id <= self.max_stream)
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
-        for v in [self.stream_id as i64, self.min_ts, self.max_ts, self.min_ingest, self.max_ingest]
-        {
+        for v in [self.group_id, self.min_stream, self.max_stream] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [self.min_ts, self.max_ts, self.min_ingest, self.max_ingest] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&self.offset.to_le_bytes());
@@ -69,30 +96,63 @@ impl BlockMeta {
         }
     }
 
-    fn decode(b: &[u8]) -> Self {
+    fn decode(b: &[u8], version: u32) -> Self {
         let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
         let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+        let (group_id, min_stream, max_stream, at) = match version {
+            1 => (0, u64_at(0), u64_at(0), 8),
+            _ => (u64_at(0), u64_at(8), u64_at(16), 24),
+        };
         BlockMeta {
-            stream_id: u64_at(0),
-            min_ts: u64_at(8) as i64,
-            max_ts: u64_at(16) as i64,
-            min_ingest: u64_at(24) as i64,
-            max_ingest: u64_at(32) as i64,
-            offset: u64_at(40),
-            raw_bytes: u64_at(48),
-            len: u32_at(56),
-            count: u32_at(60),
-            crc: u32_at(64),
+            group_id,
+            min_stream,
+            max_stream,
+            min_ts: u64_at(at) as i64,
+            max_ts: u64_at(at + 8) as i64,
+            min_ingest: u64_at(at + 16) as i64,
+            max_ingest: u64_at(at + 24) as i64,
+            offset: u64_at(at + 32),
+            raw_bytes: u64_at(at + 40),
+            len: u32_at(at + 48),
+            count: u32_at(at + 52),
+            crc: u32_at(at + 56),
         }
     }
 }
 
-/// The events of one block to be written, as parallel columns sorted by timestamp.
+/// The events of one block to be written: one group's rows as parallel columns sorted by
+/// (stream, timestamp), and the streams' runs.
 pub(crate) struct BlockInput<'a, S> {
-    pub stream_id: u64,
+    pub group_id: u64,
+    pub runs: &'a [RunInput],
     pub timestamps: &'a [i64],
     pub ingestion_times: &'a [i64],
     pub messages: &'a [S],
+}
+
+impl<S: AsRef<[u8]>> BlockInput<'_, S> {
+    /// Encodes the block and describes it (its offset is assigned when it is written).
+    pub(crate) fn encode(&self) -> (BlockMeta, Vec<u8>) {
+        let bytes = block::encode(self.runs, self.timestamps, self.ingestion_times, self.messages);
+        let minmax = |v: &[i64]| (v.iter().copied().min(), v.iter().copied().max());
+        let (min_ts, max_ts) = minmax(self.timestamps);
+        let (min_ing, max_ing) = minmax(self.ingestion_times);
+        let meta = BlockMeta {
+            group_id: self.group_id,
+            min_stream: self.runs.first().map_or(0, |r| r.stream_id),
+            max_stream: self.runs.last().map_or(0, |r| r.stream_id),
+            min_ts: min_ts.unwrap_or(0),
+            max_ts: max_ts.unwrap_or(0),
+            min_ingest: min_ing.unwrap_or(0),
+            max_ingest: max_ing.unwrap_or(0),
+            offset: 0,
+            raw_bytes: self.runs.iter().map(|r| r.raw_bytes).sum(),
+            len: bytes.len() as u32,
+            count: self.timestamps.len() as u32,
+            crc: crc32c::crc32c(&bytes),
+        };
+        (meta, bytes)
+    }
 }
 
 /// Encodes `blocks` and writes them as a segment file; see [`write_raw`].
@@ -101,71 +161,85 @@ pub(crate) fn write<S: AsRef<[u8]> + Sync>(
     blocks: &[BlockInput<'_, S>],
 ) -> Result<(u64, Vec<BlockMeta>)> {
     // Blocks compress independently, so both cores share the work.
-    let encoded: Vec<Vec<u8>> = encode_parallel(blocks);
-    let metas: Vec<BlockMeta> = blocks
-        .iter()
-        .zip(&encoded)
-        .map(|(input, bytes)| {
-            let minmax = |v: &[i64]| (v.iter().copied().min(), v.iter().copied().max());
-            let (min_ing, max_ing) = minmax(input.ingestion_times);
-            BlockMeta {
-                stream_id: input.stream_id,
-                min_ts: input.timestamps.first().copied().unwrap_or(0),
-                max_ts: input.timestamps.last().copied().unwrap_or(0),
-                min_ingest: min_ing.unwrap_or(0),
-                max_ingest: max_ing.unwrap_or(0),
-                offset: 0,
-                raw_bytes: input.messages.iter().map(|m| m.as_ref().len() as u64).sum(),
-                len: bytes.len() as u32,
-                count: input.timestamps.len() as u32,
-                crc: crc32c::crc32c(bytes),
-            }
-        })
-        .collect();
-    let raw: Vec<(BlockMeta, &[u8])> =
-        metas.iter().copied().zip(encoded.iter().map(Vec::as_slice)).collect();
+    let encoded: Vec<(BlockMeta, Vec<u8>)> = encode_parallel(blocks);
+    let raw: Vec<(BlockMeta, &[u8])> = encoded.iter().map(|(m, b)| (*m, b.as_slice())).collect();
     let size = write_raw(path, &raw)?;
-    Ok((size, metas))
+    Ok((size, encoded.into_iter().map(|(m, _)| m).collect()))
 }
 
 /// Writes already-encoded blocks as a segment file, atomically: to a `.tmp` name, fsync,
 /// rename, fsync of the directory. Offsets in the metas are assigned here. Returns the size.
 pub(crate) fn write_raw(path: &Path, blocks: &[(BlockMeta, &[u8])]) -> Result<u64> {
-    let tmp = path.with_extension("seg.tmp");
-    let file = File::create(&tmp).context(|| format!("creating {}", tmp.display()))?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    let wctx = || format!("writing {}", tmp.display());
-    w.write_all(MAGIC).context(wctx)?;
-    let mut offset = MAGIC.len() as u64;
-    let mut dir = Vec::with_capacity(8 + blocks.len() * ENTRY_LEN);
-    dir.extend_from_slice(&(ENTRY_LEN as u32).to_le_bytes());
-    dir.extend_from_slice(&(blocks.len() as u32).to_le_bytes());
+    let mut w = SegmentWriter::create(path)?;
     for (meta, bytes) in blocks {
-        BlockMeta { offset, ..*meta }.encode(&mut dir);
-        w.write_all(bytes).context(wctx)?;
-        offset += bytes.len() as u64;
+        w.append(*meta, bytes)?;
     }
-    let mut footer = Vec::with_capacity(FOOTER_LEN);
-    footer.extend_from_slice(&offset.to_le_bytes());
-    footer.extend_from_slice(&(dir.len() as u64).to_le_bytes());
-    footer.extend_from_slice(&crc32c::crc32c(&dir).to_le_bytes());
-    footer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    footer.extend_from_slice(&0u32.to_le_bytes());
-    footer.extend_from_slice(&crc32c::crc32c(&footer).to_le_bytes());
-    footer.extend_from_slice(END_MAGIC);
-    w.write_all(&dir).context(wctx)?;
-    w.write_all(&footer).context(wctx)?;
-    let file = w.into_inner().map_err(|e| StorageError::io(wctx(), e.into_error()))?;
-    file.sync_all().context(|| format!("fsync of {}", tmp.display()))?;
-    drop(file);
-    fs::rename(&tmp, path).context(|| format!("renaming {} into place", tmp.display()))?;
-    fsutil::sync_parent(path)?;
-    Ok(offset + (dir.len() + footer.len()) as u64)
+    w.finish()
 }
 
-fn encode_parallel<S: AsRef<[u8]> + Sync>(blocks: &[BlockInput<'_, S>]) -> Vec<Vec<u8>> {
-    let encode_one =
-        |b: &BlockInput<'_, S>| block::encode(b.timestamps, b.ingestion_times, b.messages);
+/// Writes a segment block by block, so a compaction never holds more than a few blocks. The
+/// file appears under its name only when [`SegmentWriter::finish`] has made it durable.
+pub(crate) struct SegmentWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    w: BufWriter<File>,
+    offset: u64,
+    dir: Vec<u8>,
+    count: u32,
+}
+
+impl SegmentWriter {
+    /// Starts `path` (written as `path.seg.tmp` until finished).
+    pub(crate) fn create(path: &Path) -> Result<SegmentWriter> {
+        let tmp = path.with_extension("seg.tmp");
+        let file = File::create(&tmp).context(|| format!("creating {}", tmp.display()))?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        w.write_all(MAGIC).context(|| format!("writing {}", tmp.display()))?;
+        let mut dir = Vec::new();
+        dir.extend_from_slice(&(ENTRY_LEN as u32).to_le_bytes());
+        dir.extend_from_slice(&0u32.to_le_bytes());
+        let offset = MAGIC.len() as u64;
+        Ok(SegmentWriter { path: path.to_owned(), tmp, w, offset, dir, count: 0 })
+    }
+
+    /// Appends one encoded block; its offset in `meta` is assigned here.
+    pub(crate) fn append(&mut self, meta: BlockMeta, bytes: &[u8]) -> Result<()> {
+        BlockMeta { offset: self.offset, ..meta }.encode(&mut self.dir);
+        self.w.write_all(bytes).context(|| format!("writing {}", self.tmp.display()))?;
+        self.offset += bytes.len() as u64;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Writes the directory and footer, fsyncs and renames the file into place; returns its
+    /// size.
+    pub(crate) fn finish(mut self) -> Result<u64> {
+        let wctx = || format!("writing {}", self.tmp.display());
+        self.dir[4..8].copy_from_slice(&self.count.to_le_bytes());
+        let mut footer = Vec::with_capacity(FOOTER_LEN);
+        footer.extend_from_slice(&self.offset.to_le_bytes());
+        footer.extend_from_slice(&(self.dir.len() as u64).to_le_bytes());
+        footer.extend_from_slice(&crc32c::crc32c(&self.dir).to_le_bytes());
+        footer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        footer.extend_from_slice(&0u32.to_le_bytes());
+        footer.extend_from_slice(&crc32c::crc32c(&footer).to_le_bytes());
+        footer.extend_from_slice(END_MAGIC);
+        self.w.write_all(&self.dir).context(wctx)?;
+        self.w.write_all(&footer).context(wctx)?;
+        let file = self.w.into_inner().map_err(|e| StorageError::io(wctx(), e.into_error()))?;
+        file.sync_all().context(|| format!("fsync of {}", self.tmp.display()))?;
+        drop(file);
+        fs::rename(&self.tmp, &self.path)
+            .context(|| format!("renaming {} into place", self.tmp.display()))?;
+        fsutil::sync_parent(&self.path)?;
+        Ok(self.offset + (self.dir.len() + footer.len()) as u64)
+    }
+}
+
+pub(crate) fn encode_parallel<S: AsRef<[u8]> + Sync>(
+    blocks: &[BlockInput<'_, S>],
+) -> Vec<(BlockMeta, Vec<u8>)> {
+    let encode_one = |b: &BlockInput<'_, S>| b.encode();
     if blocks.len() < 2 {
         return blocks.iter().map(encode_one).collect();
     }
@@ -173,7 +247,7 @@ fn encode_parallel<S: AsRef<[u8]> + Sync>(blocks: &[BlockInput<'_, S>]) -> Vec<V
     let (left, right) = blocks.split_at(mid);
     crossbeam::thread::scope(|s| {
         let handle = s.spawn(|_| right.iter().map(encode_one).collect::<Vec<_>>());
-        let mut out: Vec<Vec<u8>> = left.iter().map(encode_one).collect();
+        let mut out: Vec<_> = left.iter().map(encode_one).collect();
         out.extend(handle.join().expect("block encoding does not panic"));
         out
     })
@@ -187,6 +261,10 @@ pub struct Segment {
     path: PathBuf,
     map: Mmap,
     blocks: Vec<BlockMeta>,
+    version: u32,
+    rank: u64,
+    /// Per-stream statistics, derived from the blocks when first asked for.
+    stats: OnceLock<std::result::Result<Arc<HashMap<u64, StreamStats>>, String>>,
 }
 
 impl Segment {
@@ -208,7 +286,7 @@ impl Segment {
             return Err(bad(foot_at, "footer checksum mismatch"));
         }
         let version = u32::from_le_bytes(f[20..24].try_into().expect("4"));
-        if version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(bad(foot_at, &format!("unsupported segment format version {version}")));
         }
         let dir_off = u64::from_le_bytes(f[0..8].try_into().expect("8")) as usize;
@@ -223,20 +301,59 @@ impl Segment {
         }
         let entry_len = u32::from_le_bytes(dir[0..4].try_into().expect("4")) as usize;
         let count = u32::from_le_bytes(dir[4..8].try_into().expect("4")) as usize;
-        if entry_len < ENTRY_LEN || count.checked_mul(entry_len) != Some(dir_len - 8) {
+        let known = if version == 1 { ENTRY_LEN_V1 } else { ENTRY_LEN };
+        if entry_len < known || count.checked_mul(entry_len) != Some(dir_len - 8) {
             return Err(bad(dir_off, "directory size does not match its entry count"));
         }
         let mut blocks = Vec::with_capacity(count);
         for i in 0..count {
             let at = 8 + i * entry_len;
-            let meta = BlockMeta::decode(&dir[at..at + ENTRY_LEN]);
+            let meta = BlockMeta::decode(&dir[at..at + known], version);
             let end = meta.offset.checked_add(u64::from(meta.len));
             if meta.offset < MAGIC.len() as u64 || end.is_none_or(|e| e > dir_off as u64) {
                 return Err(bad(dir_off + at, "block entry points outside the data area"));
             }
             blocks.push(meta);
         }
-        Ok(Segment { id, path: path.to_owned(), map, blocks })
+        let path = path.to_owned();
+        Ok(Segment { id, path, map, blocks, version, rank: id, stats: OnceLock::new() })
+    }
+
+    /// What the segment holds of each stream, derived from its blocks on first use (decoding
+    /// their stream runs and time columns). A damaged block makes it an error, every time.
+    pub(crate) fn stream_stats(&self) -> Result<Arc<HashMap<u64, StreamStats>>> {
+        self.stats
+            .get_or_init(|| {
+                crate::stats::segment_stream_stats(self).map(Arc::new).map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|why| StorageError::corrupt(&self.path, 0, why))
+    }
+
+    /// Sets the rank that orders this segment's events among equal timestamps (see the
+    /// catalog's segment entries).
+    pub(crate) fn with_rank(mut self, rank: u64) -> Self {
+        self.rank = rank;
+        self
+    }
+
+    /// The segment's rank: lower ranks hold events that arrived earlier.
+    pub fn rank(&self) -> u64 {
+        self.rank
+    }
+
+    /// The format version the file was written in.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Fills in the groups of a format 1 segment's blocks, whose entries do not name them.
+    pub(crate) fn assign_groups(&mut self, group_of: impl Fn(u64) -> Option<u64>) {
+        if self.version == 1 {
+            for b in &mut self.blocks {
+                b.group_id = group_of(b.min_stream).unwrap_or(0);
+            }
+        }
     }
 
     /// The segment's id.
@@ -276,9 +393,19 @@ impl Segment {
 
     /// Decodes block `i` into `out`.
     pub fn decode_block(&self, i: usize, out: &mut DecodedBlock) -> Result<()> {
+        self.decode_columns(i, Columns::ALL, out)
+    }
+
+    /// Decodes only the `cols` of block `i` (and its stream runs) into `out`.
+    pub fn decode_columns(&self, i: usize, cols: Columns, out: &mut DecodedBlock) -> Result<()> {
         let m = self.blocks[i];
         let bytes = self.block_bytes(i)?;
-        block::decode(bytes, m.count as usize, m.raw_bytes as usize, out)
+        let shape = Shape {
+            count: m.count as usize,
+            raw_bytes: m.raw_bytes as usize,
+            single_stream: m.min_stream,
+        };
+        block::decode(bytes, shape, cols, out)
             .map_err(|why| StorageError::corrupt(&self.path, m.offset, why))
     }
 }
@@ -288,9 +415,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    type Columns = (u64, Vec<i64>, Vec<i64>, Vec<String>);
+    type Sample = (u64, Vec<i64>, Vec<i64>, Vec<String>);
 
-    fn sample_blocks() -> Vec<Columns> {
+    fn one_run(stream_id: u64, msgs: &[String]) -> [RunInput; 1] {
+        let raw_bytes = msgs.iter().map(|m| m.len() as u64).sum();
+        [RunInput { stream_id, count: msgs.len(), raw_bytes }]
+    }
+
+    fn sample_blocks() -> Vec<Sample> {
         (0..3u64)
             .map(|s| {
                 let ts: Vec<i64> = (0..100).map(|i| 1000 + i * 7 + s as i64).collect();
@@ -303,10 +435,13 @@ mod tests {
 
     fn write_sample(dir: &Path) -> PathBuf {
         let data = sample_blocks();
+        let runs: Vec<_> = data.iter().map(|(s, _, _, m)| one_run(*s, m)).collect();
         let inputs: Vec<_> = data
             .iter()
-            .map(|(s, ts, ing, m)| BlockInput {
-                stream_id: *s,
+            .zip(&runs)
+            .map(|((_, ts, ing, m), runs)| BlockInput {
+                group_id: 1,
+                runs,
                 timestamps: ts,
                 ingestion_times: ing,
                 messages: m.as_slice(),
@@ -328,7 +463,8 @@ mod tests {
         let mut out = DecodedBlock::default();
         for (i, (s, ts, ing, msgs)) in data.iter().enumerate() {
             let m = seg.blocks()[i];
-            assert_eq!((m.stream_id, m.min_ts, m.max_ts, m.count), (*s, ts[0], ts[99], 100));
+            assert_eq!((m.min_stream, m.max_stream, m.min_ts, m.max_ts), (*s, *s, ts[0], ts[99]));
+            assert_eq!((m.group_id, m.count), (1, 100));
             seg.decode_block(i, &mut out).unwrap();
             assert_eq!(&out.timestamps, ts);
             assert_eq!(&out.ingestion_times, ing);
@@ -384,15 +520,16 @@ mod tests {
                 let msgs: Vec<String> = events.into_iter().map(|e| e.1).collect();
                 data.push((sid as u64, ts, msgs));
             }
-            let inputs: Vec<_> = data.iter().map(|(s, ts, m)| BlockInput {
-                stream_id: *s, timestamps: ts, ingestion_times: ts, messages: m.as_slice(),
+            let runs: Vec<_> = data.iter().map(|(s, _, m)| one_run(*s, m)).collect();
+            let inputs: Vec<_> = data.iter().zip(&runs).map(|((_, ts, m), runs)| BlockInput {
+                group_id: 2, runs, timestamps: ts, ingestion_times: ts, messages: m.as_slice(),
             }).collect();
             let path = dir.path().join("p.seg");
             write(&path, &inputs).unwrap();
             let seg = Segment::open(7, &path).unwrap();
             let mut out = DecodedBlock::default();
             for (i, (s, ts, msgs)) in data.iter().enumerate() {
-                prop_assert_eq!(seg.blocks()[i].stream_id, *s);
+                prop_assert_eq!(seg.blocks()[i].min_stream, *s);
                 seg.decode_block(i, &mut out).unwrap();
                 prop_assert_eq!(&out.timestamps, ts);
                 let got: Vec<&str> = (0..out.len()).map(|j| out.message(j)).collect();

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use logsight_model::{LogEvent, LogGroupName, LogStreamName, ProducerId, RetentionDays, TimeRange};
 use logsight_storage::{
-    AppendOutcome, CommittedBatch, Direction, Event, Lsn, ManualClock, Position, Producer,
-    ReadOptions, StorageError, Store, StoreOptions,
+    AppendOutcome, CommittedBatch, CompactionPolicy, Direction, Event, Lsn, ManualClock, Position,
+    Producer, ReadOptions, StorageError, Store, StoreOptions,
 };
 use proptest::prelude::*;
 
@@ -400,9 +400,11 @@ fn scan_prunes_by_stream_and_time() {
     assert_eq!(plan.blocks_total, 20);
     assert_eq!(plan.blocks_scanned(), 7, "blocks of a from t=300 to t=900");
     let seen = parking_lot::Mutex::new(Vec::new());
-    plan.run(2, |unit, block, rows| {
-        for i in rows {
-            seen.lock().push((unit.stream.to_string(), block.message(i).to_owned()));
+    plan.run(2, |_, block, runs| {
+        for run in runs {
+            for i in run.rows.clone() {
+                seen.lock().push((run.stream.to_string(), block.message(i).to_owned()));
+            }
         }
         Ok(())
     })
@@ -413,6 +415,50 @@ fn scan_prunes_by_stream_and_time() {
     want.push(("a".into(), "a buffered".into()));
     want.sort();
     assert_eq!(seen, want);
+}
+
+#[test]
+fn streams_share_blocks_and_reads_see_only_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions { block_bytes: 1 << 20, ..opts() }).unwrap();
+    let streams: Vec<String> = (0..50).map(|i| format!("i-{i:02}")).collect();
+    let names: Vec<&str> = streams.iter().map(String::as_str).collect();
+    setup(&store, "fleet", &names);
+    setup(&store, "other", &["x"]);
+    for round in 0..4 {
+        for (i, s) in names.iter().enumerate() {
+            let t = round * 1000 + i as i64;
+            store.append("fleet", s, &[ev(t, &format!("{s} round {round}"))]).unwrap();
+        }
+        store.append("other", "x", &[ev(round, "other group")]).unwrap();
+    }
+    store.flush().unwrap();
+    // One block per group: 50 streams share one.
+    assert_eq!(store.stats().blocks, 2);
+    let g = store.group("fleet").unwrap();
+    assert_eq!((g.blocks, g.segments, g.events), (1, 1, 200));
+    let one = read_all(&store, "fleet", Some("i-07"), TimeRange::ALL, Direction::Forward, 3);
+    assert_eq!(messages(&one), (0..4).map(|r| format!("i-07 round {r}")).collect::<Vec<_>>());
+    let s = store.streams("fleet").unwrap();
+    let s7 = s.iter().find(|s| s.name == "i-07").unwrap();
+    assert_eq!(
+        (s7.events, s7.first_event_timestamp, s7.last_event_timestamp),
+        (4, Some(7), Some(3007))
+    );
+    assert!(s7.stored_bytes > 0 && s7.stored_bytes < g.stored_bytes / 10);
+    let all = read_all(&store, "fleet", None, TimeRange::ALL, Direction::Backward, 7);
+    assert_eq!(all.len(), 200);
+    assert_eq!(all[0].message, "i-49 round 3");
+    let plan =
+        store.plan_scan("fleet", Some(&["i-03".into(), "i-40".into()]), TimeRange::ALL).unwrap();
+    let rows = parking_lot::Mutex::new(0);
+    plan.run(1, |_, _, runs| {
+        assert!(runs.iter().all(|r| &*r.stream == "i-03" || &*r.stream == "i-40"));
+        *rows.lock() += runs.iter().map(|r| r.rows.len()).sum::<usize>();
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(rows.into_inner(), 8);
 }
 
 #[test]
@@ -486,12 +532,19 @@ proptest! {
             }
         }
         let range = TimeRange::new(start, start.map(|s| s + len));
-        for dir in [Direction::Forward, Direction::Backward] {
-            let got = messages(&read_all(&store, "g", None, range, dir, page));
-            prop_assert_eq!(got, oracle(&all, range, dir));
-            let s1: Vec<_> = all.iter().filter(|e| e.0 == 1).cloned().collect();
-            let got = messages(&read_all(&store, "g", Some("s1"), range, dir, page));
-            prop_assert_eq!(got, oracle(&s1, range, dir));
+        // The same reads before and after compaction (which merges the seals' segments).
+        for compacted in [false, true] {
+            if compacted {
+                store.compact_all(|_| ()).unwrap();
+                prop_assert!(store.stats().segments <= 1);
+            }
+            for dir in [Direction::Forward, Direction::Backward] {
+                let got = messages(&read_all(&store, "g", None, range, dir, page));
+                prop_assert_eq!(got, oracle(&all, range, dir));
+                let s1: Vec<_> = all.iter().filter(|e| e.0 == 1).cloned().collect();
+                let got = messages(&read_all(&store, "g", Some("s1"), range, dir, page));
+                prop_assert_eq!(got, oracle(&s1, range, dir));
+            }
         }
     }
 }
@@ -503,9 +556,12 @@ fn crash_child() {
     use std::io::Write;
     let Ok(dir) = std::env::var("LOGSIGHT_CRASH_DIR") else { return };
     let round: usize = std::env::var("LOGSIGHT_CRASH_ROUND").unwrap().parse().unwrap();
+    // Small seals merged as soon as there are two, so kills land during merges too.
+    let compaction = CompactionPolicy { fan_in: 2, ..CompactionPolicy::default() };
     let o = StoreOptions {
         seal_bytes: 20_000,
         seal_age: Duration::from_millis(30),
+        compaction,
         ..StoreOptions::default()
     };
     let store = Store::open(&dir, o).unwrap();
@@ -535,7 +591,7 @@ fn kill_9_loses_no_acknowledged_batch() {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path(), opts()).unwrap();
+        let store = Store::open(dir.path(), StoreOptions { block_bytes: 10, ..opts() }).unwrap();
         setup(&store, "g", &["s0", "s1", "s2", "s3"]);
     }
     let mut acked: HashMap<String, usize> = HashMap::new();
@@ -591,4 +647,111 @@ fn kill_9_loses_no_acknowledged_batch() {
         assert_eq!(msgs.len(), total, "batch {id} torn");
     }
     assert!(all.len() > 100);
+}
+
+/// Copies the committed data directory written by the first storage format (one stream per
+/// block, 72-byte directory entries, no group ids in the catalog) to a temporary directory.
+fn v1_store() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-store");
+    for sub in ["", "segments", "wal"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for entry in std::fs::read_dir(src.join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    dir
+}
+
+fn v1_expectations(store: &Store) {
+    let web = read_all(store, "web", None, TimeRange::ALL, Direction::Forward, 2);
+    assert_eq!(
+        messages(&web),
+        [
+            "late event from b",
+            "GET /index.html 200 12ms",
+            "GET /login 302 3ms",
+            "POST /api/orders 500 87ms",
+            "GET /health 200 1ms",
+        ]
+    );
+    let streams: Vec<&str> = web.iter().map(|e| &*e.stream).collect();
+    assert_eq!(streams, ["b", "a", "b", "a", "a"]);
+    let a = read_all(store, "web", Some("a"), TimeRange::ALL, Direction::Backward, 1);
+    assert_eq!(
+        a.iter().map(|e| e.timestamp).collect::<Vec<_>>(),
+        [1_700_000_005_000, 1_700_000_002_000, 1_700_000_000_000]
+    );
+    let jobs = read_all(store, "jobs", None, TimeRange::ALL, Direction::Forward, 10);
+    assert_eq!(messages(&jobs), ["worker started pid=41", "job 7 done in 1.5s"]);
+    let web = store.group("web").unwrap();
+    assert_eq!((web.streams, web.events, web.raw_bytes), (2, 5, 103));
+}
+
+#[test]
+fn first_format_data_directories_still_read() {
+    let dir = v1_store();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    v1_expectations(&store);
+    // New data lands beside the old in the new format, and both read together.
+    store.append("web", "b", &[ev(1_700_000_006_000, "new format")]).unwrap();
+    store.flush().unwrap();
+    let web = read_all(&store, "web", None, TimeRange::ALL, Direction::Forward, 3);
+    assert_eq!(web.last().unwrap().message, "new format");
+    drop(store);
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert_eq!(store.group("web").unwrap().events, 6);
+}
+
+#[test]
+fn compaction_rewrites_the_first_format_and_keeps_every_read() {
+    let dir = v1_store();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert!(store.segments().iter().all(|s| s.format == 1));
+    let report = store.compact_all(|_| ()).unwrap();
+    assert_eq!((report.inputs, report.rows_dropped), (2, 0));
+    // Every event falls on 2023-11-14, day 19,675 since the epoch.
+    let segs = store.segments();
+    assert_eq!(segs.len(), 1);
+    assert_eq!((segs[0].format, segs[0].events, segs[0].partition_day), (2, 7, Some(19_675)));
+    v1_expectations(&store);
+    drop(store);
+    let store = Store::open(dir.path(), opts()).unwrap();
+    v1_expectations(&store);
+}
+
+#[test]
+fn compaction_drops_deleted_streams_and_expired_rows_and_splits_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(10 * 86_400_000));
+    let store = Store::open(dir.path(), StoreOptions { clock: clock.clone(), ..opts() }).unwrap();
+    setup(&store, "g", &["keep", "gone"]);
+    let day = 86_400_000;
+    for d in 7..10 {
+        store.append("g", "keep", &[ev(d * day + 5, &format!("keep day {d}"))]).unwrap();
+        store.append("g", "gone", &[ev(d * day + 6, &format!("gone day {d}"))]).unwrap();
+        store.flush().unwrap();
+    }
+    // One seal spanning two days, too.
+    store
+        .append("g", "keep", &[ev(8 * day + 9, "late to day 8"), ev(9 * day + 9, "day 9 again")])
+        .unwrap();
+    store.flush().unwrap();
+    let (g, gone) = names("g", "gone");
+    store.delete_stream(&g, &gone).unwrap();
+    store.set_retention(&g, Some(RetentionDays::new(3).unwrap())).unwrap();
+    clock.set(10 * day + day / 2); // day 7 is now past the 3-day retention
+    let report = store.compact_all(|_| ()).unwrap();
+    // Days 8 and 9 and the seal spanning both merge, dropping the deleted stream's two rows
+    // there; day 7 is alone (nothing to merge) and wholly expired, so retention deletes it.
+    assert_eq!((report.inputs, report.outputs, report.rows_dropped), (3, 2, 2), "{report:?}");
+    store.enforce_retention().unwrap();
+    let segs = store.segments();
+    let days: Vec<Option<i64>> = segs.iter().map(|s| s.partition_day).collect();
+    assert_eq!(days, [Some(8), Some(9)], "{segs:?}");
+    let all = read_all(&store, "g", None, TimeRange::ALL, Direction::Forward, 10);
+    assert_eq!(messages(&all), ["keep day 8", "late to day 8", "keep day 9", "day 9 again"]);
 }

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -15,15 +16,19 @@ use logsight_model::{LogEvent, LogGroupName, LogStreamName, ProducerId, Retentio
 use crate::catalog::{Catalog, GroupEntry, SegmentEntry, StreamEntry};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{IoContext, Result, StorageError};
+use crate::layout::{BlockBuilder, OwnedBlock};
 use crate::memtable::{MemEvent, MemTable};
 use crate::producers::{ProducerMark, Producers};
-use crate::read::{self, Page, ReadOptions, Source, SourceData};
+use crate::read::{self, Page, ReadOptions, Source, SourceData, StreamNames};
 use crate::scan::{ScanPlan, ScanUnit};
 use crate::segment::{self, BlockInput, BlockMeta, Segment};
+use crate::stats::StreamStats;
 use crate::wal::{self, Wal};
 
 mod committed;
+mod compact;
 pub use committed::{CommittedBatch, CommittedEvent, Lsn};
+pub use compact::{CompactionPolicy, CompactionReport};
 
 /// Tuning of a [`Store`]. The defaults suit a server; tests shrink the thresholds.
 #[derive(Debug, Clone)]
@@ -44,6 +49,10 @@ pub struct StoreOptions {
     pub background: bool,
     /// The clock used for retention.
     pub clock: Arc<dyn Clock>,
+    /// When segments are merged (see `compact`).
+    pub compaction: CompactionPolicy,
+    /// Merge segments in the background (with `background`).
+    pub background_compaction: bool,
 }
 
 impl Default for StoreOptions {
@@ -56,6 +65,8 @@ impl Default for StoreOptions {
             sync: true,
             background: true,
             clock: Arc::new(SystemClock),
+            compaction: CompactionPolicy::default(),
+            background_compaction: true,
         }
     }
 }
@@ -146,49 +157,83 @@ pub struct StoreStats {
     pub buffered_events: u64,
     /// Segments that failed their checks on open and are not served.
     pub damaged_segments: Vec<String>,
+    /// Bytes written by seals since the store was opened.
+    pub sealed_bytes: u64,
+    /// Bytes written by compactions since the store was opened: with `sealed_bytes`, the
+    /// write amplification is `(sealed + compacted) / sealed`.
+    pub compacted_bytes: u64,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct StreamStats {
-    first: Option<i64>,
-    last: Option<i64>,
-    last_ingest: Option<i64>,
-    events: u64,
-    raw_bytes: u64,
-    stored_bytes: u64,
-    blocks: u64,
-}
-
-impl StreamStats {
-    fn add_events(&mut self, min_ts: i64, max_ts: i64, max_ingest: i64, count: u64, raw: u64) {
-        self.first = Some(self.first.map_or(min_ts, |f| f.min(min_ts)));
-        self.last = Some(self.last.map_or(max_ts, |l| l.max(max_ts)));
-        self.last_ingest = Some(self.last_ingest.map_or(max_ingest, |l| l.max(max_ingest)));
-        self.events += count;
-        self.raw_bytes += raw;
-    }
+/// One live segment, as `inspect` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Its id (the file is `segments/<id:016x>.seg`).
+    pub id: u64,
+    /// File size.
+    pub bytes: u64,
+    /// Blocks.
+    pub blocks: u64,
+    /// Events (of every stream, deleted ones included until compaction drops them).
+    pub events: u64,
+    /// Earliest and latest event timestamps.
+    pub min_ts: i64,
+    /// Latest event timestamp.
+    pub max_ts: i64,
+    /// The UTC day (days since the epoch) all its events fall in, if they do.
+    pub partition_day: Option<i64>,
+    /// File format version.
+    pub format: u32,
 }
 
 struct State {
     catalog: Catalog,
     /// stream id → (group, stream) for the live streams.
     names: HashMap<u64, (Arc<str>, Arc<str>)>,
+    /// stream id → group id for the live streams.
+    group_of: HashMap<u64, u64>,
     segments: BTreeMap<u64, Arc<Segment>>,
     /// Sealing in progress: buffered events already out of the active table.
     frozen: Option<Arc<MemTable>>,
-    stats: HashMap<u64, StreamStats>,
     damaged: Vec<String>,
 }
 
 impl State {
     fn rebuild_names(&mut self) {
         self.names.clear();
+        self.group_of.clear();
         for (g, group) in &self.catalog.groups {
-            let g: Arc<str> = g.as_str().into();
+            let name: Arc<str> = g.as_str().into();
             for (s, entry) in &group.streams {
-                self.names.insert(entry.id, (g.clone(), s.as_str().into()));
+                self.names.insert(entry.id, (name.clone(), s.as_str().into()));
+                self.group_of.insert(entry.id, group.id);
             }
         }
+    }
+
+    /// What the segments hold of each stream, summed (a damaged segment's part is left out).
+    fn sealed_stats(&self, ids: &HashSet<u64>) -> HashMap<u64, StreamStats> {
+        let mut out: HashMap<u64, StreamStats> = HashMap::new();
+        for seg in self.segments.values() {
+            match seg.stream_stats() {
+                Ok(stats) => {
+                    for (id, s) in stats.iter().filter(|(id, _)| ids.contains(id)) {
+                        out.entry(*id).or_default().merge(s);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "statistics leave out a damaged segment"),
+            }
+        }
+        if let Some(frozen) = &self.frozen {
+            add_buffered(&mut out, frozen, ids);
+        }
+        out
+    }
+}
+
+/// Adds a buffer's streams in `ids` to `out`.
+fn add_buffered(out: &mut HashMap<u64, StreamStats>, mt: &MemTable, ids: &HashSet<u64>) {
+    for (id, buf) in mt.streams.iter().filter(|(id, _)| ids.contains(id)) {
+        out.entry(*id).or_default().merge(&buf.stats);
     }
 }
 
@@ -206,9 +251,30 @@ struct Inner {
     /// them passes.
     producers: Mutex<Producers>,
     state: RwLock<State>,
-    /// Serialises seals and segment rewrites, which both replace the segment list.
+    /// Serialises seals, segment rewrites and the commits of compactions, which all replace
+    /// the segment list.
     maintenance: Mutex<()>,
+    /// The next segment id; the catalog saves it, and files with ids it never saved are
+    /// orphans of a crash.
+    next_segment: AtomicU64,
+    /// Bytes written by seals and by compactions since open: their ratio is the write
+    /// amplification.
+    sealed_bytes: AtomicU64,
+    compacted_bytes: AtomicU64,
     _lock: File,
+}
+
+impl Inner {
+    fn alloc_segment_id(&self) -> u64 {
+        self.next_segment.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Persists `cat` (the commit point of whatever changed it) with the segment ids handed
+    /// out so far.
+    fn save_catalog(&self, cat: &mut Catalog) -> Result<()> {
+        cat.next_segment_id = cat.next_segment_id.max(self.next_segment.load(Ordering::Relaxed));
+        cat.save(&self.dir)
+    }
 }
 
 /// A durable log store in one directory. Cheap to share: clone the `Arc` it lives in.
@@ -217,6 +283,7 @@ pub struct Store {
     stop: Option<Sender<()>>,
     kick: Sender<()>,
     worker: Option<JoinHandle<()>>,
+    compactor: Option<JoinHandle<()>>,
 }
 
 const SEGMENTS: &str = "segments";
@@ -224,22 +291,6 @@ const WAL: &str = "wal";
 
 fn segment_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(SEGMENTS).join(format!("{id:016x}.seg"))
-}
-
-/// Splits a segment's file bytes over its blocks: each block's bytes, its directory entry, and
-/// an even share of the header and footer. The shares add up to the file size exactly.
-fn block_costs(seg: &Segment) -> Vec<u64> {
-    let n = seg.blocks().len() as u64;
-    if n == 0 {
-        return Vec::new();
-    }
-    let per_block_overhead = seg.overhead_bytes() / n;
-    let remainder = seg.overhead_bytes() % n;
-    seg.blocks()
-        .iter()
-        .enumerate()
-        .map(|(i, b)| u64::from(b.len) + per_block_overhead + u64::from(i == 0) * remainder)
-        .collect()
 }
 
 impl Store {
@@ -257,9 +308,9 @@ impl Store {
         let mut state = State {
             catalog,
             names: HashMap::new(),
+            group_of: HashMap::new(),
             segments: BTreeMap::new(),
             frozen: None,
-            stats: HashMap::new(),
             damaged: Vec::new(),
         };
         state.rebuild_names();
@@ -267,10 +318,9 @@ impl Store {
         for entry in state.catalog.segments.clone() {
             let path = segment_path(&dir, entry.id);
             match Segment::open(entry.id, &path) {
-                Ok(seg) => {
-                    count_segment_events(&mut state, &seg);
-                    count_segment(&mut state, &seg);
-                    state.segments.insert(entry.id, Arc::new(seg));
+                Ok(mut seg) => {
+                    seg.assign_groups(|stream| state.group_of.get(&stream).copied());
+                    state.segments.insert(entry.id, Arc::new(seg.with_rank(entry.rank())));
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "segment is damaged; its events are not served");
@@ -298,8 +348,6 @@ impl Store {
                 ingestion_time: e.ingestion_time,
                 message: e.message.into(),
             });
-            let events: Vec<MemEvent> = events.collect();
-            note_append(&mut state.stats, batch.stream_id, &events);
             active.insert(batch.stream_id, events);
         })?;
         tracing::info!(
@@ -311,6 +359,7 @@ impl Store {
         let last_lsn = replay.last_lsn.max(state.catalog.next_lsn.saturating_sub(1));
         let wal = Wal::create(&dir.join(WAL), wal_id, opts.sync, last_lsn, replay.first_lsns)?;
         let background = opts.background;
+        let next_segment = state.catalog.next_segment_id;
         let inner = Arc::new(Inner {
             dir,
             opts,
@@ -321,18 +370,30 @@ impl Store {
             producers: Mutex::new(producers),
             state: RwLock::new(state),
             maintenance: Mutex::new(()),
+            next_segment: AtomicU64::new(next_segment),
+            sealed_bytes: AtomicU64::new(0),
+            compacted_bytes: AtomicU64::new(0),
             _lock: lock,
         });
         let (kick, kicked) = channel::bounded(1);
         let (stop, stopped) = channel::bounded(1);
         let worker = background.then(|| {
             let inner = inner.clone();
+            let stopped = stopped.clone();
             std::thread::Builder::new()
                 .name("logsight-sealer".into())
                 .spawn(move || background_loop(&inner, &kicked, &stopped))
                 .expect("spawning the sealer thread")
         });
-        let store = Store { inner, stop: Some(stop), kick, worker };
+        // Merges run on their own thread, so a long one never delays a seal.
+        let compactor = (background && inner.opts.background_compaction).then(|| {
+            let inner = inner.clone();
+            std::thread::Builder::new()
+                .name("logsight-compactor".into())
+                .spawn(move || compaction_loop(&inner, &stopped))
+                .expect("spawning the compactor thread")
+        });
+        let store = Store { inner, stop: Some(stop), kick, worker, compactor };
         store.enforce_retention()?;
         Ok(store)
     }
@@ -349,7 +410,10 @@ impl Store {
             if cat.groups.contains_key(name.as_str()) {
                 return Err(StorageError::GroupExists(name.to_string()));
             }
-            let entry = GroupEntry { created: now, retention_days: None, streams: BTreeMap::new() };
+            let id = cat.next_group_id;
+            cat.next_group_id += 1;
+            let entry =
+                GroupEntry { id, created: now, retention_days: None, streams: BTreeMap::new() };
             cat.groups.insert(name.to_string(), entry);
             Ok(())
         })
@@ -429,12 +493,6 @@ impl Store {
             ids.iter().for_each(|id| active.remove_stream(*id));
         }
         self.inner.producers.lock().forget(ids);
-        {
-            let mut st = self.inner.state.write();
-            ids.iter().for_each(|id| {
-                st.stats.remove(id);
-            });
-        }
         // The WAL may still hold the streams' batches; replay skips them (their ids are gone
         // from the catalog), and the next seal drops the files.
         self.rewrite_segments()
@@ -445,7 +503,7 @@ impl Store {
         let _m = self.inner.maintenance.lock();
         let mut cat = self.inner.state.read().catalog.clone();
         f(&mut cat)?;
-        cat.save(&self.inner.dir)?;
+        self.inner.save_catalog(&mut cat)?;
         let mut st = self.inner.state.write();
         st.catalog = cat;
         st.rebuild_names();
@@ -499,15 +557,11 @@ impl Store {
             }
         };
         self.inner.wal.wait_durable(ticket)?;
-        let mem: Vec<MemEvent> = events
-            .iter()
-            .map(|e| MemEvent {
-                timestamp: e.timestamp,
-                ingestion_time: e.ingestion_time,
-                message: e.message.as_str().into(),
-            })
-            .collect();
-        note_append(&mut self.inner.state.write().stats, id, &mem);
+        let mem = events.iter().map(|e| MemEvent {
+            timestamp: e.timestamp,
+            ingestion_time: e.ingestion_time,
+            message: e.message.as_str().into(),
+        });
         let full = {
             let mut active = self.inner.active.lock();
             active.insert(id, mem);
@@ -554,15 +608,17 @@ impl Store {
 
     /// The groups, in name order.
     pub fn groups(&self) -> Vec<GroupInfo> {
+        let active = self.inner.active.lock();
         let st = self.inner.state.read();
-        st.catalog.groups.iter().map(|(name, g)| group_info(&st, name, g)).collect()
+        st.catalog.groups.iter().map(|(name, g)| group_info(&st, &active, name, g)).collect()
     }
 
     /// One group.
     pub fn group(&self, name: &str) -> Result<GroupInfo> {
+        let active = self.inner.active.lock();
         let st = self.inner.state.read();
         let g = st.catalog.group(name)?;
-        Ok(group_info(&st, name, g))
+        Ok(group_info(&st, &active, name, g))
     }
 
     /// A group's retention in days, from the catalog alone: cheaper than [`Store::group`],
@@ -578,12 +634,17 @@ impl Store {
 
     /// A group's streams, in name order.
     pub fn streams(&self, group: &str) -> Result<Vec<StreamInfo>> {
+        let active = self.inner.active.lock();
         let st = self.inner.state.read();
         let g = st.catalog.group(group)?;
+        let ids: HashSet<u64> = g.streams.values().map(|s| s.id).collect();
+        let mut stats = st.sealed_stats(&ids);
+        add_buffered(&mut stats, &active, &ids);
+        drop(active);
         Ok(g.streams
             .iter()
             .map(|(name, e)| {
-                let s = st.stats.get(&e.id).copied().unwrap_or_default();
+                let s = stats.get(&e.id).copied().unwrap_or_default();
                 StreamInfo {
                     name: name.clone(),
                     creation_time: e.created,
@@ -610,19 +671,49 @@ impl Store {
             buffered_events: self.inner.active.lock().events as u64
                 + st.frozen.as_ref().map_or(0, |f| f.events as u64),
             damaged_segments: st.damaged.clone(),
+            sealed_bytes: self.inner.sealed_bytes.load(Ordering::Relaxed),
+            compacted_bytes: self.inner.compacted_bytes.load(Ordering::Relaxed),
         }
+    }
+
+    /// The live segments, oldest rank first.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        let st = self.inner.state.read();
+        let mut out: Vec<(u64, SegmentInfo)> = st
+            .segments
+            .values()
+            .map(|seg| {
+                let b = seg.blocks();
+                let min_ts = b.iter().map(|b| b.min_ts).min().unwrap_or(0);
+                let max_ts = b.iter().map(|b| b.max_ts).max().unwrap_or(0);
+                let day = |t: i64| t.div_euclid(86_400_000);
+                let info = SegmentInfo {
+                    id: seg.id(),
+                    bytes: seg.file_len(),
+                    blocks: b.len() as u64,
+                    events: b.iter().map(|b| u64::from(b.count)).sum(),
+                    min_ts,
+                    max_ts,
+                    partition_day: (day(min_ts) == day(max_ts)).then(|| day(min_ts)),
+                    format: seg.version(),
+                };
+                (seg.rank(), info)
+            })
+            .collect();
+        out.sort_by_key(|(rank, info)| (*rank, info.min_ts));
+        out.into_iter().map(|(_, info)| info).collect()
     }
 
     /// Reads one page of a stream's events.
     pub fn read_stream(&self, group: &str, stream: &str, opts: &ReadOptions) -> Result<Page> {
-        let (ids, range) = self.resolve(group, opts.range, |g| {
+        let (gid, ids, range) = self.resolve(group, opts.range, |g| {
             let s = g.streams.get(stream).ok_or_else(|| StorageError::StreamNotFound {
                 group: group.to_owned(),
                 stream: stream.to_owned(),
             })?;
             Ok(vec![s.id])
         })?;
-        let sources = self.sources(&ids, range);
+        let sources = self.sources(gid, &ids, range);
         read::read_page(sources, &ReadOptions { range, ..opts.clone() })
     }
 
@@ -634,8 +725,8 @@ impl Store {
         streams: Option<&[String]>,
         opts: &ReadOptions,
     ) -> Result<Page> {
-        let (ids, range) = self.resolve(group, opts.range, |g| Ok(stream_ids(g, streams)))?;
-        let sources = self.sources(&ids, range);
+        let (gid, ids, range) = self.resolve(group, opts.range, |g| Ok(stream_ids(g, streams)))?;
+        let sources = self.sources(gid, &ids, range);
         read::read_page(sources, &ReadOptions { range, ..opts.clone() })
     }
 
@@ -648,13 +739,13 @@ impl Store {
         streams: Option<&[String]>,
         range: TimeRange,
     ) -> Result<ScanPlan> {
-        let (ids, range) = self.resolve(group, range, |g| Ok(stream_ids(g, streams)))?;
+        let (gid, ids, range) = self.resolve(group, range, |g| Ok(stream_ids(g, streams)))?;
         let total_blocks: usize = {
             let st = self.inner.state.read();
             st.segments.values().map(|s| s.blocks().len()).sum()
         };
         let units: Vec<ScanUnit> =
-            self.sources(&ids, range).into_iter().map(ScanUnit::from).collect();
+            self.sources(gid, &ids, range).into_iter().map(ScanUnit::from).collect();
         Ok(ScanPlan::new(units, range, total_blocks))
     }
 
@@ -665,23 +756,25 @@ impl Store {
         group: &str,
         range: TimeRange,
         pick: impl FnOnce(&GroupEntry) -> Result<Vec<u64>>,
-    ) -> Result<(Vec<u64>, TimeRange)> {
+    ) -> Result<(u64, Vec<u64>, TimeRange)> {
         let st = self.inner.state.read();
         let g = st.catalog.group(group)?;
         let ids = pick(g)?;
         let cutoff = g.retention_cutoff(self.inner.opts.clock.now_ms());
-        Ok((ids, range.clamp_start(cutoff)))
+        Ok((g.id, ids, range.clamp_start(cutoff)))
     }
 
     /// Every block and buffered run of the given streams overlapping `range`.
-    fn sources(&self, ids: &[u64], range: TimeRange) -> Vec<Source> {
+    fn sources(&self, group_id: u64, ids: &[u64], range: TimeRange) -> Vec<Source> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
         // The buffer and the segment list are read under both locks at once (in the same
         // order a seal takes them), so an event is seen exactly once: in the active buffer,
         // in the frozen one, or in its new segment.
         let (runs, segments, frozen, names) = {
             let mut active = self.inner.active.lock();
             let mut runs = Vec::new();
-            for id in ids {
+            for id in &ids {
                 if let Some(buf) = active.streams.get_mut(id) {
                     buf.ensure_sorted();
                     let evs = buf.range(range);
@@ -693,25 +786,40 @@ impl Store {
             let st = self.inner.state.read();
             let segments: Vec<Arc<Segment>> = st.segments.values().cloned().collect();
             // Names of the wanted streams only; a deleted stream has none and is skipped.
-            let names: HashMap<u64, Arc<str>> = ids
+            let names: StreamNames = ids
                 .iter()
                 .filter_map(|id| st.names.get(id).map(|(_, name)| (*id, name.clone())))
                 .collect();
             (runs, segments, st.frozen.clone(), names)
         };
-        let name = |id: u64| names.get(&id).cloned();
+        let name = |id: u64| {
+            names.binary_search_by_key(&id, |(i, _)| *i).ok().map(|at| names[at].1.clone())
+        };
+        let live: Vec<u64> = names.iter().map(|(id, _)| *id).collect();
         let mut out = Vec::new();
         for seg in &segments {
             for (i, b) in seg.blocks().iter().enumerate() {
-                if range.overlaps(b.min_ts, b.max_ts)
-                    && let Some(stream) = name(b.stream_id)
+                if b.group_id == group_id
+                    && range.overlaps(b.min_ts, b.max_ts)
+                    && b.may_hold_any(&live)
                 {
-                    out.push(block_source(seg, i, b, stream));
+                    out.push(Source {
+                        // Segment id then block index orders blocks among equal timestamps:
+                        // a stream's events are consecutive blocks, newer segments last.
+                        rank: (seg.rank() << 24) | i as u64,
+                        min_ts: b.min_ts,
+                        max_ts: b.max_ts,
+                        data: SourceData::Block {
+                            seg: seg.clone(),
+                            index: i,
+                            streams: names.clone(),
+                        },
+                    });
                 }
             }
         }
         if let Some(frozen) = &frozen {
-            for id in ids {
+            for id in &ids {
                 if let (Some(buf), Some(stream)) = (frozen.streams.get(id), name(*id)) {
                     let evs = buf.range(range);
                     if !evs.is_empty() {
@@ -737,34 +845,21 @@ fn stream_ids(g: &GroupEntry, names: Option<&[String]>) -> Vec<u64> {
     }
 }
 
-fn block_source(seg: &Arc<Segment>, i: usize, b: &BlockMeta, stream: Arc<str>) -> Source {
-    Source {
-        stream_id: b.stream_id,
-        stream,
-        // Blocks of a stream within a segment are consecutive runs of its sorted events, so
-        // segment id then block index is their order among equal timestamps.
-        rank: (seg.id() << 24) | i as u64,
-        min_ts: b.min_ts,
-        max_ts: b.max_ts,
-        data: SourceData::Block(seg.clone(), i),
-    }
-}
-
-fn mem_source(id: u64, stream: Arc<str>, rank: u64, evs: Arc<[MemEvent]>) -> Source {
-    let (min_ts, max_ts) = (evs[0].timestamp, evs[evs.len() - 1].timestamp);
-    Source { stream_id: id, stream, rank, min_ts, max_ts, data: SourceData::Memory(evs) }
+fn mem_source(id: u64, stream: Arc<str>, rank: u64, events: Arc<[MemEvent]>) -> Source {
+    let (min_ts, max_ts) = (events[0].timestamp, events[events.len() - 1].timestamp);
+    Source { rank, min_ts, max_ts, data: SourceData::Memory { stream_id: id, stream, events } }
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
         drop(self.stop.take());
-        if let Some(w) = self.worker.take() {
+        for w in [self.worker.take(), self.compactor.take()].into_iter().flatten() {
             let _ = w.join();
         }
     }
 }
 
-fn group_info(st: &State, name: &str, g: &GroupEntry) -> GroupInfo {
+fn group_info(st: &State, active: &MemTable, name: &str, g: &GroupEntry) -> GroupInfo {
     let mut info = GroupInfo {
         name: name.to_owned(),
         creation_time: g.created,
@@ -777,53 +872,19 @@ fn group_info(st: &State, name: &str, g: &GroupEntry) -> GroupInfo {
         segments: 0,
     };
     let ids: HashSet<u64> = g.streams.values().map(|s| s.id).collect();
-    for id in &ids {
-        let s = st.stats.get(id).copied().unwrap_or_default();
+    let mut stats = st.sealed_stats(&ids);
+    add_buffered(&mut stats, active, &ids);
+    for s in stats.values() {
         info.events += s.events;
         info.raw_bytes += s.raw_bytes;
         info.stored_bytes += s.stored_bytes;
-        info.blocks += s.blocks;
     }
-    info.segments = st
-        .segments
-        .values()
-        .filter(|s| s.blocks().iter().any(|b| ids.contains(&b.stream_id)))
-        .count() as u64;
+    for seg in st.segments.values() {
+        let blocks = seg.blocks().iter().filter(|b| b.group_id == g.id).count() as u64;
+        info.blocks += blocks;
+        info.segments += u64::from(blocks > 0);
+    }
     info
-}
-
-fn note_append(stats: &mut HashMap<u64, StreamStats>, id: u64, events: &[MemEvent]) {
-    let s = stats.entry(id).or_default();
-    for e in events {
-        s.add_events(e.timestamp, e.timestamp, e.ingestion_time, 1, e.message.len() as u64);
-    }
-}
-
-/// Adds a segment's blocks to the stream statistics. Only the stored bytes and block counts
-/// change when buffered events are sealed; events and raw bytes were counted on append.
-fn count_segment(st: &mut State, seg: &Segment) {
-    for (b, cost) in seg.blocks().iter().zip(block_costs(seg)) {
-        if st.names.contains_key(&b.stream_id) {
-            let s = st.stats.entry(b.stream_id).or_default();
-            s.stored_bytes += cost;
-            s.blocks += 1;
-        }
-    }
-}
-
-/// Counts a recovered segment's events (on open, when no append counted them).
-fn count_segment_events(st: &mut State, seg: &Segment) {
-    for b in seg.blocks() {
-        if st.names.contains_key(&b.stream_id) {
-            st.stats.entry(b.stream_id).or_default().add_events(
-                b.min_ts,
-                b.max_ts,
-                b.max_ingest,
-                u64::from(b.count),
-                b.raw_bytes,
-            );
-        }
-    }
 }
 
 /// Removes segment files the catalog does not list (a seal or rewrite that crashed before its
@@ -893,45 +954,30 @@ fn write_frozen(
     // seal holds throughout, so one look serves the whole seal.
     let (mut cat, mut streams) = {
         let st = inner.state.read();
-        let live: Vec<(&u64, &crate::memtable::StreamBuf)> =
-            mt.streams.iter().filter(|(id, _)| st.names.contains_key(id)).collect();
+        let live: Vec<(u64, u64, &crate::memtable::StreamBuf)> = mt
+            .streams
+            .iter()
+            .filter_map(|(id, buf)| Some((*st.group_of.get(id)?, *id, buf)))
+            .collect();
         (st.catalog.clone(), live)
     };
-    let id = cat.next_segment_id;
-    // Columns per stream, then blocks of about `block_bytes` message bytes each.
-    streams.sort_by_key(|(id, _)| **id);
-    let mut cols = Vec::new();
-    for (sid, buf) in streams {
-        let mut start = 0;
-        while start < buf.events.len() {
-            let mut end = start;
-            let mut bytes = 0;
-            while end < buf.events.len() && (end == start || bytes < inner.opts.block_bytes) {
-                bytes += buf.events[end].message.len();
-                end += 1;
-            }
-            let evs = &buf.events[start..end];
-            let ts: Vec<i64> = evs.iter().map(|e| e.timestamp).collect();
-            let ing: Vec<i64> = evs.iter().map(|e| e.ingestion_time).collect();
-            let msgs: Vec<&str> = evs.iter().map(|e| &*e.message).collect();
-            cols.push((*sid, ts, ing, msgs));
-            start = end;
+    // Rows in (group, stream, time) order, cut into blocks of about `block_bytes`.
+    streams.sort_unstable_by_key(|(gid, sid, _)| (*gid, *sid));
+    let mut builder = BlockBuilder::new(inner.opts.block_bytes);
+    for (gid, sid, buf) in streams {
+        for e in &buf.events {
+            builder.push(gid, sid, e.timestamp, e.ingestion_time, &*e.message);
         }
     }
-    let inputs: Vec<BlockInput<'_, &str>> = cols
-        .iter()
-        .map(|(sid, ts, ing, msgs)| BlockInput {
-            stream_id: *sid,
-            timestamps: ts,
-            ingestion_times: ing,
-            messages: msgs,
-        })
-        .collect();
+    let blocks = builder.finish();
+    let inputs: Vec<BlockInput<'_, &str>> = blocks.iter().map(OwnedBlock::input).collect();
+    let id = inner.alloc_segment_id();
     let seg = if inputs.is_empty() {
         None
     } else {
         let path = segment_path(&inner.dir, id);
         let (bytes, _) = segment::write(&path, &inputs)?;
+        inner.sealed_bytes.fetch_add(bytes, Ordering::Relaxed);
         Some((Segment::open(id, &path)?, bytes))
     };
     cat.wal_checkpoint = checkpoint.wal_file;
@@ -940,16 +986,14 @@ fn write_frozen(
         s.producers = marks.remove(&s.id).unwrap_or_default();
     }
     if let Some((_, bytes)) = &seg {
-        cat.next_segment_id = id + 1;
-        cat.segments.push(SegmentEntry { id, bytes: *bytes });
+        cat.segments.push(SegmentEntry { id, bytes: *bytes, rank: None });
     }
-    cat.save(&inner.dir)?;
+    inner.save_catalog(&mut cat)?;
     let hold = cat.lowest_hold();
     {
         let mut st = inner.state.write();
         st.catalog = cat;
         if let Some((seg, _)) = seg {
-            count_segment(&mut st, &seg);
             st.segments.insert(id, Arc::new(seg));
         }
         st.frozen = None;
@@ -959,26 +1003,47 @@ fn write_frozen(
     Ok(())
 }
 
+/// What retention and deletion keep: per live group, its retention cutoff and its live
+/// stream ids (sorted).
+struct LiveGroups(HashMap<u64, (Option<i64>, Vec<u64>)>);
+
+impl LiveGroups {
+    fn new(cat: &Catalog, now: i64) -> Self {
+        let groups = cat.groups.values().map(|g| {
+            let mut ids: Vec<u64> = g.streams.values().map(|s| s.id).collect();
+            ids.sort_unstable();
+            (g.id, (g.retention_cutoff(now), ids))
+        });
+        LiveGroups(groups.collect())
+    }
+
+    /// Whether a block may hold an event still kept: of a live group, not wholly expired, and
+    /// with a live stream in its range. (A kept block may still hold some dead rows; reads skip
+    /// them and compaction drops them.)
+    fn holds(&self, b: &BlockMeta) -> bool {
+        self.0.get(&b.group_id).is_some_and(|(cutoff, ids)| {
+            cutoff.is_none_or(|c| b.max_ts >= c) && b.may_hold_any(ids)
+        })
+    }
+
+    /// Whether one row is still kept.
+    fn keeps(&self, group_id: u64, stream_id: u64, ts: i64) -> bool {
+        self.0.get(&group_id).is_some_and(|(cutoff, ids)| {
+            cutoff.is_none_or(|c| ts >= c) && ids.binary_search(&stream_id).is_ok()
+        })
+    }
+}
+
 /// Drops expired blocks and blocks of deleted streams: whole segments are deleted, partly
 /// dead ones are rewritten by copying their live blocks (no recompression).
 fn rewrite_segments(inner: &Inner) -> Result<()> {
     let _m = inner.maintenance.lock();
     let now = inner.opts.clock.now_ms();
-    let (segments, cutoffs) = {
+    let (segments, groups) = {
         let st = inner.state.read();
-        let mut cutoffs: HashMap<u64, Option<i64>> = HashMap::new();
-        for g in st.catalog.groups.values() {
-            let cutoff = g.retention_cutoff(now);
-            for s in g.streams.values() {
-                cutoffs.insert(s.id, cutoff);
-            }
-        }
-        (st.segments.values().cloned().collect::<Vec<_>>(), cutoffs)
+        (st.segments.values().cloned().collect::<Vec<_>>(), LiveGroups::new(&st.catalog, now))
     };
-    let live = |b: &BlockMeta| match cutoffs.get(&b.stream_id) {
-        None => false,
-        Some(cutoff) => cutoff.is_none_or(|c| b.max_ts >= c),
-    };
+    let live = |b: &BlockMeta| groups.holds(b);
     for seg in segments {
         let keep: Vec<usize> =
             (0..seg.blocks().len()).filter(|&i| live(&seg.blocks()[i])).collect();
@@ -988,29 +1053,26 @@ fn rewrite_segments(inner: &Inner) -> Result<()> {
         let replacement = if keep.is_empty() {
             None
         } else {
-            let id = inner.state.read().catalog.next_segment_id;
+            let id = inner.alloc_segment_id();
             let path = segment_path(&inner.dir, id);
             let mut raw = Vec::with_capacity(keep.len());
             for &i in &keep {
                 raw.push((seg.blocks()[i], seg.block_bytes(i)?));
             }
             let bytes = segment::write_raw(&path, &raw)?;
-            Some((Segment::open(id, &path)?, bytes))
+            Some((Segment::open(id, &path)?.with_rank(seg.rank()), bytes))
         };
         let mut cat = inner.state.read().catalog.clone();
         cat.segments.retain(|s| s.id != seg.id());
         if let Some((new, bytes)) = &replacement {
-            cat.next_segment_id = new.id() + 1;
-            cat.segments.push(SegmentEntry { id: new.id(), bytes: *bytes });
+            cat.segments.push(SegmentEntry { id: new.id(), bytes: *bytes, rank: Some(seg.rank()) });
         }
-        cat.save(&inner.dir)?;
+        inner.save_catalog(&mut cat)?;
         {
             let mut st = inner.state.write();
             st.catalog = cat;
-            remove_segment_counts(&mut st, &seg);
             st.segments.remove(&seg.id());
             if let Some((new, _)) = replacement {
-                count_segment(&mut st, &new);
                 st.segments.insert(new.id(), Arc::new(new));
             }
         }
@@ -1025,17 +1087,22 @@ fn rewrite_segments(inner: &Inner) -> Result<()> {
     Ok(())
 }
 
-/// Takes a segment's blocks out of the statistics entirely (events included).
-fn remove_segment_counts(st: &mut State, seg: &Segment) {
-    for (b, cost) in seg.blocks().iter().zip(block_costs(seg)) {
-        let live = st.names.contains_key(&b.stream_id);
-        if let Some(s) = st.stats.get_mut(&b.stream_id) {
-            if live {
-                s.stored_bytes = s.stored_bytes.saturating_sub(cost);
-                s.blocks = s.blocks.saturating_sub(1);
+/// Merges segments while the policy wants it, then waits a while; a failed merge is logged
+/// and retried later (its outputs were discarded, its inputs are untouched).
+fn compaction_loop(inner: &Inner, stopped: &Receiver<()>) {
+    let idle = (inner.opts.seal_age / 2).clamp(Duration::from_millis(50), Duration::from_secs(30));
+    loop {
+        let wait = match compact::compact_step(inner, false) {
+            Ok(Some(_)) => Duration::ZERO,
+            Ok(None) => idle,
+            Err(e) => {
+                tracing::error!(error = %e, "background compaction failed");
+                idle
             }
-            s.events = s.events.saturating_sub(u64::from(b.count));
-            s.raw_bytes = s.raw_bytes.saturating_sub(b.raw_bytes);
+        };
+        crossbeam::select! {
+            recv(stopped) -> _ => return,
+            default(wait) => {}
         }
     }
 }

@@ -152,3 +152,42 @@ proptest! {
         prop_assert_eq!(got_sorted, want);
     }
 }
+
+#[test]
+fn compact_merges_every_import_into_one_segment_and_changes_no_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir_arg(&dir);
+    // Five imports of 40 streams each: five seals (which the importing store partly merges in
+    // the background), every group's streams sharing blocks.
+    for round in 0..5 {
+        let input: String = (0..40)
+            .map(|s| {
+                let ts = 1_700_000_000_000i64 + round * 1000 + s;
+                format!(
+                    "{{\"timestamp\": {ts}, \"message\": \"round {round} stream {s}\", \"stream\": \"i-{s:02}\"}}\n"
+                )
+            })
+            .collect();
+        logsight_ok(
+            &["import", "--data-dir", &data, "--group", "fleet", "--format", "jsonl", "-"],
+            input.as_bytes(),
+        );
+    }
+    let export = || logsight_ok(&["export", "--data-dir", &data, "--group", "fleet"], b"");
+    let before = export();
+    let segments = |data: &str| {
+        let doc: Value = serde_json::from_str(&logsight_ok(
+            &["inspect", "--data-dir", data, "--output", "json"],
+            b"",
+        ))
+        .unwrap();
+        doc["segments"].as_array().unwrap().len()
+    };
+    let n = segments(&data);
+    assert!(n >= 2, "{n} segments");
+    let out = logsight_ok(&["compact", "--data-dir", &data], b"");
+    assert!(out.contains(&format!("compacted {n} segments into 1")), "{out}");
+    assert_eq!(segments(&data), 1);
+    assert_eq!(export(), before);
+    assert_eq!(before.lines().count(), 200);
+}

@@ -106,6 +106,16 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
                     "buffered_events": stats.buffered_events,
                 },
                 "damaged_segments": stats.damaged_segments,
+                "segments": store.segments().iter().map(|s| json!({
+                    "id": s.id,
+                    "bytes": s.bytes,
+                    "blocks": s.blocks,
+                    "events": s.events,
+                    "min_timestamp": s.min_ts,
+                    "max_timestamp": s.max_ts,
+                    "partition_day": s.partition_day,
+                    "format": s.format,
+                })).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
@@ -124,9 +134,37 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
             for d in &stats.damaged_segments {
                 println!("damaged, not served: {d}");
             }
+            print_partitions(&store.segments());
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Segments per time partition (UTC day), as compaction sees them.
+fn print_partitions(segments: &[logsight_storage::SegmentInfo]) {
+    let mut days: std::collections::BTreeMap<Option<i64>, (u64, u64, u64)> = Default::default();
+    for s in segments {
+        let d = days.entry(s.partition_day).or_default();
+        d.0 += 1;
+        d.1 += s.bytes;
+        d.2 += s.events;
+    }
+    if days.is_empty() {
+        return;
+    }
+    println!();
+    let rows: Vec<Vec<String>> = days
+        .iter()
+        .map(|(day, (n, bytes, events))| {
+            let day = match day {
+                Some(d) => chrono::DateTime::from_timestamp(d * 86_400, 0)
+                    .map_or_else(|| d.to_string(), |t| t.format("%Y-%m-%d").to_string()),
+                None => "spanning days".into(),
+            };
+            vec![day, String::new(), events.to_string(), n.to_string(), human_bytes(*bytes)]
+        })
+        .collect();
+    print_table(&["PARTITION", "", "EVENTS", "SEGMENTS", "BYTES"], &rows);
 }
 
 fn row(

@@ -4,6 +4,7 @@
 //! the only place `anyhow` is used.
 
 mod client;
+mod cmd_compact;
 mod cmd_events;
 mod cmd_export;
 mod cmd_groups;
@@ -36,6 +37,9 @@ enum Command {
     Import(cmd_import::ImportArgs),
     /// Export a log group's events as JSON lines, in timestamp order.
     Export(cmd_export::ExportArgs),
+    /// Merge a data directory's segments to completion (offline; the server merges in the
+    /// background on its own).
+    Compact(cmd_compact::CompactArgs),
     /// Show groups, streams, event counts, stored bytes and compression.
     Inspect(cmd_inspect::InspectArgs),
     /// Check a Logs Insights query (`--check`): print its canonical form or a precise error.
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Import(args) => cmd_import::run(args),
         Command::Export(args) => cmd_export::run(args),
+        Command::Compact(args) => cmd_compact::run(args),
         Command::Inspect(args) => cmd_inspect::run(args),
         Command::Query(args) => cmd_query::run(args),
         Command::TestPattern(args) => cmd_test_pattern::run(args),

@@ -79,6 +79,10 @@ pub(crate) struct SegmentEntry {
     /// lowest rank of its inputs when a compaction or rewrite made it (absent: the id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rank: Option<u64>,
+    /// When its newest data was written (epoch ms by the store's clock; 0 when unknown), which
+    /// tells compaction whether its day still receives data.
+    #[serde(default)]
+    pub created: i64,
 }
 
 impl SegmentEntry {
@@ -181,7 +185,7 @@ mod tests {
         producers.insert("p-1".to_owned(), ProducerMark { sequence: 42, updated: 9 });
         let stream = StreamEntry { id: 1, created: 5, producers };
         cat.groups.get_mut("g").unwrap().streams.insert("s".into(), stream);
-        cat.segments.push(SegmentEntry { id: 3, bytes: 100, rank: None });
+        cat.segments.push(SegmentEntry { id: 3, bytes: 100, rank: None, created: 4 });
         cat.save(dir.path()).unwrap();
         assert_eq!(Catalog::load(dir.path()).unwrap(), cat);
         let path = dir.path().join(FILE);

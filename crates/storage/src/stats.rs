@@ -75,7 +75,14 @@ pub(crate) fn segment_stream_stats(seg: &Segment) -> Result<HashMap<u64, StreamS
     for (i, cost) in block_costs(seg).into_iter().enumerate() {
         seg.decode_columns(i, Columns::TIMES, &mut block)?;
         let meta = seg.blocks()[i];
-        for run in &block.streams {
+        // Shares by message bytes (by rows for empty messages), rounded down; the first run
+        // takes the remainder, so the shares add up to the block's cost exactly.
+        let share = |run: &crate::block::StreamRun| match meta.raw_bytes {
+            0 => cost * run.rows.len() as u64 / u64::from(meta.count.max(1)),
+            raw => cost * run.raw_bytes / raw,
+        };
+        let remainder = cost - block.streams.iter().map(share).sum::<u64>();
+        for (k, run) in block.streams.iter().enumerate() {
             let s = out.entry(run.stream_id).or_default();
             let rows = run.rows.clone();
             let n = rows.len() as u64;
@@ -86,10 +93,7 @@ pub(crate) fn segment_stream_stats(seg: &Segment) -> Result<HashMap<u64, StreamS
                 max_opt(s.last_ingest, block.ingestion_times[rows].iter().copied().max());
             s.events += n;
             s.raw_bytes += run.raw_bytes;
-            s.stored_bytes += match meta.raw_bytes {
-                0 => cost * n / u64::from(meta.count.max(1)),
-                raw => cost * run.raw_bytes / raw,
-            };
+            s.stored_bytes += share(run) + if k == 0 { remainder } else { 0 };
             s.blocks += 1;
         }
     }

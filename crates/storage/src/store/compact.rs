@@ -50,8 +50,8 @@ pub struct CompactionPolicy {
     pub fan_in: usize,
     /// Most segments merged at once.
     pub max_inputs: usize,
-    /// A day is over once this long has passed since its end; its small segments are then
-    /// merged whatever their number.
+    /// A day is quiet once its newest segment is this old (nothing new has arrived since);
+    /// its small segments are then merged whatever their number.
     pub cold_after_ms: i64,
 }
 
@@ -74,12 +74,14 @@ pub(crate) struct Facts {
     pub bytes: u64,
     pub min_ts: i64,
     pub max_ts: i64,
+    /// When its newest data was written (epoch ms).
+    pub created: i64,
     /// Written in the first format (always rewritten).
     pub old_format: bool,
 }
 
 impl Facts {
-    fn of(seg: &Segment) -> Facts {
+    fn of(seg: &Segment, created: i64) -> Facts {
         let b = seg.blocks();
         Facts {
             id: seg.id(),
@@ -87,6 +89,7 @@ impl Facts {
             bytes: seg.file_len(),
             min_ts: b.iter().map(|b| b.min_ts).min().unwrap_or(0),
             max_ts: b.iter().map(|b| b.max_ts).max().unwrap_or(0),
+            created,
             old_format: seg.version() < segment::FORMAT_VERSION,
         }
     }
@@ -137,7 +140,9 @@ pub(crate) fn pick(
         if segs.len() < 2 {
             continue;
         }
-        let cold = day.is_some_and(|d| (d + 1) * DAY_MS + policy.cold_after_ms <= now_ms);
+        // Quiet: no segment arrived for a while, so waiting for `fan_in` may wait forever.
+        let newest = segs.iter().map(|f| f.created).max().unwrap_or(0);
+        let cold = day.is_some() && newest + policy.cold_after_ms <= now_ms;
         // Runs of consecutive segments of one tier.
         let mut start = 0;
         while start < segs.len() {
@@ -224,7 +229,13 @@ impl Store {
 pub(super) fn compact_step(inner: &Inner, full: bool) -> Result<Option<CompactionReport>> {
     let (inputs, live) = {
         let st = inner.state.read();
-        let facts: Vec<Facts> = st.segments.values().map(|s| Facts::of(s)).collect();
+        let created: std::collections::HashMap<u64, i64> =
+            st.catalog.segments.iter().map(|e| (e.id, e.created)).collect();
+        let facts: Vec<Facts> = st
+            .segments
+            .values()
+            .map(|s| Facts::of(s, created.get(&s.id()).copied().unwrap_or(0)))
+            .collect();
         let now = inner.opts.clock.now_ms();
         let Some(ids) = pick(&facts, &inner.opts.compaction, now, full) else {
             return Ok(None);
@@ -328,6 +339,11 @@ fn merge(inner: &Inner, inputs: Vec<Arc<Segment>>, live: &LiveGroups) -> Result<
         ..Default::default()
     };
     let rank = inputs.iter().map(|s| s.rank()).min().unwrap_or(0);
+    let created = {
+        let st = inner.state.read();
+        let input = |e: &&SegmentEntry| inputs.iter().any(|s| s.id() == e.id);
+        st.catalog.segments.iter().filter(input).map(|e| e.created).max().unwrap_or(0)
+    };
     let mut cursors = Vec::new();
     for seg in &inputs {
         if let Some(c) = Cursor::new(seg.clone())? {
@@ -407,7 +423,8 @@ fn merge(inner: &Inner, inputs: Vec<Arc<Segment>>, live: &LiveGroups) -> Result<
     let mut cat = inner.state.read().catalog.clone();
     cat.segments.retain(|e| !inputs.iter().any(|s| s.id() == e.id));
     for (seg, bytes) in &opened {
-        cat.segments.push(SegmentEntry { id: seg.id(), bytes: *bytes, rank: Some(rank) });
+        let entry = SegmentEntry { id: seg.id(), bytes: *bytes, rank: Some(rank), created };
+        cat.segments.push(entry);
     }
     inner.save_catalog(&mut cat)?;
     {
@@ -437,9 +454,11 @@ fn merge(inner: &Inner, inputs: Vec<Arc<Segment>>, live: &LiveGroups) -> Result<
 mod tests {
     use super::*;
 
+    /// A segment of `day`, written at the end of that day.
     fn seg(id: u64, bytes: u64, day: i64) -> Facts {
         let t = day * DAY_MS + 1000;
-        Facts { id, rank: id, bytes, min_ts: t, max_ts: t + 10, old_format: false }
+        let created = (day + 1) * DAY_MS;
+        Facts { id, rank: id, bytes, min_ts: t, max_ts: t + 10, created, old_format: false }
     }
 
     const P: CompactionPolicy =

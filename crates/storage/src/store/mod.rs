@@ -986,7 +986,12 @@ fn write_frozen(
         s.producers = marks.remove(&s.id).unwrap_or_default();
     }
     if let Some((_, bytes)) = &seg {
-        cat.segments.push(SegmentEntry { id, bytes: *bytes, rank: None });
+        cat.segments.push(SegmentEntry {
+            id,
+            bytes: *bytes,
+            rank: None,
+            created: inner.opts.clock.now_ms(),
+        });
     }
     inner.save_catalog(&mut cat)?;
     let hold = cat.lowest_hold();
@@ -1063,9 +1068,11 @@ fn rewrite_segments(inner: &Inner) -> Result<()> {
             Some((Segment::open(id, &path)?.with_rank(seg.rank()), bytes))
         };
         let mut cat = inner.state.read().catalog.clone();
+        let created = cat.segments.iter().find(|s| s.id == seg.id()).map_or(0, |s| s.created);
         cat.segments.retain(|s| s.id != seg.id());
         if let Some((new, bytes)) = &replacement {
-            cat.segments.push(SegmentEntry { id: new.id(), bytes: *bytes, rank: Some(seg.rank()) });
+            let rank = Some(seg.rank());
+            cat.segments.push(SegmentEntry { id: new.id(), bytes: *bytes, rank, created });
         }
         inner.save_catalog(&mut cat)?;
         {

@@ -12,6 +12,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
+use std::ops::Range;
 use std::rc::Rc;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use logsight_model::TimeRange;
 
 use crate::block::DecodedBlock;
 use crate::error::{Result, StorageError};
-use crate::memtable::MemEvent;
+use crate::memtable::{Chunk, MemEvent};
 use crate::segment::Segment;
 
 /// Which way a read walks through time.
@@ -136,8 +137,18 @@ pub(crate) struct Source {
 
 #[derive(Clone)]
 pub(crate) enum SourceData {
-    Block { seg: Arc<Segment>, index: usize, streams: StreamNames },
-    Memory { stream_id: u64, stream: Arc<str>, events: Arc<[MemEvent]> },
+    Block {
+        seg: Arc<Segment>,
+        index: usize,
+        streams: StreamNames,
+    },
+    /// Buffered events of one stream: `rows` of a sorted chunk.
+    Memory {
+        stream_id: u64,
+        stream: Arc<str>,
+        events: Chunk,
+        rows: Range<usize>,
+    },
 }
 
 impl SourceData {
@@ -336,10 +347,10 @@ fn open(src: Source) -> Result<Vec<Open>> {
             }
             Ok(out)
         }
-        SourceData::Memory { stream_id, stream, events } => {
-            let n = events.len();
+        SourceData::Memory { stream_id, stream, events, rows } => {
+            let (next, stop) = (rows.start, rows.end);
             let rows = Rows::Memory(events);
-            Ok(vec![Open { stream_id, stream, rank: src.rank, rows, next: 0, stop: n }])
+            Ok(vec![Open { stream_id, stream, rank: src.rank, rows, next, stop }])
         }
     }
 }

@@ -44,8 +44,8 @@ impl std::fmt::Debug for ScanUnit {
             SourceData::Block { seg, index, .. } => {
                 write!(f, "ScanUnit(block {index} of segment {})", seg.id())
             }
-            SourceData::Memory { stream, events, .. } => {
-                write!(f, "ScanUnit({} buffered events of {stream})", events.len())
+            SourceData::Memory { stream, rows, .. } => {
+                write!(f, "ScanUnit({} buffered events of {stream})", rows.len())
             }
         }
     }
@@ -62,7 +62,7 @@ impl ScanUnit {
     pub fn count(&self) -> usize {
         match &self.data {
             SourceData::Block { seg, index, .. } => seg.blocks()[*index].count as usize,
-            SourceData::Memory { events, .. } => events.len(),
+            SourceData::Memory { rows, .. } => rows.len(),
         }
     }
 
@@ -70,8 +70,8 @@ impl ScanUnit {
     pub fn raw_bytes(&self) -> u64 {
         match &self.data {
             SourceData::Block { seg, index, .. } => seg.blocks()[*index].raw_bytes,
-            SourceData::Memory { events, .. } => {
-                events.iter().map(|e| e.message.len() as u64).sum()
+            SourceData::Memory { events, rows, .. } => {
+                events[rows.clone()].iter().map(|e| e.message.len() as u64).sum()
             }
         }
     }
@@ -99,8 +99,8 @@ impl ScanUnit {
     pub fn decode_columns(&self, cols: Columns, out: &mut DecodedBlock) -> Result<()> {
         match &self.data {
             SourceData::Block { seg, index, .. } => seg.decode_columns(*index, cols, out),
-            SourceData::Memory { stream_id, events, .. } => {
-                fill_from_memory(*stream_id, events, cols, out);
+            SourceData::Memory { stream_id, events, rows, .. } => {
+                fill_from_memory(*stream_id, &events[rows.clone()], cols, out);
                 Ok(())
             }
         }

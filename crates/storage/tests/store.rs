@@ -757,3 +757,38 @@ fn compaction_drops_deleted_streams_and_expired_rows_and_splits_days() {
     let all = read_all(&store, "g", None, TimeRange::ALL, Direction::Forward, 10);
     assert_eq!(messages(&all), ["keep day 8", "late to day 8", "keep day 9", "day 9 again"]);
 }
+
+#[test]
+fn a_snapshot_sees_what_was_there_when_it_was_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    setup(&store, "g", &["a", "b"]);
+    setup(&store, "h", &["x"]);
+    store.append("g", "a", &[ev(1, "sealed a")]).unwrap();
+    store.flush().unwrap();
+    store.append("g", "b", &[ev(2, "buffered b")]).unwrap();
+    store.append("h", "x", &[ev(3, "buffered x")]).unwrap();
+    let snap = store.snapshot(&["g", "h"]).unwrap();
+    // Everything after the snapshot: appends, a seal, a merge, a deletion.
+    store.append("g", "a", &[ev(4, "later a")]).unwrap();
+    store.flush().unwrap();
+    store.compact_all(|_| ()).unwrap();
+    store
+        .delete_stream(&LogGroupName::new("g").unwrap(), &LogStreamName::new("b").unwrap())
+        .unwrap();
+    let read = |group: &str| {
+        let p = snap.read_group(group, None, &ReadOptions::default()).unwrap();
+        messages(&p.events)
+    };
+    assert_eq!(read("g"), ["sealed a", "buffered b"]);
+    assert_eq!(read("h"), ["buffered x"]);
+    let plan = snap.plan_scan("g", None, TimeRange::ALL).unwrap();
+    assert_eq!(plan.units.iter().map(|u| u.count()).sum::<usize>(), 2);
+    assert!(matches!(
+        snap.read_group("other", None, &ReadOptions::default()),
+        Err(StorageError::GroupNotFound(_))
+    ));
+    // The store itself moved on.
+    let now = read_all(&store, "g", None, TimeRange::ALL, Direction::Forward, 10);
+    assert_eq!(messages(&now), ["sealed a", "later a"]);
+}

@@ -19,16 +19,18 @@ use crate::error::{IoContext, Result, StorageError};
 use crate::layout::{BlockBuilder, OwnedBlock};
 use crate::memtable::{MemEvent, MemTable};
 use crate::producers::{ProducerMark, Producers};
-use crate::read::{self, Page, ReadOptions, Source, SourceData, StreamNames};
-use crate::scan::{ScanPlan, ScanUnit};
+use crate::read::{Page, ReadOptions};
+use crate::scan::ScanPlan;
 use crate::segment::{self, BlockInput, BlockMeta, Segment};
 use crate::stats::StreamStats;
 use crate::wal::{self, Wal};
 
 mod committed;
 mod compact;
+mod snapshot;
 pub use committed::{CommittedBatch, CommittedEvent, Lsn};
 pub use compact::{CompactionPolicy, CompactionReport};
+pub use snapshot::Snapshot;
 
 /// Tuning of a [`Store`]. The defaults suit a server; tests shrink the thresholds.
 #[derive(Debug, Clone)]
@@ -706,15 +708,7 @@ impl Store {
 
     /// Reads one page of a stream's events.
     pub fn read_stream(&self, group: &str, stream: &str, opts: &ReadOptions) -> Result<Page> {
-        let (gid, ids, range) = self.resolve(group, opts.range, |g| {
-            let s = g.streams.get(stream).ok_or_else(|| StorageError::StreamNotFound {
-                group: group.to_owned(),
-                stream: stream.to_owned(),
-            })?;
-            Ok(vec![s.id])
-        })?;
-        let sources = self.sources(gid, &ids, range);
-        read::read_page(sources, &ReadOptions { range, ..opts.clone() })
+        self.snapshot(&[group])?.read_stream(group, stream, opts)
     }
 
     /// Reads one page of a group's events across `streams` (all if `None`), merged in
@@ -725,129 +719,18 @@ impl Store {
         streams: Option<&[String]>,
         opts: &ReadOptions,
     ) -> Result<Page> {
-        let (gid, ids, range) = self.resolve(group, opts.range, |g| Ok(stream_ids(g, streams)))?;
-        let sources = self.sources(gid, &ids, range);
-        read::read_page(sources, &ReadOptions { range, ..opts.clone() })
+        self.snapshot(&[group])?.read_group(group, streams, opts)
     }
 
-    /// Plans a scan for the query engine: every block and buffered run of events of the chosen
-    /// streams that may hold events in `range`, found from directories alone (nothing is
-    /// decompressed). Blocks outside the range or of other streams are pruned.
+    /// Plans a scan of one group on a snapshot of it; see [`Snapshot::plan_scan`].
     pub fn plan_scan(
         &self,
         group: &str,
         streams: Option<&[String]>,
         range: TimeRange,
     ) -> Result<ScanPlan> {
-        let (gid, ids, range) = self.resolve(group, range, |g| Ok(stream_ids(g, streams)))?;
-        let total_blocks: usize = {
-            let st = self.inner.state.read();
-            st.segments.values().map(|s| s.blocks().len()).sum()
-        };
-        let units: Vec<ScanUnit> =
-            self.sources(gid, &ids, range).into_iter().map(ScanUnit::from).collect();
-        Ok(ScanPlan::new(units, range, total_blocks))
+        self.snapshot(&[group])?.plan_scan(group, streams, range)
     }
-
-    /// The stream ids a read covers (`pick` chooses them from the group) and `range` with its
-    /// start raised to the group's retention cutoff, both from one look at the catalog.
-    fn resolve(
-        &self,
-        group: &str,
-        range: TimeRange,
-        pick: impl FnOnce(&GroupEntry) -> Result<Vec<u64>>,
-    ) -> Result<(u64, Vec<u64>, TimeRange)> {
-        let st = self.inner.state.read();
-        let g = st.catalog.group(group)?;
-        let ids = pick(g)?;
-        let cutoff = g.retention_cutoff(self.inner.opts.clock.now_ms());
-        Ok((g.id, ids, range.clamp_start(cutoff)))
-    }
-
-    /// Every block and buffered run of the given streams overlapping `range`.
-    fn sources(&self, group_id: u64, ids: &[u64], range: TimeRange) -> Vec<Source> {
-        let mut ids = ids.to_vec();
-        ids.sort_unstable();
-        // The buffer and the segment list are read under both locks at once (in the same
-        // order a seal takes them), so an event is seen exactly once: in the active buffer,
-        // in the frozen one, or in its new segment.
-        let (runs, segments, frozen, names) = {
-            let mut active = self.inner.active.lock();
-            let mut runs = Vec::new();
-            for id in &ids {
-                if let Some(buf) = active.streams.get_mut(id) {
-                    buf.ensure_sorted();
-                    let evs = buf.range(range);
-                    if !evs.is_empty() {
-                        runs.push((*id, Arc::<[MemEvent]>::from(evs)));
-                    }
-                }
-            }
-            let st = self.inner.state.read();
-            let segments: Vec<Arc<Segment>> = st.segments.values().cloned().collect();
-            // Names of the wanted streams only; a deleted stream has none and is skipped.
-            let names: StreamNames = ids
-                .iter()
-                .filter_map(|id| st.names.get(id).map(|(_, name)| (*id, name.clone())))
-                .collect();
-            (runs, segments, st.frozen.clone(), names)
-        };
-        let name = |id: u64| {
-            names.binary_search_by_key(&id, |(i, _)| *i).ok().map(|at| names[at].1.clone())
-        };
-        let live: Vec<u64> = names.iter().map(|(id, _)| *id).collect();
-        let mut out = Vec::new();
-        for seg in &segments {
-            for (i, b) in seg.blocks().iter().enumerate() {
-                if b.group_id == group_id
-                    && range.overlaps(b.min_ts, b.max_ts)
-                    && b.may_hold_any(&live)
-                {
-                    out.push(Source {
-                        // Segment id then block index orders blocks among equal timestamps:
-                        // a stream's events are consecutive blocks, newer segments last.
-                        rank: (seg.rank() << 24) | i as u64,
-                        min_ts: b.min_ts,
-                        max_ts: b.max_ts,
-                        data: SourceData::Block {
-                            seg: seg.clone(),
-                            index: i,
-                            streams: names.clone(),
-                        },
-                    });
-                }
-            }
-        }
-        if let Some(frozen) = &frozen {
-            for id in &ids {
-                if let (Some(buf), Some(stream)) = (frozen.streams.get(id), name(*id)) {
-                    let evs = buf.range(range);
-                    if !evs.is_empty() {
-                        out.push(mem_source(*id, stream, u64::MAX - 1, evs.into()));
-                    }
-                }
-            }
-        }
-        for (id, evs) in runs {
-            if let Some(stream) = name(id) {
-                out.push(mem_source(id, stream, u64::MAX, evs));
-            }
-        }
-        out
-    }
-}
-
-/// The ids of `names` in `g` (all its streams if `None`); unknown names match nothing.
-fn stream_ids(g: &GroupEntry, names: Option<&[String]>) -> Vec<u64> {
-    match names {
-        None => g.streams.values().map(|s| s.id).collect(),
-        Some(names) => names.iter().filter_map(|n| g.streams.get(n)).map(|s| s.id).collect(),
-    }
-}
-
-fn mem_source(id: u64, stream: Arc<str>, rank: u64, events: Arc<[MemEvent]>) -> Source {
-    let (min_ts, max_ts) = (events[0].timestamp, events[events.len() - 1].timestamp);
-    Source { rank, min_ts, max_ts, data: SourceData::Memory { stream_id: id, stream, events } }
 }
 
 impl Drop for Store {
@@ -919,9 +802,7 @@ fn seal(inner: &Inner) -> Result<()> {
         // No append is in flight, so the marks are exactly those of the closed WAL files:
         // the catalog must hold them once those files are gone.
         let marks = inner.producers.lock().snapshot();
-        let mut mt = std::mem::take(&mut *active);
-        mt.sort_all();
-        let mt = Arc::new(mt);
+        let mt = Arc::new(std::mem::take(&mut *active));
         inner.state.write().frozen = Some(mt.clone());
         (mt, Checkpoint { wal_file: closed + 1, next_lsn }, marks)
     };
@@ -965,12 +846,12 @@ fn write_frozen(
     streams.sort_unstable_by_key(|(gid, sid, _)| (*gid, *sid));
     let mut builder = BlockBuilder::new(inner.opts.block_bytes);
     for (gid, sid, buf) in streams {
-        for e in &buf.events {
-            builder.push(gid, sid, e.timestamp, e.ingestion_time, &*e.message);
+        for e in buf.sorted() {
+            builder.push(gid, sid, e.timestamp, e.ingestion_time, e);
         }
     }
     let blocks = builder.finish();
-    let inputs: Vec<BlockInput<'_, &str>> = blocks.iter().map(OwnedBlock::input).collect();
+    let inputs: Vec<BlockInput<'_, MemEvent>> = blocks.iter().map(OwnedBlock::input).collect();
     let id = inner.alloc_segment_id();
     let seg = if inputs.is_empty() {
         None

@@ -277,16 +277,27 @@ pub(crate) fn read_page(mut sources: Vec<Source>, opts: &ReadOptions) -> Result<
         let o = &mut opened[at];
         let i = first_index(dir, o.next);
         let ts = o.ts(i);
+        // Resuming inside a timestamp: this run's rows at it come before any other run's
+        // (the order is timestamp, stream, rank, row), so they are skipped together, found
+        // by binary search: paging through a long run of one timestamp costs what paging
+        // through distinct ones does.
+        let skipping = to_skip > 0 && ts == skip_ts;
+        let take = if skipping {
+            let k = (same_ts_rows(o, dir, ts) as u64).min(to_skip);
+            to_skip -= k;
+            k as usize
+        } else {
+            1
+        };
         match dir {
-            Direction::Forward => o.next += 1,
-            Direction::Backward => o.next -= 1,
+            Direction::Forward => o.next += take,
+            Direction::Backward => o.next -= take,
         }
         if o.next != o.stop {
             let j = first_index(dir, o.next);
             heap.push(Reverse((key(dir, o.ts(j), o.stream_id, o.rank, j as u64), at)));
         }
-        if to_skip > 0 && ts == skip_ts {
-            to_skip -= 1;
+        if skipping {
             continue;
         }
         to_skip = 0;
@@ -305,6 +316,21 @@ pub(crate) fn read_page(mut sources: Vec<Source>, opts: &ReadOptions) -> Result<
     let more = !heap.is_empty() || !sources.is_empty();
     let next = last.map(|(timestamp, skip)| Position { direction: dir, timestamp, skip });
     Ok(Page { events, next, more })
+}
+
+/// How many of `o`'s remaining rows, from its next one on in the walk's direction, are at
+/// `ts` (timestamps are sorted within a run).
+fn same_ts_rows(o: &Open, dir: Direction, ts: i64) -> usize {
+    match dir {
+        Direction::Forward => {
+            let n = o.stop - o.next;
+            partition_point(n, |k| o.ts(o.next + k) <= ts)
+        }
+        Direction::Backward => {
+            let n = o.next - o.stop;
+            partition_point(n, |k| o.ts(o.next - 1 - k) >= ts)
+        }
+    }
 }
 
 /// The first index in `0..n` for which `pred` is false (`pred` must be true then false).

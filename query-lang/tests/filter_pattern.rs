@@ -114,6 +114,8 @@ fn regex_rejections() {
         ("%\\1%", 1, "unsupported escape"),
         ("%abc", 0, "expected `%`"),
         ("%a% %b% %c%", 8, "at most 2 regular expressions"),
+        // `?` terms beside a required one are ignored when matching, but still count.
+        ("?%a% ?%b% ?%c% X", 11, "at most 2 regular expressions"),
         ("{ $.a = %x% || $.b = %y% || $.c = %z% }", 34, "at most 2 regular expressions"),
         ("[a = %x%, b = %y%, c = %z%]", 23, "at most 2 regular expressions"),
     ] {

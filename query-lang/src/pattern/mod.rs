@@ -189,7 +189,7 @@ impl FilterPattern {
             ));
         }
         let mut regexes: Vec<usize> = match &matcher {
-            Matcher::Terms(t) => t.regexes().map(|r| r.rest_len).collect(),
+            Matcher::Terms(t) => t.regex_starts.clone(),
             Matcher::Json(j) => j.regexes().iter().map(|r| r.rest_len).collect(),
             Matcher::Delimited(d) => d.regexes().iter().map(|r| r.rest_len).collect(),
         };

@@ -89,6 +89,9 @@ pub(crate) struct Terms {
     pub(crate) excluded: Vec<Needle>,
     /// Text of the required words and phrases, for index pruning.
     pub(crate) required_text: Vec<String>,
+    /// Where every `%regex%` written starts (as bytes left of the input), counted while
+    /// parsing: `?` regexes dropped beside required terms count against the limit too.
+    pub(crate) regex_starts: Vec<usize>,
 }
 
 impl Terms {
@@ -103,13 +106,6 @@ impl Terms {
         self.required.iter().all(|n| matches!(n, Needle::Always))
             && (self.any.is_empty() || self.any.iter().any(|n| matches!(n, Needle::Always)))
             && self.excluded.is_empty()
-    }
-
-    pub(crate) fn regexes(&self) -> impl Iterator<Item = &Re> {
-        self.required.iter().chain(&self.any).chain(&self.excluded).filter_map(|n| match n {
-            Needle::Regex(re) => Some(re),
-            _ => None,
-        })
     }
 }
 
@@ -153,6 +149,7 @@ pub(crate) fn parse(input: &str) -> PResult<'_, Terms> {
             }
             b'%' => {
                 let (after, re) = parse_regex(body)?;
+                terms.regex_starts.push(re.rest_len);
                 (after, Needle::Regex(re), None)
             }
             _ => {

@@ -566,7 +566,8 @@ mod tests {
     #[test]
     fn alarm_rules_are_checked() {
         assert!(MetricAlarm::new(spec()).is_ok());
-        let cases: Vec<(fn(&mut AlarmSpec), &str)> = vec![
+        type Change = fn(&mut AlarmSpec);
+        let cases: Vec<(Change, &str)> = vec![
             (|s| s.name.clear(), "AlarmName"),
             (|s| s.datapoints_to_alarm = 4, "DatapointsToAlarm"),
             (|s| s.datapoints_to_alarm = 0, "DatapointsToAlarm"),

@@ -16,9 +16,11 @@
 //! - [`key`]: [`MetricKey`], validated.
 //! - [`aggregate`]: [`Aggregate`] and [`Resolution`].
 //! - [`store`]: [`MetricStore`]: writes, recovery, checkpoints and queries.
+//! - [`durable`]: small files written whole (JSON + CRC, atomic replace), for other crates too.
 //! - `log`: the record framing.
 
 pub mod aggregate;
+pub mod durable;
 pub mod error;
 pub mod key;
 mod log;

@@ -1,8 +1,7 @@
 //! [`MetricStore`]: crash-safe writes, recovery, checkpoints and queries.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -10,6 +9,7 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, Resolution};
+use crate::durable;
 use crate::error::{MetricsError, Result, io};
 use crate::key::MetricKey;
 use crate::log;
@@ -252,7 +252,7 @@ impl MetricStore {
     }
 
     fn checkpoint_locked(&self, writer: &mut Writer) -> Result<()> {
-        let (json, seq) = {
+        let seq = {
             let data = self.data.read();
             let state = State {
                 version: SNAPSHOT_VERSION,
@@ -260,12 +260,9 @@ impl MetricStore {
                 position: data.position,
                 series: data.series.iter().map(|(k, s)| (k.clone(), s.clone())).collect(),
             };
-            (serde_json::to_vec(&state).expect("the metric state serializes"), data.seq)
+            durable::write_json(&self.dir.join(SNAPSHOT), &state)?;
+            data.seq
         };
-        let mut contents = json;
-        let crc = crc32c::crc32c(&contents);
-        contents.extend_from_slice(format!("\n{crc:08x}\n").as_bytes());
-        write_atomic(&self.dir.join(SNAPSHOT), &contents)?;
         // Every record up to `seq` is in the snapshot: older logs can go.
         let path = self.dir.join(log_name(seq + 1));
         if path != writer.path {
@@ -281,7 +278,7 @@ impl MetricStore {
                 fs::remove_file(&p).map_err(io(format!("removing {}", p.display())))?;
             }
         }
-        sync_dir(&self.dir)
+        durable::sync_dir(&self.dir)
     }
 
     /// Drops buckets older than each resolution's retention, as of `now_ms`.
@@ -375,43 +372,16 @@ impl MetricStore {
 }
 
 fn load_snapshot(path: &Path) -> Result<Data> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Data {
-                seq: 0,
-                position: 0,
-                series: HashMap::new(),
-                horizon: [i64::MIN; 4],
-            });
-        }
-        Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
+    let state: State = match durable::read_json(path)? {
+        Some(state) => state,
+        None => State { version: SNAPSHOT_VERSION, ..State::default() },
     };
-    let corrupt = |offset: usize, message: String| MetricsError::Corruption {
-        file: path.to_owned(),
-        offset: offset as u64,
-        message,
-    };
-    let text_end = bytes
-        .iter()
-        .rposition(|b| *b == b'\n')
-        .filter(|&i| i + 1 == bytes.len())
-        .ok_or_else(|| corrupt(bytes.len(), "no final newline".into()))?;
-    let split = bytes[..text_end]
-        .iter()
-        .rposition(|b| *b == b'\n')
-        .ok_or_else(|| corrupt(0, "no checksum line".into()))?;
-    let (json, crc) = (&bytes[..split], &bytes[split + 1..text_end]);
-    let crc = std::str::from_utf8(crc)
-        .ok()
-        .and_then(|c| u32::from_str_radix(c, 16).ok())
-        .ok_or_else(|| corrupt(split + 1, "bad checksum line".into()))?;
-    if crc32c::crc32c(json) != crc {
-        return Err(corrupt(0, "the snapshot fails its checksum".into()));
-    }
-    let state: State = serde_json::from_slice(json).map_err(|e| corrupt(0, e.to_string()))?;
     if state.version != SNAPSHOT_VERSION {
-        return Err(corrupt(0, format!("unknown snapshot version {}", state.version)));
+        return Err(MetricsError::Corruption {
+            file: path.to_owned(),
+            offset: 0,
+            message: format!("unknown snapshot version {}", state.version),
+        });
     }
     Ok(Data {
         seq: state.seq,
@@ -419,26 +389,6 @@ fn load_snapshot(path: &Path) -> Result<Data> {
         series: state.series.into_iter().collect(),
         horizon: [i64::MIN; 4],
     })
-}
-
-/// Temp file, fsync, rename, fsync of the directory: after a crash the old or the new file.
-fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(io(format!("creating {}", tmp.display())))?;
-    f.write_all(contents)
-        .and_then(|()| f.sync_all())
-        .map_err(io(format!("writing {}", tmp.display())))?;
-    fs::rename(&tmp, path).map_err(io(format!("renaming {}", tmp.display())))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(format!("fsync of {}", dir.display())))
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ fn a_torn_last_record_is_cut_and_the_rest_kept() {
         store.writer.lock().path.clone()
     };
     let len = fs::metadata(&log_path).unwrap().len();
-    let file = OpenOptions::new().write(true).open(&log_path).unwrap();
+    let file = fs::OpenOptions::new().write(true).open(&log_path).unwrap();
     file.set_len(len - 3).unwrap();
     let store = open(dir.path());
     assert_eq!(sums(&store, "E", 60_000), vec![(0, 3.0, 3.0)]);

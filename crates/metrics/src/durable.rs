@@ -52,7 +52,8 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
         message: message.to_owned(),
     };
     let body = bytes.strip_suffix(b"\n").ok_or_else(|| corrupt(bytes.len(), "no final newline"))?;
-    let split = body.iter().rposition(|b| *b == b'\n').ok_or_else(|| corrupt(0, "no checksum line"))?;
+    let split =
+        body.iter().rposition(|b| *b == b'\n').ok_or_else(|| corrupt(0, "no checksum line"))?;
     let (json, crc) = (&body[..split], &body[split + 1..]);
     let crc = std::str::from_utf8(crc)
         .ok()

@@ -1,0 +1,20 @@
+//! The Watch side at run time: metric filters turn log events into metrics, alarms watch
+//! metrics and act.
+//!
+//! # Layout
+//! - [`log`]: the seam to the log store ([`CommittedLog`]: durable batches by LSN) and an
+//!   in-memory [`MemoryLog`].
+//! - [`filter`]: a metric filter's definition and what an event emits; TestMetricFilter.
+//! - [`filters`]: every group's filters, persisted.
+//! - [`consumer`]: the exactly-once consumer from the log into the metric store.
+pub mod consumer;
+pub mod error;
+pub mod filter;
+pub mod filters;
+pub mod log;
+
+pub use consumer::{Consumer, ConsumerStatus};
+pub use error::{Result, WatchError};
+pub use filter::{FilterSpec, MetricFilter, TestMatch, test_metric_filter};
+pub use filters::{FilterQuery, FilterRegistry};
+pub use log::{CommittedBatch, CommittedEvent, CommittedLog, Lsn, MemoryLog};

@@ -31,6 +31,13 @@ pub(crate) struct Catalog {
     pub next_segment_id: u64,
     /// WAL files with lower ids are sealed into segments.
     pub wal_checkpoint: u64,
+    /// At least the LSN the next WAL record gets (replay raises it past what it finds).
+    #[serde(default)]
+    pub next_lsn: u64,
+    /// Consumers of committed batches and the LSN each has persisted its state up to: WAL
+    /// records above the lowest are kept for them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub consumers: BTreeMap<String, u64>,
     pub groups: BTreeMap<String, GroupEntry>,
     pub segments: Vec<SegmentEntry>,
 }
@@ -71,6 +78,8 @@ impl Default for Catalog {
             next_stream_id: 1,
             next_segment_id: 1,
             wal_checkpoint: 0,
+            next_lsn: 1,
+            consumers: BTreeMap::new(),
             groups: BTreeMap::new(),
             segments: Vec::new(),
         }
@@ -107,6 +116,11 @@ impl Catalog {
             .map_err(|e| StorageError::io("encoding catalog", std::io::Error::other(e)))?;
         let text = format!("{body}\n{:08x}\n", crc32c::crc32c(body.as_bytes()));
         fsutil::write_atomic(&dir.join(FILE), text.as_bytes())
+    }
+
+    /// The lowest consumer position, which bounds what the WAL may drop.
+    pub(crate) fn lowest_hold(&self) -> Option<u64> {
+        self.consumers.values().copied().min()
     }
 
     /// Finds a group.

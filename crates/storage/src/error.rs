@@ -57,6 +57,16 @@ pub enum StorageError {
     /// refuses writes until it is reopened.
     #[error("the store refuses writes after an earlier failure: {0}")]
     Poisoned(String),
+    /// Committed batches after this LSN are no longer kept (no consumer held them).
+    #[error(
+        "committed batches after LSN {requested} are no longer kept; the oldest kept follow LSN {oldest}"
+    )]
+    LsnUnavailable {
+        /// The LSN asked to read after.
+        requested: u64,
+        /// Batches after this LSN are still kept.
+        oldest: u64,
+    },
     /// The data directory is in use by another process.
     #[error("data directory {} is locked by another logsight process", .0.display())]
     Locked(PathBuf),

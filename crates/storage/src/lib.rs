@@ -58,4 +58,7 @@ pub use error::{Result, StorageError};
 pub use producers::MAX_PRODUCERS_PER_STREAM;
 pub use read::{Direction, Event, Page, Position, ReadOptions};
 pub use scan::{ScanPlan, ScanUnit};
-pub use store::{AppendOutcome, GroupInfo, Producer, Store, StoreOptions, StoreStats, StreamInfo};
+pub use store::{
+    AppendOutcome, CommittedBatch, CommittedEvent, GroupInfo, Lsn, Producer, Store, StoreOptions,
+    StoreStats, StreamInfo,
+};

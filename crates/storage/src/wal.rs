@@ -1,18 +1,29 @@
-//! The write-ahead log: every acknowledged batch is here, fsynced, until a segment holds it.
+//! The write-ahead log: every acknowledged batch is here, fsynced, until a segment holds it
+//! and no consumer of committed batches still needs it.
 //!
 //! ```text
-//! file   := magic:"LSWAL001" record*
-//! record := len:u32le crc32c(payload):u32le payload
-//! payload:= kind:u8(=1) stream_id:varint events
-//!          | kind:u8(=2) stream_id:varint producer_len:varint producer sequence:varint
-//!            updated:zigzag events
-//! events := count:varint (ts:zigzag ingest:zigzag len:varint bytes)*
+//! file     := magic:"LSWAL001" record*
+//! record   := len:u32le crc32c(payload):u32le payload
+//! payload  := kind:u8(=3) lsn:u64le stream_id:varint producer events
+//!           | kind:u8(=1) stream_id:varint events                        (read only)
+//!           | kind:u8(=2) stream_id:varint producer_body events          (read only)
+//! producer := 0 | 1 producer_body
+//! producer_body := producer_len:varint producer sequence:varint updated:zigzag
+//! events   := count:varint (ts:zigzag ingest:zigzag len:varint bytes)*
 //! ```
-//! Kind 2 is an idempotent append: the producer's new highest sequence travels in the same
-//! record as its events, so the deduplication state is exactly as durable as the data, and
-//! replay rebuilds it. Kind 1 records (without a producer) are still written and read; a
-//! binary older than kind 2 treats a kind 2 record as corruption, so downgrading is not
-//! supported once idempotent appends were made.
+//! **Log sequence numbers.** Every record written carries its LSN, assigned when the record is
+//! queued, under the same lock that orders records in the file: LSNs grow by one from record
+//! to record, across files and restarts (the catalog keeps the next one at each checkpoint,
+//! and replay raises it past every record it sees). The LSN is the ticket an appender waits
+//! on, so "durable up to N" and "every record with an LSN at most N is on disk" are the same
+//! statement. Consumers read "everything committed after N" from the files ([`Wal::read_after`]).
+//!
+//! A producer's new highest sequence travels in the same record as its events, so the
+//! deduplication state is exactly as durable as the data, and replay rebuilds it. Kinds 1 and
+//! 2 (written before LSNs existed) are still replayed, but carry no LSN and are never handed to
+//! consumers; a binary older than kind 3 treats it as corruption, so downgrading is not
+//! supported.
+//!
 //! Files are named `<id:016x>.wal` and only ever appended to. **Group commit**: appenders queue
 //! their framed record in a shared buffer; whichever arrives while no flush is running becomes
 //! the leader, writes everything queued and fsyncs once, and all appenders whose records were in
@@ -22,9 +33,14 @@
 //! **Recovery** reads records until the first one that is short or fails its CRC, cuts the file
 //! there (copying the cut bytes to `<file>.corrupt-<offset>` for inspection), and keeps every
 //! whole record before it: exactly the batches that could have been acknowledged.
+//!
+//! **Retention.** A file may be deleted once its batches are sealed (its id is below the
+//! checkpoint) and every record in it is at or below the lowest consumer hold.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,6 +53,9 @@ use crate::varint::{self, Reader};
 const MAGIC: &[u8; 8] = b"LSWAL001";
 const KIND_APPEND: u8 = 1;
 const KIND_APPEND_PRODUCER: u8 = 2;
+const KIND_BATCH: u8 = 3;
+/// Where a kind 3 payload keeps its LSN, patched in by [`Wal::enqueue`].
+const LSN_AT: std::ops::Range<usize> = 1..9;
 /// Largest record accepted on replay; larger lengths are treated as corruption.
 const MAX_RECORD: usize = 64 << 20;
 
@@ -49,29 +68,42 @@ pub(crate) struct WalProducer {
     pub updated: i64,
 }
 
-/// One batch as logged: events of one stream, and the producer if the append was idempotent.
+/// One event as logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct WalBatch {
-    pub stream_id: u64,
-    pub producer: Option<WalProducer>,
-    pub events: Vec<(i64, i64, String)>,
+pub(crate) struct WalEvent {
+    pub timestamp: i64,
+    pub ingestion_time: i64,
+    pub message: String,
 }
 
-/// Encodes a batch record payload: kind 1, or kind 2 when there is a producer.
+/// One batch as logged: events of one stream, and the producer if the append was idempotent.
+/// `lsn` is `None` only for records written before LSNs existed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WalBatch {
+    pub lsn: Option<u64>,
+    pub stream_id: u64,
+    pub producer: Option<WalProducer>,
+    pub events: Vec<WalEvent>,
+}
+
+/// An encoded batch payload, its LSN not yet assigned.
+#[derive(Debug, Clone)]
+pub(crate) struct Record(Vec<u8>);
+
+/// Encodes a batch record payload (kind 3); [`Wal::enqueue`] assigns its LSN.
 pub(crate) fn encode_batch<'a>(
     stream_id: u64,
     producer: Option<(&str, u64, i64)>,
     events: impl ExactSizeIterator<Item = (i64, i64, &'a str)>,
-) -> Vec<u8> {
-    let mut p = Vec::with_capacity(16 + events.len() * 160);
+) -> Record {
+    let mut p = Vec::with_capacity(24 + events.len() * 160);
+    p.push(KIND_BATCH);
+    p.extend_from_slice(&0u64.to_le_bytes());
+    varint::put_u64(&mut p, stream_id);
     match producer {
-        None => {
-            p.push(KIND_APPEND);
-            varint::put_u64(&mut p, stream_id);
-        }
+        None => p.push(0),
         Some((id, sequence, updated)) => {
-            p.push(KIND_APPEND_PRODUCER);
-            varint::put_u64(&mut p, stream_id);
+            p.push(1);
             varint::put_u64(&mut p, id.len() as u64);
             p.extend_from_slice(id.as_bytes());
             varint::put_u64(&mut p, sequence);
@@ -85,32 +117,65 @@ pub(crate) fn encode_batch<'a>(
         varint::put_u64(&mut p, msg.len() as u64);
         p.extend_from_slice(msg.as_bytes());
     }
-    p
+    Record(p)
+}
+
+fn decode_producer(r: &mut Reader<'_>) -> Option<WalProducer> {
+    let len = r.u64()? as usize;
+    let id = std::str::from_utf8(r.bytes(len)?).ok()?.to_owned();
+    Some(WalProducer { id, sequence: r.u64()?, updated: r.i64()? })
 }
 
 fn decode_batch(payload: &[u8]) -> Option<WalBatch> {
     let mut r = Reader::new(payload);
     let kind = r.bytes(1)?[0];
-    let stream_id = r.u64()?;
-    let producer = match kind {
-        KIND_APPEND => None,
+    let (lsn, stream_id, producer) = match kind {
+        KIND_BATCH => {
+            let lsn = u64::from_le_bytes(r.bytes(8)?.try_into().ok()?);
+            let stream_id = r.u64()?;
+            let producer = match r.bytes(1)?[0] {
+                0 => None,
+                1 => Some(decode_producer(&mut r)?),
+                _ => return None,
+            };
+            (Some(lsn), stream_id, producer)
+        }
+        KIND_APPEND => (None, r.u64()?, None),
         KIND_APPEND_PRODUCER => {
-            let len = r.u64()? as usize;
-            let id = std::str::from_utf8(r.bytes(len)?).ok()?.to_owned();
-            Some(WalProducer { id, sequence: r.u64()?, updated: r.i64()? })
+            let stream_id = r.u64()?;
+            (None, stream_id, Some(decode_producer(&mut r)?))
         }
         _ => return None,
     };
     let count = r.u64()? as usize;
     let mut events = Vec::with_capacity(count.min(payload.len()));
     for _ in 0..count {
-        let ts = r.i64()?;
-        let ing = r.i64()?;
+        let timestamp = r.i64()?;
+        let ingestion_time = r.i64()?;
         let len = r.u64()? as usize;
-        let msg = std::str::from_utf8(r.bytes(len)?).ok()?;
-        events.push((ts, ing, msg.to_owned()));
+        let message = std::str::from_utf8(r.bytes(len)?).ok()?.to_owned();
+        events.push(WalEvent { timestamp, ingestion_time, message });
     }
-    r.is_empty().then_some(WalBatch { stream_id, producer, events })
+    r.is_empty().then_some(WalBatch { lsn, stream_id, producer, events })
+}
+
+/// The LSN of a payload without decoding it, if it has one.
+fn peek_lsn(payload: &[u8]) -> Option<u64> {
+    (payload.first() == Some(&KIND_BATCH))
+        .then(|| payload.get(LSN_AT).map(|b| u64::from_le_bytes(b.try_into().expect("8"))))
+        .flatten()
+}
+
+/// One whole, checksummed record at `pos` of `data`: its payload and framed length.
+fn record_at(data: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+    let h = data.get(pos..pos + 8)?;
+    let len = u32::from_le_bytes(h[0..4].try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(h[4..8].try_into().ok()?);
+    if len > MAX_RECORD {
+        return None;
+    }
+    let payload = data.get(pos + 8..(pos + 8).checked_add(len)?)?;
+    (crc32c::crc32c(payload) == crc).then_some((payload, 8 + len))
 }
 
 fn file_name(id: u64) -> String {
@@ -139,40 +204,50 @@ pub(crate) struct Replay {
     pub last_id: u64,
     /// Whole records replayed.
     pub records: usize,
+    /// Highest LSN seen in any kept file (0 if none).
+    pub last_lsn: u64,
+    /// The first LSN of each kept file that has LSN records.
+    pub first_lsns: BTreeMap<u64, u64>,
     /// Files that were cut, and where.
     pub cut: Vec<(PathBuf, u64)>,
 }
 
-/// Replays every log file with id ≥ `checkpoint` in order, deleting older ones (their batches
-/// are in segments already), and cuts torn or corrupt tails.
+/// Replays every log file with id ≥ `checkpoint` in order and cuts torn or corrupt tails.
+/// Older files hold sealed batches: they are deleted unless a consumer `hold` (the lowest
+/// consumer position) still needs one of their records.
 pub(crate) fn replay(
     dir: &Path,
     checkpoint: u64,
+    hold: Option<u64>,
     mut apply: impl FnMut(WalBatch),
 ) -> Result<Replay> {
     let mut out = Replay::default();
+    let mut sealed = Vec::new();
     for id in list(dir)? {
         out.last_id = out.last_id.max(id);
         let path = dir.join(file_name(id));
         if id < checkpoint {
-            fs::remove_file(&path).context(|| format!("removing sealed {}", path.display()))?;
+            if hold.is_some() {
+                let first = first_lsn(&path)?;
+                sealed.push((id, first));
+                if let Some(first) = first {
+                    out.first_lsns.insert(id, first);
+                }
+            } else {
+                remove(&path)?;
+            }
             continue;
         }
         let data = fs::read(&path).context(|| format!("reading {}", path.display()))?;
         let mut pos = MAGIC.len();
         let mut good = data.len() >= MAGIC.len() && &data[..MAGIC.len()] == MAGIC;
         while good && pos < data.len() {
-            let rec = data.get(pos..pos + 8).and_then(|h| {
-                let len = u32::from_le_bytes(h[0..4].try_into().ok()?) as usize;
-                let crc = u32::from_le_bytes(h[4..8].try_into().ok()?);
-                let payload = data.get(pos + 8..(pos + 8).checked_add(len)?)?;
-                (len <= MAX_RECORD && crc32c::crc32c(payload) == crc)
-                    .then(|| decode_batch(payload))
-                    .flatten()
-                    .map(|b| (b, 8 + len))
-            });
-            match rec {
+            match record_at(&data, pos).and_then(|(p, n)| Some((decode_batch(p)?, n))) {
                 Some((batch, n)) => {
+                    if let Some(lsn) = batch.lsn {
+                        out.first_lsns.entry(id).or_insert(lsn);
+                        out.last_lsn = out.last_lsn.max(lsn);
+                    }
                     apply(batch);
                     out.records += 1;
                     pos += n;
@@ -187,7 +262,44 @@ pub(crate) fn replay(
             out.cut.push((path, cut_at as u64));
         }
     }
+    // A sealed file is still needed while it holds a record above the hold: its last record
+    // is just below the next file's first.
+    if let Some(hold) = hold {
+        for (id, first) in &sealed {
+            let next_first = out.first_lsns.range(id + 1..).next().map(|(_, f)| *f);
+            let needed = first.is_some() && next_first.is_none_or(|n| n > hold + 1);
+            if !needed {
+                out.first_lsns.remove(id);
+                remove(&dir.join(file_name(*id)))?;
+            }
+        }
+    }
     Ok(out)
+}
+
+fn remove(path: &Path) -> Result<()> {
+    fs::remove_file(path).context(|| format!("removing sealed {}", path.display()))
+}
+
+/// The LSN of a file's first record, if it is whole and has one.
+fn first_lsn(path: &Path) -> Result<Option<u64>> {
+    let mut head = vec![0u8; MAGIC.len() + 8 + LSN_AT.end];
+    let f = File::open(path).context(|| format!("opening {}", path.display()))?;
+    let n = read_full_at(&f, &mut head, 0).context(|| format!("reading {}", path.display()))?;
+    let body = head.get(MAGIC.len() + 8..n).unwrap_or_default();
+    Ok(peek_lsn(body))
+}
+
+/// Reads into `buf` from `offset` until it is full or the file ends; returns the bytes read.
+fn read_full_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read_at(&mut buf[n..], offset + n as u64)? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 /// Cuts `path` at `at`, keeping the removed bytes beside it for inspection.
@@ -216,12 +328,26 @@ struct State {
     id: u64,
     /// Framed records waiting for the next flush.
     pending: Vec<u8>,
-    /// Sequence number of the last record queued, and of the last one durable.
+    /// LSN of the last record queued, and of the last one durable.
     queued: u64,
     durable: u64,
     flushing: bool,
     poisoned: Option<String>,
+    /// First LSN of every file on disk that has records with LSNs.
+    first_lsns: BTreeMap<u64, u64>,
 }
+
+/// Where the log continues after an LSN: lets a consumer's next read start where its last
+/// one stopped instead of at the top of the file.
+#[derive(Debug, Clone, Copy)]
+struct ReadHint {
+    after: u64,
+    file: u64,
+    offset: u64,
+}
+
+/// Most read hints kept (about one per consumer).
+const READ_HINTS: usize = 8;
 
 /// The log being appended to.
 pub(crate) struct Wal {
@@ -229,12 +355,35 @@ pub(crate) struct Wal {
     sync: bool,
     state: Mutex<State>,
     flushed: Condvar,
+    hints: Mutex<Vec<ReadHint>>,
+}
+
+/// Why [`Wal::read_after`] could not serve a read.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// Records after `after` were deleted; the oldest still readable follows `oldest`.
+    Unavailable { oldest: u64 },
+    /// Another storage error.
+    Storage(StorageError),
+}
+
+impl From<StorageError> for ReadError {
+    fn from(e: StorageError) -> Self {
+        ReadError::Storage(e)
+    }
 }
 
 impl Wal {
-    /// Starts a new log file with id `id` in `dir`. `sync: false` skips fsync (for tests and
-    /// benchmarks of everything else; never for real data).
-    pub(crate) fn create(dir: &Path, id: u64, sync: bool) -> Result<Wal> {
+    /// Starts a new log file with id `id` in `dir`, continuing after LSN `last_lsn`, beside
+    /// the kept files whose first LSNs are `first_lsns`. `sync: false` skips fsync (for tests
+    /// and benchmarks of everything else; never for real data).
+    pub(crate) fn create(
+        dir: &Path,
+        id: u64,
+        sync: bool,
+        last_lsn: u64,
+        first_lsns: BTreeMap<u64, u64>,
+    ) -> Result<Wal> {
         let file = new_file(dir, id)?;
         Ok(Wal {
             dir: dir.to_owned(),
@@ -243,38 +392,51 @@ impl Wal {
                 file: Arc::new(file),
                 id,
                 pending: Vec::new(),
-                queued: 0,
-                durable: 0,
+                queued: last_lsn,
+                durable: last_lsn,
                 flushing: false,
                 poisoned: None,
+                first_lsns,
             }),
             flushed: Condvar::new(),
+            hints: Mutex::new(Vec::new()),
         })
     }
 
-    /// Appends one record and returns once it is durable.
+    /// Appends one record and returns its LSN once it is durable.
     #[cfg(test)]
-    pub(crate) fn append(&self, payload: &[u8]) -> Result<()> {
-        let ticket = self.enqueue(payload)?;
-        self.wait_durable(ticket)
+    pub(crate) fn append(&self, record: &Record) -> Result<u64> {
+        let lsn = self.enqueue(record)?;
+        self.wait_durable(lsn)?;
+        Ok(lsn)
     }
 
-    /// Queues one record for the next flush and returns its ticket for
+    /// Queues one record for the next flush, assigning its LSN, which is also the ticket for
     /// [`Wal::wait_durable`]. Records reach the file in the order they are queued, so a caller
     /// holding its own lock across `enqueue` orders its records in the log by that lock.
-    pub(crate) fn enqueue(&self, payload: &[u8]) -> Result<u64> {
+    pub(crate) fn enqueue(&self, record: &Record) -> Result<u64> {
+        let payload = &record.0;
         let mut st = self.state.lock();
         if let Some(why) = &st.poisoned {
             return Err(StorageError::Poisoned(why.clone()));
         }
+        let lsn = st.queued + 1;
+        let at = st.pending.len();
         st.pending.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        st.pending.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+        st.pending.extend_from_slice(&[0; 4]);
         st.pending.extend_from_slice(payload);
-        st.queued += 1;
-        Ok(st.queued)
+        let body = at + 8..st.pending.len();
+        st.pending[body.start + LSN_AT.start..body.start + LSN_AT.end]
+            .copy_from_slice(&lsn.to_le_bytes());
+        let crc = crc32c::crc32c(&st.pending[body]);
+        st.pending[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+        st.queued = lsn;
+        let id = st.id;
+        st.first_lsns.entry(id).or_insert(lsn);
+        Ok(lsn)
     }
 
-    /// Returns once the record with `ticket`, and so every record queued before it, is
+    /// Returns once the record with LSN `ticket`, and so every record queued before it, is
     /// durable; leads a flush if none is running.
     pub(crate) fn wait_durable(&self, ticket: u64) -> Result<()> {
         let mut st = self.state.lock();
@@ -318,6 +480,29 @@ impl Wal {
         }
     }
 
+    /// The LSN of the last durable record (0 before the first).
+    pub(crate) fn durable_lsn(&self) -> u64 {
+        self.state.lock().durable
+    }
+
+    /// The LSN of the last record queued: after a seal's rotation, with no append in flight,
+    /// every record up to it is in the closed files.
+    pub(crate) fn queued_lsn(&self) -> u64 {
+        self.state.lock().queued
+    }
+
+    /// Waits up to `timeout` until a record after `after` is durable; returns the durable LSN.
+    pub(crate) fn wait_beyond(&self, after: u64, timeout: std::time::Duration) -> u64 {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut st = self.state.lock();
+        while st.durable <= after && st.poisoned.is_none() {
+            if self.flushed.wait_until(&mut st, deadline).timed_out() {
+                break;
+            }
+        }
+        st.durable
+    }
+
     /// Switches appends to a new file and returns the id of the file closed. The caller makes
     /// sure no append is in flight.
     pub(crate) fn rotate(&self) -> Result<u64> {
@@ -339,11 +524,34 @@ impl Wal {
         self.state.lock().poisoned = Some(why);
     }
 
-    /// Deletes the files with ids below `checkpoint`, whose batches are sealed in segments.
-    pub(crate) fn remove_below(&self, checkpoint: u64) -> Result<()> {
-        for id in list(&self.dir)?.into_iter().filter(|&id| id < checkpoint) {
-            let path = self.dir.join(file_name(id));
-            fs::remove_file(&path).context(|| format!("removing sealed {}", path.display()))?;
+    /// Deletes the files with ids below `checkpoint`, whose batches are sealed in segments,
+    /// except those holding a record above `hold` (the lowest consumer position).
+    pub(crate) fn remove_below(&self, checkpoint: u64, hold: Option<u64>) -> Result<()> {
+        let doomed: Vec<u64> = {
+            let mut st = self.state.lock();
+            let ids = list(&self.dir)?;
+            let doomed: Vec<u64> = ids
+                .into_iter()
+                .filter(|&id| id < checkpoint)
+                .filter(|&id| match (hold, st.first_lsns.get(&id)) {
+                    (None, _) | (_, None) => true,
+                    (Some(hold), Some(_)) => {
+                        // The file's last record is just below the next file's first.
+                        let next = st.first_lsns.range(id + 1..).next().map(|(_, f)| *f);
+                        next.is_some_and(|n| n <= hold + 1)
+                    }
+                })
+                .collect();
+            doomed.iter().for_each(|id| {
+                st.first_lsns.remove(id);
+            });
+            doomed
+        };
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        for id in doomed {
+            remove(&self.dir.join(file_name(id)))?;
         }
         fsutil::sync_dir(&self.dir)
     }
@@ -356,6 +564,101 @@ impl Wal {
             .filter_map(|id| fs::metadata(self.dir.join(file_name(id))).ok())
             .map(|m| m.len())
             .sum()
+    }
+
+    /// Durable batches with an LSN above `after`, in LSN order: at least one batch if there is
+    /// any, then more while their events stay within `max_events`. Records written before
+    /// LSNs existed are skipped. Reads the files, so it never holds appenders up.
+    pub(crate) fn read_after(
+        &self,
+        after: u64,
+        max_events: usize,
+    ) -> std::result::Result<Vec<WalBatch>, ReadError> {
+        let (durable, files, current) = {
+            let st = self.state.lock();
+            (st.durable, st.first_lsns.clone(), st.id)
+        };
+        if durable <= after {
+            return Ok(Vec::new());
+        }
+        let oldest = files.values().next().copied();
+        if oldest.is_none_or(|o| o > after + 1) {
+            return Err(ReadError::Unavailable { oldest: oldest.map_or(durable, |o| o - 1) });
+        }
+        // Start where this consumer's last read stopped if that file is still there, else at
+        // the top of the file holding `after + 1`.
+        let hint = self.hints.lock().iter().find(|h| h.after == after).copied();
+        let (mut file, mut offset) = match hint {
+            Some(h) if files.contains_key(&h.file) => (h.file, h.offset),
+            _ => {
+                let file = files.iter().rev().find(|(_, f)| **f <= after + 1).map(|(id, _)| *id);
+                (file.expect("oldest is at most after + 1"), MAGIC.len() as u64)
+            }
+        };
+        let mut out: Vec<WalBatch> = Vec::new();
+        let mut events = 0;
+        let mut last = after;
+        'files: loop {
+            let path = self.dir.join(file_name(file));
+            let f = File::open(&path).context(|| format!("opening {}", path.display()))?;
+            let len = f.metadata().context(|| format!("reading {}", path.display()))?.len();
+            let mut chunk = 4 << 20;
+            let mut buf = Vec::new();
+            while offset < len {
+                buf.resize((len - offset).min(chunk) as usize, 0);
+                let n = read_full_at(&f, &mut buf, offset)
+                    .context(|| format!("reading {}", path.display()))?;
+                buf.truncate(n);
+                let mut pos = 0;
+                while let Some((payload, n)) = record_at(&buf, pos) {
+                    let Some(lsn) = peek_lsn(payload) else {
+                        pos += n; // written before LSNs
+                        continue;
+                    };
+                    if lsn > durable || (lsn > after && !out.is_empty() && events >= max_events) {
+                        offset += pos as u64;
+                        break 'files;
+                    }
+                    if lsn > after {
+                        let batch = decode_batch(payload).ok_or_else(|| {
+                            StorageError::corrupt(&path, offset + pos as u64, "undecodable record")
+                        })?;
+                        events += batch.events.len();
+                        out.push(batch);
+                    }
+                    last = lsn;
+                    pos += n;
+                }
+                if pos == 0 {
+                    let need = buf
+                        .get(..4)
+                        .map_or(0, |h| 8 + u32::from_le_bytes(h.try_into().expect("4")) as u64);
+                    if need > chunk && need <= (len - offset).min(8 + MAX_RECORD as u64) {
+                        chunk = need; // one record larger than a chunk: read it whole
+                        continue;
+                    }
+                    if file == current {
+                        break 'files; // the tail a flush is still writing
+                    }
+                    return Err(StorageError::corrupt(&path, offset, "damaged record").into());
+                }
+                offset += pos as u64;
+            }
+            match files.range(file + 1..).next() {
+                Some((next, _)) if last < durable => {
+                    file = *next;
+                    offset = MAGIC.len() as u64;
+                }
+                _ => break,
+            }
+        }
+        let mut hints = self.hints.lock();
+        hints.retain(|h| h.after != after && h.after != last);
+        if hints.len() >= READ_HINTS {
+            hints.remove(0);
+        }
+        hints.push(ReadHint { after: last, file, offset });
+        Ok(out)
     }
 }
 

@@ -4,7 +4,11 @@ use super::*;
 
 fn batch(i: usize) -> WalBatch {
     let events = (0..(i % 4) + 1)
-        .map(|j| (1_000 + (i * 10 + j) as i64, 5, format!("batch {i} event {j} ünïcode")))
+        .map(|j| WalEvent {
+            timestamp: 1_000 + (i * 10 + j) as i64,
+            ingestion_time: 5,
+            message: format!("batch {i} event {j} ünïcode"),
+        })
         .collect();
     // Every other batch is idempotent, so both record kinds are cut and flipped.
     let producer = (i % 2 == 1).then(|| WalProducer {
@@ -12,12 +16,18 @@ fn batch(i: usize) -> WalBatch {
         sequence: i as u64 * 7,
         updated: -(i as i64) * 1_000,
     });
-    WalBatch { stream_id: i as u64 % 3, producer, events }
+    // Written into a fresh log, batch `i` gets LSN `i + 1`.
+    WalBatch { lsn: Some(i as u64 + 1), stream_id: i as u64 % 3, producer, events }
 }
 
-fn payload(b: &WalBatch) -> Vec<u8> {
+fn payload(b: &WalBatch) -> Record {
     let producer = b.producer.as_ref().map(|p| (p.id.as_str(), p.sequence, p.updated));
-    encode_batch(b.stream_id, producer, b.events.iter().map(|(t, i, m)| (*t, *i, m.as_str())))
+    let events = b.events.iter().map(|e| (e.timestamp, e.ingestion_time, e.message.as_str()));
+    encode_batch(b.stream_id, producer, events)
+}
+
+fn fresh(dir: &Path, id: u64, sync: bool) -> Wal {
+    Wal::create(dir, id, sync, 0, BTreeMap::new()).unwrap()
 }
 
 #[test]
@@ -25,9 +35,9 @@ fn records_of_the_first_format_still_replay() {
     // A kind 1 record as written before producers existed: stream 7, one event
     // (ts 3, ingest -1, "hi").
     let old = [1u8, 7, 1, 6, 1, 2, b'h', b'i'];
-    let want = WalBatch { stream_id: 7, producer: None, events: vec![(3, -1, "hi".into())] };
+    let event = WalEvent { timestamp: 3, ingestion_time: -1, message: "hi".into() };
+    let want = WalBatch { lsn: None, stream_id: 7, producer: None, events: vec![event] };
     assert_eq!(decode_batch(&old), Some(want.clone()));
-    assert_eq!(payload(&want), old);
     let mut bytes = MAGIC.to_vec();
     bytes.extend_from_slice(&(old.len() as u32).to_le_bytes());
     bytes.extend_from_slice(&crc32c::crc32c(&old).to_le_bytes());
@@ -39,21 +49,21 @@ fn records_of_the_first_format_still_replay() {
 
 #[test]
 fn unknown_record_kinds_are_corruption() {
-    let mut p = payload(&batch(1));
-    p[0] = 3;
+    let mut p = payload(&batch(1)).0;
+    p[0] = 4;
     assert_eq!(decode_batch(&p), None);
 }
 
 #[test]
 fn a_queued_record_is_durable_once_its_ticket_is() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::create(dir.path(), 1, true).unwrap();
+    let wal = fresh(dir.path(), 1, true);
     let first = wal.enqueue(&payload(&batch(0))).unwrap();
     let second = wal.enqueue(&payload(&batch(1))).unwrap();
     assert!(second > first);
     wal.wait_durable(first).unwrap();
     let mut got = Vec::new();
-    replay(dir.path(), 0, |b| got.push(b)).unwrap();
+    replay(dir.path(), 0, None, |b| got.push(b)).unwrap();
     // One flush wrote everything queued, in queue order.
     assert_eq!(got, vec![batch(0), batch(1)]);
     wal.wait_durable(second).unwrap();
@@ -62,13 +72,13 @@ fn a_queued_record_is_durable_once_its_ticket_is() {
 /// Writes `n` batches, returning the file bytes and the end offset of each record.
 fn write_log(n: usize) -> (Vec<u8>, Vec<usize>) {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::create(dir.path(), 1, true).unwrap();
+    let wal = fresh(dir.path(), 1, true);
     let mut ends = Vec::new();
     let mut end = MAGIC.len();
     for i in 0..n {
         let p = payload(&batch(i));
         wal.append(&p).unwrap();
-        end += 8 + p.len();
+        end += 8 + p.0.len();
         ends.push(end);
     }
     let bytes = fs::read(dir.path().join(file_name(1))).unwrap();
@@ -80,7 +90,7 @@ fn replay_bytes(bytes: &[u8]) -> (Vec<WalBatch>, Replay, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join(file_name(1)), bytes).unwrap();
     let mut got = Vec::new();
-    let r = replay(dir.path(), 0, |b| got.push(b)).unwrap();
+    let r = replay(dir.path(), 0, None, |b| got.push(b)).unwrap();
     (got, r, dir)
 }
 
@@ -106,7 +116,7 @@ fn truncated_at_every_offset_keeps_exactly_the_whole_records() {
         assert_eq!(r.cut.is_empty(), len == boundary, "cut at {len}");
         // Replaying again changes nothing.
         let mut again = Vec::new();
-        let r2 = replay(dir.path(), 0, |b| again.push(b)).unwrap();
+        let r2 = replay(dir.path(), 0, None, |b| again.push(b)).unwrap();
         assert_eq!(again, got);
         assert!(r2.cut.is_empty());
     }
@@ -131,12 +141,12 @@ fn a_flipped_bit_in_any_record_keeps_the_records_before_it() {
 #[test]
 fn checkpoint_removes_sealed_files() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::create(dir.path(), 1, false).unwrap();
+    let wal = fresh(dir.path(), 1, false);
     wal.append(&payload(&batch(0))).unwrap();
     assert_eq!(wal.rotate().unwrap(), 1);
     wal.append(&payload(&batch(1))).unwrap();
     let mut got = Vec::new();
-    let r = replay(dir.path(), 2, |b| got.push(b)).unwrap();
+    let r = replay(dir.path(), 2, None, |b| got.push(b)).unwrap();
     assert_eq!(got, vec![batch(1)]);
     assert_eq!(r.last_id, 2);
     assert!(!dir.path().join(file_name(1)).exists());
@@ -145,7 +155,7 @@ fn checkpoint_removes_sealed_files() {
 #[test]
 fn concurrent_appenders_share_fsyncs_and_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::create(dir.path(), 1, true).unwrap();
+    let wal = fresh(dir.path(), 1, true);
     std::thread::scope(|s| {
         for t in 0..4 {
             let wal = &wal;
@@ -157,11 +167,117 @@ fn concurrent_appenders_share_fsyncs_and_lose_nothing() {
         }
     });
     let mut got = Vec::new();
-    replay(dir.path(), 0, |b| got.push(b)).unwrap();
+    replay(dir.path(), 0, None, |b| got.push(b)).unwrap();
     assert_eq!(got.len(), 200);
     let mut want: Vec<_> = (0..4).flat_map(|t| (0..50).map(move |i| batch(t * 1000 + i))).collect();
-    let key = |b: &WalBatch| b.events[0].2.clone();
+    let key = |b: &WalBatch| b.events[0].message.clone();
+    got.iter_mut().for_each(|b| b.lsn = None);
+    want.iter_mut().for_each(|b| b.lsn = None);
     got.sort_by_key(key);
     want.sort_by_key(key);
     assert_eq!(got, want);
+}
+
+fn lsns(batches: &[WalBatch]) -> Vec<u64> {
+    batches.iter().map(|b| b.lsn.unwrap()).collect()
+}
+
+#[test]
+fn lsns_grow_by_one_and_continue_after_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = fresh(dir.path(), 1, false);
+    assert_eq!(
+        (0..5).map(|i| wal.append(&payload(&batch(i))).unwrap()).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    assert_eq!(wal.durable_lsn(), 5);
+    drop(wal);
+    let mut got = Vec::new();
+    let r = replay(dir.path(), 0, None, |b| got.push(b)).unwrap();
+    assert_eq!(lsns(&got), [1, 2, 3, 4, 5]);
+    assert_eq!(r.last_lsn, 5);
+    let wal = Wal::create(dir.path(), r.last_id + 1, false, r.last_lsn, r.first_lsns).unwrap();
+    assert_eq!(wal.append(&payload(&batch(5))).unwrap(), 6);
+}
+
+#[test]
+fn read_after_walks_files_in_lsn_order_within_the_event_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = fresh(dir.path(), 1, false);
+    for i in 0..30 {
+        wal.append(&payload(&batch(i))).unwrap();
+        if i % 7 == 6 {
+            wal.rotate().unwrap();
+        }
+    }
+    let mut after = 0;
+    let mut seen = Vec::new();
+    loop {
+        let page = match wal.read_after(after, 5) {
+            Ok(p) => p,
+            Err(e) => panic!("{e:?}"),
+        };
+        if page.is_empty() {
+            break;
+        }
+        // At least one batch, and more only while within 5 events.
+        let events: usize = page.iter().map(|b| b.events.len()).sum();
+        assert!(page.len() == 1 || events <= 5 + page.last().unwrap().events.len());
+        after = page.last().unwrap().lsn.unwrap();
+        seen.extend(page);
+    }
+    assert_eq!(seen, (0..30).map(batch).collect::<Vec<_>>());
+    // A read from any position starts right after it, hint or not.
+    for from in [0, 3, 7, 8, 21, 29] {
+        let page = wal.read_after(from, 1).map_err(|e| format!("{e:?}")).unwrap();
+        assert_eq!(page[0].lsn, Some(from + 1));
+    }
+    assert!(wal.read_after(30, 10).map_err(|e| format!("{e:?}")).unwrap().is_empty());
+}
+
+#[test]
+fn read_after_sees_only_durable_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = fresh(dir.path(), 1, true);
+    wal.append(&payload(&batch(0))).unwrap();
+    let queued = wal.enqueue(&payload(&batch(1))).unwrap();
+    let page = wal.read_after(0, 100).map_err(|e| format!("{e:?}")).unwrap();
+    assert_eq!(lsns(&page), [1]);
+    wal.wait_durable(queued).unwrap();
+    let page = wal.read_after(0, 100).map_err(|e| format!("{e:?}")).unwrap();
+    assert_eq!(lsns(&page), [1, 2]);
+    assert_eq!(wal.wait_beyond(2, std::time::Duration::from_millis(10)), 2);
+}
+
+#[test]
+fn holds_keep_sealed_files_a_consumer_still_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = fresh(dir.path(), 1, false);
+    // Files 1, 2, 3 hold LSNs 1-3, 4-6, 7-9; file 4 is current.
+    for i in 0..9 {
+        wal.append(&payload(&batch(i))).unwrap();
+        if i % 3 == 2 {
+            wal.rotate().unwrap();
+        }
+    }
+    // Everything is sealed (checkpoint 4); a consumer has processed up to LSN 5.
+    wal.remove_below(4, Some(5)).unwrap();
+    assert!(!dir.path().join(file_name(1)).exists());
+    assert!(dir.path().join(file_name(2)).exists());
+    let page = wal.read_after(5, 100).map_err(|e| format!("{e:?}")).unwrap();
+    assert_eq!(lsns(&page), [6, 7, 8, 9]);
+    assert!(matches!(wal.read_after(2, 1), Err(ReadError::Unavailable { oldest: 3 })));
+    drop(wal);
+    // Replay keeps the same files for the same hold, and nothing but file 4 is replayed.
+    let mut got = Vec::new();
+    let r = replay(dir.path(), 4, Some(5), |b| got.push(b)).unwrap();
+    assert!(got.is_empty());
+    assert!(dir.path().join(file_name(2)).exists() && dir.path().join(file_name(3)).exists());
+    assert_eq!(r.first_lsns.keys().copied().collect::<Vec<_>>(), [2, 3]);
+    // Once the consumer passes LSN 6 file 2 goes, and without holds everything sealed goes.
+    let r = replay(dir.path(), 4, Some(6), |_| ()).unwrap();
+    assert!(!dir.path().join(file_name(2)).exists());
+    assert_eq!(r.first_lsns.keys().copied().collect::<Vec<_>>(), [3]);
+    replay(dir.path(), 4, None, |_| ()).unwrap();
+    assert!(!dir.path().join(file_name(3)).exists());
 }

@@ -22,6 +22,9 @@ use crate::scan::{ScanPlan, ScanUnit};
 use crate::segment::{self, BlockInput, BlockMeta, Segment};
 use crate::wal::{self, Wal};
 
+mod committed;
+pub use committed::{CommittedBatch, CommittedEvent, Lsn};
+
 /// Tuning of a [`Store`]. The defaults suit a server; tests shrink the thresholds.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -282,28 +285,31 @@ impl Store {
             }
         }
         let mut active = MemTable::default();
-        let replay =
-            wal::replay(&dir.join(WAL), state.catalog.wal_checkpoint, |batch| {
-                if !state.names.contains_key(&batch.stream_id) {
-                    return; // the stream was deleted after this batch was logged
-                }
-                if let Some(p) = &batch.producer {
-                    producers.record(batch.stream_id, &p.id, p.sequence, p.updated, 0);
-                }
-                let events = batch.events.into_iter().map(|(timestamp, ingestion_time, m)| {
-                    MemEvent { timestamp, ingestion_time, message: m.into() }
-                });
-                let events: Vec<MemEvent> = events.collect();
-                note_append(&mut state.stats, batch.stream_id, &events);
-                active.insert(batch.stream_id, events);
-            })?;
+        let (checkpoint, hold) = (state.catalog.wal_checkpoint, state.catalog.lowest_hold());
+        let replay = wal::replay(&dir.join(WAL), checkpoint, hold, |batch| {
+            if !state.names.contains_key(&batch.stream_id) {
+                return; // the stream was deleted after this batch was logged
+            }
+            if let Some(p) = &batch.producer {
+                producers.record(batch.stream_id, &p.id, p.sequence, p.updated, 0);
+            }
+            let events = batch.events.into_iter().map(|e| MemEvent {
+                timestamp: e.timestamp,
+                ingestion_time: e.ingestion_time,
+                message: e.message.into(),
+            });
+            let events: Vec<MemEvent> = events.collect();
+            note_append(&mut state.stats, batch.stream_id, &events);
+            active.insert(batch.stream_id, events);
+        })?;
         tracing::info!(
             records = replay.records,
             buffered = active.events,
             "write-ahead log replayed"
         );
         let wal_id = (replay.last_id + 1).max(state.catalog.wal_checkpoint);
-        let wal = Wal::create(&dir.join(WAL), wal_id, opts.sync)?;
+        let last_lsn = replay.last_lsn.max(state.catalog.next_lsn.saturating_sub(1));
+        let wal = Wal::create(&dir.join(WAL), wal_id, opts.sync, last_lsn, replay.first_lsns)?;
         let background = opts.background;
         let inner = Arc::new(Inner {
             dir,
@@ -847,6 +853,8 @@ fn seal(inner: &Inner) -> Result<()> {
             return Ok(());
         }
         let closed = inner.wal.rotate()?;
+        // Every record up to here is in the closed files.
+        let next_lsn = inner.wal.queued_lsn() + 1;
         // No append is in flight, so the marks are exactly those of the closed WAL files:
         // the catalog must hold them once those files are gone.
         let marks = inner.producers.lock().snapshot();
@@ -854,10 +862,10 @@ fn seal(inner: &Inner) -> Result<()> {
         mt.sort_all();
         let mt = Arc::new(mt);
         inner.state.write().frozen = Some(mt.clone());
-        (mt, closed, marks)
+        (mt, Checkpoint { wal_file: closed + 1, next_lsn }, marks)
     };
     inner.room.notify_all();
-    let result = write_frozen(inner, &frozen, closed_wal + 1, marks);
+    let result = write_frozen(inner, &frozen, closed_wal, marks);
     if let Err(e) = &result {
         // The frozen events stay readable and stay in the WAL, whose checkpoint did not move.
         // Refusing further writes keeps a later seal from moving it past them; a restart
@@ -867,10 +875,18 @@ fn seal(inner: &Inner) -> Result<()> {
     result
 }
 
+/// Where a seal moves the WAL checkpoint: the first WAL file not sealed, and the LSN its
+/// first record has at least.
+#[derive(Debug, Clone, Copy)]
+struct Checkpoint {
+    wal_file: u64,
+    next_lsn: u64,
+}
+
 fn write_frozen(
     inner: &Inner,
     mt: &MemTable,
-    checkpoint: u64,
+    checkpoint: Checkpoint,
     mut marks: HashMap<u64, BTreeMap<String, ProducerMark>>,
 ) -> Result<()> {
     // The catalog and the stream names change only under the maintenance lock, which the
@@ -918,7 +934,8 @@ fn write_frozen(
         let (bytes, _) = segment::write(&path, &inputs)?;
         Some((Segment::open(id, &path)?, bytes))
     };
-    cat.wal_checkpoint = checkpoint;
+    cat.wal_checkpoint = checkpoint.wal_file;
+    cat.next_lsn = checkpoint.next_lsn;
     for s in cat.groups.values_mut().flat_map(|g| g.streams.values_mut()) {
         s.producers = marks.remove(&s.id).unwrap_or_default();
     }
@@ -927,6 +944,7 @@ fn write_frozen(
         cat.segments.push(SegmentEntry { id, bytes: *bytes });
     }
     cat.save(&inner.dir)?;
+    let hold = cat.lowest_hold();
     {
         let mut st = inner.state.write();
         st.catalog = cat;
@@ -936,7 +954,7 @@ fn write_frozen(
         }
         st.frozen = None;
     }
-    inner.wal.remove_below(checkpoint)?;
+    inner.wal.remove_below(checkpoint.wal_file, hold)?;
     tracing::debug!(segment = id, events = mt.events, "sealed");
     Ok(())
 }

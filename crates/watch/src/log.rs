@@ -1,65 +1,16 @@
 //! The seam to the log store: durable batches in log-sequence-number order.
 //!
 //! The consumer needs only these four operations; [`MemoryLog`] implements them in memory for
-//! tests and benchmarks.
+//! tests and benchmarks; [`Store`] implements them for real.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use logsight_storage::{CommittedBatch, CommittedEvent, Lsn};
+use logsight_storage::{StorageError, Store};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Result, WatchError};
-
-/// A log sequence number: the position of a durable batch in the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Lsn(u64);
-
-impl Lsn {
-    /// Before every batch.
-    pub const ZERO: Lsn = Lsn(0);
-
-    /// An LSN from its number.
-    pub fn new(n: u64) -> Lsn {
-        Lsn(n)
-    }
-
-    /// Its number.
-    pub fn get(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for Lsn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// One event of a committed batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommittedEvent {
-    /// Event time, epoch ms.
-    pub timestamp: i64,
-    /// When it was accepted, epoch ms.
-    pub ingestion_time: i64,
-    /// The message.
-    pub message: Arc<str>,
-}
-
-/// A durable batch of one stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommittedBatch {
-    /// Its position.
-    pub lsn: Lsn,
-    /// The log group.
-    pub group: Arc<str>,
-    /// The log stream.
-    pub stream: Arc<str>,
-    /// The events, as appended.
-    pub events: Vec<CommittedEvent>,
-}
 
 /// The operations the metric-filter consumer needs from the log store.
 pub trait CommittedLog: Send + Sync {
@@ -104,7 +55,7 @@ impl MemoryLog {
     pub fn append(&self, group: &str, stream: &str, events: &[CommittedEvent]) -> Lsn {
         let mut inner = self.inner.lock();
         inner.last += 1;
-        let lsn = Lsn(inner.last);
+        let lsn = Lsn::new(inner.last);
         let batch = CommittedBatch {
             lsn,
             group: group.into(),
@@ -120,7 +71,7 @@ impl MemoryLog {
     /// may.
     pub fn trim(&self) {
         let mut inner = self.inner.lock();
-        let floor = inner.holds.values().min().copied().unwrap_or(Lsn(inner.last));
+        let floor = inner.holds.values().min().copied().unwrap_or(Lsn::new(inner.last));
         while inner.batches.front().is_some_and(|b| b.lsn <= floor) {
             inner.batches.pop_front();
         }
@@ -134,7 +85,7 @@ impl MemoryLog {
 
 impl CommittedLog for MemoryLog {
     fn committed_lsn(&self) -> Lsn {
-        Lsn(self.inner.lock().last)
+        Lsn::new(self.inner.lock().last)
     }
 
     fn read_committed(
@@ -145,14 +96,14 @@ impl CommittedLog for MemoryLog {
     ) -> Result<Vec<CommittedBatch>> {
         let deadline = Instant::now() + wait;
         let mut inner = self.inner.lock();
-        while inner.last <= after.0 {
+        while inner.last <= after.get() {
             if self.appended.wait_until(&mut inner, deadline).timed_out() {
                 return Ok(Vec::new());
             }
         }
-        let first = inner.batches.front().map_or(inner.last + 1, |b| b.lsn.0);
-        if first > after.0 + 1 {
-            return Err(WatchError::LsnUnavailable { after: after.0 });
+        let first = inner.batches.front().map_or(inner.last + 1, |b| b.lsn.get());
+        if first > after.get() + 1 {
+            return Err(WatchError::LsnUnavailable { after: after.get() });
         }
         let mut out = Vec::new();
         let mut events = 0;
@@ -174,5 +125,33 @@ impl CommittedLog for MemoryLog {
     fn release_committed(&self, consumer: &str) -> Result<()> {
         self.inner.lock().holds.remove(consumer);
         Ok(())
+    }
+}
+
+impl CommittedLog for Store {
+    fn committed_lsn(&self) -> Lsn {
+        Store::committed_lsn(self)
+    }
+
+    fn read_committed(
+        &self,
+        after: Lsn,
+        max_events: usize,
+        wait: Duration,
+    ) -> Result<Vec<CommittedBatch>> {
+        Store::read_committed(self, after, max_events, wait).map_err(|e| match e {
+            StorageError::LsnUnavailable { requested, .. } => {
+                WatchError::LsnUnavailable { after: requested }
+            }
+            e => WatchError::Storage(e),
+        })
+    }
+
+    fn hold_committed(&self, consumer: &str, position: Lsn) -> Result<()> {
+        Ok(Store::hold_committed(self, consumer, position)?)
+    }
+
+    fn release_committed(&self, consumer: &str) -> Result<()> {
+        Ok(Store::release_committed(self, consumer)?)
     }
 }

@@ -206,3 +206,58 @@ fn batches_the_log_dropped_are_reported_as_lost() {
     assert_eq!(c.status().lock().lost_batches, 2);
     assert_eq!(c.status().lock().position, Lsn::new(2));
 }
+
+#[test]
+fn the_real_store_feeds_the_consumer_exactly_once_across_reopening() {
+    use logsight_model::{LogEvent, LogGroupName, LogStreamName};
+    use logsight_storage::{Store, StoreOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let watch = dir.path().join("watch");
+    let append = |store: &Store, n: usize| {
+        let events: Vec<_> = (0..n)
+            .map(|i| {
+                LogEvent::new(T + i as i64, T, if i % 3 == 0 { "ERROR x" } else { "INFO y" })
+                    .unwrap()
+            })
+            .collect();
+        store.append("app", "s", &events).unwrap();
+    };
+    let open_rig = |store: &Arc<Store>| {
+        let filters = Arc::new(FilterRegistry::open(&watch).unwrap());
+        let metrics = Arc::new(
+            MetricStore::open(&watch.join("metrics"), MetricStoreOptions::default()).unwrap(),
+        );
+        let log: Arc<dyn CommittedLog> = store.clone();
+        (filters.clone(), metrics.clone(), Consumer::new(log, filters, metrics).unwrap())
+    };
+    let sum = |metrics: &MetricStore| {
+        let key = MetricKey::new("App", "Errors", BTreeMap::new()).unwrap();
+        metrics
+            .statistics(&key, T - 3_600_000, T + 3_600_000, 3_600_000)
+            .unwrap()
+            .iter()
+            .map(|p| p.aggregate.sum())
+            .sum::<f64>()
+    };
+    {
+        let store = Arc::new(Store::open(&data, StoreOptions::default()).unwrap());
+        store.create_group(&LogGroupName::new("app").unwrap()).unwrap();
+        store
+            .create_stream(&LogGroupName::new("app").unwrap(), &LogStreamName::new("s").unwrap())
+            .unwrap();
+        append(&store, 9); // before the filter: not counted
+        let (filters, metrics, mut c) = open_rig(&store);
+        filters
+            .put(MetricFilter::new(spec("Errors", "ERROR", "1"), 0, store.committed_lsn()).unwrap())
+            .unwrap();
+        append(&store, 30); // 10 errors
+        drain(&mut c);
+        append(&store, 6); // 2 errors, not yet consumed
+        assert_eq!(sum(&metrics), 10.0);
+    }
+    let store = Arc::new(Store::open(&data, StoreOptions::default()).unwrap());
+    let (_filters, metrics, mut c) = open_rig(&store);
+    drain(&mut c);
+    assert_eq!(sum(&metrics), 12.0);
+}

@@ -203,6 +203,11 @@ impl Watch {
         Ok(())
     }
 
+    /// Alarm state changes whose actions were dropped because the queue was full.
+    pub fn dropped_actions(&self) -> u64 {
+        self.dispatcher.lock().dropped()
+    }
+
     /// Stops the threads (the consumer records its position; queued actions finish).
     pub fn shutdown(&mut self) {
         self.stop.store(true, Ordering::Release);

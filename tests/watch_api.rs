@@ -446,3 +446,218 @@ fn metric_filter_and_metric_apis_validate_and_page() {
         assert!(e.message().contains("Period"), "{}", e.message());
     });
 }
+
+#[test]
+fn the_command_line_drives_filters_alarms_and_metrics() {
+    use crate::support::logsight_ok;
+    let server = TestServer::start();
+    rt().block_on(async {
+        let mut logs = server.client().await;
+        create(&mut logs, "app", &[]).await;
+    });
+    let ep = server.endpoint.as_str();
+    let out = logsight_ok(
+        &[
+            "metric-filters",
+            "put",
+            "--endpoint",
+            ep,
+            "--group",
+            "app",
+            "--name",
+            "bytes",
+            "--pattern",
+            "[ip, user, status, bytes]",
+            "--metric-name",
+            "Bytes",
+            "--namespace",
+            "Web",
+            "--metric-value",
+            "$bytes",
+            "--dimension",
+            "Status=$status",
+            "--unit",
+            "Bytes",
+        ],
+        b"",
+    );
+    assert!(out.contains("metric filter bytes on app"), "{out}");
+    let listed =
+        logsight_ok(&["metric-filters", "list", "--endpoint", ep, "--output", "json"], b"");
+    let f: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
+    assert_eq!(
+        (f["filter_name"].as_str(), f["dimensions"]["Status"].as_str()),
+        (Some("bytes"), Some("$status"))
+    );
+    let tested = logsight_ok(
+        &[
+            "metric-filters",
+            "test",
+            "--endpoint",
+            ep,
+            "--pattern",
+            "[ip, user, status, bytes]",
+            "--output",
+            "json",
+        ],
+        b"INFO\n1.2.3.4 bob 404 12\n",
+    );
+    let m: serde_json::Value = serde_json::from_str(tested.trim()).unwrap();
+    assert_eq!(
+        (m["event_number"].as_i64(), m["extracted_values"]["$bytes"].as_str()),
+        (Some(2), Some("12"))
+    );
+
+    let t0 = (now_ms() - 600_000).div_euclid(60_000) * 60_000;
+    for (offset, value) in [(0, "3"), (1_000, "4"), (60_000, "10")] {
+        let ts = (t0 + offset).to_string();
+        logsight_ok(
+            &[
+                "metrics",
+                "put",
+                "--endpoint",
+                ep,
+                "--namespace",
+                "Web",
+                "--metric-name",
+                "Queue",
+                "--value",
+                value,
+                "--timestamp",
+                &ts,
+            ],
+            b"",
+        );
+    }
+    let (start, end) = (t0.to_string(), (t0 + 120_000).to_string());
+    let got = logsight_ok(
+        &[
+            "metrics",
+            "get",
+            "--endpoint",
+            ep,
+            "--namespace",
+            "Web",
+            "--metric-name",
+            "Queue",
+            "--statistic",
+            "Sum",
+            "--period",
+            "60",
+            "--start",
+            &start,
+            "--end",
+            &end,
+            "--output",
+            "json",
+        ],
+        b"",
+    );
+    let got: serde_json::Value = serde_json::from_str(got.trim()).unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!([{"timestamp": t0, "sum": 7.0}, {"timestamp": t0 + 60_000, "sum": 10.0}])
+    );
+    let table = logsight_ok(
+        &[
+            "metrics",
+            "get",
+            "--endpoint",
+            ep,
+            "--namespace",
+            "Web",
+            "--metric-name",
+            "Queue",
+            "--period",
+            "60",
+            "--start",
+            &start,
+            "--end",
+            &end,
+        ],
+        b"",
+    );
+    assert!(table.starts_with("▁█\n"), "{table}");
+    let listed = logsight_ok(&["metrics", "list", "--endpoint", ep, "--namespace", "Web"], b"");
+    assert!(listed.contains("Queue"), "{listed}");
+
+    logsight_ok(
+        &[
+            "alarms",
+            "put",
+            "--endpoint",
+            ep,
+            "--name",
+            "queue-high",
+            "--namespace",
+            "Web",
+            "--metric-name",
+            "Queue",
+            "--statistic",
+            "Maximum",
+            "--period",
+            "60",
+            "--threshold",
+            "100",
+            "--comparison-operator",
+            "GreaterThanThreshold",
+        ],
+        b"",
+    );
+    logsight_ok(
+        &[
+            "alarms",
+            "set-state",
+            "--endpoint",
+            ep,
+            "--name",
+            "queue-high",
+            "--state",
+            "ALARM",
+            "--reason",
+            "drill",
+        ],
+        b"",
+    );
+    // The evaluator runs beside these commands (the alarm has no data: an evaluation may move
+    // it back to INSUFFICIENT_DATA at any time), so the forced change is checked in the history.
+    let listed = logsight_ok(&["alarms", "list", "--endpoint", ep, "--output", "json"], b"");
+    let a: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
+    assert_eq!(
+        (a["alarm_name"].as_str(), a["alarm_type"].as_str()),
+        (Some("queue-high"), Some("MetricAlarm"))
+    );
+    assert_eq!(a["actions_enabled"], true);
+    logsight_ok(&["alarms", "disable", "--endpoint", ep, "queue-high"], b"");
+    let listed = logsight_ok(&["alarms", "list", "--endpoint", ep, "--output", "json"], b"");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(listed.trim()).unwrap()["actions_enabled"],
+        false
+    );
+    let history = logsight_ok(
+        &[
+            "alarms",
+            "history",
+            "--endpoint",
+            ep,
+            "--name",
+            "queue-high",
+            "--type",
+            "StateUpdate",
+            "--output",
+            "json",
+        ],
+        b"",
+    );
+    let forced = history
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|h| h["history_summary"] == "Alarm updated from INSUFFICIENT_DATA to ALARM")
+        .expect("the forced change is in the history");
+    let data: serde_json::Value =
+        serde_json::from_str(forced["history_data"].as_str().unwrap()).unwrap();
+    assert_eq!(data["newState"]["stateReason"], "drill");
+    logsight_ok(&["alarms", "delete", "--endpoint", ep, "queue-high"], b"");
+    let empty = logsight_ok(&["alarms", "list", "--endpoint", ep], b"");
+    assert!(empty.trim().is_empty(), "{empty}");
+}

@@ -12,7 +12,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("crates/proto", &[]),
     (
         "crates/server",
-        &["logsight-storage", "logsight-model", "logsight-proto", "logsight-query-lang"],
+        &[
+            "logsight-storage",
+            "logsight-model",
+            "logsight-proto",
+            "logsight-query-lang",
+            "logsight-alarms",
+            "logsight-metrics",
+            "logsight-watch",
+        ],
     ),
     (
         "crates/engine",
@@ -20,6 +28,17 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("crates/index", &["logsight-storage", "logsight-model"]),
     ("crates/alarms", &["logsight-model", "logsight-query-lang"]),
+    ("crates/metrics", &[]),
+    (
+        "crates/watch",
+        &[
+            "logsight-alarms",
+            "logsight-metrics",
+            "logsight-model",
+            "logsight-query-lang",
+            "logsight-storage",
+        ],
+    ),
 ];
 
 /// Crate directory → external crates it must not use (the design's "knows nothing of" rules).
@@ -27,6 +46,9 @@ const BANNED: &[(&str, &[&str])] = &[
     ("crates/model", &["tokio", "tonic", "prost", "tantivy", "zstd", "memmap2"]),
     ("query-lang", &["tokio", "tonic", "prost", "tantivy", "zstd", "memmap2"]),
     ("crates/storage", &["tokio", "tonic", "prost"]),
+    ("crates/alarms", &["tokio", "tonic", "prost", "zstd", "memmap2", "ureq"]),
+    ("crates/metrics", &["tokio", "tonic", "prost"]),
+    ("crates/watch", &["tokio", "tonic", "prost"]),
 ];
 
 /// The dependency names in a manifest's `[dependencies]` table.

@@ -79,6 +79,13 @@ impl TestServer {
         (self.endpoint, self.stop, self.thread) = (endpoint, Some(stop), Some(thread));
     }
 
+    /// Like [`TestServer::restart`], with `opts`.
+    pub fn restart_with(&mut self, opts: logsight_server::ServerOptions) {
+        self.shutdown();
+        let (endpoint, stop, thread) = Self::spawn(self.dir.path(), opts);
+        (self.endpoint, self.stop, self.thread) = (endpoint, Some(stop), Some(thread));
+    }
+
     fn spawn(
         dir: &Path,
         opts: logsight_server::ServerOptions,

@@ -9,3 +9,4 @@ mod server_api;
 mod server_cli;
 mod support;
 mod test_pattern_cli;
+mod watch_api;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use logsight_proto::v1::logs_client::LogsClient;
+use logsight_proto::v1::watch_client::WatchClient;
 use tonic::transport::Channel;
 
 /// The address `serve` listens on by default.
@@ -35,6 +36,17 @@ pub async fn connect(endpoint: &str) -> Result<Client> {
     Ok(LogsClient::new(channel)
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(16 << 20))
+}
+
+/// Connects a client of the `Watch` service (metric filters, metrics, alarms) to `endpoint`.
+pub async fn connect_watch(endpoint: &str) -> Result<WatchClient<Channel>> {
+    let channel = Channel::from_shared(endpoint.to_owned())
+        .with_context(|| format!("invalid endpoint {endpoint:?}: expected http://HOST:PORT"))?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {endpoint}"))?;
+    Ok(WatchClient::new(channel))
 }
 
 /// Turns a status into an error that reads well: the server's message, or the code.

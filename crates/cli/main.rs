@@ -4,6 +4,7 @@
 //! the only place `anyhow` is used.
 
 mod client;
+mod cmd_alarms;
 mod cmd_compact;
 mod cmd_events;
 mod cmd_export;
@@ -11,6 +12,8 @@ mod cmd_groups;
 mod cmd_import;
 mod cmd_ingest;
 mod cmd_inspect;
+mod cmd_metric_filters;
+mod cmd_metrics;
 mod cmd_query;
 mod cmd_serve;
 mod cmd_streams;
@@ -58,6 +61,12 @@ enum Command {
     Events(cmd_events::EventsArgs),
     /// Follow new events of log groups (a live tail session) until Ctrl-C.
     Tail(cmd_tail::TailArgs),
+    /// Put, list, delete and test metric filters (over the API).
+    MetricFilters(cmd_metric_filters::MetricFiltersArgs),
+    /// List, get and put metrics (over the API).
+    Metrics(cmd_metrics::MetricsArgs),
+    /// Put, list, delete alarms; history, set-state, enable/disable actions (over the API).
+    Alarms(cmd_alarms::AlarmsArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +93,9 @@ fn main() -> ExitCode {
         Command::Ingest(args) => cmd_ingest::run(args),
         Command::Events(args) => cmd_events::run(args),
         Command::Tail(args) => cmd_tail::run(args),
+        Command::MetricFilters(args) => cmd_metric_filters::run(args),
+        Command::Metrics(args) => cmd_metrics::run(args),
+        Command::Alarms(args) => cmd_alarms::run(args),
     };
     match result {
         Ok(code) => code,

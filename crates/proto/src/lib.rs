@@ -1,11 +1,12 @@
-//! logsight's gRPC API: the code generated from `proto/logs.proto` (package `logsight.v1`).
+//! logsight's gRPC API: the code generated from `proto/logs.proto` and `proto/watch.proto`
+//! (package `logsight.v1`).
 //!
 //! Generated code only. The server converts these wire types to and from the domain types of
 //! `logsight-model` by hand; nothing else depends on this crate but the server and the CLI.
 
 #![allow(missing_docs, clippy::all, clippy::pedantic)]
 
-/// Package `logsight.v1`: service `Logs` and its messages.
+/// Package `logsight.v1`: services `Logs` and `Watch` and their messages.
 pub mod v1 {
     tonic::include_proto!("logsight.v1");
 }

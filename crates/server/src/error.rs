@@ -138,6 +138,33 @@ impl From<StorageError> for ServiceError {
     }
 }
 
+impl From<logsight_watch::WatchError> for ServiceError {
+    fn from(e: logsight_watch::WatchError) -> Self {
+        use logsight_watch::WatchError as W;
+        match e {
+            W::Invalid { .. }
+            | W::Alarm(_)
+            | W::Metrics(logsight_metrics::MetricsError::Invalid { .. }) => {
+                ServiceError::InvalidParameter(e.to_string())
+            }
+            W::NotFound(m) => ServiceError::NotFound(m),
+            W::LimitExceeded(message) => ServiceError::LimitExceeded { message, retry_after_ms: 0 },
+            W::Storage(s) => s.into(),
+            W::Metrics(
+                logsight_metrics::MetricsError::Io { .. }
+                | logsight_metrics::MetricsError::Poisoned,
+            ) => {
+                tracing::error!(error = %e, "metric store failure");
+                ServiceError::Unavailable { message: e.to_string(), retry_after_ms: 1000 }
+            }
+            W::Metrics(_) | W::LsnUnavailable { .. } => {
+                tracing::error!(error = %e, "watch fault");
+                ServiceError::Internal(e.to_string())
+            }
+        }
+    }
+}
+
 /// Result with [`ServiceError`].
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 

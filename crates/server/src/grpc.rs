@@ -33,9 +33,21 @@ pub struct LogsService {
     admission_wait: Duration,
     tail_timing: tail::Timing,
     stopping: watch::Receiver<bool>,
+    /// Metric filters: counted in DescribeLogGroups, deleted with their group.
+    metric_filters: Option<Arc<logsight_watch::Watch>>,
 }
 
 impl LogsService {
+    /// Attaches the Watch side, whose metric filters belong to log groups.
+    pub(crate) fn with_watch(mut self, watch: Arc<logsight_watch::Watch>) -> Self {
+        self.metric_filters = Some(watch);
+        self
+    }
+
+    fn metric_filter_count(&self, group: &str) -> i32 {
+        self.metric_filters.as_ref().map_or(0, |w| w.filters().count(group) as i32)
+    }
+
     pub(crate) fn new(
         service: Arc<Service>,
         max_inflight_bytes: usize,
@@ -51,6 +63,7 @@ impl LogsService {
             admission_wait,
             tail_timing,
             stopping,
+            metric_filters: None,
         }
     }
 
@@ -128,13 +141,13 @@ fn rejected_info(r: Rejected) -> Option<pb::RejectedLogEventsInfo> {
     })
 }
 
-fn group_pb(g: GroupInfo) -> pb::LogGroup {
+fn group_pb(g: GroupInfo, metric_filter_count: i32) -> pb::LogGroup {
     pb::LogGroup {
         arn: format!("arn:logsight:logs:local:000000000000:log-group:{}:*", g.name),
         log_group_name: g.name,
         creation_time: g.creation_time,
         retention_in_days: g.retention_days.map(|d| d as i32),
-        metric_filter_count: 0,
+        metric_filter_count,
         stored_bytes: g.stored_bytes as i64,
     }
 }
@@ -174,7 +187,14 @@ impl Logs for LogsService {
         req: Request<pb::DeleteLogGroupRequest>,
     ) -> Reply<pb::DeleteLogGroupResponse> {
         let r = req.into_inner();
+        let name = r.log_group_name.clone();
         self.blocking(move |s| s.delete_group(&r.log_group_name)).await?;
+        if let Some(w) = self.metric_filters.clone() {
+            tokio::task::spawn_blocking(move || w.filters().delete_group(&name))
+                .await
+                .map_err(|e| ServiceError::Internal(format!("watch task failed: {e}")))?
+                .map_err(ServiceError::from)?;
+        }
         ok(pb::DeleteLogGroupResponse {})
     }
 
@@ -189,7 +209,13 @@ impl Logs for LogsService {
             })
             .await?;
         ok(pb::DescribeLogGroupsResponse {
-            log_groups: groups.into_iter().map(group_pb).collect(),
+            log_groups: groups
+                .into_iter()
+                .map(|g| {
+                    let count = self.metric_filter_count(&g.name);
+                    group_pb(g, count)
+                })
+                .collect(),
             next_token,
         })
     }

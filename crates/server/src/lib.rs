@@ -15,6 +15,8 @@
 //! - [`tail`]: live tail sessions (StartLiveTail): fan-out of durable appends, per-session
 //!   sampling to 500 events per update and a bounded queue for slow clients.
 //! - [`grpc`]: the tonic service.
+//! - [`watch_grpc`]: the `Watch` service (metric filters, metrics, alarms) over
+//!   `logsight-watch`, served on the same port.
 //!
 //! Start a server with [`run`]; it returns after `shutdown` completes and in-flight calls finish,
 //! having flushed the store.
@@ -25,12 +27,14 @@ pub mod grpc;
 pub mod rules;
 pub mod service;
 pub mod tail;
+pub mod watch_grpc;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use logsight_proto::v1::logs_server::LogsServer;
+use logsight_proto::v1::watch_server::WatchServer;
 use logsight_storage::{Clock, Store, SystemClock};
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
@@ -55,6 +59,9 @@ pub struct ServerOptions {
     /// How long a live tail session lasts before it ends with SessionTimeoutException
     /// (CloudWatch: 3 h).
     pub live_tail_timeout: Duration,
+    /// Metric filters, metrics and alarms; their state lives in `<data dir>/watch/`. Alarms
+    /// run on `clock`.
+    pub watch: logsight_watch::WatchOptions,
 }
 
 impl Default for ServerOptions {
@@ -66,6 +73,7 @@ impl Default for ServerOptions {
             clock: Arc::new(SystemClock),
             live_tail_update_interval: tail::Timing::default().update_interval,
             live_tail_timeout: tail::Timing::default().timeout,
+            watch: logsight_watch::WatchOptions::default(),
         }
     }
 }
@@ -79,6 +87,9 @@ pub enum ServerError {
     /// Flushing the store at shutdown failed.
     #[error("flushing the store at shutdown: {0}")]
     Flush(String),
+    /// The Watch side (metric filters, metrics, alarms) could not start.
+    #[error("starting metric filters and alarms: {0}")]
+    Watch(String),
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting, lets
@@ -89,6 +100,19 @@ pub async fn run(
     opts: ServerOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
+    let watch = {
+        let (store, clock, options) = (store.clone(), opts.clock.clone(), opts.watch.clone());
+        tokio::task::spawn_blocking(move || {
+            let dir = store.dir().join("watch");
+            let log: Arc<dyn logsight_watch::CommittedLog> = store.clone();
+            let sink: Arc<dyn logsight_watch::actions::AlarmEventSink> = store;
+            logsight_watch::Watch::start(&dir, log, sink, clock, options)
+        })
+        .await
+        .map_err(|e| ServerError::Watch(e.to_string()))?
+        .map_err(|e| ServerError::Watch(e.to_string()))?
+    };
+    let watch = Arc::new(watch);
     let hub = Arc::new(tail::TailHub::default());
     let service = Arc::new(service::Service::new(store.clone(), opts.clock.clone(), hub));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -102,7 +126,12 @@ pub async fn run(
         opts.admission_wait,
         tail_timing,
         stop_rx,
-    );
+    )
+    .with_watch(watch.clone());
+    let watch_service =
+        WatchServer::new(watch_grpc::WatchService::new(watch.clone(), store.clone()))
+            .max_decoding_message_size(opts.max_message_bytes)
+            .max_encoding_message_size(opts.max_message_bytes);
     let logs = LogsServer::new(logs)
         .max_decoding_message_size(opts.max_message_bytes)
         .max_encoding_message_size(opts.max_message_bytes);
@@ -117,6 +146,7 @@ pub async fn run(
     let result = tonic::transport::Server::builder()
         .add_service(health)
         .add_service(logs)
+        .add_service(watch_service)
         .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections; finishing in-flight calls");
@@ -124,10 +154,16 @@ pub async fn run(
             let _ = stop_tx.send(true);
         })
         .await;
-    let flushed = tokio::task::spawn_blocking(move || store.flush())
-        .await
-        .map_err(|e| ServerError::Flush(e.to_string()))?
-        .map_err(|e| ServerError::Flush(e.to_string()));
+    // The Watch threads stop first (the consumer records its position), then the store flushes.
+    let flushed = tokio::task::spawn_blocking(move || {
+        if let Some(mut w) = Arc::into_inner(watch) {
+            w.shutdown();
+        }
+        store.flush()
+    })
+    .await
+    .map_err(|e| ServerError::Flush(e.to_string()))?
+    .map_err(|e| ServerError::Flush(e.to_string()));
     result?;
     flushed?;
     tracing::info!("server stopped; store flushed");

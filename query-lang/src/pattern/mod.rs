@@ -268,6 +268,16 @@ impl FilterPattern {
         }
     }
 
+    /// How many `%regex%` the pattern contains (CloudWatch allows at most 5 patterns with a
+    /// regex per log group).
+    pub fn regex_count(&self) -> usize {
+        match &self.inner.matcher {
+            Matcher::Terms(t) => t.regex_starts.len(),
+            Matcher::Json(j) => j.regexes().len(),
+            Matcher::Delimited(d) => d.regexes().len(),
+        }
+    }
+
     /// The pattern as given to [`FilterPattern::compile`].
     pub fn as_str(&self) -> &str {
         &self.inner.source

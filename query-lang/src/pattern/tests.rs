@@ -53,3 +53,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn regexes_are_counted_in_every_form() {
+    for (pattern, n) in [
+        ("ERROR", 0),
+        ("%ERR[0-9]% %WARN%", 2),
+        ("{ $.a = %x% }", 1),
+        ("[ip=%127\\.0%, user, bytes]", 1),
+        ("[a, b]", 0),
+    ] {
+        assert_eq!(super::compile(pattern).unwrap().regex_count(), n, "{pattern}");
+    }
+}

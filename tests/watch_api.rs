@@ -1,0 +1,663 @@
+//! The Watch side end to end, on an in-process server on 127.0.0.1:0 whose clock the test
+//! moves: ERROR events through a metric filter push a 10 s alarm to ALARM, a loopback webhook
+//! receives the change, the alarm returns to OK under notBreaching when the errors stop, the
+//! metric's sum is the number of matching events, history shows the transitions, every change
+//! is an event in `/logsight/alarms`, and a restart keeps state and data.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use logsight_proto::v1 as pb;
+use logsight_proto::v1::watch_client::WatchClient;
+use logsight_storage::ManualClock;
+use tonic::transport::Channel;
+
+use crate::support::{TestServer, create, now_ms, read_all};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn options(clock: &Arc<ManualClock>) -> logsight_server::ServerOptions {
+    let mut opts = logsight_server::ServerOptions { clock: clock.clone(), ..Default::default() };
+    opts.watch.tick = Duration::from_millis(20);
+    opts.watch.actions.retry_backoff = Duration::from_millis(20);
+    opts
+}
+
+/// A loopback HTTP receiver: every POST body goes to the channel, answered 200.
+fn webhook_receiver() -> (String, mpsc::Receiver<serde_json::Value>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/alarm", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            if tx.send(serde_json::from_slice(&body).unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    (url, rx)
+}
+
+/// The next webhook body whose new state is `state`.
+fn next_state(rx: &mpsc::Receiver<serde_json::Value>, state: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let body = rx.recv_timeout(left).unwrap_or_else(|_| panic!("no webhook for {state}"));
+        if body["detail"]["state"]["value"] == state {
+            return body;
+        }
+    }
+}
+
+/// Polls `f` until it returns `Some`, for at most 20 s (the server works on its own threads).
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(mut f: impl FnMut() -> F) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(t) = f().await {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "condition not reached in time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn errors_sum(w: &mut WatchClient<Channel>, t: i64) -> Option<f64> {
+    let r = w
+        .get_metric_statistics(pb::GetMetricStatisticsRequest {
+            namespace: "App".into(),
+            metric_name: "Errors".into(),
+            start_time: t,
+            end_time: t + 10_000,
+            period: 10,
+            statistics: vec!["Sum".into(), "SampleCount".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    r.datapoints.first().and_then(|d| d.sum)
+}
+
+async fn alarm_state(w: &mut WatchClient<Channel>) -> pb::AlarmState {
+    let r = w.describe_alarms(pb::DescribeAlarmsRequest {
+        alarm_names: vec!["errors".into()],
+        ..Default::default()
+    });
+    r.await.unwrap().into_inner().metric_alarms[0].state.clone().unwrap()
+}
+
+#[test]
+fn errors_through_a_metric_filter_raise_an_alarm_that_calls_a_webhook() {
+    // A 10-second boundary a minute ago, so the events' period is complete when the clock says.
+    let t0 = (now_ms() - 60_000).div_euclid(10_000) * 10_000;
+    let clock = Arc::new(ManualClock::new(t0));
+    let mut server = TestServer::start_with(options(&clock));
+    let (url, hooks) = webhook_receiver();
+    rt().block_on(async {
+        let mut logs = server.client().await;
+        let mut w = WatchClient::connect(server.endpoint.clone()).await.unwrap();
+        create(&mut logs, "app", &["web-1"]).await;
+        w.put_metric_filter(pb::PutMetricFilterRequest {
+            log_group_name: "app".into(),
+            filter_name: "errors".into(),
+            filter_pattern: "ERROR".into(),
+            metric_transformations: vec![pb::MetricTransformation {
+                metric_name: "Errors".into(),
+                metric_namespace: "App".into(),
+                metric_value: "1".into(),
+                unit: "Count".into(),
+                ..Default::default()
+            }],
+        })
+        .await
+        .unwrap();
+        let groups = logs
+            .describe_log_groups(pb::DescribeLogGroupsRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            groups
+                .log_groups
+                .iter()
+                .find(|g| g.log_group_name == "app")
+                .unwrap()
+                .metric_filter_count,
+            1
+        );
+
+        w.put_metric_alarm(pb::PutMetricAlarmRequest {
+            alarm_name: "errors".into(),
+            metric_name: "Errors".into(),
+            namespace: "App".into(),
+            statistic: "Sum".into(),
+            period: 10,
+            evaluation_periods: 1,
+            threshold: 1.0,
+            comparison_operator: "GreaterThanOrEqualToThreshold".into(),
+            treat_missing_data: "notBreaching".into(),
+            alarm_actions: vec![format!("webhook:{url}")],
+            ok_actions: vec![format!("webhook:{url}")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        // Evaluated at once: no data, notBreaching.
+        next_state(&hooks, "OK");
+
+        let messages =
+            ["ERROR a", "INFO b", "ERROR c", "ERROR d", "DEBUG e", "ERROR f", "INFO g", "ERROR h"];
+        let events = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| pb::InputLogEvent { timestamp: t0 + 1 + i as i64, message: (*m).into() })
+            .collect();
+        logs.put_log_events(pb::PutLogEventsRequest {
+            log_group_name: "app".into(),
+            log_stream_name: "web-1".into(),
+            log_events: events,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let matching = messages.iter().filter(|m| m.starts_with("ERROR")).count() as f64;
+        let sum = eventually(|| {
+            let mut w = w.clone();
+            async move { errors_sum(&mut w, t0).await }
+        })
+        .await;
+        assert_eq!(sum, matching);
+
+        clock.set(t0 + 10_000);
+        let alarm = next_state(&hooks, "ALARM");
+        assert_eq!(alarm["detail-type"], "CloudWatch Alarm State Change");
+        assert_eq!(alarm["detail"]["alarmName"], "errors");
+        assert_eq!(alarm["detail"]["previousState"]["value"], "OK");
+        let state = alarm_state(&mut w).await;
+        assert_eq!(state.state_value, "ALARM");
+        assert!(
+            state.state_reason.starts_with("Threshold Crossed: 1 datapoint [5.0 ("),
+            "{}",
+            state.state_reason
+        );
+
+        // The errors stop: once the datapoint leaves the range, notBreaching means OK.
+        clock.set(t0 + 40_000);
+        let ok = next_state(&hooks, "OK");
+        assert_eq!(ok["detail"]["previousState"]["value"], "ALARM");
+
+        let history = w
+            .describe_alarm_history(pb::DescribeAlarmHistoryRequest {
+                alarm_name: "errors".into(),
+                history_item_type: "StateUpdate".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let summaries: Vec<_> =
+            history.alarm_history_items.iter().map(|h| h.history_summary.as_str()).collect();
+        assert_eq!(
+            summaries,
+            [
+                "Alarm updated from ALARM to OK",
+                "Alarm updated from OK to ALARM",
+                "Alarm updated from INSUFFICIENT_DATA to OK"
+            ]
+        );
+        let logged = eventually(|| {
+            let mut logs = logs.clone();
+            async move {
+                let events = read_all(&mut logs, "/logsight/alarms", "state-changes").await;
+                (events.len() == 3).then_some(events)
+            }
+        })
+        .await;
+        assert!(logged[1].message.contains("\"value\":\"ALARM\""), "{}", logged[1].message);
+    });
+
+    // A restart keeps the alarm's state and the metric, and counts nothing twice.
+    server.restart_with(options(&clock));
+    rt().block_on(async {
+        let mut w = WatchClient::connect(server.endpoint.clone()).await.unwrap();
+        assert_eq!(alarm_state(&mut w).await.state_value, "OK");
+        assert_eq!(errors_sum(&mut w, t0).await, Some(5.0));
+        let status = eventually(|| {
+            let mut w = w.clone();
+            async move {
+                let s =
+                    w.get_watch_status(pb::GetWatchStatusRequest {}).await.unwrap().into_inner();
+                (s.lag_batches == 0).then_some(s)
+            }
+        })
+        .await;
+        assert_eq!(status.lost_batches, 0);
+        assert_eq!(errors_sum(&mut w, t0).await, Some(5.0));
+    });
+}
+
+#[test]
+fn metric_filter_and_metric_apis_validate_and_page() {
+    let server = TestServer::start();
+    rt().block_on(async {
+        let mut logs = server.client().await;
+        let mut w = WatchClient::connect(server.endpoint.clone()).await.unwrap();
+        let put = |group: &str, name: &str, pattern: &str| pb::PutMetricFilterRequest {
+            log_group_name: group.into(),
+            filter_name: name.into(),
+            filter_pattern: pattern.into(),
+            metric_transformations: vec![pb::MetricTransformation {
+                metric_name: "M".into(),
+                metric_namespace: "N".into(),
+                metric_value: "1".into(),
+                ..Default::default()
+            }],
+        };
+        let e = w.put_metric_filter(put("nope", "f", "ERROR")).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound);
+        create(&mut logs, "g", &[]).await;
+        let e = w.put_metric_filter(put("g", "f", "{ $.a = ")).await.unwrap_err();
+        assert!(
+            e.message().starts_with("InvalidParameterException: invalid filterPattern"),
+            "{}",
+            e.message()
+        );
+        for i in 0..3 {
+            w.put_metric_filter(put("g", &format!("f{i}"), "ERROR")).await.unwrap();
+        }
+        let page = w
+            .describe_metric_filters(pb::DescribeMetricFiltersRequest {
+                log_group_name: Some("g".into()),
+                limit: 2,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            page.metric_filters.iter().map(|f| f.filter_name.as_str()).collect::<Vec<_>>(),
+            ["f0", "f1"]
+        );
+        let rest = w
+            .describe_metric_filters(pb::DescribeMetricFiltersRequest {
+                log_group_name: Some("g".into()),
+                next_token: page.next_token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(rest.metric_filters.len(), 1);
+        assert!(rest.next_token.is_none());
+        w.delete_metric_filter(pb::DeleteMetricFilterRequest {
+            log_group_name: "g".into(),
+            filter_name: "f0".into(),
+        })
+        .await
+        .unwrap();
+        let e = w
+            .delete_metric_filter(pb::DeleteMetricFilterRequest {
+                log_group_name: "g".into(),
+                filter_name: "f0".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound);
+
+        let t = w
+            .test_metric_filter(pb::TestMetricFilterRequest {
+                filter_pattern: "[w1=ERROR, w2]".into(),
+                log_event_messages: vec!["INFO x".into(), "ERROR y".into()],
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(t.matches.len(), 1);
+        assert_eq!(t.matches[0].event_number, 2);
+        assert_eq!(t.matches[0].extracted_values["$w2"], "y");
+
+        // PutMetricData, then statistics and several series at once.
+        let t0 = (now_ms() - 600_000).div_euclid(60_000) * 60_000;
+        let datum = |host: &str, ts: i64, values: Vec<f64>| pb::MetricDatum {
+            metric_name: "Latency".into(),
+            dimensions: vec![pb::Dimension { name: "host".into(), value: host.into() }],
+            timestamp: ts,
+            values,
+            unit: "Milliseconds".into(),
+            ..Default::default()
+        };
+        w.put_metric_data(pb::PutMetricDataRequest {
+            namespace: "Web".into(),
+            metric_data: vec![
+                datum("a", t0, vec![10.0, 20.0, 30.0]),
+                datum("a", t0 + 60_000, vec![5.0]),
+                datum("b", t0, vec![1.0]),
+            ],
+        })
+        .await
+        .unwrap();
+        let e = w
+            .put_metric_data(pb::PutMetricDataRequest {
+                namespace: "Web".into(),
+                metric_data: vec![datum("a", t0, vec![f64::NAN])],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        let stats = w
+            .get_metric_statistics(pb::GetMetricStatisticsRequest {
+                namespace: "Web".into(),
+                metric_name: "Latency".into(),
+                dimensions: vec![pb::Dimension { name: "host".into(), value: "a".into() }],
+                start_time: t0,
+                end_time: t0 + 120_000,
+                period: 60,
+                statistics: vec!["Average".into(), "Maximum".into(), "SampleCount".into()],
+                extended_statistics: vec!["p50".into()],
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let d = &stats.datapoints;
+        assert_eq!(d.len(), 2);
+        assert_eq!(
+            (d[0].timestamp, d[0].average, d[0].maximum, d[0].sample_count),
+            (t0, Some(20.0), Some(30.0), Some(3.0))
+        );
+        assert!((d[0].extended_statistics["p50"] - 20.0).abs() <= 0.2 + 1e-9);
+        assert_eq!(d[0].unit, "Milliseconds");
+        let metric = |host: &str| pb::Metric {
+            namespace: "Web".into(),
+            metric_name: "Latency".into(),
+            dimensions: vec![pb::Dimension { name: "host".into(), value: host.into() }],
+        };
+        let data = w
+            .get_metric_data(pb::GetMetricDataRequest {
+                metric_data_queries: ["a", "b"]
+                    .iter()
+                    .map(|h| pb::MetricDataQuery {
+                        id: format!("m_{h}"),
+                        metric_stat: Some(pb::MetricStat {
+                            metric: Some(metric(h)),
+                            period: 60,
+                            stat: "Sum".into(),
+                        }),
+                        label: String::new(),
+                    })
+                    .collect(),
+                start_time: t0,
+                end_time: t0 + 120_000,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(data.metric_data_results[0].values, [5.0, 60.0], "newest first");
+        assert_eq!(data.metric_data_results[0].timestamps, [t0 + 60_000, t0]);
+        assert_eq!(data.metric_data_results[1].values, [1.0]);
+        let listed = w
+            .list_metrics(pb::ListMetricsRequest {
+                namespace: "Web".into(),
+                dimensions: vec![pb::DimensionFilter {
+                    name: "host".into(),
+                    value: Some("b".into()),
+                }],
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.metrics, [metric("b")]);
+
+        let e = w
+            .put_metric_alarm(pb::PutMetricAlarmRequest {
+                alarm_name: "x".into(),
+                metric_name: "Latency".into(),
+                namespace: "Web".into(),
+                statistic: "Sum".into(),
+                period: 45,
+                evaluation_periods: 1,
+                comparison_operator: "GreaterThanThreshold".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(e.message().contains("Period"), "{}", e.message());
+    });
+}
+
+#[test]
+fn the_command_line_drives_filters_alarms_and_metrics() {
+    use crate::support::logsight_ok;
+    let server = TestServer::start();
+    rt().block_on(async {
+        let mut logs = server.client().await;
+        create(&mut logs, "app", &[]).await;
+    });
+    let ep = server.endpoint.as_str();
+    let out = logsight_ok(
+        &[
+            "metric-filters",
+            "put",
+            "--endpoint",
+            ep,
+            "--group",
+            "app",
+            "--name",
+            "bytes",
+            "--pattern",
+            "[ip, user, status, bytes]",
+            "--metric-name",
+            "Bytes",
+            "--namespace",
+            "Web",
+            "--metric-value",
+            "$bytes",
+            "--dimension",
+            "Status=$status",
+            "--unit",
+            "Bytes",
+        ],
+        b"",
+    );
+    assert!(out.contains("metric filter bytes on app"), "{out}");
+    let listed =
+        logsight_ok(&["metric-filters", "list", "--endpoint", ep, "--output", "json"], b"");
+    let f: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
+    assert_eq!(
+        (f["filter_name"].as_str(), f["dimensions"]["Status"].as_str()),
+        (Some("bytes"), Some("$status"))
+    );
+    let tested = logsight_ok(
+        &[
+            "metric-filters",
+            "test",
+            "--endpoint",
+            ep,
+            "--pattern",
+            "[ip, user, status, bytes]",
+            "--output",
+            "json",
+        ],
+        b"INFO\n1.2.3.4 bob 404 12\n",
+    );
+    let m: serde_json::Value = serde_json::from_str(tested.trim()).unwrap();
+    assert_eq!(
+        (m["event_number"].as_i64(), m["extracted_values"]["$bytes"].as_str()),
+        (Some(2), Some("12"))
+    );
+
+    let t0 = (now_ms() - 600_000).div_euclid(60_000) * 60_000;
+    for (offset, value) in [(0, "3"), (1_000, "4"), (60_000, "10")] {
+        let ts = (t0 + offset).to_string();
+        logsight_ok(
+            &[
+                "metrics",
+                "put",
+                "--endpoint",
+                ep,
+                "--namespace",
+                "Web",
+                "--metric-name",
+                "Queue",
+                "--value",
+                value,
+                "--timestamp",
+                &ts,
+            ],
+            b"",
+        );
+    }
+    let (start, end) = (t0.to_string(), (t0 + 120_000).to_string());
+    let got = logsight_ok(
+        &[
+            "metrics",
+            "get",
+            "--endpoint",
+            ep,
+            "--namespace",
+            "Web",
+            "--metric-name",
+            "Queue",
+            "--statistic",
+            "Sum",
+            "--period",
+            "60",
+            "--start",
+            &start,
+            "--end",
+            &end,
+            "--output",
+            "json",
+        ],
+        b"",
+    );
+    let got: serde_json::Value = serde_json::from_str(got.trim()).unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!([{"timestamp": t0, "sum": 7.0}, {"timestamp": t0 + 60_000, "sum": 10.0}])
+    );
+    let table = logsight_ok(
+        &[
+            "metrics",
+            "get",
+            "--endpoint",
+            ep,
+            "--namespace",
+            "Web",
+            "--metric-name",
+            "Queue",
+            "--period",
+            "60",
+            "--start",
+            &start,
+            "--end",
+            &end,
+        ],
+        b"",
+    );
+    assert!(table.starts_with("▁█\n"), "{table}");
+    let listed = logsight_ok(&["metrics", "list", "--endpoint", ep, "--namespace", "Web"], b"");
+    assert!(listed.contains("Queue"), "{listed}");
+
+    logsight_ok(
+        &[
+            "alarms",
+            "put",
+            "--endpoint",
+            ep,
+            "--name",
+            "queue-high",
+            "--namespace",
+            "Web",
+            "--metric-name",
+            "Queue",
+            "--statistic",
+            "Maximum",
+            "--period",
+            "60",
+            "--threshold",
+            "100",
+            "--comparison-operator",
+            "GreaterThanThreshold",
+        ],
+        b"",
+    );
+    logsight_ok(
+        &[
+            "alarms",
+            "set-state",
+            "--endpoint",
+            ep,
+            "--name",
+            "queue-high",
+            "--state",
+            "ALARM",
+            "--reason",
+            "drill",
+        ],
+        b"",
+    );
+    // The evaluator runs beside these commands (the alarm has no data: an evaluation may move
+    // it back to INSUFFICIENT_DATA at any time), so the forced change is checked in the history.
+    let listed = logsight_ok(&["alarms", "list", "--endpoint", ep, "--output", "json"], b"");
+    let a: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
+    assert_eq!(
+        (a["alarm_name"].as_str(), a["alarm_type"].as_str()),
+        (Some("queue-high"), Some("MetricAlarm"))
+    );
+    assert_eq!(a["actions_enabled"], true);
+    logsight_ok(&["alarms", "disable", "--endpoint", ep, "queue-high"], b"");
+    let listed = logsight_ok(&["alarms", "list", "--endpoint", ep, "--output", "json"], b"");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(listed.trim()).unwrap()["actions_enabled"],
+        false
+    );
+    let history = logsight_ok(
+        &[
+            "alarms",
+            "history",
+            "--endpoint",
+            ep,
+            "--name",
+            "queue-high",
+            "--type",
+            "StateUpdate",
+            "--output",
+            "json",
+        ],
+        b"",
+    );
+    let forced = history
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|h| h["history_summary"] == "Alarm updated from INSUFFICIENT_DATA to ALARM")
+        .expect("the forced change is in the history");
+    let data: serde_json::Value =
+        serde_json::from_str(forced["history_data"].as_str().unwrap()).unwrap();
+    assert_eq!(data["newState"]["stateReason"], "drill");
+    logsight_ok(&["alarms", "delete", "--endpoint", ep, "queue-high"], b"");
+    let empty = logsight_ok(&["alarms", "list", "--endpoint", ep], b"");
+    assert!(empty.trim().is_empty(), "{empty}");
+}

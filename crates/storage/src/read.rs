@@ -142,9 +142,11 @@ pub(crate) enum SourceData {
         index: usize,
         streams: StreamNames,
     },
-    /// Buffered events of one stream: `rows` of a sorted chunk.
+    /// Buffered events of one stream: `rows` of a sorted chunk. `index` is the stream's
+    /// place among the read's wanted streams.
     Memory {
         stream_id: u64,
+        index: usize,
         stream: Arc<str>,
         events: Chunk,
         rows: Range<usize>,
@@ -373,7 +375,7 @@ fn open(src: Source) -> Result<Vec<Open>> {
             }
             Ok(out)
         }
-        SourceData::Memory { stream_id, stream, events, rows } => {
+        SourceData::Memory { stream_id, stream, events, rows, .. } => {
             let (next, stop) = (rows.start, rows.end);
             let rows = Rows::Memory(events);
             Ok(vec![Open { stream_id, stream, rank: src.rank, rows, next, stop }])

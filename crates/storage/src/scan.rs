@@ -34,6 +34,8 @@ pub struct ScanUnit {
 pub struct StreamRows {
     /// The stream's name.
     pub stream: Arc<str>,
+    /// Its place in [`ScanPlan::streams`].
+    pub index: usize,
     /// Row indices in the decoded block, sorted by timestamp.
     pub rows: Range<usize>,
 }
@@ -123,15 +125,16 @@ impl ScanUnit {
                 .filter_map(|run| {
                     let at = streams.binary_search_by_key(&run.stream_id, |(id, _)| *id).ok()?;
                     let rows = clip(run.rows.clone());
-                    (!rows.is_empty()).then(|| StreamRows { stream: streams[at].1.clone(), rows })
+                    let stream = streams[at].1.clone();
+                    (!rows.is_empty()).then_some(StreamRows { stream, index: at, rows })
                 })
                 .collect(),
-            SourceData::Memory { stream, .. } => {
+            SourceData::Memory { stream, index, .. } => {
                 let rows = clip(0..block.len());
                 if rows.is_empty() {
                     vec![]
                 } else {
-                    vec![StreamRows { stream: stream.clone(), rows }]
+                    vec![StreamRows { stream: stream.clone(), index: *index, rows }]
                 }
             }
         }
@@ -166,11 +169,19 @@ pub struct ScanPlan {
     pub range: TimeRange,
     /// Sealed blocks in the store, before pruning.
     pub blocks_total: usize,
+    /// The streams the plan reads (those of its group it was asked for that exist), by id;
+    /// [`StreamRows::index`] points into it.
+    pub streams: Vec<Arc<str>>,
 }
 
 impl ScanPlan {
-    pub(crate) fn new(units: Vec<ScanUnit>, range: TimeRange, blocks_total: usize) -> Self {
-        ScanPlan { units, range, blocks_total }
+    pub(crate) fn new(
+        units: Vec<ScanUnit>,
+        range: TimeRange,
+        blocks_total: usize,
+        streams: Vec<Arc<str>>,
+    ) -> Self {
+        ScanPlan { units, range, blocks_total, streams }
     }
 
     /// Sealed blocks left after pruning.

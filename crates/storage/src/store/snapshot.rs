@@ -124,21 +124,30 @@ impl Snapshot {
         range: TimeRange,
     ) -> Result<ScanPlan> {
         let g = self.group(group)?;
-        let ids = stream_ids(g, streams);
+        let names = self.wanted(&stream_ids(g, streams));
         let range = range.clamp_start(g.cutoff);
         let total_blocks: usize = self.segments.iter().map(|s| s.blocks().len()).sum();
         let units: Vec<ScanUnit> =
-            self.sources(g.id, &ids, range).into_iter().map(ScanUnit::from).collect();
-        Ok(ScanPlan::new(units, range, total_blocks))
+            self.sources_of(g.id, &names, range).into_iter().map(ScanUnit::from).collect();
+        let streams = names.iter().map(|(_, name)| name.clone()).collect();
+        Ok(ScanPlan::new(units, range, total_blocks, streams))
     }
 
     /// Every block and buffered run of the given streams of group `group_id` overlapping
     /// `range`.
     fn sources(&self, group_id: u64, ids: &[u64], range: TimeRange) -> Vec<Source> {
+        self.sources_of(group_id, &self.wanted(ids), range)
+    }
+
+    /// The wanted streams that still have names, sorted by id.
+    fn wanted(&self, ids: &[u64]) -> StreamNames {
         let mut named: Vec<(u64, Arc<str>)> =
             ids.iter().filter_map(|id| Some((*id, self.names.get(id)?.clone()))).collect();
         named.sort_unstable_by_key(|(id, _)| *id);
-        let names: StreamNames = named.into();
+        named.into()
+    }
+
+    fn sources_of(&self, group_id: u64, names: &StreamNames, range: TimeRange) -> Vec<Source> {
         let live: Vec<u64> = names.iter().map(|(id, _)| *id).collect();
         let mut out = Vec::new();
         for seg in &self.segments {
@@ -165,7 +174,7 @@ impl Snapshot {
         }
         // Buffered events rank after every segment, the buffer being sealed before the
         // active one, chunks in arrival order.
-        for (id, stream) in names.iter() {
+        for (index, (id, stream)) in names.iter().enumerate() {
             let frozen = self.frozen.as_ref().and_then(|f| f.streams.get(id));
             let frozen = frozen.map(|b| b.chunks.as_slice()).unwrap_or_default();
             let active = self.active.get(id).map(Vec::as_slice).unwrap_or_default();
@@ -181,6 +190,7 @@ impl Snapshot {
                         max_ts: chunk[rows.end - 1].timestamp,
                         data: SourceData::Memory {
                             stream_id: *id,
+                            index,
                             stream: stream.clone(),
                             events: chunk.clone(),
                             rows,

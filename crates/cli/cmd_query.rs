@@ -135,7 +135,11 @@ fn failed(e: &EngineError, query: &str) -> Result<ExitCode> {
     Err(anyhow::anyhow!("{e}"))
 }
 
-fn print_table(out: &mut impl Write, columns: &[String], rows: &[Vec<Option<String>>]) -> Result<()> {
+fn print_table(
+    out: &mut impl Write,
+    columns: &[String],
+    rows: &[Vec<Option<String>>],
+) -> Result<()> {
     let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -144,11 +148,8 @@ fn print_table(out: &mut impl Write, columns: &[String], rows: &[Vec<Option<Stri
         }
     }
     let line = |cells: Vec<String>| -> String {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let padded: Vec<String> =
+            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         padded.join(" | ").trim_end().to_string()
     };
     writeln!(out, "{}", line(columns.to_vec()))?;
@@ -165,7 +166,11 @@ fn one_line(s: &str) -> String {
 }
 
 /// Objects are written by hand so that keys keep the query's field order.
-fn print_json(out: &mut impl Write, columns: &[String], rows: &[Vec<Option<String>>]) -> Result<()> {
+fn print_json(
+    out: &mut impl Write,
+    columns: &[String],
+    rows: &[Vec<Option<String>>],
+) -> Result<()> {
     let quote = |s: &str| serde_json::Value::String(s.to_string()).to_string();
     writeln!(out, "[")?;
     for (i, row) in rows.iter().enumerate() {
@@ -191,7 +196,8 @@ fn print_csv(out: &mut impl Write, columns: &[String], rows: &[Vec<Option<String
     };
     writeln!(out, "{}", columns.iter().map(|c| field(c)).collect::<Vec<_>>().join(","))?;
     for row in rows {
-        let cells: Vec<String> = row.iter().map(|c| c.as_deref().map(field).unwrap_or_default()).collect();
+        let cells: Vec<String> =
+            row.iter().map(|c| c.as_deref().map(field).unwrap_or_default()).collect();
         writeln!(out, "{}", cells.join(","))?;
     }
     Ok(())

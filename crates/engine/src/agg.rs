@@ -59,10 +59,19 @@ pub(crate) struct AggSpec {
 #[derive(Clone, Debug)]
 pub(crate) enum Acc {
     Count(u64),
-    Sum { int: i64, float: f64, any_float: bool, n: u64 },
+    Sum {
+        int: i64,
+        float: f64,
+        any_float: bool,
+        n: u64,
+    },
     MinMax(Option<Value>),
     /// Welford's running mean and sum of squared deviations.
-    Moments { n: u64, mean: f64, m2: f64 },
+    Moments {
+        n: u64,
+        mean: f64,
+        m2: f64,
+    },
     Exact(HashSet<Key>),
     Approx(Box<Hll>),
     Values(Vec<f64>),
@@ -187,7 +196,8 @@ impl Acc {
             },
             Acc::ByTime(best) => {
                 let (Some(ts), false) = (ts, v.is_null()) else { return 0 };
-                let want = if kind == AggKind::Earliest { Ordering::Less } else { Ordering::Greater };
+                let want =
+                    if kind == AggKind::Earliest { Ordering::Less } else { Ordering::Greater };
                 let replace = best.as_ref().is_none_or(|(bt, bv)| {
                     let o = ts.cmp(bt);
                     o == want || (o == Ordering::Equal && natural_cmp(&v, bv) == Ordering::Less)
@@ -271,7 +281,8 @@ impl Acc {
                 if *n == 0 {
                     return Value::Null;
                 }
-                let total = if *any_float { Value::float(*int as f64 + *float) } else { Value::Int(*int) };
+                let total =
+                    if *any_float { Value::float(*int as f64 + *float) } else { Value::Int(*int) };
                 if kind == AggKind::Avg {
                     Value::float(total.as_f64().unwrap_or(0.0) / *n as f64)
                 } else {

@@ -138,11 +138,13 @@ impl Binder {
                     cmd.keyword()
                 )));
             }
-            if count_stats == 2 && stats_seen == 1 && matches!(cmd, Command::Sort(_) | Command::Limit(_)) {
-                return Err(self.invalid(format!(
-                    "`{}` must come after the second `stats`",
-                    cmd.keyword()
-                )));
+            if count_stats == 2
+                && stats_seen == 1
+                && matches!(cmd, Command::Sort(_) | Command::Limit(_))
+            {
+                return Err(
+                    self.invalid(format!("`{}` must come after the second `stats`", cmd.keyword()))
+                );
             }
             if stats_seen == 2 && matches!(cmd, Command::Stats(_)) {
                 return Err(self.invalid("a query may have at most two `stats` commands"));
@@ -180,7 +182,8 @@ impl Binder {
                     stages.push(Stage::Row(RowOp::Fields(out), cmd.to_string()));
                 }
                 Command::Display(fs) => {
-                    display = Some(fs.iter().map(|f| self.symbols.intern(&f.flat_name())).collect());
+                    display =
+                        Some(fs.iter().map(|f| self.symbols.intern(&f.flat_name())).collect());
                 }
                 Command::Filter(e) | Command::FilterIndex(e) => {
                     let e = self.expr(e)?;
@@ -192,11 +195,17 @@ impl Binder {
                         return Err(self.invalid("a query may have at most two `stats` commands"));
                     }
                     let plan = self.stats(s)?;
-                    cols = plan.by.iter().map(|(id, _)| *id).chain(plan.outputs.iter().map(|(id, _)| *id)).collect();
+                    cols = plan
+                        .by
+                        .iter()
+                        .map(|(id, _)| *id)
+                        .chain(plan.outputs.iter().map(|(id, _)| *id))
+                        .collect();
                     display = None;
                     if stats_seen == 1 {
-                        stats1_fields =
-                            Some(cols.iter().map(|id| self.symbols.name(*id).to_string()).collect());
+                        stats1_fields = Some(
+                            cols.iter().map(|id| self.symbols.name(*id).to_string()).collect(),
+                        );
                     }
                     stages.push(Stage::Stats(plan));
                 }
@@ -263,17 +272,33 @@ impl Binder {
                                     ("namePrefix", Expr::List(items)) => {
                                         for item in items {
                                             match item {
-                                                Expr::Literal(Literal::String(s)) => spec.prefixes.push(s.clone()),
-                                                _ => return Err(self.invalid("namePrefix takes a list of strings")),
+                                                Expr::Literal(Literal::String(s)) => {
+                                                    spec.prefixes.push(s.clone())
+                                                }
+                                                _ => {
+                                                    return Err(self.invalid(
+                                                        "namePrefix takes a list of strings",
+                                                    ));
+                                                }
                                             }
                                         }
                                     }
-                                    ("namePrefix", _) => return Err(self.invalid("namePrefix takes a list of strings")),
-                                    (other, _) => return Err(self.unsupported(&format!("logGroups({other}: ...)"))),
+                                    ("namePrefix", _) => {
+                                        return Err(
+                                            self.invalid("namePrefix takes a list of strings")
+                                        );
+                                    }
+                                    (other, _) => {
+                                        return Err(
+                                            self.unsupported(&format!("logGroups({other}: ...)"))
+                                        );
+                                    }
                                 }
                             }
                             if spec.prefixes.len() > 5 {
-                                return Err(self.invalid("`logGroups` takes at most 5 name prefixes"));
+                                return Err(
+                                    self.invalid("`logGroups` takes at most 5 name prefixes")
+                                );
                             }
                         }
                     }
@@ -356,7 +381,9 @@ impl Binder {
                 return Err(self.invalid(format!("aggregation `{e}` inside another aggregation")));
             }
             let kind = match f.name {
-                "count" if call.args.is_empty() || matches!(call.args[0], Expr::Star) => AggKind::CountAll,
+                "count" if call.args.is_empty() || matches!(call.args[0], Expr::Star) => {
+                    AggKind::CountAll
+                }
                 "count" => AggKind::Count,
                 "count_distinct" => AggKind::CountDistinct,
                 "sum" => AggKind::Sum,
@@ -368,10 +395,16 @@ impl Binder {
                     let p = match &call.args[1] {
                         Expr::Literal(Literal::Int(i)) => *i as f64,
                         Expr::Literal(Literal::Float(f)) => *f,
-                        _ => return Err(self.invalid("`pct` takes a number from 0 to 100 as its second argument")),
+                        _ => {
+                            return Err(self.invalid(
+                                "`pct` takes a number from 0 to 100 as its second argument",
+                            ));
+                        }
                     };
                     if !(0.0..=100.0).contains(&p) {
-                        return Err(self.invalid(format!("`pct` percentile must be 0 to 100, found {p}")));
+                        return Err(
+                            self.invalid(format!("`pct` percentile must be 0 to 100, found {p}"))
+                        );
                     }
                     AggKind::Pct(p)
                 }
@@ -458,13 +491,12 @@ impl Binder {
                         Some(CExpr::Period(p)) => self.check_bin(*p)?,
                         _ => return Err(self.invalid("`bin` takes a time period such as 5m")),
                     },
-                    Scalar::DateFloor | Scalar::DateCeil => {
-                        if !matches!(args.get(1), Some(CExpr::Period(p)) if p.amount > 0) {
-                            return Err(self.invalid(format!(
-                                "`{}` takes a time period such as 1h as its second argument",
-                                call.name
-                            )));
-                        }
+                    Scalar::DateFloor | Scalar::DateCeil if !matches!(args.get(1), Some(CExpr::Period(p)) if p.amount > 0) =>
+                    {
+                        return Err(self.invalid(format!(
+                            "`{}` takes a time period such as 1h as its second argument",
+                            call.name
+                        )));
                     }
                     _ => {}
                 }
@@ -488,8 +520,9 @@ impl Binder {
                         negated,
                     },
                     (_, Pattern::Regex(r)) => {
-                        let re = regex::Regex::new(&r.pattern)
-                            .map_err(|err| self.invalid(format!("invalid regex /{}/: {err}", r.pattern)))?;
+                        let re = regex::Regex::new(&r.pattern).map_err(|err| {
+                            self.invalid(format!("invalid regex /{}/: {err}", r.pattern))
+                        })?;
                         CExpr::Regex { expr: x, re, negated }
                     }
                 }
@@ -511,7 +544,9 @@ impl Binder {
                                         )
                                         .set_key(),
                                     ),
-                                    _ => return Err(self.unsupported("expressions in an `in` list")),
+                                    _ => {
+                                        return Err(self.unsupported("expressions in an `in` list"));
+                                    }
                                 },
                                 _ => return Err(self.unsupported("expressions in an `in` list")),
                             }
@@ -520,13 +555,19 @@ impl Binder {
                     }
                     AstInSet::Subquery(q) => {
                         if q.commands.iter().any(|c| {
-                            matches!(c, Command::Filter(Expr::In { set: AstInSet::Subquery(_), .. }))
+                            matches!(
+                                c,
+                                Command::Filter(Expr::In { set: AstInSet::Subquery(_), .. })
+                            )
                         }) {
                             return Err(self.invalid("subqueries cannot be nested"));
                         }
                         let spans = vec![self.span.clone(); q.commands.len()];
-                        let mut inner =
-                            Binder { symbols: Symbols::default(), subqueries: Vec::new(), span: self.span.clone() };
+                        let mut inner = Binder {
+                            symbols: Symbols::default(),
+                            subqueries: Vec::new(),
+                            span: self.span.clone(),
+                        };
                         inner.symbols.intern("@timestamp");
                         inner.symbols.intern("@message");
                         let bound = inner.bind(q, &spans)?;
@@ -560,9 +601,8 @@ impl Binder {
         if let Some((max, next)) = cap
             && p.amount > max
         {
-            let hint = crate::functions::fixed_period_ms(p)
-                .map(|ms| shortest_period(ms))
-                .unwrap_or_default();
+            let hint =
+                crate::functions::fixed_period_ms(p).map(shortest_period).unwrap_or_default();
             return Err(self.invalid(format!(
                 "`bin({p})`: periods in {} are at most {max} (CloudWatch would run this as bin({max}{})); \
                  write it in a larger unit{hint} (the next unit up is {next})",

@@ -27,6 +27,8 @@ pub(crate) struct Limits {
     pub(crate) budget: usize,
     pub(crate) deadline: Instant,
     pub(crate) timeout: std::time::Duration,
+    /// When the query started, epoch ms (`now()`).
+    pub(crate) now_ms: i64,
 }
 
 /// What every scan task of one query shares.
@@ -86,8 +88,8 @@ pub(crate) fn scan(
     cancel: &CancelToken,
     progress: &Arc<Progress>,
     limits: &Limits,
-    now_ms: i64,
 ) -> Result<(Vec<Row<'static>>, isize)> {
+    let now_ms = limits.now_ms;
     let shared = Arc::new(Shared {
         plan,
         units,
@@ -163,7 +165,9 @@ fn work(shared: &Shared) -> Result<Partial> {
             return Err(EngineError::Cancelled);
         }
         if Instant::now() >= shared.deadline {
-            return Err(EngineError::Timeout(shared.deadline.saturating_duration_since(Instant::now())));
+            return Err(EngineError::Timeout(
+                shared.deadline.saturating_duration_since(Instant::now()),
+            ));
         }
         let i = shared.next.fetch_add(1, AO::Relaxed);
         let Some(unit) = shared.units.get(i) else { break };
@@ -278,7 +282,13 @@ pub(crate) fn run_ops<'a>(
 }
 
 /// Adds a row to a partial result; returns the change in estimated bytes.
-fn add(partial: &mut Partial, row: Row<'_>, plan: &Plan, ctx: &EvalCtx<'_>, shared: &Shared) -> isize {
+fn add(
+    partial: &mut Partial,
+    row: Row<'_>,
+    plan: &Plan,
+    ctx: &EvalCtx<'_>,
+    shared: &Shared,
+) -> isize {
     match (partial, &plan.sink) {
         (Partial::Agg(t), Sink::Aggregate(s)) => t.add(s, row, ctx),
         (Partial::TopK(t), _) => t.add(row, ctx),
@@ -321,7 +331,8 @@ impl AggTable {
         let group = match self.groups.get_mut(&key) {
             Some(g) => g,
             None => {
-                delta += 64 + by.iter().map(|v| 2 * v.heap_bytes() + 32).sum::<usize>() as isize
+                delta += 64
+                    + by.iter().map(|v| 2 * v.heap_bytes() + 32).sum::<usize>() as isize
                     + 48 * s.aggs.len() as isize;
                 self.groups.entry(key).or_insert_with(|| Group {
                     accs: s.aggs.iter().map(|a| a.kind.init()).collect(),
@@ -359,7 +370,11 @@ impl AggTable {
     pub(crate) fn finish(self, s: &StatsPlan, ctx: &EvalCtx<'_>) -> Vec<Row<'static>> {
         let mut groups: Vec<Group> = self.groups.into_values().collect();
         groups.sort_by(|a, b| {
-            a.by.iter().zip(&b.by).map(|(x, y)| natural_cmp(x, y)).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
+            a.by.iter()
+                .zip(&b.by)
+                .map(|(x, y)| natural_cmp(x, y))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
         });
         groups
             .into_iter()
@@ -392,11 +407,9 @@ struct TopK {
 /// Newest first; then the scan position, so ties are broken the same way every run.
 pub(crate) fn default_cmp(a: &Row<'_>, b: &Row<'_>) -> Ordering {
     match (&a.base, &b.base) {
-        (Some(x), Some(y)) => y
-            .ts
-            .cmp(&x.ts)
-            .then(x.pos.0.cmp(&y.pos.0))
-            .then(y.pos.1.cmp(&x.pos.1)),
+        (Some(x), Some(y)) => {
+            y.ts.cmp(&x.ts).then(x.pos.0.cmp(&y.pos.0)).then(y.pos.1.cmp(&x.pos.1))
+        }
         _ => Ordering::Equal,
     }
 }
@@ -421,14 +434,16 @@ impl TopK {
         if self.k == 0 {
             return 0;
         }
-        let keys: Vec<Value> = self.order.iter().map(|s| eval(&s.expr, &mut row, ctx, &[])).collect();
+        let keys: Vec<Value> =
+            self.order.iter().map(|s| eval(&s.expr, &mut row, ctx, &[])).collect();
         if let Some((bk, br)) = &self.bar
             && keys_cmp(&self.order, &keys, bk).then_with(|| default_cmp(&row, br)).is_ge()
         {
             return 0;
         }
         let row = row.into_owned();
-        let mut delta = (row.heap_bytes() + keys.iter().map(Value::heap_bytes).sum::<usize>()) as isize;
+        let mut delta =
+            (row.heap_bytes() + keys.iter().map(Value::heap_bytes).sum::<usize>()) as isize;
         self.rows.push((keys, row));
         if self.rows.len() >= 2 * self.k.max(512) {
             delta -= self.trim();
@@ -439,7 +454,9 @@ impl TopK {
     /// Sorts and keeps the best `k`; returns the bytes freed.
     fn trim(&mut self) -> isize {
         let order = &self.order;
-        self.rows.sort_by(|(ka, ra), (kb, rb)| keys_cmp(order, ka, kb).then_with(|| default_cmp(ra, rb)));
+        self.rows.sort_by(|(ka, ra), (kb, rb)| {
+            keys_cmp(order, ka, kb).then_with(|| default_cmp(ra, rb))
+        });
         let freed: usize = self.rows[self.k.min(self.rows.len())..]
             .iter()
             .map(|(k, r)| r.heap_bytes() + k.iter().map(Value::heap_bytes).sum::<usize>())
@@ -494,7 +511,10 @@ fn merge(shared: &Shared, partials: Vec<Partial>) -> Result<Vec<Row<'static>>> {
             }
             if s.by.is_empty() && table.groups.is_empty() {
                 // `stats count(*)` over nothing is one row of zeros, not no rows.
-                table.groups.insert(Vec::new(), Group { accs: s.aggs.iter().map(|a| a.kind.init()).collect(), by: Vec::new() });
+                table.groups.insert(
+                    Vec::new(),
+                    Group { accs: s.aggs.iter().map(|a| a.kind.init()).collect(), by: Vec::new() },
+                );
             }
             table.finish(s, &ctx)
         }
@@ -564,14 +584,22 @@ pub(crate) fn post(
                 }
                 over(used)?;
                 if s.by.is_empty() && table.groups.is_empty() {
-                    table.groups.insert(Vec::new(), Group { accs: s.aggs.iter().map(|a| a.kind.init()).collect(), by: Vec::new() });
+                    table.groups.insert(
+                        Vec::new(),
+                        Group {
+                            accs: s.aggs.iter().map(|a| a.kind.init()).collect(),
+                            by: Vec::new(),
+                        },
+                    );
                 }
                 rows = table.finish(s, ctx);
             }
             Stage::Sort(keys, _) => {
                 let mut keyed: Vec<(Vec<Value>, Row<'static>)> = rows
                     .into_iter()
-                    .map(|mut r| (keys.iter().map(|k| eval(&k.expr, &mut r, ctx, &[])).collect(), r))
+                    .map(|mut r| {
+                        (keys.iter().map(|k| eval(&k.expr, &mut r, ctx, &[])).collect(), r)
+                    })
                     .collect();
                 keyed.sort_by(|(a, _), (b, _)| keys_cmp(keys, a, b));
                 rows = keyed.into_iter().map(|(_, r)| r).collect();

@@ -15,7 +15,10 @@ use crate::value::{Value, compare, equals};
 pub(crate) enum CExpr {
     /// A field. `path` is the map-access reading of a dotted name (`lf.level` when `lf`
     /// is a map from `logfmt`), tried when the flat name has no value.
-    Field { id: FieldId, path: Option<(FieldId, Vec<String>)> },
+    Field {
+        id: FieldId,
+        path: Option<(FieldId, Vec<String>)>,
+    },
     Lit(Value),
     /// A period argument of `bin`, `datefloor`, `dateceil`.
     Period(Period),
@@ -25,11 +28,23 @@ pub(crate) enum CExpr {
     Not(Box<CExpr>),
     Binary(BinaryOp, Box<CExpr>, Box<CExpr>),
     /// `like "text"` (substring) and `not like`.
-    Contains { expr: Box<CExpr>, needle: Arc<memmem::Finder<'static>>, negated: bool },
+    Contains {
+        expr: Box<CExpr>,
+        needle: Arc<memmem::Finder<'static>>,
+        negated: bool,
+    },
     /// `like /re/`, `=~ /re/`, `not like /re/`.
-    Regex { expr: Box<CExpr>, re: regex::Regex, negated: bool },
+    Regex {
+        expr: Box<CExpr>,
+        re: regex::Regex,
+        negated: bool,
+    },
     /// `in [...]` / `in (subquery)`; the set holds [`Value::set_key`]s.
-    In { expr: Box<CExpr>, set: InSet, negated: bool },
+    In {
+        expr: Box<CExpr>,
+        set: InSet,
+        negated: bool,
+    },
     Member(Box<CExpr>, String),
     Index(Box<CExpr>, Box<CExpr>),
     /// The result of aggregation `i` of the enclosing `stats`.
@@ -130,8 +145,7 @@ pub(crate) fn eval(e: &CExpr, row: &mut Row<'_>, ctx: &EvalCtx<'_>, aggs: &[Valu
         CExpr::Not(x) => Value::Bool(!eval(x, row, ctx, aggs).truthy()),
         CExpr::Binary(op, a, b) => binary(*op, a, b, row, ctx, aggs),
         CExpr::Contains { expr, needle, negated } => {
-            let found = text(expr, row, ctx, aggs)
-                .map(|t| needle.find(t.as_bytes()).is_some());
+            let found = text(expr, row, ctx, aggs).map(|t| needle.find(t.as_bytes()).is_some());
             match found {
                 Some(f) => Value::Bool(f != *negated),
                 None => Value::Bool(false),
@@ -182,11 +196,9 @@ pub(crate) fn text<'r>(
 fn member(v: &Value, key: &str) -> Value {
     match v {
         Value::Map(m) => m.get(key).cloned().unwrap_or_default(),
-        Value::List(items) => key
-            .parse::<usize>()
-            .ok()
-            .and_then(|i| items.get(i).cloned())
-            .unwrap_or_default(),
+        Value::List(items) => {
+            key.parse::<usize>().ok().and_then(|i| items.get(i).cloned()).unwrap_or_default()
+        }
         _ => Value::Null,
     }
 }

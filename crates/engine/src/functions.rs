@@ -18,18 +18,74 @@ use crate::value::{Value, format_float, natural_cmp};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub(crate) enum Scalar {
-    Abs, Ceil, Floor, Greatest, Least, Log, Round, Sqrt, Haversine,
-    ToNumber, ToInt, ToLong, ToDouble,
-    IsPresent, Coalesce, Case, If, IsNumeric, MessageSize, QueryStartTime, QueryEndTime,
+    Abs,
+    Ceil,
+    Floor,
+    Greatest,
+    Least,
+    Log,
+    Round,
+    Sqrt,
+    Haversine,
+    ToNumber,
+    ToInt,
+    ToLong,
+    ToDouble,
+    IsPresent,
+    Coalesce,
+    Case,
+    If,
+    IsNumeric,
+    MessageSize,
+    QueryStartTime,
+    QueryEndTime,
     QueryTimeRange,
-    IsEmpty, IsBlank, Concat, Strlen, ToUpper, ToLower, Ltrim, Rtrim, Trim, Substr, Replace,
-    StrContains, RegexReplace, StartsWith, EndsWith, UrlEncode, UrlDecode, Base64Encode,
-    Base64Decode, Split, HexToAscii, HexToDec, DecToHex,
-    JsonParse, JsonStringify, JsonArraySize, JsonArrayContains,
-    Bin, DateFloor, DateCeil, FromMillis, ToMillis, Now, FormatDate,
-    IsValidIp, IsValidIpV4, IsValidIpV6, IsIpInSubnet, IsIpv4InSubnet, IsIpv6InSubnet,
-    Ipv4ToNumber, IsPrivateIp, IsPublicIp, IsReservedIp,
-    Md5, Sha256,
+    IsEmpty,
+    IsBlank,
+    Concat,
+    Strlen,
+    ToUpper,
+    ToLower,
+    Ltrim,
+    Rtrim,
+    Trim,
+    Substr,
+    Replace,
+    StrContains,
+    RegexReplace,
+    StartsWith,
+    EndsWith,
+    UrlEncode,
+    UrlDecode,
+    Base64Encode,
+    Base64Decode,
+    Split,
+    HexToAscii,
+    HexToDec,
+    DecToHex,
+    JsonParse,
+    JsonStringify,
+    JsonArraySize,
+    JsonArrayContains,
+    Bin,
+    DateFloor,
+    DateCeil,
+    FromMillis,
+    ToMillis,
+    Now,
+    FormatDate,
+    IsValidIp,
+    IsValidIpV4,
+    IsValidIpV6,
+    IsIpInSubnet,
+    IsIpv4InSubnet,
+    IsIpv6InSubnet,
+    Ipv4ToNumber,
+    IsPrivateIp,
+    IsPublicIp,
+    IsReservedIp,
+    Md5,
+    Sha256,
 }
 
 impl Scalar {
@@ -156,7 +212,9 @@ pub(crate) fn floor_to(ts: i64, p: Period) -> i64 {
 /// The start of the bin after the one starting at `floor` (a value of [`floor_to`]).
 pub(crate) fn next_bin(floor: i64, p: Period) -> i64 {
     match (p.unit, fixed_period_ms(p)) {
-        (TimeUnit::Month | TimeUnit::Quarter | TimeUnit::Year, _) | (_, None) => ceil_to(floor + 1, p),
+        (TimeUnit::Month | TimeUnit::Quarter | TimeUnit::Year, _) | (_, None) => {
+            ceil_to(floor + 1, p)
+        }
         (_, Some(len)) => floor + len.max(1),
     }
 }
@@ -239,7 +297,8 @@ pub(crate) fn call(
         }
         Bin => match (&args[0], row.ts()) {
             (CExpr::Period(p), Some(ts)) => {
-                let offset = args.get(1).map_or(0, |o| eval(o, row, ctx, aggs).as_i64().unwrap_or(0));
+                let offset =
+                    args.get(1).map_or(0, |o| eval(o, row, ctx, aggs).as_i64().unwrap_or(0));
                 Value::Time(floor_to(ts - offset, *p) + offset)
             }
             _ => Value::Null,
@@ -293,7 +352,8 @@ pub(crate) fn call(
                     let (p1, p2) = (la1.to_radians(), la2.to_radians());
                     let dp = (la2 - la1).to_radians();
                     let dl = (lo2 - lo1).to_radians();
-                    let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+                    let h =
+                        (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
                     Value::float(2.0 * 6371.0 * h.sqrt().asin())
                 }
                 _ => Value::Null,
@@ -446,9 +506,11 @@ pub(crate) fn call(
         JsonArrayContains => {
             let needle = arg(1);
             match json_list(arg(0)) {
-                Some(items) => one_zero(items.iter().any(|i| {
-                    crate::value::Key(i.clone()) == crate::value::Key(needle.clone())
-                })),
+                Some(items) => one_zero(
+                    items
+                        .iter()
+                        .any(|i| crate::value::Key(i.clone()) == crate::value::Key(needle.clone())),
+                ),
                 None => Value::Int(0),
             }
         }
@@ -470,12 +532,14 @@ pub(crate) fn call(
             let addr = ip(arg(0));
             let net = text(arg(1));
             let ok = match (addr, net) {
-                (Some(a), Some(n)) => in_subnet(a, &n).unwrap_or(false)
-                    && match f {
-                        IsIpv4InSubnet => a.is_ipv4(),
-                        IsIpv6InSubnet => a.is_ipv6(),
-                        _ => true,
-                    },
+                (Some(a), Some(n)) => {
+                    in_subnet(a, &n).unwrap_or(false)
+                        && match f {
+                            IsIpv4InSubnet => a.is_ipv4(),
+                            IsIpv6InSubnet => a.is_ipv6(),
+                            _ => true,
+                        }
+                }
                 _ => false,
             };
             one_zero(ok)
@@ -597,14 +661,35 @@ mod tests {
     fn calendar_floors() {
         // 2024-05-17 13:45:10.123 UTC
         let t = 1_715_953_510_123;
-        assert_eq!(crate::value::format_time(floor_to(t, p(5, TimeUnit::Minute))), "2024-05-17 13:45:00.000");
-        assert_eq!(crate::value::format_time(floor_to(t, p(1, TimeUnit::Month))), "2024-05-01 00:00:00.000");
-        assert_eq!(crate::value::format_time(floor_to(t, p(1, TimeUnit::Quarter))), "2024-04-01 00:00:00.000");
-        assert_eq!(crate::value::format_time(floor_to(t, p(1, TimeUnit::Year))), "2024-01-01 00:00:00.000");
+        assert_eq!(
+            crate::value::format_time(floor_to(t, p(5, TimeUnit::Minute))),
+            "2024-05-17 13:45:00.000"
+        );
+        assert_eq!(
+            crate::value::format_time(floor_to(t, p(1, TimeUnit::Month))),
+            "2024-05-01 00:00:00.000"
+        );
+        assert_eq!(
+            crate::value::format_time(floor_to(t, p(1, TimeUnit::Quarter))),
+            "2024-04-01 00:00:00.000"
+        );
+        assert_eq!(
+            crate::value::format_time(floor_to(t, p(1, TimeUnit::Year))),
+            "2024-01-01 00:00:00.000"
+        );
         // 2024-05-13 was a Monday.
-        assert_eq!(crate::value::format_time(floor_to(t, p(1, TimeUnit::Week))), "2024-05-13 00:00:00.000");
-        assert_eq!(crate::value::format_time(ceil_to(t, p(1, TimeUnit::Month))), "2024-06-01 00:00:00.000");
-        assert_eq!(crate::value::format_time(ceil_to(t, p(1, TimeUnit::Hour))), "2024-05-17 14:00:00.000");
+        assert_eq!(
+            crate::value::format_time(floor_to(t, p(1, TimeUnit::Week))),
+            "2024-05-13 00:00:00.000"
+        );
+        assert_eq!(
+            crate::value::format_time(ceil_to(t, p(1, TimeUnit::Month))),
+            "2024-06-01 00:00:00.000"
+        );
+        assert_eq!(
+            crate::value::format_time(ceil_to(t, p(1, TimeUnit::Hour))),
+            "2024-05-17 14:00:00.000"
+        );
     }
 
     #[test]

@@ -183,7 +183,12 @@ impl Engine {
         self.plan_bound(source, req, bound)
     }
 
-    fn plan_bound(&self, source: &DataSource, req: &QueryRequest, bound: bind::Bound) -> Result<Plan> {
+    fn plan_bound(
+        &self,
+        source: &DataSource,
+        req: &QueryRequest,
+        bound: bind::Bound,
+    ) -> Result<Plan> {
         if let Some(limit) = req.limit
             && (limit == 0 || limit as u64 > MAX_LIMIT)
         {
@@ -206,7 +211,9 @@ impl Engine {
                 let mut groups: Vec<String> = spec.names.clone();
                 if !spec.prefixes.is_empty() {
                     for g in source.group_names() {
-                        if spec.prefixes.iter().any(|p| g.starts_with(p.as_str())) && !groups.contains(&g) {
+                        if spec.prefixes.iter().any(|p| g.starts_with(p.as_str()))
+                            && !groups.contains(&g)
+                        {
                             groups.push(g);
                         }
                     }
@@ -216,7 +223,9 @@ impl Engine {
             None => req.groups.clone(),
         };
         if groups.is_empty() && bound.source.is_none() {
-            return Err(EngineError::InvalidArgument("a query needs at least one log group".into()));
+            return Err(EngineError::InvalidArgument(
+                "a query needs at least one log group".into(),
+            ));
         }
         if groups.len() > MAX_GROUPS && bound.source.is_none() {
             return Err(EngineError::InvalidArgument(format!(
@@ -245,7 +254,12 @@ impl Engine {
     }
 
     /// Runs a query to the end on the caller's thread (the scan itself runs on the pool).
-    pub fn run(&self, source: &DataSource, req: &QueryRequest, cancel: &CancelToken) -> Result<QueryResult> {
+    pub fn run(
+        &self,
+        source: &DataSource,
+        req: &QueryRequest,
+        cancel: &CancelToken,
+    ) -> Result<QueryResult> {
         self.run_with(source, req, cancel, &Arc::new(Progress::default()))
     }
 
@@ -258,19 +272,20 @@ impl Engine {
         progress: &Arc<Progress>,
     ) -> Result<QueryResult> {
         let started = Instant::now();
+        let now = now_ms();
         let limits = exec::Limits {
             budget: self.config.memory_budget,
             deadline: started + self.config.timeout,
             timeout: self.config.timeout,
+            now_ms: now,
         };
         let mut bound = bind::bind_text(&req.query)?;
-        let now = now_ms();
         // Subqueries run first; their results become sets for `in`.
         let mut sets = Vec::new();
         for sub in std::mem::take(&mut bound.subqueries) {
             let sub_req = QueryRequest { limit: None, ..req.clone() };
             let plan = self.plan_bound(source, &sub_req, sub)?;
-            let (rows, names, plan) = self.scan(source, plan, cancel, progress, &limits, now)?;
+            let (rows, names, plan) = self.scan(source, plan, cancel, progress, &limits)?;
             let ctx = exec::ctx(&plan, &names, now);
             let first = plan.bound.output[0];
             let mut set = std::collections::HashSet::new();
@@ -285,7 +300,7 @@ impl Engine {
         if !sets.is_empty() {
             resolve_subqueries(&mut plan, &sets);
         }
-        let (rows, names, plan) = self.scan(source, plan, cancel, progress, &limits, now)?;
+        let (rows, names, plan) = self.scan(source, plan, cancel, progress, &limits)?;
         let ctx = exec::ctx(&plan, &names, now);
         let columns: Vec<String> =
             plan.bound.output.iter().map(|id| plan.bound.symbols.name(*id).to_string()).collect();
@@ -311,14 +326,14 @@ impl Engine {
         cancel: &CancelToken,
         progress: &Arc<Progress>,
         limits: &exec::Limits,
-        now: i64,
     ) -> Result<(Vec<row::Row<'static>>, row::Names, Arc<Plan>)> {
+        let now = limits.now_ms;
         let set = source.plan(&plan.groups, plan.streams.as_deref(), plan.range)?;
         progress.groups.fetch_add(plan.groups.len() as u64, Ordering::Relaxed);
         let plan = Arc::new(plan);
         let names = set.names.clone();
         let (rows, used) =
-            exec::scan(&self.pool, plan.clone(), set.units, set.names, cancel, progress, limits, now)?;
+            exec::scan(&self.pool, plan.clone(), set.units, set.names, cancel, progress, limits)?;
         let ctx = exec::ctx(&plan, &names, now);
         let rows = exec::post(rows, &plan.post, &ctx, limits.budget, used)?;
         if Instant::now() > limits.deadline {

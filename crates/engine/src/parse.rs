@@ -24,10 +24,17 @@ pub(crate) struct ParseOp {
 #[derive(Clone, Debug)]
 enum Kind {
     /// Capture group `i + 1` (or the named group) goes to `targets[i]`.
-    Regex { re: regex::Regex, targets: Vec<(usize, FieldId)> },
+    Regex {
+        re: regex::Regex,
+        targets: Vec<(usize, FieldId)>,
+    },
     /// Into a map field, or into the fields named like the keys.
-    Logfmt { into: Option<FieldId> },
-    Csv { targets: Vec<FieldId> },
+    Logfmt {
+        into: Option<FieldId>,
+    },
+    Csv {
+        targets: Vec<FieldId>,
+    },
 }
 
 impl ParseOp {
@@ -50,7 +57,10 @@ impl ParseOp {
                     }
                 }
                 let re = regex::Regex::new(&re).map_err(|e| format!("invalid glob: {e}"))?;
-                Kind::Regex { re, targets: targets.into_iter().enumerate().map(|(i, t)| (i + 1, t)).collect() }
+                Kind::Regex {
+                    re,
+                    targets: targets.into_iter().enumerate().map(|(i, t)| (i + 1, t)).collect(),
+                }
             }
             ParsePattern::Regex(r) => {
                 let re = regex::Regex::new(&r.pattern)
@@ -62,7 +72,9 @@ impl ParseOp {
                         .filter_map(|(i, n)| n.map(|n| (i, symbols.intern(n))))
                         .collect();
                     if named.is_empty() {
-                        return Err("a parse regex needs named groups `(?<name>...)` or `as` names".into());
+                        return Err(
+                            "a parse regex needs named groups `(?<name>...)` or `as` names".into(),
+                        );
                     }
                     named
                 } else {
@@ -144,7 +156,9 @@ impl ParseOp {
             }
             Kind::Csv { targets } => {
                 let values = csv_fields(&text);
-                sets.push(targets.iter().zip(values).map(|(id, v)| (*id, Value::str(&v))).collect());
+                sets.push(
+                    targets.iter().zip(values).map(|(id, v)| (*id, Value::str(&v))).collect(),
+                );
             }
         }
         drop(text);
@@ -250,7 +264,8 @@ mod tests {
     #[test]
     fn logfmt_pairs() {
         let got = logfmt(r#"level=info msg="hello \"you\" there" took=12ms flag"#);
-        let want = [("level", "info"), ("msg", "hello \"you\" there"), ("took", "12ms"), ("flag", "")];
+        let want =
+            [("level", "info"), ("msg", "hello \"you\" there"), ("took", "12ms"), ("flag", "")];
         let want: Vec<(String, String)> =
             want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         assert_eq!(got, want);

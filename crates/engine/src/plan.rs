@@ -48,12 +48,20 @@ pub struct IndexPredicate {
 #[derive(Clone, Debug)]
 pub(crate) enum Sink {
     /// `stats count(*) [by bin(p)]` with no per-row work: counts from timestamps alone.
-    CountBins { stats: StatsPlan, bin: Option<(Period, i64)> },
+    CountBins {
+        stats: StatsPlan,
+        bin: Option<(Period, i64)>,
+    },
     Aggregate(StatsPlan),
     /// The best `k` rows by `order` then newest first (`order` empty: newest first).
-    TopK { order: Vec<SortSpec>, k: usize },
+    TopK {
+        order: Vec<SortSpec>,
+        k: usize,
+    },
     /// `limit any N`.
-    Any { n: usize },
+    Any {
+        n: usize,
+    },
     /// Every row, newest first.
     Collect,
 }
@@ -277,7 +285,12 @@ impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let time = |t: Option<i64>| t.map_or("open".to_string(), crate::value::format_time);
         writeln!(f, "groups: {}", self.groups.join(", "))?;
-        writeln!(f, "time range: {} .. {} (end exclusive)", time(self.range.start), time(self.range.end))?;
+        writeln!(
+            f,
+            "time range: {} .. {} (end exclusive)",
+            time(self.range.start),
+            time(self.range.end)
+        )?;
         match &self.streams {
             Some(s) => writeln!(f, "streams: only {}", s.join(", "))?,
             None => writeln!(f, "streams: all")?,
@@ -291,7 +304,11 @@ impl fmt::Display for Plan {
             }
         }
         if !self.bound.subqueries.is_empty() {
-            writeln!(f, "subqueries: {} (run first, results held as sets)", self.bound.subqueries.len())?;
+            writeln!(
+                f,
+                "subqueries: {} (run first, results held as sets)",
+                self.bound.subqueries.len()
+            )?;
         }
         writeln!(f, "per row, on the scan workers:")?;
         if self.scan_texts.is_empty() {
@@ -324,7 +341,8 @@ impl fmt::Display for Plan {
                 writeln!(f, "  {text}")?;
             }
         }
-        let cols: Vec<&str> = self.bound.output.iter().map(|id| self.bound.symbols.name(*id)).collect();
+        let cols: Vec<&str> =
+            self.bound.output.iter().map(|id| self.bound.symbols.name(*id)).collect();
         write!(f, "output: {}", cols.join(", "))?;
         if self.cap != usize::MAX {
             write!(f, " (at most {} rows)", self.cap)?;

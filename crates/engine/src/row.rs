@@ -178,10 +178,12 @@ impl<'a> Row<'a> {
                 SystemField::Timestamp => Value::Time(base.ts),
                 SystemField::IngestionTime => Value::Time(base.ingest),
                 SystemField::Message => Value::str(&base.message),
-                SystemField::LogStream => Value::Str(ctx.names.streams[base.stream as usize].clone()),
-                SystemField::Log => {
-                    Value::Str(format!("{ACCOUNT_ID}:{}", ctx.names.groups[base.group as usize]).into())
+                SystemField::LogStream => {
+                    Value::Str(ctx.names.streams[base.stream as usize].clone())
                 }
+                SystemField::Log => Value::Str(
+                    format!("{ACCOUNT_ID}:{}", ctx.names.groups[base.group as usize]).into(),
+                ),
                 SystemField::Ptr => Value::Str(ptr(base, ctx).into()),
             };
         }

@@ -151,21 +151,19 @@ impl DataSource {
         for (gi, group) in groups.iter().enumerate() {
             set.names.groups.push(Arc::from(group.as_str()));
             // Streams named in the query but absent from this group select nothing here.
-            let wanted: Option<Vec<String>> = match streams {
-                None => None,
-                Some(names) => Some(
-                    names
-                        .iter()
-                        .filter(|s| self.store.has_stream(group, s).unwrap_or(false))
-                        .cloned()
-                        .collect(),
-                ),
-            };
+            let wanted: Option<Vec<String>> = streams.map(|names| {
+                names
+                    .iter()
+                    .filter(|s| self.store.has_stream(group, s).unwrap_or(false))
+                    .cloned()
+                    .collect()
+            });
             if wanted.as_ref().is_some_and(Vec::is_empty) {
                 self.check_group(group)?;
                 continue;
             }
-            let plan = self.store.plan_scan(group, wanted.as_deref(), range).map_err(storage_error)?;
+            let plan =
+                self.store.plan_scan(group, wanted.as_deref(), range).map_err(storage_error)?;
             set.blocks_total = plan.blocks_total;
             for unit in plan.units {
                 let next = stream_ids.len() as u32;

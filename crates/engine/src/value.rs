@@ -45,11 +45,7 @@ impl Value {
         if !f.is_finite() {
             return Value::Null;
         }
-        if f.fract() == 0.0 && f.abs() < 9.0e15 {
-            Value::Int(f as i64)
-        } else {
-            Value::Float(f)
-        }
+        if f.fract() == 0.0 && f.abs() < 9.0e15 { Value::Int(f as i64) } else { Value::Float(f) }
     }
 
     /// Whether this is [`Value::Null`].
@@ -354,8 +350,25 @@ mod tests {
     #[test]
     fn the_reference_natural_sort_example() {
         // §1.3.4, ascending, verbatim.
-        let expected =
-            ["!:", "#", "*%04", "0#", "5A", "111A", "2345_", "@", "@_", "A", "A9876fghj", "a12345hfh", "0", "01", "1", "2", "3"];
+        let expected = [
+            "!:",
+            "#",
+            "*%04",
+            "0#",
+            "5A",
+            "111A",
+            "2345_",
+            "@",
+            "@_",
+            "A",
+            "A9876fghj",
+            "a12345hfh",
+            "0",
+            "01",
+            "1",
+            "2",
+            "3",
+        ];
         let mut values: Vec<Value> = expected.iter().rev().map(|s| Value::str(s)).collect();
         values.sort_by(natural_cmp);
         let got: Vec<String> = values.iter().map(text_of).collect();

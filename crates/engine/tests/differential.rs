@@ -48,7 +48,12 @@ enum Shape {
 
 fn events() -> impl Strategy<Value = Vec<Ev>> {
     prop::collection::vec(
-        (0usize..3, prop::option::of((-50i64..50, prop::sample::select(vec!["x", "y", "zz"]))), "[a-c][a-c ]{0,5}", 0i64..900),
+        (
+            0usize..3,
+            prop::option::of((-50i64..50, prop::sample::select(vec!["x", "y", "zz"]))),
+            "[a-c][a-c ]{0,5}",
+            0i64..900,
+        ),
         0..200,
     )
     .prop_map(|raw| {
@@ -93,7 +98,9 @@ fn query_text(f: &Filter, s: &Shape) -> String {
     let rest = match s {
         Shape::CountSumByB => "stats count(*) as n, sum(a) as s by b".to_string(),
         Shape::NewestFirst(k) => format!("fields @timestamp, a, @logStream | limit {k}"),
-        Shape::SortADesc(k) => format!("filter ispresent(a) | sort a desc | fields a, @timestamp | limit {k}"),
+        Shape::SortADesc(k) => {
+            format!("filter ispresent(a) | sort a desc | fields a, @timestamp | limit {k}")
+        }
         Shape::CountByBin => "stats count(*) as n by bin(1m)".to_string(),
     };
     format!("{filter}{rest}")
@@ -112,7 +119,7 @@ fn reference(evs: &[Ev], f: &Filter, s: &Shape) -> Vec<Vec<String>> {
         Filter::MessageContains(t) => e.message().contains(t.as_str()),
     };
     let mut kept: Vec<&Ev> = evs.iter().filter(keep).collect();
-    kept.sort_by(|x, y| y.ts.cmp(&x.ts));
+    kept.sort_by_key(|e| std::cmp::Reverse(e.ts));
     match s {
         Shape::CountSumByB => {
             // Null group first, then b ascending (x < y < zz).
@@ -126,21 +133,35 @@ fn reference(evs: &[Ev], f: &Filter, s: &Shape) -> Vec<Vec<String>> {
             }
             groups
                 .into_iter()
-                .map(|(b, (n, s))| vec![b.unwrap_or_default(), n.to_string(), s.map(|s| s.to_string()).unwrap_or_default()])
+                .map(|(b, (n, s))| {
+                    vec![
+                        b.unwrap_or_default(),
+                        n.to_string(),
+                        s.map(|s| s.to_string()).unwrap_or_default(),
+                    ]
+                })
                 .collect()
         }
         Shape::NewestFirst(k) => kept
             .iter()
             .take(*k)
             .map(|e| {
-                vec![time(e.ts), e.json.as_ref().map(|(a, _)| a.to_string()).unwrap_or_default(), format!("s{}", e.stream)]
+                vec![
+                    time(e.ts),
+                    e.json.as_ref().map(|(a, _)| a.to_string()).unwrap_or_default(),
+                    format!("s{}", e.stream),
+                ]
             })
             .collect(),
         Shape::SortADesc(k) => {
             let mut with_a: Vec<&&Ev> = kept.iter().filter(|e| e.json.is_some()).collect();
             // Stable: equal `a` keep newest first.
-            with_a.sort_by(|x, y| y.json.as_ref().unwrap().0.cmp(&x.json.as_ref().unwrap().0));
-            with_a.iter().take(*k).map(|e| vec![e.json.as_ref().unwrap().0.to_string(), time(e.ts)]).collect()
+            with_a.sort_by_key(|e| std::cmp::Reverse(e.json.as_ref().unwrap().0));
+            with_a
+                .iter()
+                .take(*k)
+                .map(|e| vec![e.json.as_ref().unwrap().0.to_string(), time(e.ts)])
+                .collect()
         }
         Shape::CountByBin => {
             let mut bins: BTreeMap<i64, u64> = BTreeMap::new();
@@ -153,7 +174,8 @@ fn reference(evs: &[Ev], f: &Filter, s: &Shape) -> Vec<Vec<String>> {
 }
 
 fn store_of(evs: &[Ev], dir: &std::path::Path, seal: bool) -> Arc<Store> {
-    let opts = StoreOptions { sync: false, background: false, block_bytes: 512, ..Default::default() };
+    let opts =
+        StoreOptions { sync: false, background: false, block_bytes: 512, ..Default::default() };
     let store = Store::open(dir, opts).unwrap();
     let g = LogGroupName::new("g").unwrap();
     store.create_group(&g).unwrap();

@@ -46,7 +46,12 @@ fn lines(path: &Path) -> Vec<String> {
 }
 
 fn build(data: &str, dir: &Path) -> (Arc<Store>, String) {
-    let opts = StoreOptions { sync: false, background: false, block_bytes: 16 << 10, ..Default::default() };
+    let opts = StoreOptions {
+        sync: false,
+        background: false,
+        block_bytes: 16 << 10,
+        ..Default::default()
+    };
     let store = Store::open(dir, opts).unwrap();
     let group = match data {
         "loghub" => {
@@ -56,7 +61,8 @@ fn build(data: &str, dir: &Path) -> (Arc<Store>, String) {
             "loghub"
         }
         "requests" => {
-            let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/data/requests.jsonl");
+            let file =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/data/requests.jsonl");
             load(&store, "requests", &lines(&file), |i| format!("web-{}", i % 3));
             "requests"
         }
@@ -140,7 +146,10 @@ fn golden_files() {
                 (Case::Rows { expected, .. }, Ok(r)) => {
                     let mut got = vec![r.columns.join(" | ")];
                     got.extend(r.rows.iter().map(|row| {
-                        row.iter().map(|c| c.clone().unwrap_or_default()).collect::<Vec<_>>().join(" | ")
+                        row.iter()
+                            .map(|c| c.clone().unwrap_or_default())
+                            .collect::<Vec<_>>()
+                            .join(" | ")
                     }));
                     if &got != expected {
                         failures.push(format!(
@@ -157,7 +166,10 @@ fn golden_files() {
                 (Case::Error { message, .. }, Err(e)) => {
                     let text = e.render(query);
                     if !text.contains(message.as_str()) {
-                        failures.push(format!("{}: {query}\n  error {text:?} lacks {message:?}", file.display()));
+                        failures.push(format!(
+                            "{}: {query}\n  error {text:?} lacks {message:?}",
+                            file.display()
+                        ));
                     }
                 }
                 (Case::Error { .. }, Ok(_)) => {

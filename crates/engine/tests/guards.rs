@@ -9,14 +9,18 @@ use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_storage::{Store, StoreOptions};
 
 fn source(dir: &std::path::Path) -> DataSource {
-    let opts = StoreOptions { sync: false, background: false, block_bytes: 4 << 10, ..Default::default() };
+    let opts =
+        StoreOptions { sync: false, background: false, block_bytes: 4 << 10, ..Default::default() };
     let store = Store::open(dir, opts).unwrap();
     let g = LogGroupName::new("g").unwrap();
     store.create_group(&g).unwrap();
     store.create_stream(&g, &LogStreamName::new("s").unwrap()).unwrap();
     // 5,000 distinct messages of ~100 bytes: about 500 KB held if every row is kept.
     let events: Vec<LogEvent> = (0..5000)
-        .map(|i| LogEvent::new(i * 10, i * 10, format!("event number {i:06} {}", "x".repeat(80))).unwrap())
+        .map(|i| {
+            LogEvent::new(i * 10, i * 10, format!("event number {i:06} {}", "x".repeat(80)))
+                .unwrap()
+        })
         .collect();
     store.append("g", "s", &events).unwrap();
     store.flush().unwrap();
@@ -24,7 +28,13 @@ fn source(dir: &std::path::Path) -> DataSource {
 }
 
 fn req(query: &str) -> QueryRequest {
-    QueryRequest { query: query.into(), groups: vec!["g".into()], start_ms: 0, end_ms: 1 << 40, limit: None }
+    QueryRequest {
+        query: query.into(),
+        groups: vec!["g".into()],
+        start_ms: 0,
+        end_ms: 1 << 40,
+        limit: None,
+    }
 }
 
 #[test]
@@ -32,12 +42,15 @@ fn memory_budget_fails_the_query() {
     let dir = tempfile::tempdir().unwrap();
     let src = source(dir.path());
     // `dedup` keeps every row until the merge: far more than 64 KiB.
-    let small = Engine::new(EngineConfig { threads: 2, memory_budget: 64 << 10, ..Default::default() });
-    let e = small.run(&src, &req("fields @message | dedup @message"), &CancelToken::new()).unwrap_err();
+    let small =
+        Engine::new(EngineConfig { threads: 2, memory_budget: 64 << 10, ..Default::default() });
+    let e =
+        small.run(&src, &req("fields @message | dedup @message"), &CancelToken::new()).unwrap_err();
     assert!(matches!(e, EngineError::MemoryBudgetExceeded { budget } if budget == 64 << 10), "{e}");
     // The same query fits the default budget.
     let normal = Engine::new(EngineConfig { threads: 2, ..Default::default() });
-    let r = normal.run(&src, &req("fields @message | dedup @message"), &CancelToken::new()).unwrap();
+    let r =
+        normal.run(&src, &req("fields @message | dedup @message"), &CancelToken::new()).unwrap();
     assert_eq!(r.rows.len(), 5000);
     // Group state counts too: a distinct group per event.
     let e = small.run(&src, &req("stats count(*) by @message"), &CancelToken::new()).unwrap_err();
@@ -48,7 +61,8 @@ fn memory_budget_fails_the_query() {
 fn timeout_fails_the_query() {
     let dir = tempfile::tempdir().unwrap();
     let src = source(dir.path());
-    let engine = Engine::new(EngineConfig { threads: 2, timeout: Duration::ZERO, ..Default::default() });
+    let engine =
+        Engine::new(EngineConfig { threads: 2, timeout: Duration::ZERO, ..Default::default() });
     let e = engine.run(&src, &req("stats count(*)"), &CancelToken::new()).unwrap_err();
     assert!(matches!(e, EngineError::Timeout(_)), "{e}");
 }

@@ -27,6 +27,7 @@ const BANNED: &[(&str, &[&str])] = &[
     ("crates/model", &["tokio", "tonic", "prost", "tantivy", "zstd", "memmap2"]),
     ("query-lang", &["tokio", "tonic", "prost", "tantivy", "zstd", "memmap2"]),
     ("crates/storage", &["tokio", "tonic", "prost"]),
+    ("crates/engine", &["tokio", "tonic", "prost", "logsight-proto"]),
 ];
 
 /// The dependency names in a manifest's `[dependencies]` table.

@@ -43,6 +43,7 @@ struct Shared {
     used: AtomicIsize,
     budget: usize,
     deadline: Instant,
+    timeout: std::time::Duration,
     found: AtomicUsize,
     now_ms: i64,
 }
@@ -101,6 +102,7 @@ pub(crate) fn scan(
         used: AtomicIsize::new(0),
         budget: limits.budget,
         deadline: limits.deadline,
+        timeout: limits.timeout,
         found: AtomicUsize::new(0),
         now_ms,
     });
@@ -165,9 +167,7 @@ fn work(shared: &Shared) -> Result<Partial> {
             return Err(EngineError::Cancelled);
         }
         if Instant::now() >= shared.deadline {
-            return Err(EngineError::Timeout(
-                shared.deadline.saturating_duration_since(Instant::now()),
-            ));
+            return Err(EngineError::Timeout(shared.timeout));
         }
         let i = shared.next.fetch_add(1, AO::Relaxed);
         let Some(unit) = shared.units.get(i) else { break };
@@ -445,7 +445,7 @@ impl TopK {
         let mut delta =
             (row.heap_bytes() + keys.iter().map(Value::heap_bytes).sum::<usize>()) as isize;
         self.rows.push((keys, row));
-        if self.rows.len() >= 2 * self.k.max(512) {
+        if self.rows.len() >= self.k.max(512).saturating_mul(2) {
             delta -= self.trim();
         }
         delta

@@ -296,10 +296,8 @@ impl Engine {
             }
             sets.push(Arc::new(set));
         }
-        let mut plan = self.plan_bound(source, req, bound)?;
-        if !sets.is_empty() {
-            resolve_subqueries(&mut plan, &sets);
-        }
+        resolve_subqueries(&mut bound, &sets);
+        let plan = self.plan_bound(source, req, bound)?;
         let (rows, names, plan) = self.scan(source, plan, cancel, progress, &limits)?;
         let ctx = exec::ctx(&plan, &names, now);
         let columns: Vec<String> =
@@ -356,7 +354,8 @@ impl Engine {
     }
 }
 
-fn resolve_subqueries(plan: &mut Plan, sets: &[Arc<std::collections::HashSet<String>>]) {
+/// Puts the subqueries' result sets into every `in (subquery)` of every stage.
+fn resolve_subqueries(bound: &mut bind::Bound, sets: &[Arc<std::collections::HashSet<String>>]) {
     let mut fix = |e: &mut expr::CExpr| {
         if let expr::CExpr::In { set, .. } = e
             && let expr::InSet::Pending(i) = set
@@ -365,18 +364,24 @@ fn resolve_subqueries(plan: &mut Plan, sets: &[Arc<std::collections::HashSet<Str
             *set = expr::InSet::Ready(s.clone());
         }
     };
-    let fix_op = |op: &mut bind::RowOp, fix: &mut dyn FnMut(&mut expr::CExpr)| match op {
-        bind::RowOp::Filter(e) => e.walk_mut(fix),
-        bind::RowOp::Fields(ps) => ps.iter_mut().for_each(|(_, e)| e.walk_mut(fix)),
-        bind::RowOp::Unnest { source, .. } => source.walk_mut(fix),
-        bind::RowOp::Parse(_) => {}
-    };
-    for op in &mut plan.scan_ops {
-        fix_op(op, &mut fix);
-    }
-    for stage in &mut plan.post {
-        if let bind::Stage::Row(op, _) = stage {
-            fix_op(op, &mut fix);
+    for stage in &mut bound.stages {
+        match stage {
+            bind::Stage::Row(bind::RowOp::Filter(e), _) => e.walk_mut(&mut fix),
+            bind::Stage::Row(bind::RowOp::Fields(ps), _) => {
+                ps.iter_mut().for_each(|(_, e)| e.walk_mut(&mut fix))
+            }
+            bind::Stage::Row(bind::RowOp::Unnest { source, .. }, _) => source.walk_mut(&mut fix),
+            bind::Stage::Row(bind::RowOp::Parse(_), _) => {}
+            bind::Stage::Stats(st) => {
+                st.aggs
+                    .iter_mut()
+                    .filter_map(|a| a.arg.as_mut())
+                    .for_each(|e| e.walk_mut(&mut fix));
+                st.by.iter_mut().for_each(|(_, e)| e.walk_mut(&mut fix));
+                st.outputs.iter_mut().for_each(|(_, e)| e.walk_mut(&mut fix));
+            }
+            bind::Stage::Sort(keys, _) => keys.iter_mut().for_each(|k| k.expr.walk_mut(&mut fix)),
+            bind::Stage::Limit { .. } | bind::Stage::Dedup(..) => {}
         }
     }
 }

@@ -245,7 +245,7 @@ fn streams_in(e: &CExpr, id: FieldId) -> Option<Vec<String>> {
         CExpr::Binary(BinaryOp::Eq, a, b) => match (a.as_ref(), b.as_ref()) {
             (CExpr::Field { id: f, .. }, CExpr::Lit(Value::Str(s)))
             | (CExpr::Lit(Value::Str(s)), CExpr::Field { id: f, .. })
-                if *f == id =>
+                if *f == id && crate::value::parse_number(s).is_none() =>
             {
                 Some(vec![s.to_string()])
             }
@@ -253,7 +253,10 @@ fn streams_in(e: &CExpr, id: FieldId) -> Option<Vec<String>> {
         },
         CExpr::In { expr, set: crate::expr::InSet::Ready(set), negated: false } => {
             match expr.as_ref() {
-                CExpr::Field { id: f, .. } if *f == id => {
+                // Keys of number-like names are normalised (`01` is `1`): no pruning then.
+                CExpr::Field { id: f, .. }
+                    if *f == id && set.iter().all(|k| crate::value::parse_number(k).is_none()) =>
+                {
                     let mut names: Vec<String> = set.iter().cloned().collect();
                     names.sort();
                     Some(names)
@@ -348,5 +351,49 @@ impl fmt::Display for Plan {
             write!(f, " (at most {} rows)", self.cap)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bind::bind_text;
+
+    fn plan(q: &str) -> Plan {
+        Plan::new(bind_text(q).unwrap(), vec!["g".into()], TimeRange::ALL, None)
+    }
+
+    #[test]
+    fn streams_are_pruned_from_filters_on_log_stream() {
+        assert_eq!(
+            plan("filter @logStream = 'web' | fields @message").streams,
+            Some(vec!["web".into()])
+        );
+        let p = plan("filter x = 1 and @logStream in ['b', 'a'] | stats count(*)");
+        assert_eq!(p.streams, Some(vec!["a".into(), "b".into()]));
+        // Names that read as numbers compare as numbers (`01` = `1`): no pruning.
+        assert_eq!(plan("filter @logStream = '01'").streams, None);
+        assert_eq!(plan("filter @logStream in ['a', '7']").streams, None);
+        // Not when something may have changed @logStream first, nor under `or`.
+        assert_eq!(plan("fields 'x' as @logStream | filter @logStream = 'x'").streams, None);
+        assert_eq!(plan("filter @logStream = 'a' or y = 2").streams, None);
+    }
+
+    #[test]
+    fn counting_by_bin_reads_timestamps_only() {
+        let p = plan("stats count(*) by bin(5m)");
+        assert!(matches!(p.sink, Sink::CountBins { .. }));
+        assert_eq!(p.columns, Columns { timestamps: true, ..Columns::default() });
+        let p = plan("filter status = 500 | stats count(*) by bin(5m)");
+        assert!(matches!(p.sink, Sink::Aggregate(_)));
+        assert!(p.columns.messages);
+    }
+
+    #[test]
+    fn sort_then_limit_is_a_top_k() {
+        assert!(matches!(plan("sort a desc | limit 7").sink, Sink::TopK { k: 7, .. }));
+        assert!(matches!(plan("sort a | filter b = 1 | limit 7").sink, Sink::Collect));
+        assert!(matches!(plan("limit any 3").sink, Sink::Any { n: 3 }));
+        assert!(matches!(plan("fields a").sink, Sink::TopK { k: DEFAULT_LIMIT, .. }));
     }
 }

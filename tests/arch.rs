@@ -49,6 +49,7 @@ const BANNED: &[(&str, &[&str])] = &[
     ("crates/alarms", &["tokio", "tonic", "prost", "zstd", "memmap2", "ureq"]),
     ("crates/metrics", &["tokio", "tonic", "prost"]),
     ("crates/watch", &["tokio", "tonic", "prost"]),
+    ("crates/engine", &["tokio", "tonic", "prost", "logsight-proto"]),
 ];
 
 /// The dependency names in a manifest's `[dependencies]` table.

@@ -1,12 +1,30 @@
-//! `logsight query`: check a Logs Insights query offline, or run it (once the engine exists).
+//! `logsight query`: check a Logs Insights query offline (`--check`), or run it in-process on
+//! a data directory with the query engine (`--data-dir`).
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use anyhow::bail;
+use anyhow::{Context, Result, bail};
+use logsight_engine::{CancelToken, DataSource, Engine, EngineConfig, EngineError, QueryRequest};
 use logsight_query_lang::insights;
+
+use crate::common::{now_ms, open_store, parse_time_arg};
 
 /// Exit code for a malformed query, as `rg` and compilers use for bad input.
 const EXIT_MALFORMED: u8 = 2;
+
+/// How rows are printed.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Output {
+    /// Aligned columns.
+    Table,
+    /// A JSON array of objects, field name to string value, in the query's field order.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
 
 /// Check or run a Logs Insights query.
 #[derive(Debug, clap::Args)]
@@ -15,26 +33,172 @@ pub struct QueryArgs {
     /// the error with a caret under it and exit 2.
     #[arg(long)]
     pub check: bool,
+    /// Run the query in-process on this data directory (no server).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Log group to query (repeatable; 1 to 50), unless the query starts with SOURCE.
+    #[arg(long)]
+    pub group: Vec<String>,
+    /// Start of the range, inclusive: RFC 3339, epoch ms, or relative (-15m); default -1h.
+    #[arg(long, value_parser = parse_time_arg)]
+    pub start: Option<i64>,
+    /// End of the range, inclusive; default now.
+    #[arg(long, value_parser = parse_time_arg)]
+    pub end: Option<i64>,
+    /// Rows returned at most (1 to 100,000); default the query's limit, else 10,000.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub output: Output,
+    /// Print the plan instead of running the query.
+    #[arg(long)]
+    pub explain: bool,
     /// The query, e.g. 'fields @timestamp, @message | sort @timestamp desc | limit 20'.
     pub query: String,
 }
 
 /// Runs `logsight query`.
-pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
-    if !args.check {
-        bail!(
-            "running queries needs the query engine, which is not built yet; \
-             use --check to check a query"
-        );
+pub fn run(args: QueryArgs) -> Result<ExitCode> {
+    if args.check {
+        return check(&args.query);
     }
-    match insights::parse(&args.query) {
+    let Some(dir) = &args.data_dir else {
+        bail!(
+            "running a query needs --data-dir DIR (the server's Queries API is not built yet); \
+             use --check to only check it"
+        );
+    };
+    let store = Arc::new(open_store(dir, false)?);
+    let source = DataSource::new(store);
+    let engine = Engine::new(EngineConfig::default());
+    let end = args.end.unwrap_or_else(now_ms);
+    let req = QueryRequest {
+        query: args.query.clone(),
+        groups: args.group.clone(),
+        start_ms: args.start.unwrap_or(end - 3_600_000),
+        end_ms: end,
+        limit: args.limit,
+    };
+    if args.explain {
+        return match engine.explain(&source, &req) {
+            Ok(text) => {
+                println!("{text}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => failed(&e, &args.query),
+        };
+    }
+    let started = std::time::Instant::now();
+    let result = match engine.run(&source, &req, &CancelToken::new()) {
+        Ok(r) => r,
+        Err(e) => return failed(&e, &args.query),
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match args.output {
+        Output::Table => print_table(&mut out, &result.columns, &result.rows)?,
+        Output::Json => print_json(&mut out, &result.columns, &result.rows)?,
+        Output::Csv => print_csv(&mut out, &result.columns, &result.rows)?,
+    }
+    out.flush().context("writing results")?;
+    let s = result.statistics;
+    eprintln!(
+        "{} rows; {} records matched, {} scanned, {} bytes scanned, {} log groups, {:.3} s",
+        result.rows.len(),
+        s.records_matched,
+        s.records_scanned,
+        s.bytes_scanned,
+        s.log_groups_scanned,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(query: &str) -> Result<ExitCode> {
+    match insights::parse(query) {
         Ok(query) => {
             println!("{query}");
             Ok(ExitCode::SUCCESS)
         }
         Err(err) => {
-            eprint!("{}", err.render(&args.query));
+            eprint!("{}", err.render(query));
             Ok(ExitCode::from(EXIT_MALFORMED))
         }
     }
+}
+
+fn failed(e: &EngineError, query: &str) -> Result<ExitCode> {
+    if e.query_error().is_some() {
+        eprint!("{}", e.render(query));
+        return Ok(ExitCode::from(EXIT_MALFORMED));
+    }
+    Err(anyhow::anyhow!("{e}"))
+}
+
+fn print_table(
+    out: &mut impl Write,
+    columns: &[String],
+    rows: &[Vec<Option<String>>],
+) -> Result<()> {
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            let len = cell.as_deref().map_or(0, |c| one_line(c).chars().count());
+            *w = (*w).max(len.min(120));
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        let padded: Vec<String> =
+            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        padded.join(" | ").trim_end().to_string()
+    };
+    writeln!(out, "{}", line(columns.to_vec()))?;
+    writeln!(out, "{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-"))?;
+    for row in rows {
+        let cells = row.iter().map(|c| c.as_deref().map(one_line).unwrap_or_default()).collect();
+        writeln!(out, "{}", line(cells))?;
+    }
+    Ok(())
+}
+
+fn one_line(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
+/// Objects are written by hand so that keys keep the query's field order.
+fn print_json(
+    out: &mut impl Write,
+    columns: &[String],
+    rows: &[Vec<Option<String>>],
+) -> Result<()> {
+    let quote = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+    writeln!(out, "[")?;
+    for (i, row) in rows.iter().enumerate() {
+        let pairs: Vec<String> = columns
+            .iter()
+            .zip(row)
+            .filter_map(|(c, v)| v.as_deref().map(|v| format!("{}: {}", quote(c), quote(v))))
+            .collect();
+        let comma = if i + 1 < rows.len() { "," } else { "" };
+        writeln!(out, "  {{{}}}{comma}", pairs.join(", "))?;
+    }
+    writeln!(out, "]")?;
+    Ok(())
+}
+
+fn print_csv(out: &mut impl Write, columns: &[String], rows: &[Vec<Option<String>>]) -> Result<()> {
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    writeln!(out, "{}", columns.iter().map(|c| field(c)).collect::<Vec<_>>().join(","))?;
+    for row in rows {
+        let cells: Vec<String> =
+            row.iter().map(|c| c.as_deref().map(field).unwrap_or_default()).collect();
+        writeln!(out, "{}", cells.join(","))?;
+    }
+    Ok(())
 }

@@ -45,7 +45,7 @@ enum Command {
     Compact(cmd_compact::CompactArgs),
     /// Show groups, streams, event counts, stored bytes and compression.
     Inspect(cmd_inspect::InspectArgs),
-    /// Check a Logs Insights query (`--check`): print its canonical form or a precise error.
+    /// Run a Logs Insights query on a data directory, or check one (`--check`).
     Query(cmd_query::QueryArgs),
     /// Test a filter pattern against log lines, like TestMetricFilter.
     TestPattern(cmd_test_pattern::TestPatternArgs),

@@ -21,6 +21,12 @@ pub struct ParseError {
 }
 
 impl ParseError {
+    /// Returns an error over characters `start..end` of the query. The query engine uses it
+    /// for semantic errors found after parsing, so they render like syntax errors.
+    pub fn new(start: usize, end: usize, message: impl Into<String>) -> ParseError {
+        ParseError { start, end: end.max(start), message: message.into() }
+    }
+
     /// Returns the 1-based line and column (in characters) of `start` within `query`.
     pub fn line_col(&self, query: &str) -> (usize, usize) {
         let mut line = 1;

@@ -102,11 +102,26 @@ pub const MAX_QUERY_CHARS: usize = 10_000;
 ///
 /// An empty query (only whitespace and comments) has no commands.
 pub fn parse(query: &str) -> Result<Query, ParseError> {
+    parse_spanned(query).map(|spanned| spanned.query)
+}
+
+/// A parsed query with the character span of each of its top-level commands, so that checks
+/// made after parsing (by the query engine) can point at the offending command.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpannedQuery {
+    /// The tree.
+    pub query: Query,
+    /// `spans[i]` is the character range (`start..end`, end exclusive) of `query.commands[i]`.
+    pub spans: Vec<std::ops::Range<usize>>,
+}
+
+/// Parses a query like [`parse`], also returning where each top-level command is.
+pub fn parse_spanned(query: &str) -> Result<SpannedQuery, ParseError> {
     let start = lexer::ws(query);
     if start.is_empty() {
-        return Ok(Query { commands: Vec::new() });
+        return Ok(SpannedQuery { query: Query { commands: Vec::new() }, spans: Vec::new() });
     }
-    let result = parser::pipeline(start, 0).and_then(|(rest, parsed)| {
+    let result = parser::pipeline_spanned(start).and_then(|(rest, parsed)| {
         if rest.is_empty() {
             return Ok(parsed);
         }
@@ -115,7 +130,12 @@ pub fn parse(query: &str) -> Result<Query, ParseError> {
         Err(nom::Err::Failure(e))
     });
     match result {
-        Ok(parsed) => Ok(parsed),
+        Ok((parsed, byte_spans)) => {
+            let base = query.len() - start.len();
+            let chars = |b: usize| query[..base + b].chars().count();
+            let spans = byte_spans.into_iter().map(|r| chars(r.start)..chars(r.end)).collect();
+            Ok(SpannedQuery { query: parsed, spans })
+        }
         Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
             Err(e.into_parse_error(query, lexer::describe_token))
         }
@@ -124,5 +144,23 @@ pub fn parse(query: &str) -> Result<Query, ParseError> {
             Err(Error::expected(&query[query.len()..], Label::Thing("more input"))
                 .into_parse_error(query, lexer::describe_token))
         }
+    }
+}
+
+#[cfg(test)]
+mod span_tests {
+    use super::*;
+
+    #[test]
+    fn command_spans_are_character_offsets() {
+        let q = "  fields `é`, b # c\n| stats count(*) by x |limit 3";
+        let s = parse_spanned(q).unwrap();
+        let texts: Vec<String> = s
+            .spans
+            .iter()
+            .map(|r| q.chars().skip(r.start).take(r.end - r.start).collect())
+            .collect();
+        assert_eq!(texts, ["fields `é`, b", "stats count(*) by x", "limit 3"]);
+        assert_eq!(parse_spanned("").unwrap().spans, Vec::<std::ops::Range<usize>>::new());
     }
 }

@@ -23,6 +23,7 @@ use super::error::{Error, Label};
 use super::functions::{self, closest};
 use super::lexer::{
     PResult, RESERVED, at_keyword, field_name, ident, key, keyword, number, punct, regex, string,
+    ws,
 };
 
 /// Deepest nesting accepted. Real queries nest a handful of levels.
@@ -131,6 +132,24 @@ fn check_depth(i: &str, depth: usize) -> PResult<'_, ()> {
 pub(crate) fn pipeline(i: &str, depth: usize) -> PResult<'_, Query> {
     let (i, commands) = separated(i, "|", |i| command(i, depth))?;
     Ok((i, Query { commands }))
+}
+
+/// Like [`pipeline`], and also returns each command's byte range within `i` (without the
+/// whitespace and comments that follow it).
+pub(crate) fn pipeline_spanned(i: &str) -> PResult<'_, (Query, Vec<std::ops::Range<usize>>)> {
+    let whole = i.len();
+    let mut spans = Vec::new();
+    let (mut rest, first) = command(i, 0)?;
+    spans.push(0..text_len(i, rest));
+    let mut commands = vec![first];
+    while let Ok((after, ())) = punct(rest, "|") {
+        let start = whole - after.len();
+        let (next_rest, next) = commit(command(after, 0))?;
+        spans.push(start..start + text_len(after, next_rest));
+        commands.push(next);
+        rest = next_rest;
+    }
+    Ok((rest, (Query { commands }, spans)))
 }
 
 fn command(i: &str, depth: usize) -> PResult<'_, Command> {
@@ -306,6 +325,19 @@ fn parse_command(i: &str) -> PResult<'_, Command> {
         Err(_) => (rest, false),
     };
     Ok((rest, Command::Parse(Parse { field: source, pattern, aliases, multi })))
+}
+
+/// The length of the text from `start` to `after`, without the whitespace and comments that
+/// follow it.
+fn text_len(start: &str, after: &str) -> usize {
+    let consumed = start.len() - after.len();
+    let target = ws(after).len();
+    // The first place from which only whitespace and comments remain; each check stops at
+    // the first other character, so this stays linear in practice.
+    start[..consumed]
+        .char_indices()
+        .find(|&(p, c)| (c.is_whitespace() || c == '#') && ws(&start[p..]).len() == target)
+        .map_or(consumed, |(p, _)| p)
 }
 
 /// The length of the text from `start` to `after`, without the whitespace that follows it.

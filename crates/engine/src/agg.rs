@@ -1,0 +1,318 @@
+//! Aggregations of `stats` (§1.5.8): per-unit partial states that merge.
+//!
+//! - `count_distinct` is exact up to [`DISTINCT_EXACT_LIMIT`] distinct values per group; past
+//!   that it switches to HyperLogLog++ with 2^14 registers (standard error about 0.81%).
+//! - `pct` is exact: it keeps every numeric value of the group (counted against the query's
+//!   memory budget) and returns the nearest-rank percentile.
+//! - `stddev` is the sample standard deviation (n - 1), merged with Chan's formula.
+//! - `min`/`max` are over values that read as numbers or times; `earliest`/`latest` take the
+//!   value of the event with the smallest/largest `@timestamp` (ties: the smaller value in
+//!   natural order); `sortsFirst`/`sortsLast` the value first/last in natural sort order.
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
+
+use hyperloglogplus::{HyperLogLog, HyperLogLogPlus};
+
+use crate::expr::CExpr;
+use crate::value::{Key, Value, natural_cmp};
+
+/// Distinct values kept exactly per group before `count_distinct` turns approximate.
+pub const DISTINCT_EXACT_LIMIT: usize = 10_000;
+
+/// HyperLogLog precision (2^14 registers: standard error 1.04 / 128 ≈ 0.81%).
+const HLL_PRECISION: u8 = 14;
+
+type Hll = HyperLogLogPlus<String, BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
+
+/// Which aggregation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum AggKind {
+    /// `count(*)` / `count()`.
+    CountAll,
+    /// `count(f)`: rows where f is present.
+    Count,
+    CountDistinct,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Stddev,
+    /// `pct(f, p)`.
+    Pct(f64),
+    Earliest,
+    Latest,
+    SortsFirst,
+    SortsLast,
+}
+
+/// One aggregation of a `stats`.
+#[derive(Clone, Debug)]
+pub(crate) struct AggSpec {
+    pub(crate) kind: AggKind,
+    /// The argument; `None` for `count(*)`.
+    pub(crate) arg: Option<CExpr>,
+}
+
+/// The running state of one aggregation in one group.
+#[derive(Clone, Debug)]
+pub(crate) enum Acc {
+    Count(u64),
+    Sum {
+        int: i64,
+        float: f64,
+        any_float: bool,
+        n: u64,
+    },
+    MinMax(Option<Value>),
+    /// Welford's running mean and sum of squared deviations.
+    Moments {
+        n: u64,
+        mean: f64,
+        m2: f64,
+    },
+    Exact(HashSet<Key>),
+    Approx(Box<Hll>),
+    Values(Vec<f64>),
+    ByTime(Option<(i64, Value)>),
+}
+
+impl AggKind {
+    pub(crate) fn init(self) -> Acc {
+        match self {
+            AggKind::CountAll | AggKind::Count => Acc::Count(0),
+            AggKind::Sum | AggKind::Avg => Acc::Sum { int: 0, float: 0.0, any_float: false, n: 0 },
+            AggKind::Min | AggKind::Max | AggKind::SortsFirst | AggKind::SortsLast => {
+                Acc::MinMax(None)
+            }
+            AggKind::Stddev => Acc::Moments { n: 0, mean: 0.0, m2: 0.0 },
+            AggKind::CountDistinct => Acc::Exact(HashSet::new()),
+            AggKind::Pct(_) => Acc::Values(Vec::new()),
+            AggKind::Earliest | AggKind::Latest => Acc::ByTime(None),
+        }
+    }
+}
+
+fn new_hll() -> Hll {
+    HyperLogLogPlus::new(HLL_PRECISION, BuildHasherDefault::default())
+        .expect("precision 14 is within HyperLogLog++'s range")
+}
+
+impl Acc {
+    /// Adds one row's value; returns the change in estimated heap bytes.
+    pub(crate) fn update(&mut self, kind: AggKind, v: Value, ts: Option<i64>) -> isize {
+        match self {
+            Acc::Count(n) => {
+                if kind == AggKind::CountAll || !v.is_null() {
+                    *n += 1;
+                }
+                0
+            }
+            Acc::Sum { int, float, any_float, n } => {
+                match v.as_number() {
+                    Some(Value::Int(i)) => match int.checked_add(i) {
+                        Some(s) => *int = s,
+                        None => {
+                            *float += i as f64;
+                            *any_float = true;
+                        }
+                    },
+                    Some(other) => {
+                        *float += other.as_f64().unwrap_or(0.0);
+                        *any_float = true;
+                    }
+                    None => return 0,
+                }
+                *n += 1;
+                0
+            }
+            Acc::MinMax(best) => {
+                let candidate = match kind {
+                    AggKind::Min | AggKind::Max => match v {
+                        Value::Time(_) => v,
+                        other => match other.as_number() {
+                            Some(n) => n,
+                            None => return 0,
+                        },
+                    },
+                    _ if v.is_null() || matches!(v, Value::List(_) | Value::Map(_)) => return 0,
+                    _ => v,
+                };
+                let want = if matches!(kind, AggKind::Min | AggKind::SortsFirst) {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                };
+                let replace = best.as_ref().is_none_or(|b| natural_cmp(&candidate, b) == want);
+                if replace {
+                    let delta = candidate.heap_bytes() as isize
+                        - best.as_ref().map_or(0, Value::heap_bytes) as isize;
+                    *best = Some(candidate);
+                    return delta;
+                }
+                0
+            }
+            Acc::Moments { n, mean, m2 } => {
+                if let Some(x) = v.as_f64() {
+                    *n += 1;
+                    let d = x - *mean;
+                    *mean += d / *n as f64;
+                    *m2 += d * (x - *mean);
+                }
+                0
+            }
+            Acc::Exact(set) => {
+                if v.is_null() {
+                    return 0;
+                }
+                let bytes = v.heap_bytes() as isize + 48;
+                if !set.insert(Key(v)) {
+                    return 0;
+                }
+                if set.len() > DISTINCT_EXACT_LIMIT {
+                    let mut hll = new_hll();
+                    let freed: usize = set.iter().map(|k| k.0.heap_bytes() + 48).sum();
+                    for k in set.drain() {
+                        hll.insert(&k.0.set_key().unwrap_or_default());
+                    }
+                    *self = Acc::Approx(Box::new(hll));
+                    return (1 << HLL_PRECISION) as isize - freed as isize;
+                }
+                bytes
+            }
+            Acc::Approx(hll) => {
+                if let Some(k) = v.set_key() {
+                    hll.insert(&k);
+                }
+                0
+            }
+            Acc::Values(values) => match v.as_f64() {
+                Some(x) => {
+                    values.push(x);
+                    8
+                }
+                None => 0,
+            },
+            Acc::ByTime(best) => {
+                let (Some(ts), false) = (ts, v.is_null()) else { return 0 };
+                let want =
+                    if kind == AggKind::Earliest { Ordering::Less } else { Ordering::Greater };
+                let replace = best.as_ref().is_none_or(|(bt, bv)| {
+                    let o = ts.cmp(bt);
+                    o == want || (o == Ordering::Equal && natural_cmp(&v, bv) == Ordering::Less)
+                });
+                if replace {
+                    let delta = v.heap_bytes() as isize
+                        - best.as_ref().map_or(0, |(_, b)| b.heap_bytes()) as isize;
+                    *best = Some((ts, v));
+                    return delta;
+                }
+                0
+            }
+        }
+    }
+
+    /// Merges another partial state of the same aggregation.
+    pub(crate) fn merge(&mut self, kind: AggKind, other: Acc) {
+        match (&mut *self, other) {
+            (Acc::Count(a), Acc::Count(b)) => *a += b,
+            (
+                Acc::Sum { int, float, any_float, n },
+                Acc::Sum { int: i2, float: f2, any_float: a2, n: n2 },
+            ) => {
+                match int.checked_add(i2) {
+                    Some(s) => *int = s,
+                    None => {
+                        *float += i2 as f64;
+                        *any_float = true;
+                    }
+                }
+                *float += f2;
+                *any_float |= a2;
+                *n += n2;
+            }
+            (Acc::MinMax(_), Acc::MinMax(Some(v))) => {
+                self.update(kind, v, None);
+            }
+            (Acc::Moments { n, mean, m2 }, Acc::Moments { n: n2, mean: mean2, m2: m22 }) => {
+                if n2 == 0 {
+                    return;
+                }
+                let total = *n + n2;
+                let d = mean2 - *mean;
+                *m2 += m22 + d * d * (*n as f64) * (n2 as f64) / total as f64;
+                *mean += d * n2 as f64 / total as f64;
+                *n = total;
+            }
+            (Acc::Exact(_), Acc::Exact(set)) => {
+                for k in set {
+                    self.update(kind, k.0, None);
+                }
+            }
+            (Acc::Exact(mine), Acc::Approx(mut hll)) => {
+                for k in mine.drain() {
+                    hll.insert(&k.0.set_key().unwrap_or_default());
+                }
+                *self = Acc::Approx(hll);
+            }
+            (Acc::Approx(hll), Acc::Exact(set)) => {
+                for k in set {
+                    hll.insert(&k.0.set_key().unwrap_or_default());
+                }
+            }
+            (Acc::Approx(a), Acc::Approx(b)) => {
+                // Same precision and hasher on both sides, so merging cannot fail.
+                let _ = a.merge(&b);
+            }
+            (Acc::Values(a), Acc::Values(b)) => a.extend(b),
+            (Acc::ByTime(_), Acc::ByTime(Some((ts, v)))) => {
+                self.update(kind, v, Some(ts));
+            }
+            _ => {}
+        }
+    }
+
+    /// The aggregation's result.
+    pub(crate) fn finish(&mut self, kind: AggKind) -> Value {
+        match self {
+            Acc::Count(n) => Value::Int(*n as i64),
+            Acc::Sum { int, float, any_float, n } => {
+                if *n == 0 {
+                    return Value::Null;
+                }
+                let total =
+                    if *any_float { Value::float(*int as f64 + *float) } else { Value::Int(*int) };
+                if kind == AggKind::Avg {
+                    Value::float(total.as_f64().unwrap_or(0.0) / *n as f64)
+                } else {
+                    total
+                }
+            }
+            Acc::MinMax(v) => v.clone().unwrap_or_default(),
+            Acc::Moments { n, m2, .. } => {
+                if *n < 2 {
+                    return if *n == 1 { Value::Int(0) } else { Value::Null };
+                }
+                Value::float((*m2 / (*n - 1) as f64).sqrt())
+            }
+            Acc::Exact(set) => Value::Int(set.len() as i64),
+            Acc::Approx(hll) => Value::Int(hll.count().round() as i64),
+            Acc::Values(values) => {
+                let AggKind::Pct(p) = kind else { return Value::Null };
+                if values.is_empty() {
+                    return Value::Null;
+                }
+                values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(Ordering::Equal));
+                Value::float(values[nearest_rank(values.len(), p)])
+            }
+            Acc::ByTime(v) => v.as_ref().map(|(_, v)| v.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+/// The 0-based index of the nearest-rank `p`th percentile of `n` sorted values.
+pub(crate) fn nearest_rank(n: usize, p: f64) -> usize {
+    let rank = (p.clamp(0.0, 100.0) / 100.0 * n as f64).ceil() as usize;
+    rank.clamp(1, n) - 1
+}

@@ -1,0 +1,629 @@
+//! The executor: scan units on the engine's pool, per-worker partial results, the merge, and
+//! the single-threaded rest of the pipeline.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering as AO};
+use std::time::Instant;
+
+use crossbeam::channel;
+
+use crate::agg::Acc;
+use crate::bind::{RowOp, SortSpec, Stage, StatsPlan};
+use crate::error::{EngineError, Result};
+use crate::expr::eval;
+use crate::functions::floor_to;
+use crate::plan::{Plan, Sink};
+use crate::pool::Pool;
+use crate::row::{Base, EvalCtx, Names, Row};
+use crate::source::{Decoder, Unit};
+use crate::value::{Key, Value, natural_cmp};
+use crate::{CancelToken, Progress};
+
+/// Limits of one run.
+pub(crate) struct Limits {
+    pub(crate) budget: usize,
+    pub(crate) deadline: Instant,
+    pub(crate) timeout: std::time::Duration,
+    /// When the query started, epoch ms (`now()`).
+    pub(crate) now_ms: i64,
+}
+
+/// What every scan task of one query shares.
+struct Shared {
+    plan: Arc<Plan>,
+    units: Vec<Unit>,
+    names: Names,
+    next: AtomicUsize,
+    stop: AtomicBool,
+    cancel: CancelToken,
+    progress: Arc<Progress>,
+    used: AtomicIsize,
+    budget: usize,
+    deadline: Instant,
+    timeout: std::time::Duration,
+    found: AtomicUsize,
+    now_ms: i64,
+}
+
+impl Shared {
+    fn ctx(&self) -> EvalCtx<'_> {
+        ctx(&self.plan, &self.names, self.now_ms)
+    }
+
+    fn charge(&self, delta: isize) -> Result<()> {
+        let used = self.used.fetch_add(delta, AO::Relaxed) + delta;
+        if used > self.budget as isize {
+            return Err(EngineError::MemoryBudgetExceeded { budget: self.budget });
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn ctx<'q>(plan: &'q Plan, names: &'q Names, now_ms: i64) -> EvalCtx<'q> {
+    EvalCtx {
+        symbols: &plan.bound.symbols,
+        names,
+        start_ms: plan.range.start.unwrap_or(0),
+        end_ms: plan.range.end.map_or(i64::MAX, |e| e - 1),
+        now_ms,
+    }
+}
+
+/// A worker's share of the result.
+enum Partial {
+    Count(HashMap<i64, u64>),
+    Agg(AggTable),
+    TopK(TopK),
+    Rows(Vec<Row<'static>>),
+}
+
+/// Runs the scan phase on the pool and merges the partial results into rows.
+pub(crate) fn scan(
+    pool: &Pool,
+    plan: Arc<Plan>,
+    units: Vec<Unit>,
+    names: Names,
+    cancel: &CancelToken,
+    progress: &Arc<Progress>,
+    limits: &Limits,
+) -> Result<(Vec<Row<'static>>, isize)> {
+    let now_ms = limits.now_ms;
+    let shared = Arc::new(Shared {
+        plan,
+        units,
+        names,
+        next: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+        cancel: cancel.clone(),
+        progress: progress.clone(),
+        used: AtomicIsize::new(0),
+        budget: limits.budget,
+        deadline: limits.deadline,
+        timeout: limits.timeout,
+        found: AtomicUsize::new(0),
+        now_ms,
+    });
+    let tasks = pool.threads().min(shared.units.len()).max(1);
+    let (tx, rx) = channel::unbounded::<Result<Partial>>();
+    for _ in 0..tasks {
+        let shared = shared.clone();
+        let tx = tx.clone();
+        pool.spawn(Box::new(move || {
+            let result = work(&shared);
+            if result.is_err() {
+                shared.stop.store(true, AO::Relaxed);
+            }
+            let _ = tx.send(result);
+        }));
+    }
+    drop(tx);
+    let mut partials = Vec::new();
+    let mut error = None;
+    for _ in 0..tasks {
+        let wait = limits.deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(Ok(p)) => partials.push(p),
+            Ok(Err(e)) => {
+                error.get_or_insert(e);
+            }
+            Err(channel::RecvTimeoutError::Timeout) => {
+                shared.stop.store(true, AO::Relaxed);
+                error.get_or_insert(EngineError::Timeout(limits.timeout));
+                // The workers notice the stop flag at their next unit.
+                while rx.recv().is_ok() {}
+                break;
+            }
+            Err(channel::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    if cancel.is_cancelled() {
+        return Err(EngineError::Cancelled);
+    }
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let used = shared.used.load(AO::Relaxed);
+    Ok((merge(&shared, partials)?, used))
+}
+
+fn work(shared: &Shared) -> Result<Partial> {
+    let plan = &shared.plan;
+    let ctx = shared.ctx();
+    let mut partial = match &plan.sink {
+        Sink::CountBins { .. } => Partial::Count(HashMap::new()),
+        Sink::Aggregate(_) => Partial::Agg(AggTable::default()),
+        Sink::TopK { order, k } => Partial::TopK(TopK::new(order.clone(), *k)),
+        Sink::Any { .. } | Sink::Collect => Partial::Rows(Vec::new()),
+    };
+    let mut decoder = Decoder::default();
+    loop {
+        if shared.stop.load(AO::Relaxed) {
+            break;
+        }
+        if shared.cancel.is_cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        if Instant::now() >= shared.deadline {
+            return Err(EngineError::Timeout(shared.timeout));
+        }
+        let i = shared.next.fetch_add(1, AO::Relaxed);
+        let Some(unit) = shared.units.get(i) else { break };
+        let batch = unit.decode(&mut decoder, plan.columns)?;
+        shared.progress.scanned.fetch_add(batch.len() as u64, AO::Relaxed);
+        shared.progress.bytes.fetch_add(unit.bytes(), AO::Relaxed);
+        let mut matched = 0u64;
+        let mut delta = 0isize;
+        if let (Sink::CountBins { bin, .. }, Partial::Count(counts)) = (&plan.sink, &mut partial) {
+            for run in batch.runs() {
+                count_kernel(batch.timestamps(run), *bin, counts);
+            }
+            matched = batch.len() as u64;
+        } else {
+            'runs: for run in batch.runs() {
+                for r in run.rows.clone() {
+                    let base = Base {
+                        ts: batch.timestamp(r),
+                        ingest: if plan.columns.ingestion_times {
+                            batch.ingestion_time(r)
+                        } else {
+                            0
+                        },
+                        stream: run.stream,
+                        group: batch.group(),
+                        message: if plan.columns.messages {
+                            Cow::Borrowed(batch.message(r))
+                        } else {
+                            Cow::Borrowed("")
+                        },
+                        pos: (i as u32, r as u32),
+                    };
+                    let mut sink_row = |row: Row<'_>| {
+                        matched += 1;
+                        delta += add(&mut partial, row, plan, &ctx, shared);
+                    };
+                    run_ops(&plan.scan_ops, Row::from_event(base), &ctx, &mut sink_row);
+                    if matches!(plan.sink, Sink::Any { n } if shared.found.load(AO::Relaxed) >= n) {
+                        shared.stop.store(true, AO::Relaxed);
+                        break 'runs;
+                    }
+                }
+            }
+        }
+        shared.progress.matched.fetch_add(matched, AO::Relaxed);
+        shared.charge(delta)?;
+    }
+    Ok(partial)
+}
+
+/// Counts timestamps per bin without building rows: each run of timestamps in one bin costs
+/// a compare and an add.
+fn count_kernel(
+    ts: &[i64],
+    bin: Option<(logsight_query_lang::insights::Period, i64)>,
+    counts: &mut HashMap<i64, u64>,
+) {
+    let Some((p, off)) = bin else {
+        *counts.entry(0).or_default() += ts.len() as u64;
+        return;
+    };
+    let (mut lo, mut hi, mut n) = (i64::MAX, i64::MIN, 0u64);
+    for &t in ts {
+        if t >= lo && t < hi {
+            n += 1;
+            continue;
+        }
+        if n > 0 {
+            *counts.entry(lo).or_default() += n;
+        }
+        lo = floor_to(t - off, p) + off;
+        hi = crate::functions::next_bin(lo - off, p) + off;
+        n = 1;
+    }
+    if n > 0 {
+        *counts.entry(lo).or_default() += n;
+    }
+}
+
+/// Runs per-row operations, calling `emit` with every row that comes out.
+pub(crate) fn run_ops<'a>(
+    ops: &[RowOp],
+    mut row: Row<'a>,
+    ctx: &EvalCtx<'_>,
+    emit: &mut dyn FnMut(Row<'a>),
+) {
+    let Some((op, rest)) = ops.split_first() else {
+        emit(row);
+        return;
+    };
+    match op {
+        RowOp::Filter(e) => {
+            if eval(e, &mut row, ctx, &[]).truthy() {
+                run_ops(rest, row, ctx, emit);
+            }
+        }
+        RowOp::Fields(ps) => {
+            for (id, e) in ps {
+                let v = eval(e, &mut row, ctx, &[]);
+                row.set(*id, v);
+            }
+            run_ops(rest, row, ctx, emit);
+        }
+        RowOp::Parse(p) => p.apply(row, ctx, &mut |r| run_ops(rest, r, ctx, emit)),
+        RowOp::Unnest { source, into } => match eval(source, &mut row, ctx, &[]) {
+            Value::List(items) => {
+                for item in items.iter() {
+                    let mut r = row.clone();
+                    r.set(*into, item.clone());
+                    run_ops(rest, r, ctx, emit);
+                }
+            }
+            other => {
+                row.set(*into, other);
+                run_ops(rest, row, ctx, emit);
+            }
+        },
+    }
+}
+
+/// Adds a row to a partial result; returns the change in estimated bytes.
+fn add(
+    partial: &mut Partial,
+    row: Row<'_>,
+    plan: &Plan,
+    ctx: &EvalCtx<'_>,
+    shared: &Shared,
+) -> isize {
+    match (partial, &plan.sink) {
+        (Partial::Agg(t), Sink::Aggregate(s)) => t.add(s, row, ctx),
+        (Partial::TopK(t), _) => t.add(row, ctx),
+        (Partial::Rows(rows), Sink::Any { n }) => {
+            if shared.found.fetch_add(1, AO::Relaxed) >= *n {
+                return 0;
+            }
+            let row = row.into_owned();
+            let bytes = row.heap_bytes() as isize;
+            rows.push(row);
+            bytes
+        }
+        (Partial::Rows(rows), _) => {
+            let row = row.into_owned();
+            let bytes = row.heap_bytes() as isize;
+            rows.push(row);
+            bytes
+        }
+        _ => 0,
+    }
+}
+
+/// Groups of a `stats` and their running aggregations.
+#[derive(Default)]
+pub(crate) struct AggTable {
+    groups: HashMap<Vec<Key>, Group>,
+}
+
+struct Group {
+    accs: Vec<Acc>,
+    /// The `by` values as first seen (for the output row).
+    by: Vec<Value>,
+}
+
+impl AggTable {
+    pub(crate) fn add(&mut self, s: &StatsPlan, mut row: Row<'_>, ctx: &EvalCtx<'_>) -> isize {
+        let by: Vec<Value> = s.by.iter().map(|(_, e)| eval(e, &mut row, ctx, &[])).collect();
+        let key: Vec<Key> = by.iter().cloned().map(Key).collect();
+        let mut delta = 0;
+        let group = match self.groups.get_mut(&key) {
+            Some(g) => g,
+            None => {
+                delta += 64
+                    + by.iter().map(|v| 2 * v.heap_bytes() + 32).sum::<usize>() as isize
+                    + 48 * s.aggs.len() as isize;
+                self.groups.entry(key).or_insert_with(|| Group {
+                    accs: s.aggs.iter().map(|a| a.kind.init()).collect(),
+                    by,
+                })
+            }
+        };
+        let ts = row.ts();
+        for (acc, spec) in group.accs.iter_mut().zip(&s.aggs) {
+            let v = match &spec.arg {
+                Some(e) => eval(e, &mut row, ctx, &[]),
+                None => Value::Null,
+            };
+            delta += acc.update(spec.kind, v, ts);
+        }
+        delta
+    }
+
+    fn merge(&mut self, s: &StatsPlan, other: AggTable) {
+        for (k, g) in other.groups {
+            match self.groups.get_mut(&k) {
+                Some(mine) => {
+                    for ((a, b), spec) in mine.accs.iter_mut().zip(g.accs).zip(&s.aggs) {
+                        a.merge(spec.kind, b);
+                    }
+                }
+                None => {
+                    self.groups.insert(k, g);
+                }
+            }
+        }
+    }
+
+    /// The result rows, ordered by their `by` values (natural order, ascending).
+    pub(crate) fn finish(self, s: &StatsPlan, ctx: &EvalCtx<'_>) -> Vec<Row<'static>> {
+        let mut groups: Vec<Group> = self.groups.into_values().collect();
+        groups.sort_by(|a, b| {
+            a.by.iter()
+                .zip(&b.by)
+                .map(|(x, y)| natural_cmp(x, y))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+        });
+        groups
+            .into_iter()
+            .map(|mut g| {
+                let done: Vec<Value> =
+                    g.accs.iter_mut().zip(&s.aggs).map(|(a, spec)| a.finish(spec.kind)).collect();
+                let mut row = Row::derived();
+                for ((id, _), v) in s.by.iter().zip(g.by) {
+                    row.set(*id, v);
+                }
+                for (id, e) in &s.outputs {
+                    let v = eval(e, &mut row, ctx, &done);
+                    row.set(*id, v);
+                }
+                row
+            })
+            .collect()
+    }
+}
+
+/// The best `k` rows seen so far.
+struct TopK {
+    order: Vec<SortSpec>,
+    k: usize,
+    rows: Vec<(Vec<Value>, Row<'static>)>,
+    /// The worst row kept at the last trim; rows not better are skipped before copying.
+    bar: Option<(Vec<Value>, Row<'static>)>,
+}
+
+/// Newest first; then the scan position, so ties are broken the same way every run.
+pub(crate) fn default_cmp(a: &Row<'_>, b: &Row<'_>) -> Ordering {
+    match (&a.base, &b.base) {
+        (Some(x), Some(y)) => {
+            y.ts.cmp(&x.ts).then(x.pos.0.cmp(&y.pos.0)).then(y.pos.1.cmp(&x.pos.1))
+        }
+        _ => Ordering::Equal,
+    }
+}
+
+fn keys_cmp(order: &[SortSpec], a: &[Value], b: &[Value]) -> Ordering {
+    for ((x, y), spec) in a.iter().zip(b).zip(order) {
+        let o = natural_cmp(x, y);
+        let o = if spec.desc { o.reverse() } else { o };
+        if o.is_ne() {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+impl TopK {
+    fn new(order: Vec<SortSpec>, k: usize) -> TopK {
+        TopK { order, k, rows: Vec::new(), bar: None }
+    }
+
+    fn add(&mut self, mut row: Row<'_>, ctx: &EvalCtx<'_>) -> isize {
+        if self.k == 0 {
+            return 0;
+        }
+        let keys: Vec<Value> =
+            self.order.iter().map(|s| eval(&s.expr, &mut row, ctx, &[])).collect();
+        if let Some((bk, br)) = &self.bar
+            && keys_cmp(&self.order, &keys, bk).then_with(|| default_cmp(&row, br)).is_ge()
+        {
+            return 0;
+        }
+        let row = row.into_owned();
+        let mut delta =
+            (row.heap_bytes() + keys.iter().map(Value::heap_bytes).sum::<usize>()) as isize;
+        self.rows.push((keys, row));
+        if self.rows.len() >= self.k.max(512).saturating_mul(2) {
+            delta -= self.trim();
+        }
+        delta
+    }
+
+    /// Sorts and keeps the best `k`; returns the bytes freed.
+    fn trim(&mut self) -> isize {
+        let order = &self.order;
+        self.rows.sort_by(|(ka, ra), (kb, rb)| {
+            keys_cmp(order, ka, kb).then_with(|| default_cmp(ra, rb))
+        });
+        let freed: usize = self.rows[self.k.min(self.rows.len())..]
+            .iter()
+            .map(|(k, r)| r.heap_bytes() + k.iter().map(Value::heap_bytes).sum::<usize>())
+            .sum();
+        self.rows.truncate(self.k);
+        if self.rows.len() == self.k {
+            self.bar = self.rows.last().cloned();
+        }
+        freed as isize
+    }
+}
+
+fn merge(shared: &Shared, partials: Vec<Partial>) -> Result<Vec<Row<'static>>> {
+    let plan = &shared.plan;
+    let ctx = shared.ctx();
+    Ok(match &plan.sink {
+        Sink::CountBins { stats, bin } => {
+            let mut counts: HashMap<i64, u64> = HashMap::new();
+            for p in partials {
+                if let Partial::Count(c) = p {
+                    for (k, v) in c {
+                        *counts.entry(k).or_default() += v;
+                    }
+                }
+            }
+            let mut bins: Vec<(i64, u64)> = counts.into_iter().collect();
+            bins.sort_unstable();
+            if bin.is_none() && bins.is_empty() {
+                bins.push((0, 0));
+            }
+            bins.into_iter()
+                .map(|(b, n)| {
+                    let mut row = Row::derived();
+                    if let (Some(_), Some((id, _))) = (bin, stats.by.first()) {
+                        row.set(*id, Value::Time(b));
+                    }
+                    let done = vec![Value::Int(n as i64); stats.aggs.len()];
+                    for (id, e) in &stats.outputs {
+                        let v = eval(e, &mut row, &ctx, &done);
+                        row.set(*id, v);
+                    }
+                    row
+                })
+                .collect()
+        }
+        Sink::Aggregate(s) => {
+            let mut table = AggTable::default();
+            for p in partials {
+                if let Partial::Agg(t) = p {
+                    table.merge(s, t);
+                }
+            }
+            if s.by.is_empty() && table.groups.is_empty() {
+                // `stats count(*)` over nothing is one row of zeros, not no rows.
+                table.groups.insert(
+                    Vec::new(),
+                    Group { accs: s.aggs.iter().map(|a| a.kind.init()).collect(), by: Vec::new() },
+                );
+            }
+            table.finish(s, &ctx)
+        }
+        Sink::TopK { order, k } => {
+            let mut all = TopK::new(order.clone(), *k);
+            for p in partials {
+                if let Partial::TopK(t) = p {
+                    all.rows.extend(t.rows);
+                }
+            }
+            all.trim();
+            all.rows.into_iter().map(|(_, r)| r).collect()
+        }
+        Sink::Any { n } => {
+            let mut rows: Vec<Row<'static>> = Vec::new();
+            for p in partials {
+                if let Partial::Rows(r) = p {
+                    rows.extend(r);
+                }
+            }
+            rows.truncate(*n);
+            rows
+        }
+        Sink::Collect => {
+            let mut rows: Vec<Row<'static>> = Vec::new();
+            for p in partials {
+                if let Partial::Rows(r) = p {
+                    rows.extend(r);
+                }
+            }
+            rows.sort_by(default_cmp);
+            rows
+        }
+    })
+}
+
+/// Runs the stages after the barrier on the merged rows.
+pub(crate) fn post(
+    mut rows: Vec<Row<'static>>,
+    stages: &[Stage],
+    ctx: &EvalCtx<'_>,
+    budget: usize,
+    mut used: isize,
+) -> Result<Vec<Row<'static>>> {
+    let over = |used: isize| {
+        if used > budget as isize {
+            Err(EngineError::MemoryBudgetExceeded { budget })
+        } else {
+            Ok(())
+        }
+    };
+    for stage in stages {
+        match stage {
+            Stage::Row(op, _) => {
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    run_ops(std::slice::from_ref(op), row, ctx, &mut |r| out.push(r));
+                }
+                used += out.iter().map(|r| r.heap_bytes() as isize).sum::<isize>() / 4;
+                over(used)?;
+                rows = out;
+            }
+            Stage::Stats(s) => {
+                let mut table = AggTable::default();
+                for row in rows {
+                    used += table.add(s, row, ctx);
+                }
+                over(used)?;
+                if s.by.is_empty() && table.groups.is_empty() {
+                    table.groups.insert(
+                        Vec::new(),
+                        Group {
+                            accs: s.aggs.iter().map(|a| a.kind.init()).collect(),
+                            by: Vec::new(),
+                        },
+                    );
+                }
+                rows = table.finish(s, ctx);
+            }
+            Stage::Sort(keys, _) => {
+                let mut keyed: Vec<(Vec<Value>, Row<'static>)> = rows
+                    .into_iter()
+                    .map(|mut r| {
+                        (keys.iter().map(|k| eval(&k.expr, &mut r, ctx, &[])).collect(), r)
+                    })
+                    .collect();
+                keyed.sort_by(|(a, _), (b, _)| keys_cmp(keys, a, b));
+                rows = keyed.into_iter().map(|(_, r)| r).collect();
+            }
+            Stage::Limit { rows: n, .. } => rows.truncate(*n),
+            Stage::Dedup(ids, _) => {
+                let mut seen: HashSet<Vec<Key>> = HashSet::new();
+                rows.retain_mut(|r| {
+                    let vals: Vec<Value> = ids.iter().map(|id| r.get(*id, ctx)).collect();
+                    // Rows with a null key are kept, never treated as duplicates.
+                    if vals.iter().any(Value::is_null) {
+                        return true;
+                    }
+                    seen.insert(vals.into_iter().map(Key).collect())
+                });
+            }
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,293 @@
+//! Rows as the pipeline sees them: the event's system columns (borrowed from the decoded
+//! batch while scanning) plus the fields the query sets, looked up by interned id.
+//!
+//! A field is looked up in this order: set by the pipeline (`fields`, `parse`, `unnest`,
+//! `stats`), a system field (`@timestamp`, ...), then a field discovered in the message's JSON
+//! (§1.6), which is parsed at most once per row and only for names the query mentions.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::value::Value;
+
+/// An interned field name.
+pub(crate) type FieldId = usize;
+
+/// The system fields of §1.6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SystemField {
+    Timestamp,
+    Message,
+    LogStream,
+    Log,
+    IngestionTime,
+    Ptr,
+}
+
+impl SystemField {
+    fn from_name(name: &str) -> Option<SystemField> {
+        Some(match name {
+            "@timestamp" => SystemField::Timestamp,
+            "@message" => SystemField::Message,
+            "@logStream" => SystemField::LogStream,
+            "@log" => SystemField::Log,
+            "@ingestionTime" => SystemField::IngestionTime,
+            "@ptr" => SystemField::Ptr,
+            _ => return None,
+        })
+    }
+}
+
+/// Every field name the query mentions, interned.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Symbols {
+    names: Vec<String>,
+    system: Vec<Option<SystemField>>,
+    ids: HashMap<String, FieldId>,
+}
+
+impl Symbols {
+    pub(crate) fn intern(&mut self, name: &str) -> FieldId {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len();
+        self.names.push(name.to_string());
+        self.system.push(SystemField::from_name(name));
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<FieldId> {
+        self.ids.get(name).copied()
+    }
+
+    pub(crate) fn name(&self, id: FieldId) -> &str {
+        &self.names[id]
+    }
+
+    pub(crate) fn system(&self, id: FieldId) -> Option<SystemField> {
+        self.system[id]
+    }
+}
+
+/// Names of streams and groups, shared by every row of a query.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Names {
+    pub(crate) streams: Vec<Arc<str>>,
+    pub(crate) groups: Vec<Arc<str>>,
+}
+
+/// What evaluation needs besides the row.
+pub(crate) struct EvalCtx<'q> {
+    pub(crate) symbols: &'q Symbols,
+    pub(crate) names: &'q Names,
+    /// Query range, epoch ms: `queryStartTime()` and friends.
+    pub(crate) start_ms: i64,
+    pub(crate) end_ms: i64,
+    pub(crate) now_ms: i64,
+}
+
+/// The stored event behind a row.
+#[derive(Clone, Debug)]
+pub(crate) struct Base<'a> {
+    pub(crate) ts: i64,
+    pub(crate) ingest: i64,
+    pub(crate) stream: u32,
+    pub(crate) group: u32,
+    /// Empty when the plan does not read messages.
+    pub(crate) message: Cow<'a, str>,
+    /// Position in the scan (unit, row): the last tie-break of "newest first".
+    pub(crate) pos: (u32, u32),
+}
+
+/// One row of the pipeline.
+#[derive(Clone, Debug)]
+pub(crate) struct Row<'a> {
+    pub(crate) base: Option<Base<'a>>,
+    fields: Vec<Option<Value>>,
+    json_done: bool,
+}
+
+/// Account id in `@log` (`account-id:log-group-name`); a single-tenant store has one.
+pub const ACCOUNT_ID: &str = "000000000000";
+
+/// At most this many fields are extracted from one JSON event (§1.6).
+pub const MAX_JSON_FIELDS: usize = 200;
+
+impl<'a> Row<'a> {
+    pub(crate) fn from_event(base: Base<'a>) -> Row<'a> {
+        Row { base: Some(base), fields: Vec::new(), json_done: false }
+    }
+
+    /// A row with no stored event behind it (a `stats` result).
+    pub(crate) fn derived() -> Row<'static> {
+        Row { base: None, fields: Vec::new(), json_done: true }
+    }
+
+    pub(crate) fn into_owned(self) -> Row<'static> {
+        Row {
+            base: self.base.map(|b| Base {
+                ts: b.ts,
+                ingest: b.ingest,
+                stream: b.stream,
+                group: b.group,
+                message: Cow::Owned(b.message.into_owned()),
+                pos: b.pos,
+            }),
+            fields: self.fields,
+            json_done: self.json_done,
+        }
+    }
+
+    pub(crate) fn set(&mut self, id: FieldId, value: Value) {
+        if self.fields.len() <= id {
+            self.fields.resize(id + 1, None);
+        }
+        self.fields[id] = Some(value);
+    }
+
+    pub(crate) fn ts(&self) -> Option<i64> {
+        self.base.as_ref().map(|b| b.ts)
+    }
+
+    /// The field's text without copying, when it is text (the fast path of `like`, regexes
+    /// and `parse` on `@message`).
+    pub(crate) fn text(&mut self, id: FieldId, ctx: &EvalCtx<'_>) -> Option<Cow<'_, str>> {
+        let pipeline_set = matches!(self.fields.get(id), Some(Some(_)));
+        if !pipeline_set
+            && ctx.symbols.system(id) == Some(SystemField::Message)
+            && self.base.is_some()
+        {
+            return self.base.as_ref().map(|b| Cow::Borrowed(b.message.as_ref()));
+        }
+        match self.get(id, ctx) {
+            Value::Str(s) => Some(Cow::Owned(s.to_string())),
+            other => other.as_text().map(|t| Cow::Owned(t.into_owned())),
+        }
+    }
+
+    pub(crate) fn get(&mut self, id: FieldId, ctx: &EvalCtx<'_>) -> Value {
+        if let Some(Some(v)) = self.fields.get(id) {
+            return v.clone();
+        }
+        let Some(base) = &self.base else { return Value::Null };
+        if let Some(sys) = ctx.symbols.system(id) {
+            return match sys {
+                SystemField::Timestamp => Value::Time(base.ts),
+                SystemField::IngestionTime => Value::Time(base.ingest),
+                SystemField::Message => Value::str(&base.message),
+                SystemField::LogStream => {
+                    Value::Str(ctx.names.streams[base.stream as usize].clone())
+                }
+                SystemField::Log => Value::Str(
+                    format!("{ACCOUNT_ID}:{}", ctx.names.groups[base.group as usize]).into(),
+                ),
+                SystemField::Ptr => Value::Str(ptr(base, ctx).into()),
+            };
+        }
+        if !self.json_done {
+            self.json_done = true;
+            self.discover_json(ctx);
+            if let Some(Some(v)) = self.fields.get(id) {
+                return v.clone();
+            }
+        }
+        Value::Null
+    }
+
+    /// Flattens the message's JSON (§1.6) into the fields the query mentions and the
+    /// pipeline has not set.
+    fn discover_json(&mut self, ctx: &EvalCtx<'_>) {
+        let Some(base) = &self.base else { return };
+        let text = base.message.trim_start();
+        if !text.starts_with('{') {
+            return;
+        }
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text)
+        else {
+            return;
+        };
+        let mut found = Vec::new();
+        let mut extracted = 0;
+        let mut path = String::new();
+        for (k, v) in &map {
+            path.clear();
+            // A log field whose name starts with `@` is shown with an extra `@`.
+            if k.starts_with('@') {
+                path.push('@');
+            }
+            path.push_str(k);
+            flatten(v, &mut path, ctx.symbols, &mut extracted, &mut found);
+        }
+        for (id, v) in found {
+            if !matches!(self.fields.get(id), Some(Some(_))) {
+                self.set(id, v);
+            }
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let base = self.base.as_ref().map_or(0, |b| match &b.message {
+            Cow::Owned(s) => s.len(),
+            Cow::Borrowed(_) => 0,
+        });
+        let fields: usize =
+            self.fields.iter().map(|f| f.as_ref().map_or(0, Value::heap_bytes) + 24).sum();
+        96 + base + fields
+    }
+}
+
+fn flatten(
+    v: &serde_json::Value,
+    path: &mut String,
+    symbols: &Symbols,
+    extracted: &mut usize,
+    out: &mut Vec<(FieldId, Value)>,
+) {
+    use serde_json::Value as J;
+    if *extracted >= MAX_JSON_FIELDS {
+        return;
+    }
+    match v {
+        J::Object(map) => {
+            for (k, child) in map {
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                flatten(child, path, symbols, extracted, out);
+                path.truncate(len);
+            }
+        }
+        J::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                let len = path.len();
+                path.push('.');
+                path.push_str(&i.to_string());
+                flatten(child, path, symbols, extracted, out);
+                path.truncate(len);
+            }
+        }
+        leaf => {
+            *extracted += 1;
+            if let Some(id) = symbols.get(path) {
+                out.push((id, Value::from_json(leaf)));
+            }
+        }
+    }
+}
+
+/// `@ptr`: an opaque token naming the event (group, stream, timestamp, scan position).
+fn ptr(base: &Base<'_>, ctx: &EvalCtx<'_>) -> String {
+    use base64::Engine as _;
+    let raw = format!(
+        "{}\n{}\n{}\n{}\n{}",
+        ctx.names.groups[base.group as usize],
+        ctx.names.streams[base.stream as usize],
+        base.ts,
+        base.pos.0,
+        base.pos.1
+    );
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}

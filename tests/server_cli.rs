@@ -15,7 +15,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 /// Starts `logsight serve` on 127.0.0.1:0 over `data`; returns the child and its endpoint.
-fn spawn_server(data: &std::path::Path) -> (Child, String) {
+pub(crate) fn spawn_server(data: &std::path::Path) -> (Child, String) {
     spawn_server_with(data, &[])
 }
 

@@ -661,3 +661,117 @@ fn the_command_line_drives_filters_alarms_and_metrics() {
     let empty = logsight_ok(&["alarms", "list", "--endpoint", ep], b"");
     assert!(empty.trim().is_empty(), "{empty}");
 }
+
+/// Every stored event is counted once, also across a kill -9 of the server during ingest.
+#[test]
+fn a_kill_9_during_ingest_neither_loses_nor_double_counts() {
+    use crate::server_cli::spawn_server;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server, ep) = spawn_server(&data);
+    let t0 = now_ms();
+    let acked = rt().block_on(async {
+        let mut logs =
+            logsight_proto::v1::logs_client::LogsClient::connect(ep.clone()).await.unwrap();
+        let mut w = WatchClient::connect(ep.clone()).await.unwrap();
+        create(&mut logs, "app", &["s1", "s2"]).await;
+        w.put_metric_filter(pb::PutMetricFilterRequest {
+            log_group_name: "app".into(),
+            filter_name: "errors".into(),
+            filter_pattern: "ERROR".into(),
+            metric_transformations: vec![pb::MetricTransformation {
+                metric_name: "Errors".into(),
+                metric_namespace: "App".into(),
+                metric_value: "1".into(),
+                ..Default::default()
+            }],
+        })
+        .await
+        .unwrap();
+        // Two writers; the server is killed while they send.
+        let mut tasks = Vec::new();
+        for s in ["s1", "s2"] {
+            let mut logs = logs.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut acked: usize = 0;
+                for b in 0..10_000 {
+                    let events = (0..40)
+                        .map(|i| pb::InputLogEvent {
+                            timestamp: t0 + b,
+                            message: format!(
+                                "{} {s} {b} {i}",
+                                if i % 4 == 0 { "ERROR" } else { "INFO" }
+                            ),
+                        })
+                        .collect();
+                    let r = logs.put_log_events(pb::PutLogEventsRequest {
+                        log_group_name: "app".into(),
+                        log_stream_name: s.into(),
+                        log_events: events,
+                        ..Default::default()
+                    });
+                    match r.await {
+                        Ok(_) => acked += 10,
+                        Err(_) => break,
+                    }
+                }
+                acked
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let ok = std::process::Command::new("kill")
+            .args(["-9", &server.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let mut acked: usize = 0;
+        for t in tasks {
+            acked += t.await.unwrap();
+        }
+        acked
+    });
+    server.wait().unwrap();
+    assert!(acked > 0, "some batches were acknowledged before the kill");
+
+    let (mut server, ep) = spawn_server(&data);
+    rt().block_on(async {
+        let mut logs =
+            logsight_proto::v1::logs_client::LogsClient::connect(ep.clone()).await.unwrap();
+        let mut w = WatchClient::connect(ep.clone()).await.unwrap();
+        let mut stored = 0;
+        for s in ["s1", "s2"] {
+            stored += read_all(&mut logs, "app", s)
+                .await
+                .iter()
+                .filter(|e| e.message.starts_with("ERROR"))
+                .count();
+        }
+        assert!(stored >= acked, "acknowledged events survive: {stored} < {acked}");
+        eventually(|| {
+            let mut w = w.clone();
+            async move {
+                let s =
+                    w.get_watch_status(pb::GetWatchStatusRequest {}).await.unwrap().into_inner();
+                (s.lag_batches == 0).then_some(())
+            }
+        })
+        .await;
+        let r = w
+            .get_metric_statistics(pb::GetMetricStatisticsRequest {
+                namespace: "App".into(),
+                metric_name: "Errors".into(),
+                start_time: t0 - 3_600_000,
+                end_time: t0 + 3_600_000,
+                period: 3600,
+                statistics: vec!["Sum".into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let sum: f64 = r.datapoints.iter().filter_map(|d| d.sum).sum();
+        assert_eq!(sum, stored as f64, "every stored ERROR event counted exactly once");
+    });
+    let _ = server.kill();
+    server.wait().unwrap();
+}

@@ -88,6 +88,11 @@ impl<'a> Request<'a> {
         Some(values.join(","))
     }
 
+    /// The `Authorization` header, if present and text.
+    pub fn authorization(&self) -> Option<&'a str> {
+        self.header("authorization")
+    }
+
     fn header(&self, name: &str) -> Option<&'a str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -291,6 +296,11 @@ impl Authorization {
     /// The access key id the request claims.
     pub fn access_key_id(&self) -> &str {
         &self.access_key_id
+    }
+
+    /// The credential scope the request claims.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
     }
 }
 

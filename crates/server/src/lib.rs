@@ -15,15 +15,24 @@
 //! - [`tail`]: live tail sessions (StartLiveTail): fan-out of durable appends, per-session
 //!   sampling to 500 events per update and a bounded queue for slow clients.
 //! - [`grpc`]: the tonic service.
+//! - [`shared`]: what every protocol shares ([`Shared`]): the service, the ingest
+//!   [`admission`] budget, [`access`] control (SigV4 and policies through `logsight-auth`),
+//!   the [`audit`] trail (CloudTrail-shaped records in `/logsight/audit`) and [`metrics`]. The
+//!   HTTP API (`logsight-http`) is another front end over the same [`Shared`].
 //!
 //! Start a server with [`run`]; it returns after `shutdown` completes and in-flight calls finish,
 //! having flushed the store.
 
+pub mod access;
+pub mod admission;
+pub mod audit;
 pub mod error;
 pub mod filter;
 pub mod grpc;
+pub mod metrics;
 pub mod rules;
 pub mod service;
+pub mod shared;
 pub mod tail;
 
 use std::future::Future;
@@ -32,11 +41,13 @@ use std::time::Duration;
 
 use logsight_proto::v1::logs_server::LogsServer;
 use logsight_storage::{Clock, Store, SystemClock};
+
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
-pub use error::{ServiceError, error_code};
+pub use error::{ServiceError, error_code, http_status};
+pub use shared::Shared;
 
 /// Tuning of the server.
 #[derive(Debug, Clone)]
@@ -55,6 +66,10 @@ pub struct ServerOptions {
     /// How long a live tail session lasts before it ends with SessionTimeoutException
     /// (CloudWatch: 3 h).
     pub live_tail_timeout: Duration,
+    /// Write every API call to the audit group `/logsight/audit` (created if missing).
+    pub audit: bool,
+    /// The principals that may call; `None`: calls need no credentials.
+    pub principals: Option<logsight_auth::Principals>,
 }
 
 impl Default for ServerOptions {
@@ -66,6 +81,8 @@ impl Default for ServerOptions {
             clock: Arc::new(SystemClock),
             live_tail_update_interval: tail::Timing::default().update_interval,
             live_tail_timeout: tail::Timing::default().timeout,
+            audit: false,
+            principals: None,
         }
     }
 }
@@ -79,27 +96,45 @@ pub enum ServerError {
     /// Flushing the store at shutdown failed.
     #[error("flushing the store at shutdown: {0}")]
     Flush(String),
+    /// The audit group could not be prepared.
+    #[error("preparing the audit log group: {0}")]
+    Audit(String),
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting, lets
-/// in-flight calls finish (live tails and ingest streams are ended), and flushes the store.
+/// in-flight calls finish (live tails and ingest streams are ended), writes the queued audit
+/// records and flushes the store.
 pub async fn run(
     listener: TcpListener,
     store: Arc<Store>,
     opts: ServerOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
-    let hub = Arc::new(tail::TailHub::default());
-    let service = Arc::new(service::Service::new(store.clone(), opts.clock.clone(), hub));
+    let shared = Shared::start(store, &opts)?;
+    let result = serve_grpc(listener, shared.clone(), &opts, shutdown).await;
+    let closed = shared.close().await;
+    result?;
+    closed?;
+    tracing::info!("server stopped; store flushed");
+    Ok(())
+}
+
+/// Serves the gRPC API over `shared` on `listener` until `shutdown` completes and in-flight
+/// calls finish. The caller closes `shared` afterwards ([`Shared::close`]).
+pub async fn serve_grpc(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    opts: &ServerOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tail_timing = tail::Timing {
         update_interval: opts.live_tail_update_interval,
         timeout: opts.live_tail_timeout,
     };
     let logs = grpc::LogsService::new(
-        service,
-        opts.max_inflight_bytes,
-        opts.admission_wait,
+        shared.service().clone(),
+        shared.admission().clone(),
         tail_timing,
         stop_rx,
     );
@@ -114,7 +149,7 @@ pub async fn run(
         }
         s
     });
-    let result = tonic::transport::Server::builder()
+    tonic::transport::Server::builder()
         .add_service(health)
         .add_service(logs)
         .serve_with_incoming_shutdown(incoming, async move {
@@ -123,13 +158,6 @@ pub async fn run(
             reporter.set_not_serving::<LogsServer<grpc::LogsService>>().await;
             let _ = stop_tx.send(true);
         })
-        .await;
-    let flushed = tokio::task::spawn_blocking(move || store.flush())
-        .await
-        .map_err(|e| ServerError::Flush(e.to_string()))?
-        .map_err(|e| ServerError::Flush(e.to_string()));
-    result?;
-    flushed?;
-    tracing::info!("server stopped; store flushed");
+        .await?;
     Ok(())
 }

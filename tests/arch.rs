@@ -12,8 +12,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("crates/proto", &[]),
     (
         "crates/server",
-        &["logsight-storage", "logsight-model", "logsight-proto", "logsight-query-lang"],
+        &[
+            "logsight-storage",
+            "logsight-model",
+            "logsight-proto",
+            "logsight-query-lang",
+            "logsight-auth",
+        ],
     ),
+    ("crates/auth", &[]),
+    ("crates/http", &["logsight-server", "logsight-auth", "logsight-model"]),
     (
         "crates/engine",
         &["logsight-storage", "logsight-model", "logsight-query-lang", "logsight-index"],
@@ -27,6 +35,10 @@ const BANNED: &[(&str, &[&str])] = &[
     ("crates/model", &["tokio", "tonic", "prost", "tantivy", "zstd", "memmap2"]),
     ("query-lang", &["tokio", "tonic", "prost", "tantivy", "zstd", "memmap2"]),
     ("crates/storage", &["tokio", "tonic", "prost"]),
+    // Authentication is pure: no runtime, no transport.
+    ("crates/auth", &["tokio", "tonic", "prost", "axum", "hyper"]),
+    // The HTTP API knows no gRPC and no storage internals.
+    ("crates/http", &["tonic", "prost", "logsight-storage", "logsight-proto"]),
 ];
 
 /// The dependency names in a manifest's `[dependencies]` table.

@@ -105,6 +105,31 @@ pub enum Caller {
     },
 }
 
+/// How a call failed: the exception name and the message, for its audit record and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    code: String,
+    message: String,
+}
+
+impl Failure {
+    /// A failure with exception `code` (`AccessDeniedException`) and `message`.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Failure { code: code.into(), message: message.into() }
+    }
+
+    /// The exception name.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+}
+
+impl From<&ServiceError> for Failure {
+    fn from(e: &ServiceError) -> Self {
+        Failure::new(error_code(e).0, e.to_string())
+    }
+}
+
 /// One API call as the audit trail records it.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -163,9 +188,9 @@ struct Record<'a> {
     source_ip_address: String,
     user_agent: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error_code: Option<&'static str>,
+    error_code: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error_message: Option<String>,
+    error_message: Option<&'a str>,
     request_parameters: &'a serde_json::Value,
     response_elements: Option<()>,
     #[serde(rename = "requestID")]
@@ -182,7 +207,7 @@ struct Record<'a> {
 }
 
 /// The JSON text of `call`'s record, completed at `now_ms` with `outcome`.
-pub fn record_json(call: &Call, outcome: Result<(), &ServiceError>, now_ms: i64) -> String {
+pub fn record_json(call: &Call, outcome: Result<(), &Failure>, now_ms: i64) -> String {
     let identity = match &call.caller {
         Caller::Anonymous => UserIdentity {
             kind: "Unknown",
@@ -211,7 +236,7 @@ pub fn record_json(call: &Call, outcome: Result<(), &ServiceError>, now_ms: i64)
     };
     let (error_code, error_message) = match outcome {
         Ok(()) => (None, None),
-        Err(e) => (Some(error_code(e).0), Some(e.to_string())),
+        Err(f) => (Some(f.code.as_str()), Some(f.message.as_str())),
     };
     let event_time = chrono::DateTime::from_timestamp_millis(now_ms)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
@@ -308,7 +333,7 @@ impl Auditor {
     }
 
     /// Queues `call`'s record; waits at most [`ENQUEUE_WAIT`] for room.
-    pub async fn record(&self, call: &Call, outcome: Result<(), &ServiceError>, now_ms: i64) {
+    pub async fn record(&self, call: &Call, outcome: Result<(), &Failure>, now_ms: i64) {
         let pending = Pending { time_ms: now_ms, json: record_json(call, outcome, now_ms) };
         let Some(tx) = self.sender() else {
             tracing::error!(operation = %call.operation, "audit trail closed; record dropped");
@@ -440,7 +465,8 @@ mod tests {
 
         let c = call(Caller::Unauthenticated { access_key_id: Some("AKIDX".into()) });
         let e = ServiceError::UnrecognizedClient("unknown key".into());
-        let v: serde_json::Value = serde_json::from_str(&record_json(&c, Err(&e), 0)).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&record_json(&c, Err(&Failure::from(&e)), 0)).unwrap();
         assert_eq!(v["errorCode"], "UnrecognizedClientException");
         assert_eq!(v["errorMessage"], "unknown key");
         assert_eq!(v["userIdentity"]["type"], "Unknown");

@@ -57,6 +57,12 @@ pub enum ServiceError {
     /// The request's signature is malformed (a missing part, an unsigned required header).
     #[error("{0}")]
     IncompleteSignature(String),
+    /// The request names no operation, or one logsight does not have.
+    #[error("{0}")]
+    UnknownOperation(String),
+    /// The request body is not the operation's JSON shape.
+    #[error("{0}")]
+    Serialization(String),
 }
 
 /// The error table: each variant's CloudWatch exception name and gRPC code. This is the only
@@ -93,6 +99,10 @@ pub fn error_code(e: &ServiceError) -> (&'static str, tonic::Code) {
         ServiceError::IncompleteSignature(_) => {
             ("IncompleteSignatureException", tonic::Code::Unauthenticated)
         }
+        ServiceError::UnknownOperation(_) => {
+            ("UnknownOperationException", tonic::Code::Unimplemented)
+        }
+        ServiceError::Serialization(_) => ("SerializationException", tonic::Code::InvalidArgument),
     }
 }
 
@@ -112,7 +122,9 @@ pub fn http_status(e: &ServiceError) -> u16 {
         | ServiceError::UnrecognizedClient(_)
         | ServiceError::InvalidSignature(_)
         | ServiceError::MissingAuthentication(_)
-        | ServiceError::IncompleteSignature(_) => 400,
+        | ServiceError::IncompleteSignature(_)
+        | ServiceError::UnknownOperation(_)
+        | ServiceError::Serialization(_) => 400,
     }
 }
 

@@ -29,6 +29,7 @@ pub mod audit;
 pub mod error;
 pub mod filter;
 pub mod grpc;
+pub mod grpc_gate;
 pub mod metrics;
 pub mod rules;
 pub mod service;
@@ -150,6 +151,7 @@ pub async fn serve_grpc(
         s
     });
     tonic::transport::Server::builder()
+        .layer(grpc_gate::GateLayer::new(shared.clone()))
         .add_service(health)
         .add_service(logs)
         .serve_with_incoming_shutdown(incoming, async move {

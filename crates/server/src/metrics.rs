@@ -14,7 +14,7 @@ pub const LATENCY_BUCKETS_S: [f64; 10] =
 #[derive(Debug, Default, Clone)]
 struct OpStats {
     /// Calls by outcome: "ok" or the exception name.
-    by_outcome: BTreeMap<&'static str, u64>,
+    by_outcome: BTreeMap<String, u64>,
     /// Cumulative counts per bucket (Prometheus `le`).
     buckets: [u64; LATENCY_BUCKETS_S.len()],
     count: u64,
@@ -65,12 +65,12 @@ impl Metrics {
         &self,
         protocol: &'static str,
         operation: &str,
-        outcome: &'static str,
+        outcome: &str,
         elapsed: Duration,
     ) {
         let mut ops = self.ops.lock().unwrap_or_else(|e| e.into_inner());
         let s = ops.entry((protocol, operation.to_owned())).or_default();
-        *s.by_outcome.entry(outcome).or_default() += 1;
+        *s.by_outcome.entry(outcome.to_owned()).or_default() += 1;
         let secs = elapsed.as_secs_f64();
         for (i, le) in LATENCY_BUCKETS_S.iter().enumerate() {
             if secs <= *le {

@@ -10,8 +10,8 @@ use logsight_storage::{Clock, Store};
 use crate::ServerError;
 use crate::access::Access;
 use crate::admission::Admission;
-use crate::audit::{Auditor, Call, Protocol};
-use crate::error::{ServiceError, error_code};
+use crate::audit::{Auditor, Call, Failure, Protocol};
+use crate::error::ServiceError;
 use crate::metrics::{Gauges, Metrics};
 use crate::service::Service;
 use crate::tail::TailHub;
@@ -97,12 +97,12 @@ impl Shared {
     }
 
     /// Ends a call: counts it and queues its audit record.
-    pub async fn finish(&self, call: &Call, outcome: Result<(), &ServiceError>, started: Instant) {
+    pub async fn finish(&self, call: &Call, outcome: Result<(), &Failure>, started: Instant) {
         let proto = match call.protocol {
             Protocol::Http => "http",
             Protocol::Grpc => "grpc",
         };
-        let code = outcome.err().map_or("ok", |e| error_code(e).0);
+        let code = outcome.err().map_or("ok", Failure::code);
         self.metrics.observe(proto, &call.operation, code, started.elapsed());
         if let Some(a) = &self.auditor {
             a.record(call, outcome, self.clock.now_ms()).await;

@@ -88,7 +88,11 @@ fn handler<O: Operation>(shared: Arc<Shared>, identity: Identity, body: Body) ->
         let req: O = match parse(&body) {
             Ok(r) => r,
             Err(e) => {
-                return Handled { result: Err(e), parameters: Value::Null, read_only: O::READ_ONLY };
+                return Handled {
+                    result: Err(e),
+                    parameters: Value::Null,
+                    read_only: O::READ_ONLY,
+                };
             }
         };
         let parameters = req.audit_parameters();

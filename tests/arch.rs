@@ -20,8 +20,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "logsight-alarms",
             "logsight-metrics",
             "logsight-watch",
+            "logsight-auth",
         ],
     ),
+    ("crates/auth", &[]),
+    ("crates/http", &["logsight-server", "logsight-auth", "logsight-model"]),
     (
         "crates/engine",
         &["logsight-storage", "logsight-model", "logsight-query-lang", "logsight-index"],
@@ -50,6 +53,10 @@ const BANNED: &[(&str, &[&str])] = &[
     ("crates/metrics", &["tokio", "tonic", "prost"]),
     ("crates/watch", &["tokio", "tonic", "prost"]),
     ("crates/engine", &["tokio", "tonic", "prost", "logsight-proto"]),
+    // Authentication is pure: no runtime, no transport.
+    ("crates/auth", &["tokio", "tonic", "prost", "axum", "hyper"]),
+    // The HTTP API knows no gRPC and no storage internals.
+    ("crates/http", &["tonic", "prost", "logsight-storage", "logsight-proto"]),
 ];
 
 /// The dependency names in a manifest's `[dependencies]` table.

@@ -22,7 +22,7 @@ pub(crate) fn spawn_server(data: &std::path::Path) -> (Child, String) {
 /// Like [`spawn_server`], with more arguments for `serve`.
 fn spawn_server_with(data: &std::path::Path, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_logsight"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .args(args)
         .stdout(Stdio::piped())
@@ -54,7 +54,8 @@ fn client_commands_against_a_real_server() {
     );
     logsight_ok(&["groups", "retention", "app", "--days", "30", "--endpoint", &ep], b"");
     let out = logsight_ok(&["groups", "list", "--output", "json", "--endpoint", &ep], b"");
-    let g: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    // The audit group /logsight/audit is listed first.
+    let g: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert_eq!(
         (g["log_group_name"].as_str(), g["retention_in_days"].as_i64()),
         (Some("app"), Some(30))

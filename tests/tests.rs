@@ -3,6 +3,7 @@
 mod arch;
 mod cli_offline;
 mod compression;
+mod http_api;
 mod live_tail;
 mod query_cli;
 mod server_api;

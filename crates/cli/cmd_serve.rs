@@ -1,5 +1,7 @@
-//! `logsight serve`: the gRPC server over a data directory.
+//! `logsight serve`: the gRPC API and the CloudWatch-compatible HTTP API over a data
+//! directory, sharing one service, access control and audit trail.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,6 +12,9 @@ use logsight_server::ServerOptions;
 use serde::Deserialize;
 
 use crate::client::{DEFAULT_LISTEN, runtime};
+
+/// The address of the HTTP API by default.
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:7071";
 use crate::common::{DEFAULT_DATA_DIR, open_store};
 
 #[derive(Debug, Args)]
@@ -20,7 +25,20 @@ pub struct ServeArgs {
     /// Address to listen on (HOST:PORT; port 0 picks a free port). Default: 127.0.0.1:7070.
     #[arg(long)]
     listen: Option<String>,
-    /// JSON config file: {"data_dir": "...", "listen": "...", "max_inflight_bytes": N,
+    /// Address of the CloudWatch Logs HTTP API (JSON 1.1, SigV4) and /metrics.
+    /// Default: 127.0.0.1:7071.
+    #[arg(long)]
+    http_listen: Option<String>,
+    /// JSON file of principals: [{"name", "access_key_id", "secret_access_key", "policy"}].
+    /// Every call must then be signed (SigV4) by one of them and allowed by its policy.
+    #[arg(long)]
+    auth: Option<PathBuf>,
+    /// Allow listening on a non-loopback address without --auth (anyone who can connect can
+    /// read, write and delete every log group).
+    #[arg(long)]
+    insecure_no_auth: bool,
+    /// JSON config file: {"data_dir": "...", "listen": "...", "http_listen": "...",
+    /// "auth": "FILE", "max_inflight_bytes": N,
     /// "admission_wait_ms": N, "live_tail_update_interval_ms": N (default 1000),
     /// "live_tail_timeout_ms": N (default 3 h)}. Flags override it.
     #[arg(long)]
@@ -33,6 +51,8 @@ pub struct ServeArgs {
 struct Config {
     data_dir: Option<PathBuf>,
     listen: Option<String>,
+    http_listen: Option<String>,
+    auth: Option<PathBuf>,
     max_inflight_bytes: Option<usize>,
     admission_wait_ms: Option<u64>,
     live_tail_update_interval_ms: Option<u64>,
@@ -51,7 +71,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     };
     let data_dir = args.data_dir.or(config.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into());
     let listen = args.listen.or(config.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
-    let mut opts = ServerOptions::default();
+    let http_listen =
+        args.http_listen.or(config.http_listen).unwrap_or_else(|| DEFAULT_HTTP_LISTEN.into());
+    let mut opts = ServerOptions { audit: true, ..ServerOptions::default() };
+    if let Some(path) = args.auth.or(config.auth) {
+        let principals = logsight_auth::Principals::load(&path)?;
+        anyhow::ensure!(!principals.is_empty(), "{} lists no principals", path.display());
+        opts.principals = Some(principals);
+    }
     if let Some(n) = config.max_inflight_bytes {
         opts.max_inflight_bytes = n;
     }
@@ -68,17 +95,54 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let store = Arc::new(open_store(&data_dir, true)?);
     let rt = runtime()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .with_context(|| format!("listening on {listen}"))?;
-        let addr = listener.local_addr()?;
-        // Tests and scripts read the bound address from this line.
-        println!("listening on {addr}");
-        tracing::info!(%addr, data_dir = %data_dir.display(), "logsight server started");
-        logsight_server::run(listener, store, opts, shutdown_signal()).await?;
+        let listener = bind(&listen, "gRPC").await?;
+        let http_listener = bind(&http_listen, "HTTP").await?;
+        let (addr, http_addr) = (listener.local_addr()?, http_listener.local_addr()?);
+        if opts.principals.is_none() && !args.insecure_no_auth {
+            for a in [addr, http_addr] {
+                anyhow::ensure!(
+                    a.ip().is_loopback(),
+                    "refusing to listen on {a} without --auth: anyone who can reach it could \
+                     read, write and delete every log group. Give --auth FILE (principals and \
+                     their policies), or --insecure-no-auth if every client on that network is \
+                     trusted"
+                );
+            }
+        }
+        // Tests and scripts read the bound addresses from these lines. A reader may close
+        // stdout after the first: that is no reason to stop.
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "listening on {addr}");
+        let _ = writeln!(out, "http listening on {http_addr}");
+        let _ = out.flush();
+        tracing::info!(%addr, %http_addr, data_dir = %data_dir.display(), auth = opts.principals.is_some(), "logsight server started");
+        let shared = logsight_server::Shared::start(store, &opts)?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let (grpc, http) = tokio::join!(
+            logsight_server::serve_grpc(listener, shared.clone(), &opts, stopped(stop_rx.clone())),
+            logsight_http::serve(http_listener, shared.clone(), opts.max_message_bytes, stopped(stop_rx)),
+        );
+        let closed = shared.close().await;
+        grpc?;
+        http?;
+        closed?;
+        tracing::info!("server stopped; store flushed");
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn bind(addr: &str, what: &str) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening for the {what} API on {addr}"))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -41,6 +41,28 @@ pub enum ServiceError {
     /// A live tail session reached its maximum duration; the client starts a new one to go on.
     #[error("{0}")]
     SessionTimeout(String),
+    /// The caller is authenticated but its policy does not allow the action on the resource,
+    /// or the action would break the audit group's append-only rule.
+    #[error("{0}")]
+    AccessDenied(String),
+    /// The request names an access key id no principal has.
+    #[error("{0}")]
+    UnrecognizedClient(String),
+    /// The request's signature does not match, or its timestamp is outside the skew window.
+    #[error("{0}")]
+    InvalidSignature(String),
+    /// The request carries no credentials, and the server requires them.
+    #[error("{0}")]
+    MissingAuthentication(String),
+    /// The request's signature is malformed (a missing part, an unsigned required header).
+    #[error("{0}")]
+    IncompleteSignature(String),
+    /// The request names no operation, or one logsight does not have.
+    #[error("{0}")]
+    UnknownOperation(String),
+    /// The request body is not the operation's JSON shape.
+    #[error("{0}")]
+    Serialization(String),
 }
 
 /// The error table: each variant's CloudWatch exception name and gRPC code. This is the only
@@ -64,6 +86,45 @@ pub fn error_code(e: &ServiceError) -> (&'static str, tonic::Code) {
         ServiceError::SessionTimeout(_) => {
             ("SessionTimeoutException", tonic::Code::DeadlineExceeded)
         }
+        ServiceError::AccessDenied(_) => ("AccessDeniedException", tonic::Code::PermissionDenied),
+        ServiceError::UnrecognizedClient(_) => {
+            ("UnrecognizedClientException", tonic::Code::Unauthenticated)
+        }
+        ServiceError::InvalidSignature(_) => {
+            ("InvalidSignatureException", tonic::Code::Unauthenticated)
+        }
+        ServiceError::MissingAuthentication(_) => {
+            ("MissingAuthenticationTokenException", tonic::Code::Unauthenticated)
+        }
+        ServiceError::IncompleteSignature(_) => {
+            ("IncompleteSignatureException", tonic::Code::Unauthenticated)
+        }
+        ServiceError::UnknownOperation(_) => {
+            ("UnknownOperationException", tonic::Code::Unimplemented)
+        }
+        ServiceError::Serialization(_) => ("SerializationException", tonic::Code::InvalidArgument),
+    }
+}
+
+/// The HTTP status of each error on the CloudWatch JSON protocol: 400 for the caller's
+/// mistakes (as CloudWatch, also for authentication and permission errors), 500 for the
+/// server's faults, 503 when retrying later may help.
+pub fn http_status(e: &ServiceError) -> u16 {
+    match e {
+        ServiceError::Internal(_) => 500,
+        ServiceError::Unavailable { .. } => 503,
+        ServiceError::NotFound(_)
+        | ServiceError::AlreadyExists(_)
+        | ServiceError::InvalidParameter(_)
+        | ServiceError::LimitExceeded { .. }
+        | ServiceError::SessionTimeout(_)
+        | ServiceError::AccessDenied(_)
+        | ServiceError::UnrecognizedClient(_)
+        | ServiceError::InvalidSignature(_)
+        | ServiceError::MissingAuthentication(_)
+        | ServiceError::IncompleteSignature(_)
+        | ServiceError::UnknownOperation(_)
+        | ServiceError::Serialization(_) => 400,
     }
 }
 
@@ -113,6 +174,20 @@ impl From<ModelError> for ServiceError {
 impl From<crate::filter::PatternError> for ServiceError {
     fn from(e: crate::filter::PatternError) -> Self {
         ServiceError::InvalidParameter(e.to_string())
+    }
+}
+
+impl From<logsight_auth::AuthError> for ServiceError {
+    fn from(e: logsight_auth::AuthError) -> Self {
+        use logsight_auth::AuthError as A;
+        let m = e.to_string();
+        match e {
+            A::MissingToken => ServiceError::MissingAuthentication(m),
+            A::UnknownKey(_) => ServiceError::UnrecognizedClient(m),
+            A::BadSignature | A::Expired { .. } | A::Replayed => ServiceError::InvalidSignature(m),
+            A::Malformed(_) => ServiceError::IncompleteSignature(m),
+            _ => ServiceError::Internal(m),
+        }
     }
 }
 

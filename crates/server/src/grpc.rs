@@ -2,16 +2,16 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use logsight_proto::v1 as pb;
 use logsight_proto::v1::logs_server::Logs;
 use logsight_storage::{GroupInfo, StreamInfo};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::admission::Admission;
 use crate::error::{ServiceError, error_code};
 use crate::rules::Rejected;
 use crate::service::{FilterEvents, GetEvents, PutOutcome, Service, StreamOrder};
@@ -27,10 +27,7 @@ const INGEST_WINDOW: usize = 8;
 #[derive(Clone)]
 pub struct LogsService {
     service: Arc<Service>,
-    /// Ingest admission: one permit per KiB of request messages in flight.
-    admission: Arc<Semaphore>,
-    admission_total: usize,
-    admission_wait: Duration,
+    admission: Admission,
     tail_timing: tail::Timing,
     stopping: watch::Receiver<bool>,
     /// Metric filters: counted in DescribeLogGroups, deleted with their group.
@@ -50,21 +47,11 @@ impl LogsService {
 
     pub(crate) fn new(
         service: Arc<Service>,
-        max_inflight_bytes: usize,
-        admission_wait: Duration,
+        admission: Admission,
         tail_timing: tail::Timing,
         stopping: watch::Receiver<bool>,
     ) -> Self {
-        let permits = (max_inflight_bytes / 1024).clamp(1, u32::MAX as usize);
-        LogsService {
-            service,
-            admission: Arc::new(Semaphore::new(permits)),
-            admission_total: permits,
-            admission_wait,
-            tail_timing,
-            stopping,
-            metric_filters: None,
-        }
+        LogsService { service, admission, tail_timing, stopping, metric_filters: None }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -85,8 +72,7 @@ impl LogsService {
         producer: Option<(String, u64)>,
     ) -> Result<PutOutcome, ServiceError> {
         let bytes = crate::rules::batch_bytes(events.iter().map(|e| e.message.as_str()));
-        let _permit =
-            admit(&self.admission, self.admission_total, self.admission_wait, bytes).await?;
+        let _permit = self.admission.admit(bytes).await?;
         let events: Vec<(i64, String)> =
             events.into_iter().map(|e| (e.timestamp, e.message)).collect();
         self.blocking(move |s| {
@@ -106,29 +92,6 @@ fn wire_producer(id: String, sequence: u64) -> Result<Option<(String, u64)>, Ser
             "sequence is {sequence} but producer_id is empty: an idempotent batch needs both"
         ))),
         (false, _) => Ok(Some((id, sequence))),
-    }
-}
-
-/// Waits up to `wait` for room for `bytes` of ingest; refuses with a retry hint when the server
-/// stays full.
-async fn admit(
-    sem: &Arc<Semaphore>,
-    total: usize,
-    wait: Duration,
-    bytes: usize,
-) -> Result<OwnedSemaphorePermit, ServiceError> {
-    // A batch larger than the whole budget waits for all of it rather than forever.
-    let want = bytes.div_ceil(1024).clamp(1, total);
-    let want = u32::try_from(want).unwrap_or(u32::MAX);
-    match tokio::time::timeout(wait, sem.clone().acquire_many_owned(want)).await {
-        Ok(Ok(p)) => Ok(p),
-        _ => Err(ServiceError::Unavailable {
-            message: format!(
-                "the server is overloaded: ingest in flight is at its limit; retry after {} ms",
-                200
-            ),
-            retry_after_ms: 200,
-        }),
     }
 }
 

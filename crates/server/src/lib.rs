@@ -17,15 +17,25 @@
 //! - [`grpc`]: the tonic service.
 //! - [`watch_grpc`]: the `Watch` service (metric filters, metrics, alarms) over
 //!   `logsight-watch`, served on the same port.
+//! - [`shared`]: what every protocol shares ([`Shared`]): the service, the ingest
+//!   [`admission`] budget, [`access`] control (SigV4 and policies through `logsight-auth`),
+//!   the [`audit`] trail (CloudTrail-shaped records in `/logsight/audit`) and [`metrics`]. The
+//!   HTTP API (`logsight-http`) is another front end over the same [`Shared`].
 //!
 //! Start a server with [`run`]; it returns after `shutdown` completes and in-flight calls finish,
 //! having flushed the store.
 
+pub mod access;
+pub mod admission;
+pub mod audit;
 pub mod error;
 pub mod filter;
 pub mod grpc;
+pub mod grpc_gate;
+pub mod metrics;
 pub mod rules;
 pub mod service;
+pub mod shared;
 pub mod tail;
 pub mod watch_grpc;
 
@@ -36,11 +46,13 @@ use std::time::Duration;
 use logsight_proto::v1::logs_server::LogsServer;
 use logsight_proto::v1::watch_server::WatchServer;
 use logsight_storage::{Clock, Store, SystemClock};
+
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
-pub use error::{ServiceError, error_code};
+pub use error::{ServiceError, error_code, http_status};
+pub use shared::Shared;
 
 /// Tuning of the server.
 #[derive(Debug, Clone)]
@@ -62,6 +74,10 @@ pub struct ServerOptions {
     /// Metric filters, metrics and alarms; their state lives in `<data dir>/watch/`. Alarms
     /// run on `clock`.
     pub watch: logsight_watch::WatchOptions,
+    /// Write every API call to the audit group `/logsight/audit` (created if missing).
+    pub audit: bool,
+    /// The principals that may call; `None`: calls need no credentials.
+    pub principals: Option<logsight_auth::Principals>,
 }
 
 impl Default for ServerOptions {
@@ -74,6 +90,8 @@ impl Default for ServerOptions {
             live_tail_update_interval: tail::Timing::default().update_interval,
             live_tail_timeout: tail::Timing::default().timeout,
             watch: logsight_watch::WatchOptions::default(),
+            audit: false,
+            principals: None,
         }
     }
 }
@@ -90,46 +108,52 @@ pub enum ServerError {
     /// The Watch side (metric filters, metrics, alarms) could not start.
     #[error("starting metric filters and alarms: {0}")]
     Watch(String),
+    /// The audit group could not be prepared.
+    #[error("preparing the audit log group: {0}")]
+    Audit(String),
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting, lets
-/// in-flight calls finish (live tails and ingest streams are ended), and flushes the store.
+/// in-flight calls finish (live tails and ingest streams are ended), writes the queued audit
+/// records and flushes the store.
 pub async fn run(
     listener: TcpListener,
     store: Arc<Store>,
     opts: ServerOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
-    let watch = {
-        let (store, clock, options) = (store.clone(), opts.clock.clone(), opts.watch.clone());
-        tokio::task::spawn_blocking(move || {
-            let dir = store.dir().join("watch");
-            let log: Arc<dyn logsight_watch::CommittedLog> = store.clone();
-            let sink: Arc<dyn logsight_watch::actions::AlarmEventSink> = store;
-            logsight_watch::Watch::start(&dir, log, sink, clock, options)
-        })
-        .await
-        .map_err(|e| ServerError::Watch(e.to_string()))?
-        .map_err(|e| ServerError::Watch(e.to_string()))?
-    };
-    let watch = Arc::new(watch);
-    let hub = Arc::new(tail::TailHub::default());
-    let service = Arc::new(service::Service::new(store.clone(), opts.clock.clone(), hub));
+    let shared = Shared::start(store, &opts)?;
+    let result = serve_grpc(listener, shared.clone(), &opts, shutdown).await;
+    let closed = shared.close().await;
+    result?;
+    closed?;
+    tracing::info!("server stopped; store flushed");
+    Ok(())
+}
+
+/// Serves the gRPC API over `shared` on `listener` until `shutdown` completes and in-flight
+/// calls finish. The caller closes `shared` afterwards ([`Shared::close`]).
+pub async fn serve_grpc(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    opts: &ServerOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tail_timing = tail::Timing {
         update_interval: opts.live_tail_update_interval,
         timeout: opts.live_tail_timeout,
     };
     let logs = grpc::LogsService::new(
-        service,
-        opts.max_inflight_bytes,
-        opts.admission_wait,
+        shared.service().clone(),
+        shared.admission().clone(),
         tail_timing,
         stop_rx,
     )
-    .with_watch(watch.clone());
+    .with_watch(shared.watch().clone());
+    let store = shared.service().store().clone();
     let watch_service =
-        WatchServer::new(watch_grpc::WatchService::new(watch.clone(), store.clone()))
+        WatchServer::new(watch_grpc::WatchService::new(shared.watch().clone(), store))
             .max_decoding_message_size(opts.max_message_bytes)
             .max_encoding_message_size(opts.max_message_bytes);
     let logs = LogsServer::new(logs)
@@ -143,7 +167,8 @@ pub async fn run(
         }
         s
     });
-    let result = tonic::transport::Server::builder()
+    tonic::transport::Server::builder()
+        .layer(grpc_gate::GateLayer::new(shared.clone()))
         .add_service(health)
         .add_service(logs)
         .add_service(watch_service)
@@ -153,19 +178,6 @@ pub async fn run(
             reporter.set_not_serving::<LogsServer<grpc::LogsService>>().await;
             let _ = stop_tx.send(true);
         })
-        .await;
-    // The Watch threads stop first (the consumer records its position), then the store flushes.
-    let flushed = tokio::task::spawn_blocking(move || {
-        if let Some(mut w) = Arc::into_inner(watch) {
-            w.shutdown();
-        }
-        store.flush()
-    })
-    .await
-    .map_err(|e| ServerError::Flush(e.to_string()))?
-    .map_err(|e| ServerError::Flush(e.to_string()));
-    result?;
-    flushed?;
-    tracing::info!("server stopped; store flushed");
+        .await?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use logsight_storage::{
     AppendOutcome, Clock, Direction, GroupInfo, Position, Producer, ReadOptions, Store, StreamInfo,
 };
 
+use crate::audit::{GroupChange, check_change};
 use crate::error::{Result, ServiceError};
 use crate::filter;
 use crate::rules::{self, Rejected};
@@ -178,6 +179,7 @@ impl Service {
 
     /// DeleteLogGroup.
     pub fn delete_group(&self, name: &str) -> Result<()> {
+        check_change(name, GroupChange::DeleteGroup)?;
         Ok(self.store.delete_group(&group_name(name)?)?)
     }
 
@@ -185,11 +187,13 @@ impl Service {
     pub fn put_retention(&self, name: &str, days: i64) -> Result<()> {
         let g = group_name(name)?;
         let days = RetentionDays::new(days)?;
+        check_change(name, GroupChange::Retention(Some(days.days().into())))?;
         Ok(self.store.set_retention(&g, Some(days))?)
     }
 
     /// DeleteRetentionPolicy.
     pub fn delete_retention(&self, name: &str) -> Result<()> {
+        check_change(name, GroupChange::Retention(None))?;
         Ok(self.store.set_retention(&group_name(name)?, None)?)
     }
 
@@ -223,11 +227,13 @@ impl Service {
 
     /// CreateLogStream.
     pub fn create_stream(&self, group: &str, stream: &str) -> Result<()> {
+        check_change(group, GroupChange::CreateStream)?;
         Ok(self.store.create_stream(&group_name(group)?, &stream_name(stream)?)?)
     }
 
     /// DeleteLogStream.
     pub fn delete_stream(&self, group: &str, stream: &str) -> Result<()> {
+        check_change(group, GroupChange::DeleteStream)?;
         Ok(self.store.delete_stream(&group_name(group)?, &stream_name(stream)?)?)
     }
 
@@ -290,6 +296,7 @@ impl Service {
     ) -> Result<PutOutcome> {
         let g = group_name(group)?;
         let s = stream_name(stream)?;
+        check_change(group, GroupChange::PutEvents)?;
         let producer = match producer {
             Some((id, sequence)) => Some((ProducerId::new(id)?, sequence)),
             None => None,

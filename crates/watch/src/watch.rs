@@ -60,7 +60,7 @@ pub struct Watch {
     dispatcher: Arc<Mutex<Dispatcher>>,
     consumer_status: Arc<Mutex<ConsumerStatus>>,
     stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Watch {
@@ -123,7 +123,7 @@ impl Watch {
             dispatcher,
             consumer_status,
             stop,
-            threads,
+            threads: Mutex::new(threads),
         })
     }
 
@@ -209,9 +209,11 @@ impl Watch {
     }
 
     /// Stops the threads (the consumer records its position; queued actions finish).
-    pub fn shutdown(&mut self) {
+    /// Idempotent: a second call finds nothing left to stop.
+    pub fn shutdown(&self) {
         self.stop.store(true, Ordering::Release);
-        for t in self.threads.drain(..) {
+        let threads = std::mem::take(&mut *self.threads.lock());
+        for t in threads {
             let _ = t.join();
         }
         self.dispatcher.lock().shutdown();

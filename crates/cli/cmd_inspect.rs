@@ -1,5 +1,6 @@
 //! `logsight inspect`: what a data directory holds and how well it compresses.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -7,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use crate::common::{DEFAULT_DATA_DIR, human_bytes, open_store, ratio};
+use crate::common::{DEFAULT_DATA_DIR, count, human_bytes, open_store, ratio, table};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,25 +71,9 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
                 "blocks": s.blocks,
             })).collect::<Vec<_>>(),
         }));
-        rows.push(row(
-            &g.name,
-            "",
-            g.events,
-            g.raw_bytes,
-            g.stored_bytes,
-            g.segments.to_string(),
-            g.blocks,
-        ));
+        rows.push(row(&g.name, "", g.events, g.raw_bytes, g.stored_bytes, g.blocks));
         for s in &streams {
-            rows.push(row(
-                "",
-                &s.name,
-                s.events,
-                s.raw_bytes,
-                s.stored_bytes,
-                String::new(),
-                s.blocks,
-            ));
+            rows.push(row("", &s.name, s.events, s.raw_bytes, s.stored_bytes, s.blocks));
         }
     }
     match args.output {
@@ -107,37 +92,44 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
                 },
                 "damaged_segments": stats.damaged_segments,
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&doc)?)?;
         }
         Output::Table => {
-            let header =
-                ["GROUP", "STREAM", "EVENTS", "RAW", "STORED", "RATIO", "SEGMENTS", "BLOCKS"];
-            rows.push(row("TOTAL", "", events, raw, stored, stats.segments.to_string(), blocks));
-            print_table(&header, &rows);
+            // Segments are shared by groups: one count for the store, not a column whose
+            // per-group figures would not add up to the total.
+            let mut t =
+                table(&["GROUP", "STREAM", "EVENTS", "RAW", "STORED", "RATIO", "BLOCKS"], 2);
+            rows.push(row("TOTAL", "", events, raw, stored, blocks));
+            for r in rows {
+                t.add_row(r);
+            }
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{t}")?;
+            let noun = if stats.segments == 1 { "segment file" } else { "segment files" };
+            writeln!(
+                out,
+                "{} {noun} ({}) hold the sealed blocks of {}",
+                stats.segments,
+                human_bytes(stats.segment_bytes),
+                count(groups.len() as u64, "group")
+            )?;
             if stats.buffered_events > 0 {
-                println!(
-                    "{} events are buffered in the write-ahead log ({}) and not yet sealed",
-                    stats.buffered_events,
+                writeln!(
+                    out,
+                    "{} buffered in the write-ahead log ({}) and not yet sealed",
+                    count(stats.buffered_events, "event"),
                     human_bytes(stats.wal_bytes)
-                );
+                )?;
             }
             for d in &stats.damaged_segments {
-                println!("damaged, not served: {d}");
+                writeln!(out, "damaged, not served: {d}")?;
             }
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn row(
-    group: &str,
-    stream: &str,
-    events: u64,
-    raw: u64,
-    stored: u64,
-    segments: String,
-    blocks: u64,
-) -> Vec<String> {
+fn row(group: &str, stream: &str, events: u64, raw: u64, stored: u64, blocks: u64) -> Vec<String> {
     let r = ratio(raw, stored);
     vec![
         group.to_owned(),
@@ -146,29 +138,6 @@ fn row(
         human_bytes(raw),
         human_bytes(stored),
         if r > 0.0 { format!("{r:.1}x") } else { "-".into() },
-        segments,
         blocks.to_string(),
     ]
-}
-
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(i, (c, w))| if i < 2 { format!("{c:<w$}") } else { format!("{c:>w$}") })
-            .collect();
-        println!("{}", parts.join("  ").trim_end());
-    };
-    line(header.to_vec());
-    for r in rows {
-        line(r.iter().map(String::as_str).collect());
-    }
 }

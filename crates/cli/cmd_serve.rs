@@ -65,12 +65,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     if let Some(ms) = config.live_tail_timeout_ms {
         opts.live_tail_timeout = std::time::Duration::from_millis(ms);
     }
+    // Listen before opening the store: a taken port must leave no data directory behind.
+    let listener =
+        std::net::TcpListener::bind(&listen).with_context(|| format!("listening on {listen}"))?;
+    listener.set_nonblocking(true)?;
     let store = Arc::new(open_store(&data_dir, true)?);
     let rt = runtime()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .with_context(|| format!("listening on {listen}"))?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
         // Tests and scripts read the bound address from this line.
         println!("listening on {addr}");

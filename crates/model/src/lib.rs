@@ -31,7 +31,7 @@ pub use event::LogEvent;
 pub use names::{LogGroupName, LogStreamName};
 pub use producer::ProducerId;
 pub use retention::RetentionDays;
-pub use time::{TimeRange, Timestamp, parse_time};
+pub use time::{TimeRange, Timestamp, parse_rfc3339, parse_time};
 
 /// Why a value was rejected. Each variant names the rule that was broken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,7 +78,7 @@ pub enum ModelError {
     },
     /// A time that could not be parsed.
     #[error(
-        "invalid time {input:?}: expected RFC 3339 (2024-05-01T12:00:00Z), epoch milliseconds, `now`, or a relative time such as -15m, -2h, -7d"
+        "invalid time {input:?}: expected a duration ago (15m, 2h, 7d), a date (2026-11-26, \"2026-11-26 08:00\", UTC), RFC 3339 (2024-05-01T12:00:00Z), epoch milliseconds, or `now`"
     )]
     InvalidTime {
         /// The rejected text.

@@ -513,3 +513,164 @@ fn an_empty_query_is_an_error() {
         assert!(stderr(&out).contains("empty"), "{q:?}: {}", stderr(&out));
     }
 }
+
+// ---- habits: aws logs tail, logcli, psql ----
+
+#[test]
+fn tail_since_prints_history_then_follows() {
+    let server = server_with(&[]);
+    let ep = &server.endpoint;
+    put(&server, "app", "web", now_ms() - 2 * 3_600_000, &["two hours ago".into()]);
+    put(&server, "app", "web", now_ms() - 30 * 60_000, &["half an hour ago".into()]);
+    // History only: --since without --follow prints and ends, as `aws logs tail` does.
+    let out = logsight_ok(
+        &["tail", "--group", "app", "--since", "1h", "--format", "json"]
+            .iter()
+            .chain(&["--endpoint", ep])
+            .copied()
+            .collect::<Vec<_>>(),
+        b"",
+    );
+    let msgs: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(msgs.len(), 1, "{out}");
+    assert_eq!(msgs[0]["message"], "half an hour ago");
+    assert_eq!((msgs[0]["group"].as_str(), msgs[0]["stream"].as_str()), (Some("app"), Some("web")));
+    // History, then new events.
+    let mut tail = spawn(&[
+        "tail",
+        "--group",
+        "app",
+        "--since",
+        "90m",
+        "--follow",
+        "--format",
+        "short",
+        "--endpoint",
+        ep,
+    ]);
+    let rx = stdout_lines(&mut tail);
+    let first = rx.recv_timeout(Duration::from_secs(30)).expect("history printed");
+    assert!(first.ends_with("  half an hour ago"), "{first}");
+    let mut live = None;
+    for _ in 0..100 {
+        put(&server, "app", "web", now_ms(), &["live".into()]);
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            live = Some(l);
+            break;
+        }
+    }
+    signal(&tail, "-INT");
+    assert!(tail.wait().unwrap().success());
+    let live = live.expect("a live event printed");
+    // short: the time and the message only.
+    assert!(live.ends_with("Z  live") && !live.contains("web"), "{live}");
+}
+
+#[test]
+fn events_get_pages_newest_first_and_resumes_with_a_token() {
+    let server = server_with(&[]);
+    let ep = &server.endpoint;
+    let base = now_ms() - 60_000;
+    for i in 0..5 {
+        put(&server, "app", "web", base + i, &[format!("m{i}")]);
+    }
+    let get = |extra: &[&str]| {
+        let mut args =
+            vec!["events", "get", "--group", "app", "--stream", "web", "--output", "raw"];
+        args.extend(extra);
+        args.extend(["--endpoint", ep]);
+        logsight(&args, b"")
+    };
+    let out = get(&["--order", "newest-first", "--limit", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "m4\nm3\n", "raw: messages only, newest first");
+    let err = stderr(&out);
+    let token = err
+        .split("--next-token ")
+        .nth(1)
+        .and_then(|t| t.split([')', ' ', '\n']).next())
+        .unwrap_or_else(|| panic!("a token to resume with: {err}"));
+    let out = get(&["--order", "newest-first", "--next-token", token]);
+    assert_eq!(stdout(&out), "m2\nm1\nm0\n", "{}", stderr(&out));
+    // Not a terminal: every event, oldest first, as scripts expect.
+    assert_eq!(stdout(&get(&[])), "m0\nm1\nm2\nm3\nm4\n");
+    let out = get(&["--limit", "3"]);
+    assert_eq!(stdout(&out), "m0\nm1\nm2\n");
+    let err = stderr(&out);
+    let token = err.split("--next-token ").nth(1).unwrap().split([')', ' ', '\n']).next().unwrap();
+    assert_eq!(stdout(&get(&["--next-token", token])), "m3\nm4\n");
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_command_definition() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = logsight_ok(&["completions", shell], b"");
+        assert!(out.contains("logsight") && out.contains("timestamp-format"), "{shell}");
+    }
+    let man = logsight_ok(&["man"], b"");
+    assert!(man.contains(".TH logsight"), "{}", &man[..man.len().min(300)]);
+    let dir = tempfile::tempdir().unwrap();
+    logsight_ok(&["man", "--dir", dir.path().to_str().unwrap()], b"");
+    assert!(dir.path().join("logsight-events-get.1").is_file());
+}
+
+#[test]
+fn timestamps_come_from_the_line_or_as_rfc3339_in_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let apache = crate::support::loghub_dir().join("Apache_2k.log");
+    let out = logsight_ok(
+        &["import", "--data-dir", data, "--group", "web", "--timestamp-format", "apache-error"]
+            .iter()
+            .chain(&[apache.to_str().unwrap()])
+            .copied()
+            .collect::<Vec<_>>(),
+        b"",
+    );
+    assert!(out.contains("imported 2000 events"), "{out}");
+    assert!(!out.contains("without a timestamp"), "{out}");
+    let export = logsight_ok(&["export", "--data-dir", data, "--group", "web"], b"");
+    let first: Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
+    // [Sun Dec 04 04:47:44 2005], the sample's first line.
+    assert_eq!(first["timestamp"], 1_133_671_664_000i64);
+    // A custom format; a continuation line takes the time of the line before.
+    let out = logsight_ok(
+        &["import", "--data-dir", data, "--group", "app", "--stream", "s"]
+            .iter()
+            .chain(&["--timestamp-format", "%Y-%m-%d %H:%M:%S", "-"])
+            .copied()
+            .collect::<Vec<_>>(),
+        b"2024-05-01 12:00:00 boom\n  at frame 1\n",
+    );
+    assert!(out.contains("1 line without a timestamp took the one before"), "{out}");
+    let export = logsight_ok(&["export", "--data-dir", data, "--group", "app"], b"");
+    let ts: Vec<i64> = export
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["timestamp"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ts, [1_714_564_800_000, 1_714_564_800_000]);
+    // jsonl: RFC 3339 strings as well as epoch milliseconds.
+    let jsonl = b"{\"timestamp\": \"2024-05-01T14:00:00+02:00\", \"message\": \"a\"}\n{\"timestamp\": 1714564800001, \"message\": \"b\"}\n{\"timestamp\": \"yesterday\", \"message\": \"c\"}\n";
+    let out = logsight(
+        &["import", "--data-dir", data, "--group", "j", "--stream", "s", "--format", "jsonl", "-"],
+        jsonl,
+    );
+    assert!(
+        stderr(&out).contains("stdin:3: skipped: invalid time \"yesterday\""),
+        "{}",
+        stderr(&out)
+    );
+    let export = logsight_ok(&["export", "--data-dir", data, "--group", "j"], b"");
+    let ts: Vec<i64> = export
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["timestamp"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ts, [1_714_564_800_000, 1_714_564_800_001]);
+    // A format that cannot be read is refused before anything is read.
+    let out = logsight(
+        &["import", "--data-dir", data, "--group", "x", "--timestamp-format", "%Q %Z", "-"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

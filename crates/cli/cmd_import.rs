@@ -104,12 +104,13 @@ pub fn run(args: ImportArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let progress = progress(total_size(&inputs));
     let mut batches = Batches::default();
-    let (mut skipped, mut lossy) = (0u64, 0u64);
+    let (mut skipped, mut lossy, mut undated) = (0u64, 0u64, 0u64);
     const SHOWN_ERRORS: u64 = 20;
     args.input.for_each_event(&mut inputs, text_ts, ingestion, |at, parsed| {
         match parsed {
             Ok(Some(p)) => {
                 lossy += u64::from(p.replaced_invalid_utf8);
+                undated += u64::from(at.undated);
                 batches.push(&store, &p.group, &p.stream, p.event)?;
             }
             Ok(None) => {}
@@ -154,6 +155,9 @@ pub fn run(args: ImportArgs) -> Result<ExitCode> {
     )?;
     if lossy > 0 {
         write!(out, "; {} not valid UTF-8, kept with U+FFFD", count(lossy, "line"))?;
+    }
+    if undated > 0 {
+        write!(out, "; {} without a timestamp took the one before", count(undated, "line"))?;
     }
     writeln!(out)?;
     Ok(ExitCode::SUCCESS)

@@ -81,6 +81,8 @@ struct Totals {
     skipped: AtomicU64,
     /// Lines kept with U+FFFD for bytes that were not UTF-8.
     lossy: AtomicU64,
+    /// Lines in which --timestamp-format found no time.
+    undated: AtomicU64,
     /// Batches the server had stored already (resent after a restart).
     duplicates: AtomicU64,
     first_error: Mutex<Option<String>>,
@@ -580,6 +582,10 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     if lossy > 0 {
         summary += &format!("; {} not valid UTF-8, kept with U+FFFD", count(lossy, "line"));
     }
+    let undated = load(&t.undated);
+    if undated > 0 {
+        summary += &format!("; {} without a timestamp took the one before", count(undated, "line"));
+    }
     println!("{summary}");
     if args.follow {
         // Resent after a restart and recognised by the server: neither stored nor counted above.
@@ -647,6 +653,7 @@ fn run_once(
             Ok(Some(p)) => {
                 totals.read.fetch_add(1, Ordering::Relaxed);
                 totals.lossy.fetch_add(u64::from(p.replaced_invalid_utf8), Ordering::Relaxed);
+                totals.undated.fetch_add(u64::from(at.undated), Ordering::Relaxed);
                 batcher.push(p.group, p.stream, p.event, &mut route);
             }
             Ok(None) => {}
@@ -755,6 +762,7 @@ fn run_follow(
         *current.borrow_mut() = (new_producer_id().into(), inode);
     };
     let mut reader: Option<BufReader<std::fs::File>> = None;
+    let mut clock = args.input.clock();
     let mut line = Vec::new();
     let mut lineno = 0u64;
     while !stop.load(Ordering::SeqCst) && !sender.is_finished() {
@@ -819,14 +827,18 @@ fn run_follow(
         let before = offset;
         offset += n as u64;
         lineno += 1;
-        let ts = args.input.timestamp.unwrap_or_else(now_ms);
+        let now = now_ms();
+        let stamp = clock.stamp(&line, args.input.timestamp.unwrap_or(now), now);
+        if stamp.undated {
+            totals.undated.fetch_add(1, Ordering::Relaxed);
+        }
         match parse_line(
             &line,
             args.input.format,
             args.input.group.as_deref(),
             &default_stream,
-            ts,
-            ts,
+            stamp.ms,
+            now,
         ) {
             Ok(Some(ParsedEvent { group: g, stream: s, event: e, replaced_invalid_utf8 })) => {
                 totals.read.fetch_add(1, Ordering::Relaxed);

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use logsight_model::{LogEvent, LogGroupName, LogStreamName};
+use logsight_model::{LogEvent, LogGroupName, LogStreamName, TimestampFormat};
 use serde::Deserialize;
 
 /// The input flags of `import` and `ingest`: where lines come from and how they map to events.
@@ -27,6 +27,12 @@ pub struct InputArgs {
     /// "2026-11-26 08:00", UTC), RFC 3339, epoch ms, or now. Default: when the line is read.
     #[arg(long, value_parser = crate::common::parse_time_arg, allow_hyphen_values = true)]
     pub timestamp: Option<i64>,
+    /// Read each text line's timestamp from the line itself, like the CloudWatch agent's
+    /// datetime_format: a preset (rfc3339, syslog, clf, apache-error, epoch-ms, epoch) or a
+    /// strftime format ("%Y-%m-%d %H:%M:%S", "%d/%b/%Y:%H:%M:%S %z"); UTC unless it has %z.
+    /// A line without one (a stack trace's continuation) takes the previous line's time.
+    #[arg(long, value_parser = parse_timestamp_format)]
+    pub timestamp_format: Option<TimestampFormat>,
     /// Input files; `-` reads standard input.
     #[arg(required = true)]
     pub files: Vec<String>,
@@ -37,6 +43,9 @@ impl InputArgs {
     pub fn validate(&self) -> Result<()> {
         if self.format == Format::Text && self.group.is_none() {
             bail!("--group is required for text input");
+        }
+        if self.format == Format::Jsonl && self.timestamp_format.is_some() {
+            bail!("--timestamp-format is for text input: jsonl lines carry their own timestamp");
         }
         if let Some(g) = &self.group {
             LogGroupName::new(g.as_str())?;
@@ -58,23 +67,62 @@ impl InputArgs {
         mut f: impl FnMut(&LineAt<'_>, ParsedLine) -> Result<()>,
     ) -> Result<()> {
         let mut bytes_done = 0;
+        let mut clock = self.clock();
         for input in inputs {
             let stream = self.stream.clone().unwrap_or_else(|| input.name.clone());
             let label = input.label.clone();
             for_each_line(input, |lineno, line| {
                 bytes_done += line.len() as u64;
+                let stamp = clock.stamp(line, text_ts, ingestion);
                 let parsed = parse_line(
                     line,
                     self.format,
                     self.group.as_deref(),
                     &stream,
-                    text_ts,
+                    stamp.ms,
                     ingestion,
                 );
-                f(&LineAt { label: &label, lineno, bytes_done }, parsed)
+                f(&LineAt { label: &label, lineno, bytes_done, undated: stamp.undated }, parsed)
             })?;
         }
         Ok(())
+    }
+
+    /// The clock that stamps text lines with these flags.
+    pub fn clock(&self) -> LineClock {
+        LineClock { format: self.timestamp_format.clone(), last: None }
+    }
+}
+
+fn parse_timestamp_format(s: &str) -> Result<TimestampFormat, String> {
+    TimestampFormat::new(s).map_err(|e| e.to_string())
+}
+
+/// Stamps text lines: with the time written in them (`--timestamp-format`), else the last
+/// time found (a continuation line), else a fallback.
+pub struct LineClock {
+    format: Option<TimestampFormat>,
+    last: Option<i64>,
+}
+
+/// A text line's timestamp.
+pub struct Stamp {
+    /// Epoch milliseconds.
+    pub ms: i64,
+    /// A `--timestamp-format` was given but found no time in the line.
+    pub undated: bool,
+}
+
+impl LineClock {
+    /// The timestamp of `line`; `fallback` when there is no format or nothing found yet, and
+    /// `now` for formats without a year.
+    pub fn stamp(&mut self, line: &[u8], fallback: i64, now: i64) -> Stamp {
+        let Some(format) = &self.format else { return Stamp { ms: fallback, undated: false } };
+        let found = format.find(&String::from_utf8_lossy(line), now);
+        if found.is_some() {
+            self.last = found;
+        }
+        Stamp { ms: found.or(self.last).unwrap_or(fallback), undated: found.is_none() }
     }
 }
 
@@ -86,6 +134,8 @@ pub struct LineAt<'a> {
     pub lineno: u64,
     /// Bytes read so far from all inputs, this line included.
     pub bytes_done: u64,
+    /// A `--timestamp-format` found no time in the line (it took the previous line's).
+    pub undated: bool,
 }
 
 /// One input line read as an event.

@@ -11,7 +11,7 @@ use crate::client::{
     Client, DEFAULT_ENDPOINT, ENDPOINT_ENV, EventFormat, connect, runtime, status_error,
 };
 use crate::common::{check_window, parse_time_arg};
-use crate::print::{Event, EventPrinter};
+use crate::print::{Event, EventPrinter, read_spinner};
 
 #[derive(Debug, Args)]
 pub struct EventsArgs {
@@ -138,6 +138,8 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
                 let mut out = EventPrinter::new(output.unwrap_or(EventFormat::Short));
                 let mut left = limit.unwrap_or(usize::MAX);
                 let mut token = next_token;
+                let spinner = read_spinner();
+                let mut printed = 0usize;
                 while left > 0 {
                     let r = c
                         .get_log_events(pb::GetLogEventsRequest {
@@ -167,6 +169,10 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
                         })?;
                     }
                     out.flush()?;
+                    printed += r.events.len().min(left);
+                    if let Some(s) = &spinner {
+                        s.set_message(format!("{printed} events"));
+                    }
                     left = left.saturating_sub(r.events.len());
                     let next = match order {
                         Order::OldestFirst => r.next_forward_token,
@@ -189,6 +195,8 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
                 let mut out = EventPrinter::new(output.unwrap_or(EventFormat::Detailed));
                 let mut left = limit.unwrap_or(usize::MAX);
                 let mut token = next_token;
+                let spinner = read_spinner();
+                let mut printed = 0usize;
                 while left > 0 {
                     let r = c
                         .filter_log_events(pb::FilterLogEventsRequest {
@@ -214,6 +222,10 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
                         })?;
                     }
                     out.flush()?;
+                    printed += r.events.len().min(left);
+                    if let Some(s) = &spinner {
+                        s.set_message(format!("{printed} events"));
+                    }
                     left = left.saturating_sub(r.events.len());
                     match r.next_token {
                         Some(t) if left == 0 => resume_hint(&t),

@@ -78,6 +78,15 @@ pub fn progress(total_bytes: Option<u64>) -> Option<indicatif::ProgressBar> {
         ),
         None => indicatif::ProgressBar::new_spinner(),
     };
+    // Cleared however the command ends, so no stale bar is left on the terminal.
+    let bar = bar.with_finish(indicatif::ProgressFinish::AndClear);
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     Some(bar)
+}
+
+/// A spinner on stderr for a long read whose output goes elsewhere (stdout piped to a file):
+/// `None` when stdout is the terminal, where it would be drawn over the events.
+pub fn read_spinner() -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() { None } else { progress(None) }
 }

@@ -4,7 +4,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-
 use logsight_proto::v1::logs_client::LogsClient;
 use tonic::transport::Channel;
 

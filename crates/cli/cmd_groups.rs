@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::client::{
     DEFAULT_ENDPOINT, ENDPOINT_ENV, Output, connect, fmt_ts, runtime, status_error,
 };
-use crate::common::{human_bytes, table};
+use crate::common::{human_bytes, table, write_table};
 
 #[derive(Debug, Args)]
 pub struct GroupsArgs {
@@ -136,7 +136,7 @@ pub fn run(args: GroupsArgs) -> Result<ExitCode> {
                                 human_bytes(g.stored_bytes.max(0) as u64),
                             ]);
                         }
-                        writeln!(out, "{t}")?;
+                        write_table(&mut out, &t)?;
                         if unsealed {
                             writeln!(
                                 out,

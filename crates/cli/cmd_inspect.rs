@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use crate::common::{DEFAULT_DATA_DIR, count, human_bytes, open_store, ratio, table};
+use crate::common::{DEFAULT_DATA_DIR, count, human_bytes, open_store, ratio, table, write_table};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -104,7 +104,7 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
                 t.add_row(r);
             }
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{t}")?;
+            write_table(&mut out, &t)?;
             let noun = if stats.segments == 1 { "segment file" } else { "segment files" };
             writeln!(
                 out,

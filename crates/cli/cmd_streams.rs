@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::client::{
     DEFAULT_ENDPOINT, ENDPOINT_ENV, Output, connect, fmt_ts, runtime, status_error,
 };
-use crate::common::table;
+use crate::common::{table, write_table};
 
 #[derive(Debug, Args)]
 pub struct StreamsArgs {
@@ -142,7 +142,7 @@ pub fn run(args: StreamsArgs) -> Result<ExitCode> {
                                 ts(s.last_ingestion_time),
                             ]);
                         }
-                        writeln!(out, "{t}")?;
+                        write_table(&mut out, &t)?;
                     }
                 }
             }

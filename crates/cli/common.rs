@@ -57,19 +57,32 @@ pub fn ratio(raw: u64, stored: u64) -> f64 {
     if stored == 0 { 0.0 } else { raw as f64 / stored as f64 }
 }
 
-/// A table for people: columns as wide as their widest cell, no borders, numbers on the right.
+/// A table for people: columns as wide as their widest cell, two spaces apart, no borders,
+/// the columns from `right_aligned_from` on aligned right (numbers).
 pub fn table(header: &[&str], right_aligned_from: usize) -> comfy_table::Table {
     use comfy_table::{CellAlignment, ContentArrangement, presets};
     let mut t = comfy_table::Table::new();
     t.load_style(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(header.to_vec());
-    for i in right_aligned_from..header.len() {
-        if let Some(c) = t.column_mut(i) {
+    for (i, c) in t.column_iter_mut().enumerate() {
+        c.set_padding((0, 2));
+        if i >= right_aligned_from {
             c.set_cell_alignment(CellAlignment::Right);
         }
     }
     t
+}
+
+/// Writes `table` with no trailing spaces on its lines.
+pub fn write_table(
+    out: &mut impl std::io::Write,
+    table: &comfy_table::Table,
+) -> std::io::Result<()> {
+    for line in table.lines() {
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
 }
 
 /// Whether `err` comes from writing to a closed pipe (`| head`), a normal way to stop.

@@ -70,7 +70,7 @@ fn client_commands_against_a_real_server() {
         text.as_bytes(),
     );
     assert!(
-        out.contains("sent 2500 events") && out.contains("acknowledged 2500, rejected 0, failed 0"),
+        out.contains("read 2500 events") && out.contains("acknowledged 2500, rejected 0, failed 0"),
         "{out}"
     );
     let now = now_ms();
@@ -189,7 +189,7 @@ fn tail_command_prints_new_events() {
 }
 
 #[test]
-fn tail_command_notes_sampling_and_ends_cleanly_on_session_timeout() {
+fn tail_command_notes_sampling_and_starts_a_new_session_after_a_timeout() {
     // The serve config sets the session's timing.
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("serve.json");
@@ -206,7 +206,6 @@ fn tail_command_notes_sampling_and_ends_cleanly_on_session_timeout() {
         let mut c = connect().await;
         create(&mut c, "g", &["s"]).await;
     });
-    let began = Instant::now();
     let mut tail = Command::new(env!("CARGO_BIN_EXE_logsight"))
         .args(["tail", "--group", "g", "--endpoint", &endpoint])
         .stdout(Stdio::piped())
@@ -214,35 +213,60 @@ fn tail_command_notes_sampling_and_ends_cleanly_on_session_timeout() {
         .spawn()
         .unwrap();
     let rx = stdout_lines(&mut tail);
-    // 600 events per batch: every update that holds any is a sample of 500.
-    rt().block_on(async {
-        let mut c = connect().await;
-        for _ in 0..100 {
-            let now = now_ms();
-            c.put_log_events(pb::PutLogEventsRequest {
-                log_group_name: "g".into(),
-                log_stream_name: "s".into(),
-                log_events: (0..600)
-                    .map(|i| pb::InputLogEvent { timestamp: now, message: format!("e{i}") })
-                    .collect(),
-                sequence_token: None,
-            })
-            .await
-            .unwrap();
-            if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
-                return;
+    let err_rx = {
+        let lines = BufReader::new(tail.stderr.take().unwrap()).lines();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in lines {
+                if tx.send(l.unwrap()).is_err() {
+                    break;
+                }
             }
+        });
+        rx
+    };
+    // Puts batches of `n` events until the tail prints one whose message starts with `tag`.
+    let put_until_printed = |tag: &str, n: usize| {
+        rt().block_on(async {
+            let mut c = connect().await;
+            for _ in 0..300 {
+                let now = now_ms();
+                c.put_log_events(pb::PutLogEventsRequest {
+                    log_group_name: "g".into(),
+                    log_stream_name: "s".into(),
+                    log_events: (0..n)
+                        .map(|i| pb::InputLogEvent { timestamp: now, message: format!("{tag}{i}") })
+                        .collect(),
+                    sequence_token: None,
+                })
+                .await
+                .unwrap();
+                while let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+                    if l.contains(&format!("  {tag}")) {
+                        return;
+                    }
+                }
+            }
+            panic!("tail printed no {tag} event");
+        })
+    };
+    // 600 events per batch: every update that holds any is a sample of 500.
+    put_until_printed("e", 600);
+    // The session ends 3 s after it started; the command starts another and goes on.
+    let mut stderr = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stderr.iter().any(|l: &String| l.contains("starting a new live tail session")) {
+        assert!(Instant::now() < deadline, "no new session: {stderr:?}");
+        assert!(tail.try_wait().unwrap().is_none(), "tail ended: {stderr:?}");
+        if let Ok(l) = err_rx.recv_timeout(Duration::from_millis(100)) {
+            stderr.push(l);
         }
-        panic!("tail printed nothing");
-    });
-    // The session ends 3 s after it started; a tail still running long after has not ended.
-    while tail.try_wait().unwrap().is_none() && began.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = tail.kill();
-    let out = tail.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    put_until_printed("after", 1);
+    signal(&tail, "-INT");
+    assert!(tail.wait().unwrap().success());
+    stderr.extend(err_rx.try_iter());
+    let stderr = stderr.join("\n");
     assert!(
         stderr
             .contains("(sampled: more events matched than one update holds; showing 500 of them)"),
@@ -552,11 +576,14 @@ fn kill_9_under_concurrent_ingest_loses_no_acknowledged_event() {
     server.wait().unwrap();
 }
 
-/// The count on the summary's "N batches already stored, skipped" line (exactly one such line).
+/// The count on the summary's "N batch(es) already stored, skipped" line (exactly one).
 fn duplicates_in(summary: &str) -> u64 {
     let counts: Vec<u64> = summary
         .lines()
-        .filter_map(|l| l.trim().strip_suffix(" batches already stored, skipped"))
+        .filter_map(|l| {
+            let l = l.trim().strip_suffix(" already stored, skipped")?;
+            l.strip_suffix(" batches").or_else(|| l.strip_suffix(" batch"))
+        })
         .map(|n| n.parse().expect("a count"))
         .collect();
     assert_eq!(counts.len(), 1, "one duplicates line in {summary:?}");

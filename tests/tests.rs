@@ -1,6 +1,7 @@
 //! logsight's integration tests: one binary, a module per area.
 
 mod arch;
+mod cli_conventions;
 mod cli_offline;
 mod compression;
 mod http_api;

@@ -24,15 +24,34 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Connects to `endpoint` (http://HOST:PORT).
+/// The environment variable that sets `--endpoint` for every client command.
+pub const ENDPOINT_ENV: &str = "LOGSIGHT_ENDPOINT";
+
+/// `HOST:PORT` as `http://HOST:PORT`; a URL with a scheme is kept as it is.
+fn endpoint_url(endpoint: &str) -> String {
+    if endpoint.contains("://") { endpoint.to_owned() } else { format!("http://{endpoint}") }
+}
+
+/// Connects to `endpoint` (`http://HOST:PORT`, or `HOST:PORT`).
 pub async fn connect(endpoint: &str) -> Result<Client> {
-    let channel = Channel::from_shared(endpoint.to_owned())
-        .with_context(|| format!("invalid endpoint {endpoint:?}: expected http://HOST:PORT"))?
+    let url = endpoint_url(endpoint);
+    // tonic nests the same words in its error's sources: say it once, with the root cause.
+    let channel = Channel::from_shared(url.clone())
+        .map_err(|_| anyhow::anyhow!("invalid endpoint {endpoint:?}: expected http://HOST:PORT"))?
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await
-        .with_context(|| format!("connecting to {endpoint}"))?;
+        .map_err(|e| {
+            let root = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                .last()
+                .map_or_else(|| e.to_string(), ToString::to_string);
+            anyhow::anyhow!(
+                "cannot connect to {url}: {root}\n\
+                 hint: is the server running? Start it with `logsight serve`, or point \
+                 --endpoint (or {ENDPOINT_ENV}) at it"
+            )
+        })?;
     Ok(LogsClient::new(channel)
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(16 << 20))
@@ -76,28 +95,24 @@ pub fn retry_delay(s: &tonic::Status, fallback: Duration) -> Option<Duration> {
 }
 
 /// Calls `f` until it succeeds, fails for good, or `attempts` run out, backing off
-/// exponentially (100 ms doubling to 5 s, or the server's hint) on retryable errors.
-pub async fn with_retry<T, F, Fut>(attempts: u32, mut f: F) -> Result<T, tonic::Status>
+/// exponentially (100 ms doubling to 5 s, with jitter, or the server's longer hint) on
+/// retryable errors.
+pub async fn with_retry<T, F, Fut>(attempts: u32, f: F) -> Result<T, tonic::Status>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, tonic::Status>>,
 {
-    let mut backoff = Duration::from_millis(100);
-    let mut attempt = 1;
-    loop {
-        match f().await {
-            Ok(t) => return Ok(t),
-            Err(s) => match retry_delay(&s, backoff) {
-                Some(wait) if attempt < attempts => {
-                    tracing::debug!(status = %s.message(), ?wait, "retrying");
-                    tokio::time::sleep(wait).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    attempt += 1;
-                }
-                _ => return Err(s),
-            },
-        }
-    }
+    use backon::Retryable;
+    let backoff = backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(5))
+        .with_jitter()
+        .with_max_times(attempts.saturating_sub(1) as usize);
+    f.retry(backoff)
+        .when(|s| retry_delay(s, Duration::ZERO).is_some())
+        .adjust(|s, wait| wait.map(|w| retry_delay(s, w).unwrap_or(w)))
+        .notify(|s, wait| tracing::debug!(status = %s.message(), ?wait, "retrying"))
+        .await
 }
 
 /// Formats epoch milliseconds as RFC 3339 UTC.
@@ -113,4 +128,17 @@ pub enum Output {
     Table,
     /// One JSON object per line.
     Json,
+}
+
+/// Output formats of commands that print events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EventFormat {
+    /// Time and message (and the stream, where events come from several).
+    Short,
+    /// Time, ingestion time, group, stream and message.
+    Detailed,
+    /// One JSON object per line.
+    Json,
+    /// The message only, as it was ingested.
+    Raw,
 }

@@ -10,7 +10,7 @@ use logsight_model::TimeRange;
 use logsight_storage::ReadOptions;
 use serde::Serialize;
 
-use crate::common::{DEFAULT_DATA_DIR, open_store, parse_time_arg};
+use crate::common::{DEFAULT_DATA_DIR, check_window, open_store, parse_time_arg};
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -23,11 +23,12 @@ pub struct ExportArgs {
     /// Export only these streams (repeatable); default all.
     #[arg(long)]
     stream: Vec<String>,
-    /// Start of the time range, inclusive: RFC 3339, epoch ms, or relative (-15m, -2h, -7d).
-    #[arg(long, value_parser = parse_time_arg)]
+    /// Start of the time range, inclusive: a duration ago (15m, 2h, 7d), a date (2026-11-26,
+    /// "2026-11-26 08:00", UTC), RFC 3339, epoch ms, or now.
+    #[arg(long, value_parser = parse_time_arg, allow_hyphen_values = true)]
     start: Option<i64>,
-    /// End of the time range, exclusive.
-    #[arg(long, value_parser = parse_time_arg)]
+    /// End of the time range, exclusive; same forms as --start.
+    #[arg(long, value_parser = parse_time_arg, allow_hyphen_values = true)]
     end: Option<i64>,
 }
 
@@ -41,8 +42,16 @@ struct Line<'a> {
 }
 
 pub fn run(args: ExportArgs) -> Result<ExitCode> {
+    check_window(args.start, args.end)?;
     let store = open_store(&args.data_dir, false)?;
     store.group(&args.group)?;
+    if !args.stream.is_empty() {
+        let known: std::collections::HashSet<String> =
+            store.streams(&args.group)?.into_iter().map(|s| s.name).collect();
+        if let Some(missing) = args.stream.iter().find(|s| !known.contains(*s)) {
+            anyhow::bail!("log stream {missing:?} does not exist in log group {:?}", args.group);
+        }
+    }
     let streams = (!args.stream.is_empty()).then_some(args.stream.as_slice());
     let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     let mut opts =

@@ -1,5 +1,6 @@
 //! `logsight groups`: create, list, delete log groups and set their retention, over the API.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
@@ -7,13 +8,15 @@ use clap::{Args, Subcommand};
 use logsight_proto::v1 as pb;
 use serde_json::json;
 
-use crate::client::{DEFAULT_ENDPOINT, Output, connect, fmt_ts, runtime, status_error};
-use crate::common::human_bytes;
+use crate::client::{
+    DEFAULT_ENDPOINT, ENDPOINT_ENV, Output, connect, fmt_ts, runtime, status_error,
+};
+use crate::common::{human_bytes, table, write_table};
 
 #[derive(Debug, Args)]
 pub struct GroupsArgs {
-    /// Server endpoint.
-    #[arg(long, global = true, default_value = DEFAULT_ENDPOINT)]
+    /// Server endpoint (http://HOST:PORT or HOST:PORT).
+    #[arg(long, global = true, env = ENDPOINT_ENV, default_value = DEFAULT_ENDPOINT)]
     endpoint: String,
     #[command(subcommand)]
     command: GroupsCommand,
@@ -108,28 +111,38 @@ pub fn run(args: GroupsArgs) -> Result<ExitCode> {
                         None => break,
                     }
                 }
+                let mut out = std::io::stdout().lock();
                 match output {
                     Output::Json => {
                         for g in rows {
-                            println!(
+                            writeln!(
+                                out,
                                 "{}",
                                 json!({"log_group_name": g.log_group_name, "creation_time": g.creation_time,
                                        "retention_in_days": g.retention_in_days, "stored_bytes": g.stored_bytes,
                                        "metric_filter_count": g.metric_filter_count, "arn": g.arn})
-                            );
+                            )?;
                         }
                     }
                     Output::Table => {
-                        println!("{:<40} {:<24} {:>10} {:>12}", "GROUP", "CREATED", "RETENTION", "STORED");
+                        let mut t = table(&["GROUP", "CREATED", "RETENTION", "STORED"], 2);
+                        let unsealed = rows.iter().any(|g| g.stored_bytes == 0);
                         for g in rows {
                             let ret = g.retention_in_days.map_or("never".into(), |d| format!("{d}d"));
-                            println!(
-                                "{:<40} {:<24} {:>10} {:>12}",
+                            t.add_row(vec![
                                 g.log_group_name,
                                 fmt_ts(g.creation_time),
                                 ret,
-                                human_bytes(g.stored_bytes.max(0) as u64)
-                            );
+                                human_bytes(g.stored_bytes.max(0) as u64),
+                            ]);
+                        }
+                        write_table(&mut out, &t)?;
+                        if unsealed {
+                            writeln!(
+                                out,
+                                "(STORED counts sealed segments only: recent events still in the \
+                                 write-ahead log are not in it yet)"
+                            )?;
                         }
                     }
                 }

@@ -1,7 +1,7 @@
 //! `logsight import`: files or stdin into a data directory, without a server.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -12,8 +12,9 @@ use logsight_model::limits::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_storage::{StorageError, Store};
 
-use crate::common::{DEFAULT_DATA_DIR, human_bytes, now_ms, open_store};
-use crate::lines::{InputArgs, open_inputs};
+use crate::common::{DEFAULT_DATA_DIR, count, human_bytes, now_ms, open_store};
+use crate::lines::{InputArgs, open_inputs, total_size};
+use crate::print::progress;
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -92,38 +93,47 @@ pub fn run(args: ImportArgs) -> Result<ExitCode> {
     let text_ts = args.input.timestamp.unwrap_or(ingestion);
     if args.strict {
         // Check every line before touching the store, so a bad line changes nothing.
-        args.input.for_each_event(&mut inputs, text_ts, ingestion, |label, lineno, parsed| {
+        args.input.for_each_event(&mut inputs, text_ts, ingestion, |at, parsed| {
             parsed.map(drop).map_err(|why| {
-                anyhow::anyhow!("{label}:{lineno}: {why} (nothing imported: --strict)")
+                anyhow::anyhow!("{}:{}: {why} (nothing imported: --strict)", at.label, at.lineno)
             })
         })?;
         inputs = open_inputs(&args.input.files, true)?;
     }
     let store = open_store(&args.data_dir, true)?;
     let started = Instant::now();
-    let progress = std::io::stderr().is_terminal();
+    let progress = progress(total_size(&inputs));
     let mut batches = Batches::default();
-    let mut skipped = 0u64;
+    let (mut skipped, mut lossy, mut undated) = (0u64, 0u64, 0u64);
     const SHOWN_ERRORS: u64 = 20;
-    args.input.for_each_event(&mut inputs, text_ts, ingestion, |label, lineno, parsed| {
+    args.input.for_each_event(&mut inputs, text_ts, ingestion, |at, parsed| {
         match parsed {
-            Ok(Some((group, stream, event))) => batches.push(&store, &group, &stream, event)?,
+            Ok(Some(p)) => {
+                lossy += u64::from(p.replaced_invalid_utf8);
+                undated += u64::from(at.undated);
+                batches.push(&store, &p.group, &p.stream, p.event)?;
+            }
             Ok(None) => {}
             Err(why) => {
                 skipped += 1;
                 if skipped <= SHOWN_ERRORS {
-                    eprintln!("{label}:{lineno}: skipped: {why}");
+                    let line = format!("{}:{}: skipped: {why}", at.label, at.lineno);
+                    match &progress {
+                        Some(bar) => bar.println(line),
+                        None => eprintln!("{line}"),
+                    }
                 }
             }
         }
-        if progress && lineno % 100_000 == 0 {
-            eprint!("\r\x1b[2K{label}: {lineno} lines");
-            std::io::stderr().flush().ok();
+        if let Some(bar) = &progress
+            && at.lineno % 1024 == 0
+        {
+            bar.set_position(at.bytes_done);
         }
         Ok(())
     })?;
-    if progress {
-        eprint!("\r\x1b[2K");
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
     }
     batches.flush_all(&store)?;
     store.flush().context("sealing imported events")?;
@@ -131,15 +141,24 @@ pub fn run(args: ImportArgs) -> Result<ExitCode> {
         eprintln!("... and {} more skipped lines", skipped - SHOWN_ERRORS);
     }
     let secs = started.elapsed().as_secs_f64();
-    println!(
-        "imported {} events ({}) into {} streams of {} groups in {:.2}s ({:.0} events/s); skipped {} malformed lines",
-        batches.events,
+    let mut out = std::io::stdout().lock();
+    write!(
+        out,
+        "imported {} ({}) into {} of {} in {:.2}s ({:.0} events/s); skipped {}",
+        count(batches.events, "event"),
         human_bytes(batches.bytes),
-        batches.known.len(),
-        batches.groups.len(),
+        count(batches.known.len() as u64, "stream"),
+        count(batches.groups.len() as u64, "group"),
         secs,
         batches.events as f64 / secs.max(1e-9),
-        skipped
-    );
+        count(skipped, "malformed line"),
+    )?;
+    if lossy > 0 {
+        write!(out, "; {} not valid UTF-8, kept with U+FFFD", count(lossy, "line"))?;
+    }
+    if undated > 0 {
+        write!(out, "; {} without a timestamp took the one before", count(undated, "line"))?;
+    }
+    writeln!(out)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -12,7 +12,7 @@
 //! comes back as a duplicate and is skipped: no line is lost or stored twice.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, IsTerminal, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,14 +29,14 @@ use logsight_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::client::{Client, DEFAULT_ENDPOINT, connect, runtime, with_retry};
-use crate::common::now_ms;
-use crate::lines::{InputArgs, open_inputs, parse_line};
+use crate::client::{Client, DEFAULT_ENDPOINT, ENDPOINT_ENV, connect, runtime, with_retry};
+use crate::common::{count, now_ms};
+use crate::lines::{InputArgs, ParsedEvent, looks_binary, open_inputs, parse_line};
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Server endpoint.
-    #[arg(long, default_value = DEFAULT_ENDPOINT)]
+    /// Server endpoint (http://HOST:PORT or HOST:PORT).
+    #[arg(long, env = ENDPOINT_ENV, default_value = DEFAULT_ENDPOINT)]
     endpoint: String,
     #[command(flatten)]
     input: InputArgs,
@@ -73,8 +73,16 @@ struct Totals {
     sent: AtomicU64,
     acked: AtomicU64,
     rejected: AtomicU64,
+    /// Of the rejected: older than 14 days, past the group's retention, more than 2 h ahead.
+    too_old: AtomicU64,
+    expired: AtomicU64,
+    too_new: AtomicU64,
     failed: AtomicU64,
     skipped: AtomicU64,
+    /// Lines kept with U+FFFD for bytes that were not UTF-8.
+    lossy: AtomicU64,
+    /// Lines in which --timestamp-format found no time.
+    undated: AtomicU64,
     /// Batches the server had stored already (resent after a restart).
     duplicates: AtomicU64,
     first_error: Mutex<Option<String>>,
@@ -92,15 +100,49 @@ impl Totals {
     ) -> bool {
         match outcome {
             Ok(info) => {
-                let rejected = rejected_count(n, info);
+                let r = Rejected::of(n, info);
+                let rejected = r.total();
                 self.acked.fetch_add(n as u64 - rejected, Ordering::Relaxed);
                 self.rejected.fetch_add(rejected, Ordering::Relaxed);
+                self.too_old.fetch_add(r.too_old, Ordering::Relaxed);
+                self.expired.fetch_add(r.expired, Ordering::Relaxed);
+                self.too_new.fetch_add(r.too_new, Ordering::Relaxed);
                 true
             }
             Err(s) => {
                 self.fail(n as u64, format!("{group}/{stream}: {}", s.message()));
                 false
             }
+        }
+    }
+
+    /// Counts a line that could not be read as an event, showing the first few.
+    fn skip(&self, at: &str, why: &str, progress: Option<&indicatif::ProgressBar>) {
+        if self.skipped.fetch_add(1, Ordering::Relaxed) < SHOWN_SKIPPED {
+            let line = format!("{at}: skipped: {why}");
+            match progress {
+                Some(bar) => bar.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
+    }
+
+    /// `rejected N (A too old, B too new, C expired)`, naming only the reasons that occurred.
+    fn rejected_summary(&self) -> String {
+        let n = self.rejected.load(Ordering::Relaxed);
+        let reasons: Vec<String> = [
+            (self.too_old.load(Ordering::Relaxed), "too old"),
+            (self.too_new.load(Ordering::Relaxed), "too new"),
+            (self.expired.load(Ordering::Relaxed), "expired"),
+        ]
+        .iter()
+        .filter(|(k, _)| *k > 0)
+        .map(|(k, why)| format!("{k} {why}"))
+        .collect();
+        if reasons.is_empty() {
+            format!("rejected {n}")
+        } else {
+            format!("rejected {n} ({})", reasons.join(", "))
         }
     }
 
@@ -215,12 +257,36 @@ impl Batcher {
     }
 }
 
-fn rejected_count(n: usize, info: Option<&pb::RejectedLogEventsInfo>) -> u64 {
-    let Some(r) = info else { return 0 };
-    let old =
-        r.too_old_log_event_end_index.unwrap_or(0).max(r.expired_log_event_end_index.unwrap_or(0));
-    let new = r.too_new_log_event_start_index.map_or(0, |i| n as i64 - i64::from(i));
-    (i64::from(old) + new).clamp(0, n as i64) as u64
+/// Malformed lines shown one by one; the rest are counted.
+const SHOWN_SKIPPED: u64 = 20;
+
+/// Why the server rejected some of a batch's events (PutLogEvents' `rejectedLogEventsInfo`:
+/// the sorted batch's first events too old or expired, its last ones too new).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Rejected {
+    too_old: u64,
+    expired: u64,
+    too_new: u64,
+}
+
+impl Rejected {
+    fn of(n: usize, info: Option<&pb::RejectedLogEventsInfo>) -> Self {
+        let Some(r) = info else { return Self::default() };
+        let n = n as i64;
+        let too_old = i64::from(r.too_old_log_event_end_index.unwrap_or(0)).clamp(0, n);
+        // Expired events past the too-old ones (an event both too old and expired counts once).
+        let expired =
+            (i64::from(r.expired_log_event_end_index.unwrap_or(0)).clamp(0, n) - too_old).max(0);
+        let too_new = r
+            .too_new_log_event_start_index
+            .map_or(0, |i| n - i64::from(i).clamp(0, n))
+            .min(n - too_old - expired);
+        Self { too_old: too_old as u64, expired: expired as u64, too_new: too_new as u64 }
+    }
+
+    fn total(&self) -> u64 {
+        self.too_old + self.expired + self.too_new
+    }
 }
 
 /// Creates the group and stream unless they exist.
@@ -369,9 +435,9 @@ struct FollowState {
     inode: Option<u64>,
 }
 
-/// A fresh producer id: 128 random bits in hex.
+/// A fresh producer id: a random (v4) UUID as 32 hex digits.
 fn new_producer_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 #[cfg(unix)]
@@ -385,13 +451,23 @@ fn inode(_: &std::fs::Metadata) -> Option<u64> {
     None
 }
 
-/// Replaces the state file atomically (temp file, rename), so a kill leaves the old or the
-/// new state, never a torn one.
+/// Replaces the state file atomically, so a kill leaves the old or the new state, never a
+/// torn one: a uniquely named temporary file in the same directory (never a name a user's
+/// file may have), written, synced, then renamed over the state file.
 fn save_state(path: &Path, state: &FollowState) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec(state)?)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".logsight-state-")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    tmp.write_all(&serde_json::to_vec(state)?)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("writing {}", tmp.path().display()))?;
+    tmp.persist(path).with_context(|| format!("replacing {}", path.display()))?;
     Ok(())
 }
 
@@ -451,19 +527,16 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     let totals = Arc::new(Totals::default());
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let progress = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.enable_steady_tick(Duration::from_millis(200));
-        bar
-    });
+    // Text from stdin or a followed file has no known size: a spinner; files get a bar.
+    let size = if args.follow { None } else { known_size(&args.input.files) };
+    let progress = crate::print::progress(size);
     let ticker = progress.clone().map(|bar| {
         let totals = totals.clone();
         rt.spawn(async move {
             loop {
                 bar.set_message(format!(
-                    "read {}  sent {}  acknowledged {}  rejected {}",
+                    "read {}  acknowledged {}  rejected {}",
                     totals.read.load(Ordering::Relaxed),
-                    totals.sent.load(Ordering::Relaxed),
                     totals.acked.load(Ordering::Relaxed),
                     totals.rejected.load(Ordering::Relaxed)
                 ));
@@ -479,9 +552,9 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         });
     }
     let result = if args.follow {
-        run_follow(&rt, &args, client, totals.clone(), stop)
+        run_follow(&rt, &args, client, totals.clone(), stop, progress.as_ref())
     } else {
-        run_once(&rt, &args, client, totals.clone())
+        run_once(&rt, &args, client, totals.clone(), progress.as_ref())
     };
     if let Some(t) = ticker {
         t.abort();
@@ -492,26 +565,58 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     result?;
     let secs = started.elapsed().as_secs_f64();
     let t = &totals;
-    let (sent, acked, rejected, failed) = (
-        t.sent.load(Ordering::Relaxed),
-        t.acked.load(Ordering::Relaxed),
-        t.rejected.load(Ordering::Relaxed),
-        t.failed.load(Ordering::Relaxed),
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let (read, acked, failed, skipped) =
+        (load(&t.read), load(&t.acked), load(&t.failed), load(&t.skipped));
+    if skipped > SHOWN_SKIPPED {
+        eprintln!("... and {} more skipped lines", skipped - SHOWN_SKIPPED);
+    }
+    let mut summary = format!(
+        "read {} in {secs:.2}s ({:.0} events/s): acknowledged {acked}, {}, failed {failed}; skipped {}",
+        count(read, "event"),
+        read as f64 / secs.max(1e-9),
+        t.rejected_summary(),
+        count(skipped, "malformed line"),
     );
-    println!(
-        "sent {sent} events in {secs:.2}s ({:.0} events/s): acknowledged {acked}, rejected {rejected}, failed {failed}; skipped {} malformed lines",
-        sent as f64 / secs.max(1e-9),
-        t.skipped.load(Ordering::Relaxed)
-    );
+    let lossy = load(&t.lossy);
+    if lossy > 0 {
+        summary += &format!("; {} not valid UTF-8, kept with U+FFFD", count(lossy, "line"));
+    }
+    let undated = load(&t.undated);
+    if undated > 0 {
+        summary += &format!("; {} without a timestamp took the one before", count(undated, "line"));
+    }
+    println!("{summary}");
     if args.follow {
         // Resent after a restart and recognised by the server: neither stored nor counted above.
-        println!("{} batches already stored, skipped", t.duplicates.load(Ordering::Relaxed));
+        println!("{} already stored, skipped", count(load(&t.duplicates), "batch"));
     }
     if let Some(e) = t.first_error.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
         eprintln!("error: {e}");
+        if !args.create && e.contains("does not exist") {
+            eprintln!(
+                "hint: create it first (`logsight groups create GROUP`, `logsight streams create \
+                 --group GROUP STREAM`), or pass --create to create missing groups and streams"
+            );
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    if read > 0 && acked == 0 && load(&t.duplicates) == 0 {
+        eprintln!(
+            "error: nothing was stored: the server rejected every event ({})",
+            t.rejected_summary()
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The files' total size, when every one is a regular file (not stdin).
+fn known_size(files: &[String]) -> Option<u64> {
+    files
+        .iter()
+        .map(|f| (f != "-").then(|| std::fs::metadata(f).ok().map(|m| m.len())).flatten())
+        .sum()
 }
 
 fn run_once(
@@ -519,6 +624,7 @@ fn run_once(
     args: &IngestArgs,
     client: Client,
     totals: Arc<Totals>,
+    progress: Option<&indicatif::ProgressBar>,
 ) -> Result<()> {
     let handle = rt.handle().clone();
     let mut inputs = open_inputs(&args.input.files, false)?;
@@ -542,18 +648,21 @@ fn run_once(
         let _ = tx.blocking_send(b);
     };
     let mut batcher = Batcher::default();
-    args.input.for_each_event(&mut inputs, text_ts, ingestion, |label, lineno, parsed| {
+    args.input.for_each_event(&mut inputs, text_ts, ingestion, |at, parsed| {
         match parsed {
-            Ok(Some((g, s, e))) => {
+            Ok(Some(p)) => {
                 totals.read.fetch_add(1, Ordering::Relaxed);
-                batcher.push(g, s, e, &mut route);
+                totals.lossy.fetch_add(u64::from(p.replaced_invalid_utf8), Ordering::Relaxed);
+                totals.undated.fetch_add(u64::from(at.undated), Ordering::Relaxed);
+                batcher.push(p.group, p.stream, p.event, &mut route);
             }
             Ok(None) => {}
-            Err(why) => {
-                if totals.skipped.fetch_add(1, Ordering::Relaxed) < 20 {
-                    eprintln!("{label}:{lineno}: skipped: {why}");
-                }
-            }
+            Err(why) => totals.skip(&format!("{}:{}", at.label, at.lineno), &why, progress),
+        }
+        if let Some(bar) = progress
+            && at.lineno % 1024 == 0
+        {
+            bar.set_position(at.bytes_done);
         }
         Ok(())
     })?;
@@ -580,6 +689,7 @@ fn run_follow(
     client: Client,
     totals: Arc<Totals>,
     stop: Arc<AtomicBool>,
+    progress: Option<&indicatif::ProgressBar>,
 ) -> Result<()> {
     let file = args.input.files[0].clone();
     let state_path =
@@ -652,6 +762,7 @@ fn run_follow(
         *current.borrow_mut() = (new_producer_id().into(), inode);
     };
     let mut reader: Option<BufReader<std::fs::File>> = None;
+    let mut clock = args.input.clock();
     let mut line = Vec::new();
     let mut lineno = 0u64;
     while !stop.load(Ordering::SeqCst) && !sender.is_finished() {
@@ -673,7 +784,15 @@ fn run_follow(
                         current.borrow_mut().1 = ino;
                     }
                     f.seek(SeekFrom::Start(offset)).with_context(|| format!("seeking {file}"))?;
-                    reader = Some(BufReader::with_capacity(1 << 20, f));
+                    let mut r = BufReader::with_capacity(1 << 20, f);
+                    if offset == 0
+                        && looks_binary(r.fill_buf().with_context(|| format!("reading {file}"))?)
+                    {
+                        bail!(
+                            "{file} looks like a binary file (it holds NUL bytes): not reading it"
+                        );
+                    }
+                    reader = Some(r);
                 }
                 Err(_) => {
                     std::thread::sleep(Duration::from_millis(200));
@@ -708,17 +827,22 @@ fn run_follow(
         let before = offset;
         offset += n as u64;
         lineno += 1;
-        let ts = args.input.timestamp.unwrap_or_else(now_ms);
+        let now = now_ms();
+        let stamp = clock.stamp(&line, args.input.timestamp.unwrap_or(now), now);
+        if stamp.undated {
+            totals.undated.fetch_add(1, Ordering::Relaxed);
+        }
         match parse_line(
             &line,
             args.input.format,
             args.input.group.as_deref(),
             &default_stream,
-            ts,
-            ts,
+            stamp.ms,
+            now,
         ) {
-            Ok(Some((g, s, e))) => {
+            Ok(Some(ParsedEvent { group: g, stream: s, event: e, replaced_invalid_utf8 })) => {
                 totals.read.fetch_add(1, Ordering::Relaxed);
+                totals.lossy.fetch_add(u64::from(replaced_invalid_utf8), Ordering::Relaxed);
                 // Cut every stream's batch at the line boundary, so each batch's sequence is
                 // the offset it ends at.
                 let size = e.message.len() + EVENT_OVERHEAD_BYTES;
@@ -728,11 +852,7 @@ fn run_follow(
                 batcher.push(g, s, e, &mut route);
             }
             Ok(None) => {}
-            Err(why) => {
-                if totals.skipped.fetch_add(1, Ordering::Relaxed) < 20 {
-                    eprintln!("{file}:{lineno}: skipped: {why}");
-                }
-            }
+            Err(why) => totals.skip(&format!("{file}:{lineno}"), &why, progress),
         }
         if let Some(cut) = replay_until
             && offset >= cut

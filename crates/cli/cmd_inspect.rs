@@ -1,5 +1,6 @@
 //! `logsight inspect`: what a data directory holds and how well it compresses.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -7,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use crate::common::{DEFAULT_DATA_DIR, human_bytes, open_store, ratio};
+use crate::common::{DEFAULT_DATA_DIR, count, human_bytes, open_store, ratio, table, write_table};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,25 +71,9 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
                 "blocks": s.blocks,
             })).collect::<Vec<_>>(),
         }));
-        rows.push(row(
-            &g.name,
-            "",
-            g.events,
-            g.raw_bytes,
-            g.stored_bytes,
-            g.segments.to_string(),
-            g.blocks,
-        ));
+        rows.push(row(&g.name, "", g.events, g.raw_bytes, g.stored_bytes, g.blocks));
         for s in &streams {
-            rows.push(row(
-                "",
-                &s.name,
-                s.events,
-                s.raw_bytes,
-                s.stored_bytes,
-                String::new(),
-                s.blocks,
-            ));
+            rows.push(row("", &s.name, s.events, s.raw_bytes, s.stored_bytes, s.blocks));
         }
     }
     match args.output {
@@ -117,31 +102,47 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
                     "format": s.format,
                 })).collect::<Vec<_>>(),
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&doc)?)?;
         }
         Output::Table => {
-            let header =
-                ["GROUP", "STREAM", "EVENTS", "RAW", "STORED", "RATIO", "SEGMENTS", "BLOCKS"];
-            rows.push(row("TOTAL", "", events, raw, stored, stats.segments.to_string(), blocks));
-            print_table(&header, &rows);
+            // Segments are shared by groups: one count for the store, not a column whose
+            // per-group figures would not add up to the total.
+            let mut t =
+                table(&["GROUP", "STREAM", "EVENTS", "RAW", "STORED", "RATIO", "BLOCKS"], 2);
+            rows.push(row("TOTAL", "", events, raw, stored, blocks));
+            for r in rows {
+                t.add_row(r);
+            }
+            let mut out = std::io::stdout().lock();
+            write_table(&mut out, &t)?;
+            let noun = if stats.segments == 1 { "segment file" } else { "segment files" };
+            writeln!(
+                out,
+                "{} {noun} ({}) hold the sealed blocks of {}",
+                stats.segments,
+                human_bytes(stats.segment_bytes),
+                count(groups.len() as u64, "group")
+            )?;
             if stats.buffered_events > 0 {
-                println!(
-                    "{} events are buffered in the write-ahead log ({}) and not yet sealed",
-                    stats.buffered_events,
+                writeln!(
+                    out,
+                    "{} buffered in the write-ahead log ({}) and not yet sealed",
+                    count(stats.buffered_events, "event"),
                     human_bytes(stats.wal_bytes)
-                );
+                )?;
             }
             for d in &stats.damaged_segments {
-                println!("damaged, not served: {d}");
+                writeln!(out, "damaged, not served: {d}")?;
             }
-            print_partitions(&store.segments());
+            drop(out);
+            print_partitions(&store.segments())?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Segments per time partition (UTC day), as compaction sees them.
-fn print_partitions(segments: &[logsight_storage::SegmentInfo]) {
+fn print_partitions(segments: &[logsight_storage::SegmentInfo]) -> std::io::Result<()> {
     let mut days: std::collections::BTreeMap<Option<i64>, (u64, u64, u64)> = Default::default();
     for s in segments {
         let d = days.entry(s.partition_day).or_default();
@@ -150,32 +151,25 @@ fn print_partitions(segments: &[logsight_storage::SegmentInfo]) {
         d.2 += s.events;
     }
     if days.is_empty() {
-        return;
+        return Ok(());
     }
-    println!();
-    let rows: Vec<Vec<String>> = days
-        .iter()
-        .map(|(day, (n, bytes, events))| {
-            let day = match day {
-                Some(d) => chrono::DateTime::from_timestamp(d * 86_400, 0)
-                    .map_or_else(|| d.to_string(), |t| t.format("%Y-%m-%d").to_string()),
-                None => "spanning days".into(),
-            };
-            vec![day, String::new(), events.to_string(), n.to_string(), human_bytes(*bytes)]
-        })
-        .collect();
-    print_table(&["PARTITION", "", "EVENTS", "SEGMENTS", "BYTES"], &rows);
+    let mut t = table(&["PARTITION (UTC DAY)", "EVENTS", "SEGMENT FILES", "BYTES"], 1);
+    for row in days.iter().map(|(day, (n, bytes, events))| {
+        let day = match day {
+            Some(d) => chrono::DateTime::from_timestamp(d * 86_400, 0)
+                .map_or_else(|| d.to_string(), |t| t.format("%Y-%m-%d").to_string()),
+            None => "spanning days".into(),
+        };
+        vec![day, events.to_string(), n.to_string(), human_bytes(*bytes)]
+    }) {
+        t.add_row(row);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out)?;
+    write_table(&mut out, &t)
 }
 
-fn row(
-    group: &str,
-    stream: &str,
-    events: u64,
-    raw: u64,
-    stored: u64,
-    segments: String,
-    blocks: u64,
-) -> Vec<String> {
+fn row(group: &str, stream: &str, events: u64, raw: u64, stored: u64, blocks: u64) -> Vec<String> {
     let r = ratio(raw, stored);
     vec![
         group.to_owned(),
@@ -184,29 +178,6 @@ fn row(
         human_bytes(raw),
         human_bytes(stored),
         if r > 0.0 { format!("{r:.1}x") } else { "-".into() },
-        segments,
         blocks.to_string(),
     ]
-}
-
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(i, (c, w))| if i < 2 { format!("{c:<w$}") } else { format!("{c:>w$}") })
-            .collect();
-        println!("{}", parts.join("  ").trim_end());
-    };
-    line(header.to_vec());
-    for r in rows {
-        line(r.iter().map(String::as_str).collect());
-    }
 }

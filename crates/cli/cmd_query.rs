@@ -116,6 +116,13 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
 
 fn check(query: &str) -> Result<ExitCode> {
     match insights::parse(query) {
+        // Blank or only comments: nothing to run, which is never what was meant.
+        Ok(query) if query.to_string().is_empty() => {
+            eprintln!(
+                "error: the query is empty: give at least one command, e.g. 'fields @message'"
+            );
+            Ok(ExitCode::from(EXIT_MALFORMED))
+        }
         Ok(query) => {
             println!("{query}");
             Ok(ExitCode::SUCCESS)

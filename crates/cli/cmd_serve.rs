@@ -92,11 +92,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     if let Some(ms) = config.live_tail_timeout_ms {
         opts.live_tail_timeout = std::time::Duration::from_millis(ms);
     }
+    // Listen before opening the store: a taken port must leave no data directory behind.
+    let listener = bind(&listen, "gRPC")?;
+    let http_listener = bind(&http_listen, "HTTP")?;
     let store = Arc::new(open_store(&data_dir, true)?);
     let rt = runtime()?;
     rt.block_on(async move {
-        let listener = bind(&listen, "gRPC").await?;
-        let http_listener = bind(&http_listen, "HTTP").await?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let http_listener = tokio::net::TcpListener::from_std(http_listener)?;
         let (addr, http_addr) = (listener.local_addr()?, http_listener.local_addr()?);
         if opts.principals.is_none() && !args.insecure_no_auth {
             for a in [addr, http_addr] {
@@ -139,10 +142,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn bind(addr: &str, what: &str) -> Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("listening for the {what} API on {addr}"))
+fn bind(addr: &str, what: &str) -> Result<std::net::TcpListener> {
+    let l = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("listening for the {what} API on {addr}"))?;
+    l.set_nonblocking(true)?;
+    Ok(l)
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

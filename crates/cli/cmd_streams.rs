@@ -1,5 +1,6 @@
 //! `logsight streams`: create, list and delete log streams, over the API.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -7,12 +8,15 @@ use clap::{Args, Subcommand, ValueEnum};
 use logsight_proto::v1 as pb;
 use serde_json::json;
 
-use crate::client::{DEFAULT_ENDPOINT, Output, connect, fmt_ts, runtime, status_error};
+use crate::client::{
+    DEFAULT_ENDPOINT, ENDPOINT_ENV, Output, connect, fmt_ts, runtime, status_error,
+};
+use crate::common::{table, write_table};
 
 #[derive(Debug, Args)]
 pub struct StreamsArgs {
-    /// Server endpoint.
-    #[arg(long, global = true, default_value = DEFAULT_ENDPOINT)]
+    /// Server endpoint (http://HOST:PORT or HOST:PORT).
+    #[arg(long, global = true, env = ENDPOINT_ENV, default_value = DEFAULT_ENDPOINT)]
     endpoint: String,
     #[command(subcommand)]
     command: StreamsCommand,
@@ -43,8 +47,8 @@ enum StreamsCommand {
         #[arg(long)]
         group: String,
         /// Only streams whose name starts with this (not with --order last-event).
-        #[arg(long, default_value = "")]
-        prefix: String,
+        #[arg(long, visible_alias = "prefix", default_value = "")]
+        stream_prefix: String,
         /// Sort order.
         #[arg(long, value_enum, default_value_t = Order::Name)]
         order: Order,
@@ -87,7 +91,7 @@ pub fn run(args: StreamsArgs) -> Result<ExitCode> {
                 .map_err(status_error)?;
                 println!("deleted log stream {name} from {group}");
             }
-            StreamsCommand::List { group, prefix, order, descending, output } => {
+            StreamsCommand::List { group, stream_prefix, order, descending, output } => {
                 let order_by = match order {
                     Order::Name => pb::OrderBy::LogStreamName,
                     Order::LastEvent => pb::OrderBy::LastEventTime,
@@ -98,7 +102,7 @@ pub fn run(args: StreamsArgs) -> Result<ExitCode> {
                     let r = c
                         .describe_log_streams(pb::DescribeLogStreamsRequest {
                             log_group_name: group.clone(),
-                            log_stream_name_prefix: prefix.clone(),
+                            log_stream_name_prefix: stream_prefix.clone(),
                             order_by: order_by as i32,
                             descending,
                             limit: None,
@@ -114,29 +118,31 @@ pub fn run(args: StreamsArgs) -> Result<ExitCode> {
                     }
                 }
                 let ts = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), fmt_ts);
+                let mut out = std::io::stdout().lock();
                 match output {
                     Output::Json => {
                         for s in rows {
-                            println!(
+                            writeln!(
+                                out,
                                 "{}",
                                 json!({"log_stream_name": s.log_stream_name, "creation_time": s.creation_time,
                                        "first_event_timestamp": s.first_event_timestamp,
                                        "last_event_timestamp": s.last_event_timestamp,
                                        "last_ingestion_time": s.last_ingestion_time, "arn": s.arn})
-                            );
+                            )?;
                         }
                     }
                     Output::Table => {
-                        println!("{:<40} {:<24} {:<24} {:<24}", "STREAM", "FIRST EVENT", "LAST EVENT", "LAST INGESTION");
+                        let mut t = table(&["STREAM", "FIRST EVENT", "LAST EVENT", "LAST INGESTION"], 4);
                         for s in rows {
-                            println!(
-                                "{:<40} {:<24} {:<24} {:<24}",
+                            t.add_row(vec![
                                 s.log_stream_name,
                                 ts(s.first_event_timestamp),
                                 ts(s.last_event_timestamp),
-                                ts(s.last_ingestion_time)
-                            );
+                                ts(s.last_ingestion_time),
+                            ]);
                         }
+                        write_table(&mut out, &t)?;
                     }
                 }
             }

@@ -18,7 +18,7 @@ use logsight_query_lang::pattern::FilterPattern;
 pub struct TestPatternArgs {
     /// The filter pattern: terms, "quoted phrases", %regex%, { $.json = value } or
     /// [space, delimited, fields].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub pattern: String,
     /// File with one log event per line; `-` or nothing reads standard input.
     pub input: Option<PathBuf>,

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use logsight_model::{LogEvent, LogGroupName, LogStreamName};
+use logsight_model::{LogEvent, LogGroupName, LogStreamName, TimestampFormat};
 use serde::Deserialize;
 
 /// The input flags of `import` and `ingest`: where lines come from and how they map to events.
@@ -23,10 +23,16 @@ pub struct InputArgs {
     /// Input format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Timestamp of text events: RFC 3339, epoch ms, or relative (-15m, -2h, -7d, now).
-    /// Default: when the line is read.
-    #[arg(long, value_parser = crate::common::parse_time_arg)]
+    /// Timestamp of text events: a duration ago (15m, 2d), a date (2026-11-26,
+    /// "2026-11-26 08:00", UTC), RFC 3339, epoch ms, or now. Default: when the line is read.
+    #[arg(long, value_parser = crate::common::parse_time_arg, allow_hyphen_values = true)]
     pub timestamp: Option<i64>,
+    /// Read each text line's timestamp from the line itself, like the CloudWatch agent's
+    /// datetime_format: a preset (rfc3339, syslog, clf, apache-error, epoch-ms, epoch) or a
+    /// strftime format ("%Y-%m-%d %H:%M:%S", "%d/%b/%Y:%H:%M:%S %z"); UTC unless it has %z.
+    /// A line without one (a stack trace's continuation) takes the previous line's time.
+    #[arg(long, value_parser = parse_timestamp_format)]
+    pub timestamp_format: Option<TimestampFormat>,
     /// Input files; `-` reads standard input.
     #[arg(required = true)]
     pub files: Vec<String>,
@@ -38,6 +44,9 @@ impl InputArgs {
         if self.format == Format::Text && self.group.is_none() {
             bail!("--group is required for text input");
         }
+        if self.format == Format::Jsonl && self.timestamp_format.is_some() {
+            bail!("--timestamp-format is for text input: jsonl lines carry their own timestamp");
+        }
         if let Some(g) = &self.group {
             LogGroupName::new(g.as_str())?;
         }
@@ -48,50 +57,132 @@ impl InputArgs {
     }
 
     /// Reads every line of `inputs` and parses it with these flags (text events stamped
-    /// `text_ts`, every event `ingestion`), calling `f` with the input's label, the 1-based
-    /// line number and the outcome of [`parse_line`].
+    /// `text_ts`, every event `ingestion`), calling `f` with where the line is and the outcome
+    /// of [`parse_line`].
     pub fn for_each_event(
         &self,
         inputs: &mut [Input],
         text_ts: i64,
         ingestion: i64,
-        mut f: impl FnMut(&str, u64, ParsedLine) -> Result<()>,
+        mut f: impl FnMut(&LineAt<'_>, ParsedLine) -> Result<()>,
     ) -> Result<()> {
+        let mut bytes_done = 0;
+        let mut clock = self.clock();
         for input in inputs {
             let stream = self.stream.clone().unwrap_or_else(|| input.name.clone());
             let label = input.label.clone();
             for_each_line(input, |lineno, line| {
+                bytes_done += line.len() as u64;
+                let stamp = clock.stamp(line, text_ts, ingestion);
                 let parsed = parse_line(
                     line,
                     self.format,
                     self.group.as_deref(),
                     &stream,
-                    text_ts,
+                    stamp.ms,
                     ingestion,
                 );
-                f(&label, lineno, parsed)
+                f(&LineAt { label: &label, lineno, bytes_done, undated: stamp.undated }, parsed)
             })?;
         }
         Ok(())
     }
+
+    /// The clock that stamps text lines with these flags.
+    pub fn clock(&self) -> LineClock {
+        LineClock { format: self.timestamp_format.clone(), last: None }
+    }
 }
 
-/// What one input line holds: (group, stream, event), nothing (a blank trailing line), or why
-/// it is malformed.
-pub type ParsedLine = Result<Option<(String, String, LogEvent)>, String>;
+fn parse_timestamp_format(s: &str) -> Result<TimestampFormat, String> {
+    TimestampFormat::new(s).map_err(|e| e.to_string())
+}
+
+/// Stamps text lines: with the time written in them (`--timestamp-format`), else the last
+/// time found (a continuation line), else a fallback.
+pub struct LineClock {
+    format: Option<TimestampFormat>,
+    last: Option<i64>,
+}
+
+/// A text line's timestamp.
+pub struct Stamp {
+    /// Epoch milliseconds.
+    pub ms: i64,
+    /// A `--timestamp-format` was given but found no time in the line.
+    pub undated: bool,
+}
+
+impl LineClock {
+    /// The timestamp of `line`; `fallback` when there is no format or nothing found yet, and
+    /// `now` for formats without a year.
+    pub fn stamp(&mut self, line: &[u8], fallback: i64, now: i64) -> Stamp {
+        let Some(format) = &self.format else { return Stamp { ms: fallback, undated: false } };
+        let found = format.find(&String::from_utf8_lossy(line), now);
+        if found.is_some() {
+            self.last = found;
+        }
+        Stamp { ms: found.or(self.last).unwrap_or(fallback), undated: found.is_none() }
+    }
+}
+
+/// Where a line was read.
+pub struct LineAt<'a> {
+    /// The input's label (a file name, or "stdin").
+    pub label: &'a str,
+    /// The line's number in its input, from 1.
+    pub lineno: u64,
+    /// Bytes read so far from all inputs, this line included.
+    pub bytes_done: u64,
+    /// A `--timestamp-format` found no time in the line (it took the previous line's).
+    pub undated: bool,
+}
+
+/// One input line read as an event.
+#[derive(Debug)]
+pub struct ParsedEvent {
+    /// The log group.
+    pub group: String,
+    /// The log stream.
+    pub stream: String,
+    /// The event.
+    pub event: LogEvent,
+    /// Whether bytes that are not UTF-8 were replaced with U+FFFD to keep the line.
+    pub replaced_invalid_utf8: bool,
+}
+
+/// What one input line holds: an event, nothing (a blank line), or why it is malformed.
+pub type ParsedLine = Result<Option<ParsedEvent>, String>;
+
+/// How much of an input is looked at to tell a binary file, as `grep` does: a NUL byte there.
+const BINARY_SNIFF_BYTES: usize = 8 << 10;
+
+/// Whether `head` (the start of an input) looks like a binary file rather than text lines.
+pub fn looks_binary(head: &[u8]) -> bool {
+    head[..head.len().min(BINARY_SNIFF_BYTES)].contains(&0)
+}
 
 /// Input line formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// One event per line; the whole line is the message.
     Text,
-    /// One JSON object per line: {"timestamp": <epoch ms>, "message": "...", "group"?, "stream"?}.
+    /// One JSON object per line: {"timestamp": <epoch ms or RFC 3339>, "message": "...",
+    /// "group"?, "stream"?}.
     Jsonl,
+}
+
+/// A jsonl timestamp: epoch milliseconds, or an RFC 3339 string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum JsonTime {
+    Millis(i64),
+    Text(String),
 }
 
 #[derive(Deserialize)]
 struct JsonLine {
-    timestamp: i64,
+    timestamp: JsonTime,
     message: String,
     group: Option<String>,
     stream: Option<String>,
@@ -103,7 +194,14 @@ pub struct Input {
     pub label: String,
     /// The default stream name: the file's name, or "stdin".
     pub name: String,
+    /// The size in bytes, when known (a file, or stdin kept in memory).
+    pub size: Option<u64>,
     reader: Box<dyn BufRead>,
+}
+
+/// The inputs' total size in bytes, if every one's is known (for a progress bar).
+pub fn total_size(inputs: &[Input]) -> Option<u64> {
+    inputs.iter().map(|i| i.size).sum()
 }
 
 /// The stream a file's events go to when `--stream` is not given: the file's name.
@@ -117,7 +215,7 @@ pub fn open_inputs(files: &[String], rereadable: bool) -> Result<Vec<Input>> {
     files
         .iter()
         .map(|file| {
-            let (reader, name): (Box<dyn BufRead>, String) = if file == "-" {
+            let (reader, name, size): (Box<dyn BufRead>, String, Option<u64>) = if file == "-" {
                 if rereadable {
                     let data = match STDIN.get() {
                         Some(d) => d,
@@ -127,16 +225,22 @@ pub fn open_inputs(files: &[String], rereadable: bool) -> Result<Vec<Input>> {
                             STDIN.get_or_init(|| buf)
                         }
                     };
-                    (Box::new(&data[..]), "stdin".into())
+                    (Box::new(&data[..]), "stdin".into(), Some(data.len() as u64))
                 } else {
-                    (Box::new(BufReader::new(std::io::stdin())), "stdin".into())
+                    (Box::new(BufReader::new(std::io::stdin())), "stdin".into(), None)
                 }
             } else {
                 let f = File::open(file).with_context(|| format!("opening {file}"))?;
-                (Box::new(BufReader::with_capacity(1 << 20, f)), default_stream_name(file))
+                let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+                (Box::new(BufReader::with_capacity(1 << 20, f)), default_stream_name(file), size)
             };
             let label = if file == "-" { "stdin".to_owned() } else { file.clone() };
-            Ok(Input { label, name, reader })
+            let mut reader = reader;
+            let head = reader.fill_buf().with_context(|| format!("reading {label}"))?;
+            if looks_binary(head) {
+                bail!("{label} looks like a binary file (it holds NUL bytes): not reading it");
+            }
+            Ok(Input { label, name, size, reader })
         })
         .collect()
 }
@@ -159,7 +263,9 @@ fn for_each_line(input: &mut Input, mut f: impl FnMut(u64, &[u8]) -> Result<()>)
     }
 }
 
-/// Parses one input line into (group, stream, event); `Ok(None)` for a blank trailing line.
+/// Parses one input line into an event; `Ok(None)` for an empty line (a text event needs a
+/// message, and a jsonl blank line holds none). Bytes that are not UTF-8 are replaced with
+/// U+FFFD rather than dropping the line.
 pub fn parse_line(
     raw: &[u8],
     format: Format,
@@ -170,23 +276,30 @@ pub fn parse_line(
 ) -> ParsedLine {
     let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
     let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-    let text = std::str::from_utf8(raw).map_err(|e| format!("not valid UTF-8 ({e})"))?;
+    let text = String::from_utf8_lossy(raw);
+    let replaced_invalid_utf8 = matches!(text, std::borrow::Cow::Owned(_));
     match format {
         Format::Text => {
             if text.is_empty() {
-                return Err("empty line (an event needs a message of at least 1 byte)".into());
+                return Ok(None);
             }
             let group =
                 default_group.ok_or("no log group: --group is required for text input")?.to_owned();
-            let event = LogEvent::new(text_ts, ingestion, text).map_err(|e| e.to_string())?;
-            Ok(Some((group, default_stream.to_owned(), event)))
+            let event =
+                LogEvent::new(text_ts, ingestion, text.into_owned()).map_err(|e| e.to_string())?;
+            Ok(Some(ParsedEvent {
+                group,
+                stream: default_stream.to_owned(),
+                event,
+                replaced_invalid_utf8,
+            }))
         }
         Format::Jsonl => {
             if text.trim().is_empty() {
                 return Ok(None);
             }
             let j: JsonLine =
-                serde_json::from_str(text).map_err(|e| format!("invalid JSON line: {e}"))?;
+                serde_json::from_str(&text).map_err(|e| format!("invalid JSON line: {e}"))?;
             let group = j
                 .group
                 .or_else(|| default_group.map(str::to_owned))
@@ -194,9 +307,15 @@ pub fn parse_line(
             let stream = j.stream.unwrap_or_else(|| default_stream.to_owned());
             LogGroupName::new(group.as_str()).map_err(|e| e.to_string())?;
             LogStreamName::new(stream.as_str()).map_err(|e| e.to_string())?;
+            let timestamp = match j.timestamp {
+                JsonTime::Millis(ms) => ms,
+                JsonTime::Text(t) => {
+                    logsight_model::parse_rfc3339(&t).map_err(|e| e.to_string())?
+                }
+            };
             let event =
-                LogEvent::new(j.timestamp, ingestion, j.message).map_err(|e| e.to_string())?;
-            Ok(Some((group, stream, event)))
+                LogEvent::new(timestamp, ingestion, j.message).map_err(|e| e.to_string())?;
+            Ok(Some(ParsedEvent { group, stream, event, replaced_invalid_utf8 }))
         }
     }
 }

@@ -6,6 +6,7 @@
 mod client;
 mod cmd_alarms;
 mod cmd_compact;
+mod cmd_completions;
 mod cmd_events;
 mod cmd_export;
 mod cmd_groups;
@@ -21,10 +22,13 @@ mod cmd_tail;
 mod cmd_test_pattern;
 mod common;
 mod lines;
+mod print;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// logsight: a self-hosted log store and query engine with CloudWatch Logs semantics.
 #[derive(Debug, Parser)]
@@ -59,7 +63,8 @@ enum Command {
     Ingest(cmd_ingest::IngestArgs),
     /// Read a stream's events or search a group's (over the API).
     Events(cmd_events::EventsArgs),
-    /// Follow new events of log groups (a live tail session) until Ctrl-C.
+    /// Follow new events of log groups (a live tail session) until Ctrl-C; `--since 1h` shows
+    /// recent history first.
     Tail(cmd_tail::TailArgs),
     /// Put, list, delete and test metric filters (over the API).
     MetricFilters(cmd_metric_filters::MetricFiltersArgs),
@@ -67,6 +72,10 @@ enum Command {
     Metrics(cmd_metrics::MetricsArgs),
     /// Put, list, delete alarms; history, set-state, enable/disable actions (over the API).
     Alarms(cmd_alarms::AlarmsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cmd_completions::CompletionsArgs),
+    /// Print the man page (roff) of logsight and its subcommands.
+    Man(cmd_completions::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,10 +83,8 @@ fn main() -> ExitCode {
     // The server logs its lifecycle at info; other commands stay quiet unless asked.
     let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LOGSIGHT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
+        .with_env_filter(log_filter(std::env::var("LOGSIGHT_LOG").ok().as_deref(), default_level))
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
@@ -96,14 +103,40 @@ fn main() -> ExitCode {
         Command::MetricFilters(args) => cmd_metric_filters::run(args),
         Command::Metrics(args) => cmd_metrics::run(args),
         Command::Alarms(args) => cmd_alarms::run(args),
+        Command::Completions(args) => cmd_completions::completions(args, Cli::command()),
+        Command::Man(args) => cmd_completions::man(args, Cli::command()),
     };
     match result {
         Ok(code) => code,
+        // `| head` closed the pipe: stop quietly, as Unix tools do.
+        Err(e) if common::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The HTTP/2 and gRPC plumbing logs every frame at debug: these keep it at `warn` unless
+/// `LOGSIGHT_LOG` names the crate itself (`LOGSIGHT_LOG=debug,h2=trace`).
+const QUIET_DEPENDENCIES: [&str; 5] = ["h2", "hyper", "hyper_util", "tower", "tonic"];
+
+/// The log filter: `LOGSIGHT_LOG` if set and valid, else `default_level`, with the
+/// dependencies' chatter kept down.
+fn log_filter(env: Option<&str>, default_level: &str) -> tracing_subscriber::EnvFilter {
+    let spec = env.unwrap_or(default_level);
+    let mut filter = tracing_subscriber::EnvFilter::try_new(spec).unwrap_or_else(|e| {
+        eprintln!("warning: ignoring LOGSIGHT_LOG={spec:?}: {e}");
+        tracing_subscriber::EnvFilter::new(default_level)
+    });
+    for dep in QUIET_DEPENDENCIES {
+        let named =
+            spec.split(',').any(|d| d.split('=').next().is_some_and(|t| t.starts_with(dep)));
+        if !named && let Ok(d) = format!("{dep}=warn").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
+    filter
 }
 
 #[cfg(test)]
@@ -114,5 +147,13 @@ mod tests {
     #[test]
     fn command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn dependencies_stay_quiet_unless_named() {
+        let f = super::log_filter(Some("debug"), "warn").to_string();
+        assert!(f.contains("h2=warn") && f.contains("hyper=warn"), "{f}");
+        let f = super::log_filter(Some("debug,h2=trace"), "warn").to_string();
+        assert!(f.contains("h2=trace") && !f.contains("h2=warn"), "{f}");
     }
 }

@@ -11,6 +11,7 @@
 //! - [`retention`]: the retention periods CloudWatch accepts.
 //! - [`limits`]: service limits (batch sizes, clock skew windows).
 //! - [`time`]: epoch-millisecond times, half-open ranges and parsing of user-written times.
+//! - [`time_format`]: finding and reading the timestamp inside a log line.
 //!
 //! ```
 //! use logsight_model::{LogGroupName, RetentionDays};
@@ -26,12 +27,14 @@ pub mod names;
 pub mod producer;
 pub mod retention;
 pub mod time;
+pub mod time_format;
 
 pub use event::LogEvent;
 pub use names::{LogGroupName, LogStreamName};
 pub use producer::ProducerId;
 pub use retention::RetentionDays;
-pub use time::{TimeRange, Timestamp, parse_time};
+pub use time::{TimeRange, Timestamp, parse_rfc3339, parse_time};
+pub use time_format::TimestampFormat;
 
 /// Why a value was rejected. Each variant names the rule that was broken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,11 +81,22 @@ pub enum ModelError {
     },
     /// A time that could not be parsed.
     #[error(
-        "invalid time {input:?}: expected RFC 3339 (2024-05-01T12:00:00Z), epoch milliseconds, `now`, or a relative time such as -15m, -2h, -7d"
+        "invalid time {input:?}: expected a duration ago (15m, 2h, 7d), a date (2026-11-26, \"2026-11-26 08:00\", UTC), RFC 3339 (2024-05-01T12:00:00Z), epoch milliseconds, or `now`"
     )]
     InvalidTime {
         /// The rejected text.
         input: String,
+    },
+    /// A `--timestamp-format` that is neither a preset nor a usable strftime format.
+    #[error(
+        "invalid timestamp format {format:?}: {why} (presets: {}; or a strftime format such as \"%Y-%m-%d %H:%M:%S\")",
+        time_format::PRESETS.join(", ")
+    )]
+    InvalidTimestampFormat {
+        /// The rejected format.
+        format: String,
+        /// What is wrong with it.
+        why: String,
     },
 }
 

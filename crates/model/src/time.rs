@@ -1,7 +1,5 @@
 //! Times: epoch milliseconds, half-open ranges, and parsing what people type.
 
-use chrono::DateTime;
-
 use crate::ModelError;
 
 /// Milliseconds since the Unix epoch, UTC.
@@ -50,9 +48,13 @@ impl TimeRange {
     }
 }
 
-/// Parses a user-written time: RFC 3339 (`2024-05-01T12:00:00Z`), epoch milliseconds
-/// (`1714564800000`), `now`, or a time relative to `now_ms` (`-15m`, `-2h`, `-7d`, `-30s`,
-/// `-1w`; a leading `+` goes forward).
+/// Parses a user-written time, as `aws logs tail --since` and `logcli` take them:
+/// - `now`, or epoch milliseconds (`1714564800000`);
+/// - a duration ago: `15m`, `2h`, `7d`, `1w`, `30s`, `1h30m`, `-15m` (a leading `+` goes
+///   forward from `now_ms` instead);
+/// - RFC 3339 (`2024-05-01T12:00:00Z`, `2024-05-01T14:00:00+02:00`);
+/// - a date or a date and time without an offset, read as UTC: `2026-11-26`,
+///   `2026-11-26 08:00`, `2026-11-26T08:00:30.5`.
 pub fn parse_time(input: &str, now_ms: Timestamp) -> Result<Timestamp, ModelError> {
     let s = input.trim();
     let bad = || ModelError::InvalidTime { input: input.to_owned() };
@@ -62,23 +64,43 @@ pub fn parse_time(input: &str, now_ms: Timestamp) -> Result<Timestamp, ModelErro
     if let Ok(ms) = s.parse::<i64>() {
         return Ok(ms);
     }
-    if let Some(rest) = s.strip_prefix(['-', '+']) {
-        let sign = if s.starts_with('-') { -1 } else { 1 };
-        let split = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let (num, unit) = rest.split_at(split);
-        let n: i64 = num.parse().map_err(|_| bad())?;
-        let unit_ms = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 7 * 86_400_000,
-            _ => return Err(bad()),
-        };
-        return n.checked_mul(unit_ms).and_then(|d| now_ms.checked_add(sign * d)).ok_or_else(bad);
+    if s.starts_with(|c: char| c == '-' || c == '+' || c.is_ascii_digit())
+        && let Some(ms) = duration_ms(s.trim_start_matches(['-', '+']))
+    {
+        let ms = if s.starts_with('+') { ms } else { -ms };
+        return now_ms.checked_add(ms).ok_or_else(bad);
     }
-    DateTime::parse_from_rfc3339(s).map(|t| t.timestamp_millis()).map_err(|_| bad())
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(t.as_millisecond());
+    }
+    let civil = s
+        .parse::<jiff::civil::DateTime>()
+        .or_else(|_| {
+            s.parse::<jiff::civil::Date>().map(|d| d.to_datetime(jiff::civil::Time::midnight()))
+        })
+        .map_err(|_| bad())?;
+    jiff::tz::TimeZone::UTC.to_timestamp(civil).map(|t| t.as_millisecond()).map_err(|_| bad())
+}
+
+/// Parses an RFC 3339 time (`2024-05-01T12:00:00Z`, `2024-05-01T14:00:00.5+02:00`), as data
+/// carries it, into epoch milliseconds.
+pub fn parse_rfc3339(input: &str) -> Result<Timestamp, ModelError> {
+    input
+        .parse::<jiff::Timestamp>()
+        .map(|t| t.as_millisecond())
+        .map_err(|_| ModelError::InvalidTime { input: input.to_owned() })
+}
+
+/// A friendly duration (`15m`, `1h30m`, `7d`, `250ms`) in milliseconds; days are 24 hours.
+fn duration_ms(s: &str) -> Option<i64> {
+    // A bare date such as 2026-11-26 also starts with a digit: it is not a duration.
+    if !s.ends_with(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let span: jiff::Span = s.parse().ok()?;
+    let total =
+        span.total((jiff::Unit::Millisecond, jiff::SpanRelativeTo::days_are_24_hours())).ok()?;
+    (total.is_finite() && total.abs() < i64::MAX as f64).then_some(total as i64)
 }
 
 #[cfg(test)]
@@ -101,11 +123,24 @@ mod tests {
             ("2024-05-01T12:00:00Z", 1_714_564_800_000),
             ("2024-05-01T14:00:00+02:00", 1_714_564_800_000),
             ("2024-05-01T12:00:00.250Z", 1_714_564_800_250),
+            // Durations without a sign are in the past, as `--since 1h` means.
+            ("1h", now - 3_600_000),
+            ("5m", now - 5 * 60_000),
+            ("1h30m", now - 90 * 60_000),
+            ("2d", now - 2 * 86_400_000),
+            ("1w", now - 7 * 86_400_000),
+            ("250ms", now - 250),
+            // Dates and civil times are UTC: 2026-11-26T00:00:00Z is 1_795_651_200_000.
+            ("2026-11-26", 1_795_651_200_000),
+            ("2026-11-26 08:00", 1_795_651_200_000 + 8 * 3_600_000),
+            ("2026-11-26T08:00:30.5", 1_795_651_200_000 + 8 * 3_600_000 + 30_500),
+            (" 2026-11-26 ", 1_795_651_200_000),
         ];
         for (input, want) in cases {
             assert_eq!(parse_time(input, now), Ok(want), "{input}");
         }
-        for bad in ["", "yesterday", "-15x", "2024-13-01T00:00:00Z", "-m"] {
+        for bad in ["", "yesterday", "-15x", "2024-13-01T00:00:00Z", "-m", "2026-02-30", "h", "1h-"]
+        {
             assert!(parse_time(bad, now).is_err(), "{bad}");
         }
     }

@@ -7,5 +7,6 @@ mod live_tail;
 mod query_cli;
 mod server_api;
 mod server_cli;
+mod server_hardening;
 mod support;
 mod test_pattern_cli;

@@ -8,5 +8,6 @@ mod query_cli;
 mod server_api;
 mod server_cli;
 mod server_hardening;
+mod soak;
 mod support;
 mod test_pattern_cli;

@@ -320,8 +320,12 @@ fn soak_and_chaos() {
         if let Some(hwm) = server.status_kib("VmHWM:") {
             peak_rss_kib = peak_rss_kib.max(hwm);
         }
-        if let Some(rss) = server.status_kib("VmRSS:") {
-            rss_samples.push((started.elapsed().as_secs(), rss));
+        // Anonymous memory (heap) apart from file pages (the mapped segments, given back under
+        // pressure).
+        if let (Some(anon), Some(file)) =
+            (server.status_kib("RssAnon:"), server.status_kib("RssFile:"))
+        {
+            rss_samples.push((started.elapsed().as_secs(), anon, file));
         }
         if Instant::now() >= next_kill {
             server.kill9();
@@ -380,9 +384,10 @@ fn soak_and_chaos() {
     let lat = std::mem::take(&mut *latencies.lock().unwrap());
     let secs_run = started.elapsed().as_secs_f64();
     println!(
-        "soak: {secs_run:.0} s, {kills} SIGKILLs; {} events acknowledged ({:.0}/s), {} uncertain (failed batches), \
-         all acknowledged present exactly once; {} reads, read p99 {:?}; {} events tailed; {} create/put/delete cycles; \
-         recovery (restart to first answer) max {:?}; server peak RSS {} MiB",
+        "soak: {secs_run:.0} s, {kills} SIGKILLs; {} events acknowledged ({:.0}/s), {} uncertain \
+         (failed batches), all acknowledged present exactly once; {} reads, read p99 {:?}; {} \
+         events tailed; {} create/put/delete cycles; recovery (restart to first answer) max \
+         {:?}; server peak RSS {} MiB",
         ledger.acked.len(),
         ledger.acked.len() as f64 / secs_run,
         ledger.uncertain.len(),
@@ -397,9 +402,9 @@ fn soak_and_chaos() {
     let series: Vec<String> = rss_samples
         .iter()
         .step_by(step)
-        .map(|(s, kib)| format!("{s}s:{}MiB", kib / 1024))
+        .map(|(s, anon, file)| format!("{s}s:{}+{}", anon / 1024, file / 1024))
         .collect();
-    println!("soak: server RSS over time: {}", series.join(" "));
+    println!("soak: server RSS over time, anonymous+file MiB: {}", series.join(" "));
 }
 
 /// A body that sends its chunks, then stalls until dropped.

@@ -243,7 +243,7 @@ async fn accept_loop(
                     "connection limit reached: new connections wait"
                 );
                 tokio::select! {
-                    slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                    slot = slots.clone().acquire_owned() => slot.expect("never closed"),
                     _ = tx.closed() => return,
                 }
             }

@@ -371,7 +371,8 @@ impl Logs for LogsService {
                     done = async { oldest.expect("guarded").await }, if has_oldest => {
                         let (id, _) = inflight.pop_front().expect("guarded");
                         let ack = done.unwrap_or_else(|e| {
-                            ack_error(id, &ServiceError::Internal(format!("ingest task failed: {e}")))
+                            let e = ServiceError::Internal(format!("ingest task failed: {e}"));
+                            ack_error(id, &e)
                         });
                         if tx.send(Ok(ack)).await.is_err() {
                             return;
@@ -381,7 +382,8 @@ impl Logs for LogsService {
                         Some(Ok(batch)) => {
                             let me = me.clone();
                             let id = batch.batch_id;
-                            inflight.push_back((id, tokio::spawn(async move { me.ingest(batch).await })));
+                            let task = tokio::spawn(async move { me.ingest(batch).await });
+                            inflight.push_back((id, task));
                         }
                         Some(Err(status)) => {
                             tracing::debug!(%status, "ingest stream ended by the client");

@@ -342,7 +342,8 @@ fn stalled_bodies_hold_no_more_than_the_budget() {
     let server = TestServer::start_with(ServerOptions {
         max_inflight_bytes: 4 << 20,
         admission_wait: Duration::from_millis(300),
-        request_timeout: Duration::from_secs(2),
+        // Far past the admission wait, so no refused call could be admitted after a timeout.
+        request_timeout: Duration::from_secs(5),
         ..ServerOptions::default()
     });
     rt().block_on(async {

@@ -9,6 +9,8 @@ mod live_tail;
 mod query_cli;
 mod server_api;
 mod server_cli;
+mod server_hardening;
+mod soak;
 mod support;
 mod test_pattern_cli;
 mod watch_api;

@@ -40,7 +40,10 @@ pub struct ServeArgs {
     /// JSON config file: {"data_dir": "...", "listen": "...", "http_listen": "...",
     /// "auth": "FILE", "max_inflight_bytes": N,
     /// "admission_wait_ms": N, "live_tail_update_interval_ms": N (default 1000),
-    /// "live_tail_timeout_ms": N (default 3 h)}. Flags override it.
+    /// "live_tail_timeout_ms": N (default 3 h), and the limits on clients (README, "Limits"):
+    /// "max_concurrent_streams", "stream_window_bytes", "connection_window_bytes",
+    /// "request_timeout_ms", "max_connections", "fd_reserve", "idle_timeout_ms",
+    /// "filter_scan_time_ms"}. Flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -57,6 +60,14 @@ struct Config {
     admission_wait_ms: Option<u64>,
     live_tail_update_interval_ms: Option<u64>,
     live_tail_timeout_ms: Option<u64>,
+    max_concurrent_streams: Option<u32>,
+    stream_window_bytes: Option<u32>,
+    connection_window_bytes: Option<u32>,
+    request_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
+    fd_reserve: Option<usize>,
+    idle_timeout_ms: Option<u64>,
+    filter_scan_time_ms: Option<u64>,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
@@ -69,12 +80,15 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         }
         None => Config::default(),
     };
-    let data_dir = args.data_dir.or(config.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into());
-    let listen = args.listen.or(config.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
-    let http_listen =
-        args.http_listen.or(config.http_listen).unwrap_or_else(|| DEFAULT_HTTP_LISTEN.into());
+    let data_dir =
+        args.data_dir.or(config.data_dir.clone()).unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+    let listen = args.listen.or(config.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let http_listen = args
+        .http_listen
+        .or(config.http_listen.clone())
+        .unwrap_or_else(|| DEFAULT_HTTP_LISTEN.into());
     let mut opts = ServerOptions { audit: true, ..ServerOptions::default() };
-    if let Some(path) = args.auth.or(config.auth) {
+    if let Some(path) = args.auth.or(config.auth.clone()) {
         let principals = logsight_auth::Principals::load(&path)?;
         anyhow::ensure!(!principals.is_empty(), "{} lists no principals", path.display());
         opts.principals = Some(principals);
@@ -92,6 +106,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     if let Some(ms) = config.live_tail_timeout_ms {
         opts.live_tail_timeout = std::time::Duration::from_millis(ms);
     }
+    apply_limits(&config, &mut opts)?;
     // Listen before opening the store: a taken port must leave no data directory behind.
     let listener = bind(&listen, "gRPC")?;
     let http_listener = bind(&http_listen, "HTTP")?;
@@ -147,6 +162,52 @@ fn bind(addr: &str, what: &str) -> Result<std::net::TcpListener> {
         .with_context(|| format!("listening for the {what} API on {addr}"))?;
     l.set_nonblocking(true)?;
     Ok(l)
+}
+
+/// The limits on clients from the config file, checked.
+fn apply_limits(config: &Config, opts: &mut ServerOptions) -> Result<()> {
+    use std::time::Duration;
+    let ms = Duration::from_millis;
+    if let Some(n) = config.max_concurrent_streams {
+        anyhow::ensure!(n > 0, "max_concurrent_streams must be at least 1");
+        opts.max_concurrent_streams = n;
+    }
+    // HTTP/2 allows windows from 65,535 bytes to 2^31 - 1.
+    for (key, value, field) in [
+        ("stream_window_bytes", config.stream_window_bytes, &mut opts.stream_window_bytes),
+        (
+            "connection_window_bytes",
+            config.connection_window_bytes,
+            &mut opts.connection_window_bytes,
+        ),
+    ] {
+        if let Some(n) = value {
+            anyhow::ensure!(
+                (65_535..=i32::MAX as u32).contains(&n),
+                "{key} must be 65535 to 2147483647 bytes, not {n}"
+            );
+            *field = n;
+        }
+    }
+    if let Some(n) = config.request_timeout_ms {
+        anyhow::ensure!(n > 0, "request_timeout_ms must be at least 1");
+        opts.request_timeout = ms(n);
+    }
+    if let Some(n) = config.max_connections {
+        anyhow::ensure!(n > 0, "max_connections must be at least 1");
+        opts.max_connections = n;
+    }
+    if let Some(n) = config.fd_reserve {
+        opts.fd_reserve = n;
+    }
+    if let Some(n) = config.idle_timeout_ms {
+        anyhow::ensure!(n > 0, "idle_timeout_ms must be at least 1");
+        opts.idle_timeout = ms(n);
+    }
+    if let Some(n) = config.filter_scan_time_ms {
+        opts.filter_scan_time = ms(n);
+    }
+    Ok(())
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -14,6 +14,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
-    tonic_prost_build::configure().compile_with_config(config, &protos, &[root])?;
+    // Malformed requests are the client's fault: see `src/codec.rs`.
+    tonic_prost_build::configure().codec_path("crate::codec::LogsCodec").compile_with_config(
+        config,
+        &protos,
+        &[root],
+    )?;
     Ok(())
 }

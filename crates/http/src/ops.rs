@@ -119,7 +119,7 @@ async fn call<O: Operation>(
     req.validate()?;
     shared.access().authorize(identity, O::NAME, req.group())?;
     let bytes = req.ingest_bytes();
-    let _permit = if bytes > 0 { Some(shared.admission().admit(bytes).await?) } else { None };
+    let _permit = if bytes > 0 { Some(shared.admission().reserve(bytes).await?) } else { None };
     let region = identity.region.clone();
     let out = shared.blocking(move |s| req.run(s, &region)).await?;
     serde_json::to_vec(&out)

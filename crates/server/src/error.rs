@@ -128,6 +128,25 @@ pub fn http_status(e: &ServiceError) -> u16 {
     }
 }
 
+/// Most characters of a client's value quoted in an error message (as names are cut).
+const SHOWN_CHARS: usize = 80;
+
+/// Most characters of an error message sent to a client. Every value a message quotes is cut
+/// already; this bounds the whole, so no answer exceeds what clients accept as metadata.
+const MAX_MESSAGE_CHARS: usize = 1024;
+
+/// A client's value cut for quoting in an error message: its first 80 characters, then `…`.
+pub fn shown(value: &str) -> String {
+    cut(value, SHOWN_CHARS)
+}
+
+fn cut(value: &str, max: usize) -> String {
+    match value.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &value[..i]),
+        None => value.to_owned(),
+    }
+}
+
 /// Metadata key carrying the retry hint of LIMIT_EXCEEDED and UNAVAILABLE answers.
 pub const RETRY_AFTER_MS: &str = "retry-after-ms";
 
@@ -149,7 +168,8 @@ impl ServiceError {
     /// The status sent to the client: `"<ExceptionName>: <message>"` and the table's code.
     pub fn to_status(&self) -> tonic::Status {
         let (name, code) = error_code(self);
-        let mut status = tonic::Status::new(code, format!("{name}: {self}"));
+        let mut status =
+            tonic::Status::new(code, cut(&format!("{name}: {self}"), MAX_MESSAGE_CHARS));
         if let Some(ms) = self.retry_after_ms()
             && let Ok(v) = ms.to_string().parse()
         {
@@ -248,6 +268,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shown_cuts_at_80_characters() {
+        assert_eq!(shown("short"), "short");
+        assert_eq!(shown(&"é".repeat(80)), "é".repeat(80));
+        assert_eq!(shown(&"é".repeat(81)), format!("{}…", "é".repeat(80)));
+    }
+
+    #[test]
     fn table_and_message() {
         let s = ServiceError::from(StorageError::GroupNotFound("g".into())).to_status();
         assert_eq!(s.code(), tonic::Code::NotFound);
@@ -271,6 +298,9 @@ mod tests {
         let s = ServiceError::from(ModelError::InvalidRetention { days: 2 }).to_status();
         assert_eq!(s.code(), tonic::Code::InvalidArgument);
         assert!(s.message().starts_with("InvalidParameterException: invalid retention 2 days"));
+        let s = ServiceError::invalid("x".repeat(100_000)).to_status();
+        assert_eq!(s.message().chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(s.message().ends_with("xx…"));
         let s = ServiceError::SessionTimeout("over".into()).to_status();
         assert_eq!(
             (s.code(), s.message()),

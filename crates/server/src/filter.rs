@@ -4,6 +4,16 @@
 
 use logsight_query_lang::pattern::FilterPattern;
 
+use crate::error::shown;
+
+/// The compiler's reason may quote the pattern; a reason is a sentence, so longer ones are cut.
+fn cut_reason(reason: &str) -> String {
+    match reason.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &reason[..i]),
+        None => reason.to_owned(),
+    }
+}
+
 /// A compiled pattern.
 #[derive(Debug, Clone)]
 pub struct Matcher(FilterPattern);
@@ -12,17 +22,17 @@ pub struct Matcher(FilterPattern);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid filter pattern {pattern:?}: {reason}")]
 pub struct PatternError {
-    /// The pattern.
+    /// The pattern (cut to 80 characters).
     pub pattern: String,
-    /// What is wrong with it, and where.
+    /// What is wrong with it, and where (quoted parts cut).
     pub reason: String,
 }
 
 /// Compiles a pattern.
 pub fn compile(pattern: &str) -> Result<Matcher, PatternError> {
     FilterPattern::compile(pattern).map(Matcher).map_err(|e| PatternError {
-        pattern: pattern.to_owned(),
-        reason: format!("{} (at character {})", e.message, e.offset),
+        pattern: shown(pattern),
+        reason: format!("{} (at character {})", cut_reason(&e.message), e.offset),
     })
 }
 
@@ -55,5 +65,8 @@ mod tests {
             err.contains("parentheses are not supported") && err.contains("at character"),
             "{err}"
         );
+        let huge = format!("%{}(%", "a".repeat(100_000));
+        let err = compile(&huge).unwrap_err().to_string();
+        assert!(err.len() < 600, "{} bytes: {}", err.len(), &err[..600]);
     }
 }

@@ -1,5 +1,6 @@
 //! The tonic adapter: wire types in, service calls on blocking threads, wire types out.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use logsight_proto::v1 as pb;
 use logsight_proto::v1::logs_server::Logs;
 use logsight_storage::{GroupInfo, StreamInfo};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
@@ -27,6 +29,7 @@ const INGEST_WINDOW: usize = 8;
 #[derive(Clone)]
 pub struct LogsService {
     service: Arc<Service>,
+    /// The in-flight budget; a decoded batch holds its bytes of it while it is stored.
     admission: Admission,
     tail_timing: tail::Timing,
     stopping: watch::Receiver<bool>,
@@ -72,7 +75,7 @@ impl LogsService {
         producer: Option<(String, u64)>,
     ) -> Result<PutOutcome, ServiceError> {
         let bytes = crate::rules::batch_bytes(events.iter().map(|e| e.message.as_str()));
-        let _permit = self.admission.admit(bytes).await?;
+        let _reservation = self.admission.reserve(bytes).await?;
         let events: Vec<(i64, String)> =
             events.into_iter().map(|e| (e.timestamp, e.message)).collect();
         self.blocking(move |s| {
@@ -80,6 +83,37 @@ impl LogsService {
             s.put_events(&group, &stream, events, producer)
         })
         .await
+    }
+
+    /// Stores one IngestStream batch; its acknowledgement.
+    async fn ingest(&self, batch: pb::IngestStreamRequest) -> pb::IngestStreamResponse {
+        let id = batch.batch_id;
+        let put = async {
+            let producer = wire_producer(batch.producer_id, batch.sequence)?;
+            self.put(batch.log_group_name, batch.log_stream_name, batch.log_events, producer).await
+        };
+        match put.await {
+            Ok(out) => pb::IngestStreamResponse {
+                batch_id: id,
+                accepted: out.accepted as i32,
+                rejected_log_events_info: rejected_info(out.rejected),
+                duplicate: out.duplicate,
+                ..Default::default()
+            },
+            Err(e) => ack_error(id, &e),
+        }
+    }
+}
+
+fn ack_error(batch_id: u64, e: &ServiceError) -> pb::IngestStreamResponse {
+    let (name, code) = error_code(e);
+    pb::IngestStreamResponse {
+        batch_id,
+        error_type: name.into(),
+        error_code: code as i32,
+        error_message: e.to_string(),
+        retry_after_ms: e.retry_after_ms().map(|m| m as i64),
+        ..Default::default()
     }
 }
 
@@ -345,65 +379,48 @@ impl Logs for LogsService {
         req: Request<Streaming<pb::IngestStreamRequest>>,
     ) -> Reply<Self::IngestStreamStream> {
         let mut incoming = req.into_inner();
-        let (tx, rx) = mpsc::channel(INGEST_WINDOW * 2);
+        let (tx, rx) = mpsc::channel(INGEST_WINDOW);
         let me = Arc::new(self.clone());
         let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
-            let mut inflight = tokio::task::JoinSet::new();
-            loop {
-                // Flow control: read no further while the window is full.
-                while inflight.len() >= INGEST_WINDOW {
-                    inflight.join_next().await;
-                }
-                let next = tokio::select! {
-                    m = incoming.next() => m,
-                    _ = stopping.wait_for(|s| *s) => None,
-                };
-                let batch = match next {
-                    Some(Ok(b)) => b,
-                    Some(Err(status)) => {
-                        tracing::debug!(%status, "ingest stream ended by the client");
-                        break;
-                    }
-                    None => break,
-                };
-                let (me, tx) = (me.clone(), tx.clone());
-                inflight.spawn(async move {
-                    let id = batch.batch_id;
-                    let put = async {
-                        let producer = wire_producer(batch.producer_id, batch.sequence)?;
-                        me.put(
-                            batch.log_group_name,
-                            batch.log_stream_name,
-                            batch.log_events,
-                            producer,
-                        )
-                        .await
-                    };
-                    let ack = match put.await {
-                        Ok(out) => pb::IngestStreamResponse {
-                            batch_id: id,
-                            accepted: out.accepted as i32,
-                            rejected_log_events_info: rejected_info(out.rejected),
-                            duplicate: out.duplicate,
-                            ..Default::default()
-                        },
-                        Err(e) => {
-                            let (name, code) = error_code(&e);
-                            pb::IngestStreamResponse {
-                                batch_id: id,
-                                error_type: name.into(),
-                                error_code: code as i32,
-                                error_message: e.to_string(),
-                                retry_after_ms: e.retry_after_ms().map(|m| m as i64),
-                                ..Default::default()
-                            }
+            // Batches are stored concurrently (up to the window) but acknowledged in the order
+            // they arrived, so a retried batch's `duplicate` never overtakes the original's ack.
+            let mut inflight: VecDeque<(u64, JoinHandle<pb::IngestStreamResponse>)> =
+                VecDeque::new();
+            let mut reading = true;
+            while reading || !inflight.is_empty() {
+                let window_open = reading && inflight.len() < INGEST_WINDOW;
+                let oldest = inflight.front_mut().map(|(_, h)| h);
+                let has_oldest = oldest.is_some();
+                tokio::select! {
+                    done = async { oldest.expect("guarded").await }, if has_oldest => {
+                        let (id, _) = inflight.pop_front().expect("guarded");
+                        let ack = done.unwrap_or_else(|e| {
+                            let e = ServiceError::Internal(format!("ingest task failed: {e}"));
+                            ack_error(id, &e)
+                        });
+                        if tx.send(Ok(ack)).await.is_err() {
+                            return;
                         }
-                    };
-                    let _ = tx.send(Ok(ack)).await;
-                });
+                    }
+                    next = incoming.next(), if window_open => match next {
+                        Some(Ok(batch)) => {
+                            let me = me.clone();
+                            let id = batch.batch_id;
+                            let task = tokio::spawn(async move { me.ingest(batch).await });
+                            inflight.push_back((id, task));
+                        }
+                        Some(Err(status)) => {
+                            tracing::debug!(%status, "ingest stream ended by the client");
+                            reading = false;
+                        }
+                        None => reading = false,
+                    },
+                    () = async { drop(stopping.wait_for(|s| *s).await) }, if reading => {
+                        reading = false;
+                    }
+                }
             }
-            while inflight.join_next().await.is_some() {}
         });
         ok(Box::pin(ReceiverStream::new(rx)))
     }
@@ -421,15 +438,6 @@ impl Logs for LogsService {
             r.log_stream_name_prefixes,
             r.log_event_filter_pattern,
         )?;
-        let groups = spec.groups.clone();
-        self.blocking(move |s| {
-            // Every group must exist; the retention lookup is the catalog-only check.
-            for g in &groups {
-                s.store().retention_days(g.as_str())?;
-            }
-            Ok(())
-        })
-        .await?;
         let (names, prefixes) = match &spec.streams {
             StreamFilter::All => (vec![], vec![]),
             StreamFilter::Names(n) => (n.iter().map(|n| n.to_string()).collect(), vec![]),
@@ -451,6 +459,17 @@ impl Logs for LogsService {
             self.tail_timing,
             self.stopping.clone(),
         );
+        // Every group must exist (the retention lookup is the catalog-only check). Checked once
+        // subscribed, so a group deleted before the check is refused and one deleted after it
+        // ends the session: no session outlives its group.
+        let groups = start.log_group_names.clone();
+        self.blocking(move |s| {
+            for g in &groups {
+                s.store().retention_days(g)?;
+            }
+            Ok(())
+        })
+        .await?;
         let start = pb::StartLiveTailResponse {
             response_stream: Some(pb::start_live_tail_response::ResponseStream::SessionStart(
                 start,

@@ -104,10 +104,14 @@ where
             } else {
                 Caller::Anonymous
             },
+            // The server's accept loop (`conn`) records each connection's address.
             source_ip: req
                 .extensions()
-                .get::<TcpConnectInfo>()
-                .and_then(TcpConnectInfo::remote_addr)
+                .get::<crate::conn::ConnInfo>()
+                .and_then(|c| c.remote)
+                .or_else(|| {
+                    req.extensions().get::<TcpConnectInfo>().and_then(TcpConnectInfo::remote_addr)
+                })
                 .map(|a| a.ip()),
             user_agent: req
                 .headers()

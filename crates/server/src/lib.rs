@@ -14,6 +14,7 @@
 //! - [`filter`]: CloudWatch filter patterns, through `logsight-query-lang`.
 //! - [`tail`]: live tail sessions (StartLiveTail): fan-out of durable appends, per-session
 //!   sampling to 500 events per update and a bounded queue for slow clients.
+//! - [`token`]: paging tokens bound by an HMAC to their operation, group and streams.
 //! - [`grpc`]: the tonic service.
 //! - [`watch_grpc`]: the `Watch` service (metric filters, metrics, alarms) over
 //!   `logsight-watch`, served on the same port.
@@ -21,6 +22,9 @@
 //!   [`admission`] budget, [`access`] control (SigV4 and policies through `logsight-auth`),
 //!   the [`audit`] trail (CloudTrail-shaped records in `/logsight/audit`) and [`metrics`]. The
 //!   HTTP API (`logsight-http`) is another front end over the same [`Shared`].
+//! - [`admission`], [`limits`], [`conn`]: what a client can make the server hold: the in-flight
+//!   byte budget charged before request bodies are buffered, the connection cap with a
+//!   descriptor reserve for the store, idle connections closed, an accept loop that backs off.
 //!
 //! Start a server with [`run`]; it returns after `shutdown` completes and in-flight calls finish,
 //! having flushed the store.
@@ -28,15 +32,18 @@
 pub mod access;
 pub mod admission;
 pub mod audit;
+pub mod conn;
 pub mod error;
 pub mod filter;
 pub mod grpc;
 pub mod grpc_gate;
+pub mod limits;
 pub mod metrics;
 pub mod rules;
 pub mod service;
 pub mod shared;
 pub mod tail;
+pub mod token;
 pub mod watch_grpc;
 
 use std::future::Future;
@@ -48,8 +55,6 @@ use logsight_proto::v1::watch_server::WatchServer;
 use logsight_storage::{Clock, Store, SystemClock};
 
 use tokio::net::TcpListener;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
 
 pub use error::{ServiceError, error_code, http_status};
 pub use shared::Shared;
@@ -57,13 +62,39 @@ pub use shared::Shared;
 /// Tuning of the server.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
-    /// Most bytes of PutLogEvents / IngestStream batches being processed at once. Beyond it,
-    /// ingest waits up to `admission_wait`, then answers UNAVAILABLE with a retry hint.
+    /// Most bytes of request messages being received or processed at once: a message's
+    /// declared length is reserved from its header, before its body is buffered, and a decoded
+    /// ingest batch holds its size while it is stored. Beyond it, a call waits up to
+    /// `admission_wait`, then answers UNAVAILABLE with a retry hint.
     pub max_inflight_bytes: usize,
-    /// How long an ingest call waits for room before it is refused.
+    /// How long a call waits for room before it is refused.
     pub admission_wait: Duration,
-    /// Largest request message accepted, in bytes.
+    /// Largest request message accepted, in bytes; a larger one is refused from its header
+    /// with InvalidParameterException.
     pub max_message_bytes: usize,
+    /// Most calls open at once on one HTTP/2 connection (MAX_CONCURRENT_STREAMS).
+    pub max_concurrent_streams: u32,
+    /// HTTP/2 flow-control window of one call, in bytes: what a client may send ahead of
+    /// what the server has taken in.
+    pub stream_window_bytes: u32,
+    /// HTTP/2 flow-control window of a whole connection, in bytes.
+    pub connection_window_bytes: u32,
+    /// Largest block of request headers accepted, in bytes.
+    pub max_header_list_bytes: u32,
+    /// Longest a unary call may take, receiving its request included; streaming calls are
+    /// bounded by their own rules (live tail's timeout, ingest's flow control).
+    pub request_timeout: Duration,
+    /// Interval of HTTP/2 keepalive pings, which find dead peers of long calls.
+    pub keepalive_interval: Duration,
+    /// Most connections open at once; lowered to keep `fd_reserve` descriptors free under the
+    /// process's descriptor limit.
+    pub max_connections: usize,
+    /// Descriptors kept free for the store's files.
+    pub fd_reserve: usize,
+    /// How long a connection may stay open with no call in progress before it is closed.
+    pub idle_timeout: Duration,
+    /// Most time one FilterLogEvents call scans before returning a page and a token.
+    pub filter_scan_time: Duration,
     /// The clock for PutLogEvents' time rules.
     pub clock: Arc<dyn Clock>,
     /// Time between a live tail session's updates (CloudWatch: 1 s).
@@ -86,6 +117,16 @@ impl Default for ServerOptions {
             max_inflight_bytes: 128 << 20,
             admission_wait: Duration::from_secs(2),
             max_message_bytes: 16 << 20,
+            max_concurrent_streams: 128,
+            stream_window_bytes: 1 << 20,
+            connection_window_bytes: 4 << 20,
+            max_header_list_bytes: 64 << 10,
+            request_timeout: Duration::from_secs(60),
+            keepalive_interval: Duration::from_secs(30),
+            max_connections: 4096,
+            fd_reserve: 256,
+            idle_timeout: Duration::from_secs(120),
+            filter_scan_time: service::FilterBudget::default().time,
             clock: Arc::new(SystemClock),
             live_tail_update_interval: tail::Timing::default().update_interval,
             live_tail_timeout: tail::Timing::default().timeout,
@@ -161,14 +202,24 @@ pub async fn serve_grpc(
         .max_encoding_message_size(opts.max_message_bytes);
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<LogsServer<grpc::LogsService>>().await;
-    let incoming = TcpListenerStream::new(listener).map(|s| {
-        if let Ok(s) = &s {
-            let _ = s.set_nodelay(true);
-        }
-        s
-    });
+    let incoming = conn::incoming(
+        listener,
+        conn::ConnLimits {
+            max_connections: opts.max_connections,
+            fd_reserve: opts.fd_reserve,
+            idle_timeout: opts.idle_timeout,
+        },
+    );
     tonic::transport::Server::builder()
+        .max_concurrent_streams(opts.max_concurrent_streams)
+        .initial_stream_window_size(opts.stream_window_bytes)
+        .initial_connection_window_size(opts.connection_window_bytes)
+        .http2_max_header_list_size(opts.max_header_list_bytes)
+        .timeout(opts.request_timeout)
+        .http2_keepalive_interval(Some(opts.keepalive_interval))
+        .http2_keepalive_timeout(Some(opts.keepalive_interval))
         .layer(grpc_gate::GateLayer::new(shared.clone()))
+        .layer(limits::RequestLimitsLayer::new(shared.admission().clone(), opts.max_message_bytes))
         .add_service(health)
         .add_service(logs)
         .add_service(watch_service)

@@ -3,6 +3,7 @@
 
 use std::cmp::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use logsight_model::{LogGroupName, LogStreamName, ProducerId, RetentionDays, TimeRange};
 use logsight_storage::{
@@ -10,22 +11,40 @@ use logsight_storage::{
 };
 
 use crate::audit::{GroupChange, check_change};
-use crate::error::{Result, ServiceError};
+use crate::error::{Result, ServiceError, shown};
 use crate::filter;
 use crate::rules::{self, Rejected};
 use crate::tail::TailHub;
+use crate::token::{Scope, Streams, TokenKey};
 
 /// Most bytes of messages in one page of events, as CloudWatch (1 MB).
 pub const PAGE_BYTES: usize = 1 << 20;
-/// Most events a FilterLogEvents call examines before it returns a (possibly empty) page with a
-/// token, so one call never scans without bound.
-pub const FILTER_SCAN_BUDGET: usize = 500_000;
+/// How much one FilterLogEvents call may scan before it returns a (possibly empty) page with a
+/// token to continue, so a pattern that rarely matches keeps every page interactive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilterBudget {
+    /// Most events examined.
+    pub events: usize,
+    /// Most time spent scanning (checked every [`TIME_CHECK_EVERY`] events).
+    pub time: Duration,
+}
+
+impl Default for FilterBudget {
+    fn default() -> Self {
+        FilterBudget { events: 500_000, time: Duration::from_secs(1) }
+    }
+}
+
+/// Events examined between looks at the clock.
+pub const TIME_CHECK_EVERY: usize = 256;
 
 /// The service over one store.
 pub struct Service {
     store: Arc<Store>,
     clock: Arc<dyn Clock>,
     hub: Arc<TailHub>,
+    tokens: TokenKey,
+    filter_budget: FilterBudget,
 }
 
 /// How DescribeLogStreams orders streams.
@@ -145,8 +164,8 @@ fn check_limit(limit: Option<i32>, max: i32, default: i32) -> Result<usize> {
     }
 }
 
-fn parse_token(token: &str) -> Result<Position> {
-    token.parse().map_err(|_| ServiceError::invalid(format!("invalid next_token {token:?}")))
+fn bad_token(token: &str) -> ServiceError {
+    ServiceError::invalid(format!("invalid next_token {:?}", shown(token)))
 }
 
 fn opposite(d: Direction) -> Direction {
@@ -157,9 +176,16 @@ fn opposite(d: Direction) -> Direction {
 }
 
 impl Service {
-    /// A service over `store`, publishing appends to `hub`.
-    pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>, hub: Arc<TailHub>) -> Self {
-        Service { store, clock, hub }
+    /// A service over `store`, publishing appends to `hub`, signing paging tokens with `tokens`
+    /// and bounding each FilterLogEvents call by `filter_budget`.
+    pub fn new(
+        store: Arc<Store>,
+        clock: Arc<dyn Clock>,
+        hub: Arc<TailHub>,
+        tokens: TokenKey,
+        filter_budget: FilterBudget,
+    ) -> Self {
+        Service { store, clock, hub, tokens, filter_budget }
     }
 
     /// Where appends are published for live tails.
@@ -177,10 +203,13 @@ impl Service {
         Ok(self.store.create_group(&group_name(name)?)?)
     }
 
-    /// DeleteLogGroup.
+    /// DeleteLogGroup; live tail sessions following the group end.
     pub fn delete_group(&self, name: &str) -> Result<()> {
         check_change(name, GroupChange::DeleteGroup)?;
-        Ok(self.store.delete_group(&group_name(name)?)?)
+        let g = group_name(name)?;
+        self.store.delete_group(&g)?;
+        self.hub.end_group(g.as_str());
+        Ok(())
     }
 
     /// PutRetentionPolicy.
@@ -206,11 +235,7 @@ impl Service {
     ) -> Result<(Vec<GroupInfo>, Option<String>)> {
         let limit = check_limit(limit, 50, 50)?;
         let after = match token {
-            Some(t) => Some(
-                t.strip_prefix("g:")
-                    .ok_or_else(|| ServiceError::invalid(format!("invalid next_token {t:?}")))?
-                    .to_owned(),
-            ),
+            Some(t) => Some(t.strip_prefix("g:").ok_or_else(|| bad_token(t))?.to_owned()),
             None => None,
         };
         let mut groups: Vec<GroupInfo> = self
@@ -251,13 +276,14 @@ impl Service {
         let limit = check_limit(limit, 50, 50)?;
         if order == StreamOrder::LastEventTime && !prefix.is_empty() {
             return Err(ServiceError::invalid(format!(
-                "Cannot order by LastEventTime with a logStreamNamePrefix (prefix {prefix:?})"
+                "Cannot order by LastEventTime with a logStreamNamePrefix (prefix {:?})",
+                shown(prefix)
             )));
         }
         let after: Option<(i64, String)> = match token {
             None => None,
             Some(t) => {
-                let bad = || ServiceError::invalid(format!("invalid next_token {t:?}"));
+                let bad = || bad_token(t);
                 let (ts, name) =
                     t.strip_prefix("s:").and_then(|r| r.split_once(':')).ok_or_else(bad)?;
                 Some((ts.parse().map_err(|_| bad())?, name.to_owned()))
@@ -380,7 +406,8 @@ impl Service {
         let g = group_name(&req.group)?;
         let s = stream_name(&req.stream)?;
         let limit = check_limit(req.limit, 10_000, 10_000)?;
-        let from = req.token.as_deref().map(parse_token).transpose()?;
+        let scope = Scope::get_events(g.as_str(), s.as_str());
+        let from = req.token.as_deref().map(|t| self.tokens.open(&scope, t)).transpose()?;
         let direction = match from {
             Some(p) => p.direction,
             None if req.start_from_head => Direction::Forward,
@@ -420,7 +447,11 @@ impl Service {
                 (other, same)
             }
         };
-        Ok(EventsPage { events, forward: forward.to_string(), backward: backward.to_string() })
+        Ok(EventsPage {
+            events,
+            forward: self.tokens.issue(&scope, forward),
+            backward: self.tokens.issue(&scope, backward),
+        })
     }
 
     /// FilterLogEvents: matching events of a group, by timestamp across streams.
@@ -456,13 +487,27 @@ impl Service {
             }
             None => all.iter().map(|s| s.name.clone()).collect(),
         };
-        let mut pos = req.token.as_deref().map(parse_token).transpose()?;
-        if pos.is_some_and(|p| p.direction != Direction::Forward) {
-            return Err(ServiceError::invalid("invalid next_token: not a FilterLogEvents token"));
+        let scope = Scope::filter_events(
+            g.as_str(),
+            match (&req.prefix, req.streams.is_empty()) {
+                (_, false) => Streams::Names(&req.streams),
+                (Some(p), true) => Streams::Prefix(p),
+                (None, true) => Streams::All,
+            },
+        );
+        let token = req.token.as_deref();
+        let mut pos = token.map(|t| self.tokens.open(&scope, t)).transpose()?;
+        if let (Some(p), Some(t)) = (pos, token)
+            && p.direction != Direction::Forward
+        {
+            return Err(bad_token(t));
         }
+        let next = |pos: Option<Position>| pos.map(|p| self.tokens.issue(&scope, p));
         let range = TimeRange::new(req.start, req.end);
         let mut events = Vec::new();
         let (mut scanned, mut bytes) = (0usize, 0usize);
+        let started = Instant::now();
+        let budget = self.filter_budget;
         loop {
             let page = self.store.read_group(
                 g.as_str(),
@@ -489,16 +534,18 @@ impl Service {
                     let event_id = format!("{}-{}", ev.timestamp, skip - 1);
                     events.push(FilteredEvent { event: ev, event_id });
                     if events.len() >= limit || bytes >= PAGE_BYTES {
-                        let next = pos.map(|p| p.to_string());
-                        return Ok(FilterPage { events, searched, next });
+                        return Ok(FilterPage { events, searched, next: next(pos) });
                     }
+                }
+                let out_of_time =
+                    scanned.is_multiple_of(TIME_CHECK_EVERY) && started.elapsed() >= budget.time;
+                if out_of_time || scanned >= budget.events {
+                    // CloudWatch's way: a short (maybe empty) page and a token to go on.
+                    return Ok(FilterPage { events, searched, next: next(pos) });
                 }
             }
             if n == 0 || !page.more {
                 return Ok(FilterPage { events, searched, next: None });
-            }
-            if scanned >= FILTER_SCAN_BUDGET {
-                return Ok(FilterPage { events, searched, next: pos.map(|p| p.to_string()) });
             }
         }
     }

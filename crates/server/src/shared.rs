@@ -62,7 +62,17 @@ impl Shared {
             })
             .map_err(|e| ServerError::Watch(e.to_string()))?
         };
-        let service = Arc::new(Service::new(store, opts.clock.clone(), hub));
+        let budget = crate::service::FilterBudget {
+            time: opts.filter_scan_time,
+            ..crate::service::FilterBudget::default()
+        };
+        let service = Arc::new(Service::new(
+            store,
+            opts.clock.clone(),
+            hub,
+            crate::token::TokenKey::random(),
+            budget,
+        ));
         Ok(Arc::new(Shared {
             service,
             watch: Arc::new(watch),

@@ -53,6 +53,13 @@ impl TailHub {
         groups.entry(group.to_owned()).or_insert_with(|| broadcast::channel(CAPACITY).0).subscribe()
     }
 
+    /// Ends the sessions following a deleted group: their subscriptions close once they have
+    /// read what was published before, and each session ends with ResourceNotFoundException.
+    pub fn end_group(&self, group: &str) {
+        let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        groups.remove(group);
+    }
+
     /// Publishes a durable batch to the group's subscribers, if it has any.
     pub fn publish(&self, group: &str, stream: &str, events: Vec<LogEvent>) {
         let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
@@ -350,7 +357,11 @@ pub fn start(
 ) -> mpsc::Receiver<SessionMessage> {
     let mut subs = StreamMap::new();
     for g in &spec.groups {
-        subs.insert(g.as_str().to_owned(), BroadcastStream::new(hub.subscribe(g.as_str())));
+        // A subscription closes only when its group is deleted ([`TailHub::end_group`]); the
+        // `None` after its last batch says so.
+        let batches = BroadcastStream::new(hub.subscribe(g.as_str())).map(Some);
+        let sub: Subscription = Box::pin(batches.chain(tokio_stream::once(None)));
+        subs.insert(g.as_str().to_owned(), sub);
     }
     // One slot: the session's own queue is where a slow client's backlog waits and is trimmed.
     let (tx, rx) = mpsc::channel(1);
@@ -359,10 +370,18 @@ pub fn start(
     rx
 }
 
+/// A session's feed from one group: batches, then `None` if the group is deleted.
+type Subscription = std::pin::Pin<
+    Box<
+        dyn tokio_stream::Stream<Item = Option<Result<Arc<Appended>, BroadcastStreamRecvError>>>
+            + Send,
+    >,
+>;
+
 async fn run(
     spec: TailSpec,
     session_id: String,
-    mut subs: StreamMap<String, BroadcastStream<Arc<Appended>>>,
+    mut subs: StreamMap<String, Subscription>,
     mut buffer: SessionBuffer,
     timing: Timing,
     tx: mpsc::Sender<SessionMessage>,
@@ -375,10 +394,14 @@ async fn run(
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let deadline = tokio::time::sleep_until(began + timing.timeout);
     tokio::pin!(deadline);
-    loop {
+    let end = loop {
         tokio::select! {
             _ = stopping.wait_for(|s| *s) => return,
-            _ = &mut deadline => break,
+            _ = &mut deadline => break ServiceError::SessionTimeout(format!(
+                "live tail session {session_id} reached the maximum session duration of {}; \
+                 start a new session to go on",
+                human(timing.timeout)
+            )),
             permit = tx.reserve(), if buffer.has_update() => match permit {
                 Ok(permit) => {
                     if let Some(u) = buffer.next_update() {
@@ -390,22 +413,21 @@ async fn run(
             _ = tx.closed(), if !buffer.has_update() => return,
             _ = ticks.tick() => buffer.close_interval(),
             Some((group, got)) = subs.next() => match got {
-                Ok(batch) => offer_batch(&spec, &mut buffer, &batch),
-                Err(BroadcastStreamRecvError::Lagged(n)) => {
+                Some(Ok(batch)) => offer_batch(&spec, &mut buffer, &batch),
+                Some(Err(BroadcastStreamRecvError::Lagged(n))) => {
                     tracing::warn!(%group, batches = n, session = %session_id,
                         "live tail session fell behind the fan-out; skipping");
                     buffer.skipped();
                 }
+                None => break ServiceError::NotFound(format!(
+                    "log group {:?} was deleted; live tail session {session_id} ended",
+                    crate::error::shown(&group)
+                )),
             },
         }
-    }
-    // Timed out: deliver the last partial interval and what is still queued, then the status.
+    };
+    // Ended: deliver the last partial interval and what is still queued, then the status.
     buffer.close_interval();
-    let end = ServiceError::SessionTimeout(format!(
-        "live tail session {session_id} reached the maximum session duration of {}; start a new \
-         session to go on",
-        human(timing.timeout)
-    ));
     let messages = std::iter::from_fn(|| buffer.next_update().map(SessionMessage::Update))
         .chain(std::iter::once(SessionMessage::End(end)));
     for m in messages {

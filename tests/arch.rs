@@ -4,8 +4,25 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Crate directory → internal crates it may use.
+/// Crate directory → internal crates it may use. `.` is the root package, the `logsight`
+/// binary: the top of the map, which may use every crate.
 const ALLOWED: &[(&str, &[&str])] = &[
+    (
+        ".",
+        &[
+            "logsight-model",
+            "logsight-query-lang",
+            "logsight-storage",
+            "logsight-proto",
+            "logsight-server",
+            "logsight-engine",
+            "logsight-alarms",
+            "logsight-metrics",
+            "logsight-watch",
+            "logsight-auth",
+            "logsight-http",
+        ],
+    ),
     ("crates/model", &[]),
     ("query-lang", &[]),
     ("crates/storage", &["logsight-model"]),
@@ -44,8 +61,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Crates the map already places but that are not built yet (the next issues'); every other
+/// listed crate must exist, so a renamed or moved crate cannot silently escape the checks.
+const PLANNED: &[&str] = &["crates/index"];
+
 /// Crate directory → external crates it must not use (the design's "knows nothing of" rules).
 const BANNED: &[(&str, &[&str])] = &[
+    ("crates/index", &["tokio", "tonic", "prost"]),
     ("crates/model", &["tokio", "tonic", "prost", "tantivy", "zstd", "memmap2"]),
     ("query-lang", &["tokio", "tonic", "prost", "tantivy", "zstd", "memmap2"]),
     ("crates/storage", &["tokio", "tonic", "prost"]),
@@ -83,12 +105,13 @@ fn crates_depend_only_downward() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let allowed: BTreeMap<_, _> = ALLOWED.iter().copied().collect();
     let banned: BTreeMap<_, _> = BANNED.iter().copied().collect();
-    let mut checked = 0;
     for (dir, may_use) in &allowed {
-        let Ok(manifest) = std::fs::read_to_string(root.join(dir).join("Cargo.toml")) else {
-            continue; // not built yet
+        let path = root.join(dir).join("Cargo.toml");
+        let manifest = match std::fs::read_to_string(&path) {
+            Ok(m) => m,
+            Err(_) if PLANNED.contains(dir) => continue,
+            Err(e) => panic!("{dir} is in the crate map but {} is unreadable: {e}", path.display()),
         };
-        checked += 1;
         for dep in dependencies(&manifest) {
             if dep.starts_with("logsight-") {
                 assert!(may_use.contains(&dep.as_str()), "{dir} must not depend on {dep}");
@@ -98,7 +121,19 @@ fn crates_depend_only_downward() {
             }
         }
     }
-    assert!(checked >= 3, "the crate map lists the crates that exist");
+}
+
+#[test]
+fn every_workspace_member_is_in_the_crate_map() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let members = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("members = ["))
+        .expect("a members list on one line");
+    for member in members.trim_end_matches(']').split(',').map(|m| m.trim().trim_matches('"')) {
+        assert!(ALLOWED.iter().any(|(dir, _)| *dir == member), "{member} is not in the crate map");
+    }
 }
 
 #[test]

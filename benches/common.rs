@@ -51,3 +51,14 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
+
+/// `m` with every ASCII digit shifted by `by` (mod 10): copies of a sample that repeat none of
+/// each other's numbers, so benchmarks do not measure data that repeats verbatim.
+pub fn rotate_digits(m: &str, by: u32) -> String {
+    m.chars()
+        .map(|c| match c.to_digit(10) {
+            Some(d) => char::from_digit((d + by) % 10, 10).unwrap_or(c),
+            None => c,
+        })
+        .collect()
+}

@@ -23,15 +23,6 @@ const STREAMS: usize = 1000;
 const COPIES: usize = 4;
 const SEALS: usize = 10;
 
-fn rotate_digits(m: &str, by: usize) -> String {
-    m.chars()
-        .map(|c| match c.to_digit(10) {
-            Some(d) => char::from_digit((d + by as u32) % 10, 10).unwrap_or(c),
-            None => c,
-        })
-        .collect()
-}
-
 fn build_store(dir: &std::path::Path) -> Store {
     let opts = StoreOptions { sync: false, background: false, ..Default::default() };
     let store = Store::open(dir, opts).expect("store opens");
@@ -44,8 +35,9 @@ fn build_store(dir: &std::path::Path) -> Store {
             .expect("new");
     }
     let lines = common::loghub_lines();
-    let events: Vec<String> =
-        (0..COPIES).flat_map(|c| lines.iter().map(move |l| rotate_digits(l, c))).collect();
+    let events: Vec<String> = (0..COPIES)
+        .flat_map(|c| lines.iter().map(move |l| common::rotate_digits(l, c as u32)))
+        .collect();
     let per_seal = events.len().div_ceil(SEALS);
     for (seal, chunk) in events.chunks(per_seal).enumerate() {
         let mut by_stream: Vec<Vec<LogEvent>> = vec![Vec::new(); STREAMS];

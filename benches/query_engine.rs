@@ -27,15 +27,6 @@ const START: i64 = 1_714_521_600_000;
 const TEXT_COPIES: i64 = 8;
 const JSON_EVENTS: usize = 250_000;
 
-fn rotate_digits(m: &str, by: i64) -> String {
-    m.chars()
-        .map(|c| match c.to_digit(10) {
-            Some(d) => char::from_digit((d + by as u32) % 10, 10).unwrap_or(c),
-            None => c,
-        })
-        .collect()
-}
-
 /// Appends `messages` to `group` spread over 64 streams and 24 hours, in time order.
 fn load(store: &Store, group: &str, messages: Vec<String>) -> u64 {
     let g = LogGroupName::new(group).expect("valid");
@@ -91,8 +82,9 @@ fn bench(c: &mut Criterion) {
     let opts = StoreOptions { sync: false, background: false, ..Default::default() };
     let store = Store::open(dir.path(), opts).expect("store opens");
     let lines = common::loghub_lines();
-    let text: Vec<String> =
-        (0..TEXT_COPIES).flat_map(|k| lines.iter().map(move |l| rotate_digits(l, k))).collect();
+    let text: Vec<String> = (0..TEXT_COPIES)
+        .flat_map(|k| lines.iter().map(move |l| common::rotate_digits(l, k as u32)))
+        .collect();
     let text_events = text.len() as u64;
     let text_bytes = load(&store, "text", text);
     load(&store, "json", json_messages());

@@ -19,16 +19,6 @@ use logsight_storage::{Store, StoreOptions};
 
 const COPIES: i64 = 8;
 
-/// `m` with every ASCII digit shifted by `by` (mod 10).
-fn rotate_digits(m: &str, by: i64) -> String {
-    m.chars()
-        .map(|c| match c.to_digit(10) {
-            Some(d) => char::from_digit((d + by as u32) % 10, 10).unwrap_or(c),
-            None => c,
-        })
-        .collect()
-}
-
 /// A store holding the samples `COPIES` times, one stream per sample, sealed.
 fn build_store(dir: &std::path::Path, lines: &[String], rotate: bool) -> Store {
     let opts = StoreOptions { sync: false, background: false, ..Default::default() };
@@ -46,7 +36,8 @@ fn build_store(dir: &std::path::Path, lines: &[String], rotate: bool) -> Store {
                 .enumerate()
                 .map(|(i, m)| {
                     let ts = 1_700_000_000_000 + copy * 10_000_000 + i as i64 * 1000;
-                    let message = if rotate { rotate_digits(m, copy) } else { m.clone() };
+                    let message =
+                        if rotate { common::rotate_digits(m, copy as u32) } else { m.clone() };
                     LogEvent { timestamp: ts, ingestion_time: ts, message }
                 })
                 .collect();

@@ -44,6 +44,8 @@ pub const FORMAT_VERSION: u32 = 2;
 const ENTRY_LEN_V1: usize = 72;
 const ENTRY_LEN: usize = 88;
 const FOOTER_LEN: usize = 40;
+/// Milliseconds in a day: segments are partitioned by UTC day.
+pub(crate) const DAY_MS: i64 = 86_400_000;
 
 /// Where a block is and what it holds, read from the segment directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,6 +330,21 @@ impl Segment {
             })
             .clone()
             .map_err(|why| StorageError::corrupt(&self.path, 0, why))
+    }
+
+    /// The earliest and latest event timestamps, from the directory (0, 0 when empty).
+    pub fn time_span(&self) -> (i64, i64) {
+        let min = self.blocks.iter().map(|b| b.min_ts).min().unwrap_or(0);
+        let max = self.blocks.iter().map(|b| b.max_ts).max().unwrap_or(0);
+        (min, max)
+    }
+
+    /// The UTC day (days since the epoch) all its events fall in, if they do: its partition
+    /// for compaction and retention.
+    pub fn partition_day(&self) -> Option<i64> {
+        let (min, max) = self.time_span();
+        let day = |t: i64| t.div_euclid(DAY_MS);
+        (day(min) == day(max)).then(|| day(min))
     }
 
     /// Sets the rank that orders this segment's events among equal timestamps (see the

@@ -37,9 +37,7 @@ use crate::block::{Columns, DecodedBlock};
 use crate::catalog::SegmentEntry;
 use crate::error::{IoContext, Result};
 use crate::layout::{BlockBuilder, OwnedBlock};
-use crate::segment::{self, Segment, SegmentWriter};
-
-const DAY_MS: i64 = 86_400_000;
+use crate::segment::{self, DAY_MS, Segment, SegmentWriter};
 
 /// When segments are merged.
 #[derive(Debug, Clone, Copy)]
@@ -82,13 +80,13 @@ pub(crate) struct Facts {
 
 impl Facts {
     fn of(seg: &Segment, created: i64) -> Facts {
-        let b = seg.blocks();
+        let (min_ts, max_ts) = seg.time_span();
         Facts {
             id: seg.id(),
             rank: seg.rank(),
             bytes: seg.file_len(),
-            min_ts: b.iter().map(|b| b.min_ts).min().unwrap_or(0),
-            max_ts: b.iter().map(|b| b.max_ts).max().unwrap_or(0),
+            min_ts,
+            max_ts,
             created,
             old_format: seg.version() < segment::FORMAT_VERSION,
         }
@@ -227,7 +225,7 @@ impl Store {
 
 /// Picks and runs one merge.
 pub(super) fn compact_step(inner: &Inner, full: bool) -> Result<Option<CompactionReport>> {
-    let (inputs, live) = {
+    let (inputs, created, live) = {
         let st = inner.state.read();
         let created: std::collections::HashMap<u64, i64> =
             st.catalog.segments.iter().map(|e| (e.id, e.created)).collect();
@@ -241,9 +239,11 @@ pub(super) fn compact_step(inner: &Inner, full: bool) -> Result<Option<Compactio
             return Ok(None);
         };
         let inputs: Vec<Arc<Segment>> = ids.iter().map(|id| st.segments[id].clone()).collect();
-        (inputs, LiveGroups::new(&st.catalog, now))
+        // The outputs hold the inputs' newest data.
+        let newest = facts.iter().filter(|f| ids.contains(&f.id)).map(|f| f.created).max();
+        (inputs, newest.unwrap_or(0), LiveGroups::new(&st.catalog, now))
     };
-    merge(inner, inputs, &live).map(Some)
+    merge(inner, inputs, created, &live).map(Some)
 }
 
 /// The merge order of rows: group, stream, timestamp.
@@ -331,7 +331,12 @@ impl Output {
 /// Blocks encoded together: enough to keep both cores busy, few enough to bound memory.
 const ENCODE_BATCH: usize = 4;
 
-fn merge(inner: &Inner, inputs: Vec<Arc<Segment>>, live: &LiveGroups) -> Result<CompactionReport> {
+fn merge(
+    inner: &Inner,
+    inputs: Vec<Arc<Segment>>,
+    created: i64,
+    live: &LiveGroups,
+) -> Result<CompactionReport> {
     let mut report = CompactionReport {
         merges: 1,
         inputs: inputs.len() as u64,
@@ -339,11 +344,6 @@ fn merge(inner: &Inner, inputs: Vec<Arc<Segment>>, live: &LiveGroups) -> Result<
         ..Default::default()
     };
     let rank = inputs.iter().map(|s| s.rank()).min().unwrap_or(0);
-    let created = {
-        let st = inner.state.read();
-        let input = |e: &&SegmentEntry| inputs.iter().any(|s| s.id() == e.id);
-        st.catalog.segments.iter().filter(input).map(|e| e.created).max().unwrap_or(0)
-    };
     let mut cursors = Vec::new();
     for seg in &inputs {
         if let Some(c) = Cursor::new(seg.clone())? {

@@ -686,9 +686,7 @@ impl Store {
             .values()
             .map(|seg| {
                 let b = seg.blocks();
-                let min_ts = b.iter().map(|b| b.min_ts).min().unwrap_or(0);
-                let max_ts = b.iter().map(|b| b.max_ts).max().unwrap_or(0);
-                let day = |t: i64| t.div_euclid(86_400_000);
+                let (min_ts, max_ts) = seg.time_span();
                 let info = SegmentInfo {
                     id: seg.id(),
                     bytes: seg.file_len(),
@@ -696,7 +694,7 @@ impl Store {
                     events: b.iter().map(|b| u64::from(b.count)).sum(),
                     min_ts,
                     max_ts,
-                    partition_day: (day(min_ts) == day(max_ts)).then(|| day(min_ts)),
+                    partition_day: seg.partition_day(),
                     format: seg.version(),
                 };
                 (seg.rank(), info)

@@ -1,5 +1,6 @@
 //! The service logic in plain Rust: validation, paging and tokens over the store. Synchronous:
-//! the gRPC adapter calls it from blocking threads, never from the runtime's workers.
+//! the front ends (gRPC, HTTP) call it from blocking threads through [`on_blocking_thread`],
+//! never from the runtime's workers.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -549,4 +550,15 @@ impl Service {
             }
         }
     }
+}
+
+/// Runs `f` on the service on a blocking thread: storage calls never run on the runtime's
+/// workers. Every front end (gRPC, HTTP) goes through this one helper.
+pub async fn on_blocking_thread<T: Send + 'static>(
+    service: Arc<Service>,
+    f: impl FnOnce(&Service) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(move || f(&service))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("storage task failed: {e}")))?
 }

@@ -119,10 +119,7 @@ impl Shared {
         &self,
         f: impl FnOnce(&Service) -> Result<T, ServiceError> + Send + 'static,
     ) -> Result<T, ServiceError> {
-        let svc = self.service.clone();
-        tokio::task::spawn_blocking(move || f(&svc))
-            .await
-            .map_err(|e| ServiceError::Internal(format!("storage task failed: {e}")))?
+        crate::service::on_blocking_thread(self.service.clone(), f).await
     }
 
     /// Ends a call: counts it and queues its audit record.

@@ -84,6 +84,11 @@ impl StorageError {
     ) -> Self {
         StorageError::Corruption { file: file.into(), offset, reason: reason.into() }
     }
+
+    /// Whether this is a file that does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StorageError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
 }
 
 /// Result with [`StorageError`].

@@ -14,7 +14,9 @@
 //! - [`store`]: [`Store`], the entry point: open and recovery, groups and streams, append,
 //!   seal, retention, reads and scan planning.
 //! - `wal`: the write-ahead log and its recovery rules.
-//! - [`segment`]: the segment file format, writer and memory-mapped reader.
+//! - [`segment`]: the segment file format, writer and reader.
+//! - [`directory`]: the file-access seam segments are read and written through (memory-mapped
+//!   files on disk, or memory).
 //! - `block` and [`msgcodec`]: how one block's columns are encoded.
 //! - [`read`]: ordered, paged reads (a lazy k-way merge) and position tokens.
 //! - [`scan`]: pruned, parallel block scans for the query engine.
@@ -39,6 +41,7 @@
 mod block;
 mod catalog;
 mod clock;
+pub mod directory;
 mod error;
 mod fsutil;
 mod layout;
@@ -56,6 +59,7 @@ mod wal;
 
 pub use block::{Columns, DecodedBlock, StreamRun};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use directory::{Directory, FileBytes, FileWriter, MmapDirectory, RamDirectory};
 pub use error::{Result, StorageError};
 pub use producers::MAX_PRODUCERS_PER_STREAM;
 pub use read::{Direction, Event, Page, Position, ReadOptions};

@@ -25,16 +25,12 @@
 //! reader still reads the prefix it knows.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use memmap2::Mmap;
-
 use crate::block::{self, Columns, DecodedBlock, RunInput, Shape};
+use crate::directory::{Directory, FileBytes, FileWriter};
 use crate::error::{IoContext, Result, StorageError};
-use crate::fsutil;
 use crate::stats::StreamStats;
 
 const MAGIC: &[u8; 8] = b"LSSEGMNT";
@@ -157,22 +153,38 @@ impl<S: AsRef<[u8]>> BlockInput<'_, S> {
     }
 }
 
-/// Encodes `blocks` and writes them as a segment file; see [`write_raw`].
+/// The file name of segment `id` in its directory.
+pub fn file_name(id: u64) -> String {
+    format!("{id:016x}.seg")
+}
+
+/// The segment id a file name stands for, if it names a segment.
+pub fn parse_file_name(name: &str) -> Option<u64> {
+    let hex = name.strip_suffix(".seg")?;
+    (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok())?
+}
+
+/// Encodes `blocks` and writes them as segment `id`; see [`write_raw`].
 pub(crate) fn write<S: AsRef<[u8]> + Sync>(
-    path: &Path,
+    dir: &dyn Directory,
+    id: u64,
     blocks: &[BlockInput<'_, S>],
 ) -> Result<(u64, Vec<BlockMeta>)> {
     // Blocks compress independently, so both cores share the work.
     let encoded: Vec<(BlockMeta, Vec<u8>)> = encode_parallel(blocks);
     let raw: Vec<(BlockMeta, &[u8])> = encoded.iter().map(|(m, b)| (*m, b.as_slice())).collect();
-    let size = write_raw(path, &raw)?;
+    let size = write_raw(dir, id, &raw)?;
     Ok((size, encoded.into_iter().map(|(m, _)| m).collect()))
 }
 
-/// Writes already-encoded blocks as a segment file, atomically: to a `.tmp` name, fsync,
-/// rename, fsync of the directory. Offsets in the metas are assigned here. Returns the size.
-pub(crate) fn write_raw(path: &Path, blocks: &[(BlockMeta, &[u8])]) -> Result<u64> {
-    let mut w = SegmentWriter::create(path)?;
+/// Writes already-encoded blocks as segment `id`, atomically and durably (see
+/// [`Directory::create`]). Offsets in the metas are assigned here. Returns the size.
+pub(crate) fn write_raw(
+    dir: &dyn Directory,
+    id: u64,
+    blocks: &[(BlockMeta, &[u8])],
+) -> Result<u64> {
+    let mut w = SegmentWriter::create(dir, id)?;
     for (meta, bytes) in blocks {
         w.append(*meta, bytes)?;
     }
@@ -183,40 +195,39 @@ pub(crate) fn write_raw(path: &Path, blocks: &[(BlockMeta, &[u8])]) -> Result<u6
 /// file appears under its name only when [`SegmentWriter::finish`] has made it durable.
 pub(crate) struct SegmentWriter {
     path: PathBuf,
-    tmp: PathBuf,
-    w: BufWriter<File>,
+    w: Box<dyn FileWriter>,
     offset: u64,
     dir: Vec<u8>,
     count: u32,
 }
 
 impl SegmentWriter {
-    /// Starts `path` (written as `path.seg.tmp` until finished).
-    pub(crate) fn create(path: &Path) -> Result<SegmentWriter> {
-        let tmp = path.with_extension("seg.tmp");
-        let file = File::create(&tmp).context(|| format!("creating {}", tmp.display()))?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        w.write_all(MAGIC).context(|| format!("writing {}", tmp.display()))?;
-        let mut dir = Vec::new();
-        dir.extend_from_slice(&(ENTRY_LEN as u32).to_le_bytes());
-        dir.extend_from_slice(&0u32.to_le_bytes());
+    /// Starts segment `id` in `dir`; it appears there only when finished.
+    pub(crate) fn create(dir: &dyn Directory, id: u64) -> Result<SegmentWriter> {
+        let name = file_name(id);
+        let path = dir.location(&name);
+        let mut w = dir.create(&name)?;
+        w.write_all(MAGIC).context(|| format!("writing {}", path.display()))?;
+        let mut entries = Vec::new();
+        entries.extend_from_slice(&(ENTRY_LEN as u32).to_le_bytes());
+        entries.extend_from_slice(&0u32.to_le_bytes());
         let offset = MAGIC.len() as u64;
-        Ok(SegmentWriter { path: path.to_owned(), tmp, w, offset, dir, count: 0 })
+        Ok(SegmentWriter { path, w, offset, dir: entries, count: 0 })
     }
 
     /// Appends one encoded block; its offset in `meta` is assigned here.
     pub(crate) fn append(&mut self, meta: BlockMeta, bytes: &[u8]) -> Result<()> {
         BlockMeta { offset: self.offset, ..meta }.encode(&mut self.dir);
-        self.w.write_all(bytes).context(|| format!("writing {}", self.tmp.display()))?;
+        self.w.write_all(bytes).context(|| format!("writing {}", self.path.display()))?;
         self.offset += bytes.len() as u64;
         self.count += 1;
         Ok(())
     }
 
-    /// Writes the directory and footer, fsyncs and renames the file into place; returns its
-    /// size.
+    /// Writes the directory and footer and commits the file durably; returns its size.
     pub(crate) fn finish(mut self) -> Result<u64> {
-        let wctx = || format!("writing {}", self.tmp.display());
+        let path = self.path.clone();
+        let wctx = || format!("writing {}", path.display());
         self.dir[4..8].copy_from_slice(&self.count.to_le_bytes());
         let mut footer = Vec::with_capacity(FOOTER_LEN);
         footer.extend_from_slice(&self.offset.to_le_bytes());
@@ -228,13 +239,9 @@ impl SegmentWriter {
         footer.extend_from_slice(END_MAGIC);
         self.w.write_all(&self.dir).context(wctx)?;
         self.w.write_all(&footer).context(wctx)?;
-        let file = self.w.into_inner().map_err(|e| StorageError::io(wctx(), e.into_error()))?;
-        file.sync_all().context(|| format!("fsync of {}", self.tmp.display()))?;
-        drop(file);
-        fs::rename(&self.tmp, &self.path)
-            .context(|| format!("renaming {} into place", self.tmp.display()))?;
-        fsutil::sync_parent(&self.path)?;
-        Ok(self.offset + (self.dir.len() + footer.len()) as u64)
+        let size = self.offset + (self.dir.len() + footer.len()) as u64;
+        self.w.commit()?;
+        Ok(size)
     }
 }
 
@@ -256,12 +263,12 @@ pub(crate) fn encode_parallel<S: AsRef<[u8]> + Sync>(
     .expect("block encoding does not panic")
 }
 
-/// An open, memory-mapped segment.
+/// An open segment: its directory decoded, its bytes (memory-mapped on disk) read on demand.
 #[derive(Debug)]
 pub struct Segment {
     id: u64,
     path: PathBuf,
-    map: Mmap,
+    map: FileBytes,
     blocks: Vec<BlockMeta>,
     version: u32,
     rank: u64,
@@ -270,10 +277,15 @@ pub struct Segment {
 }
 
 impl Segment {
-    /// Opens and checks a segment: reads the footer and the directory, nothing else.
-    pub fn open(id: u64, path: &Path) -> Result<Segment> {
-        let file = File::open(path).context(|| format!("opening {}", path.display()))?;
-        let map = crate::mmap::map(&file).context(|| format!("mapping {}", path.display()))?;
+    /// Opens and checks segment `id` of `dir`: reads the footer and the directory, nothing
+    /// else.
+    pub fn open(dir: &dyn Directory, id: u64) -> Result<Segment> {
+        let name = file_name(id);
+        Segment::from_bytes(id, &dir.location(&name), dir.open_read(&name)?)
+    }
+
+    /// Checks a segment's bytes (read from `path`, named in errors) and decodes its directory.
+    pub fn from_bytes(id: u64, path: &Path, map: FileBytes) -> Result<Segment> {
         let bad = |offset: usize, why: &str| StorageError::corrupt(path, offset as u64, why);
         let n = map.len();
         if n < MAGIC.len() + FOOTER_LEN || &map[..MAGIC.len()] != MAGIC {
@@ -378,7 +390,7 @@ impl Segment {
         self.id
     }
 
-    /// The file.
+    /// Where the file is (for messages).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -430,7 +442,9 @@ impl Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory::{MmapDirectory, RamDirectory};
     use proptest::prelude::*;
+    use std::fs;
 
     type Sample = (u64, Vec<i64>, Vec<i64>, Vec<String>);
 
@@ -450,7 +464,7 @@ mod tests {
             .collect()
     }
 
-    fn write_sample(dir: &Path) -> PathBuf {
+    fn write_sample(dir: &MmapDirectory) -> PathBuf {
         let data = sample_blocks();
         let runs: Vec<_> = data.iter().map(|(s, _, _, m)| one_run(*s, m)).collect();
         let inputs: Vec<_> = data
@@ -464,8 +478,8 @@ mod tests {
                 messages: m.as_slice(),
             })
             .collect();
-        let path = dir.join("1.seg");
-        let (size, metas) = write(&path, &inputs).unwrap();
+        let path = dir.location(&file_name(1));
+        let (size, metas) = write(dir, 1, &inputs).unwrap();
         assert_eq!(size, fs::metadata(&path).unwrap().len());
         assert_eq!(metas.len(), 3);
         path
@@ -473,9 +487,10 @@ mod tests {
 
     #[test]
     fn write_open_decode() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write_sample(dir.path());
-        let seg = Segment::open(1, &path).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = MmapDirectory::open(tmp.path()).unwrap();
+        write_sample(&dir);
+        let seg = Segment::open(&dir, 1).unwrap();
         let data = sample_blocks();
         let mut out = DecodedBlock::default();
         for (i, (s, ts, ing, msgs)) in data.iter().enumerate() {
@@ -487,20 +502,21 @@ mod tests {
             assert_eq!(&out.ingestion_times, ing);
             assert_eq!(out.message(42), msgs[42]);
         }
-        assert!(!dir.path().join("1.seg.tmp").exists());
+        assert_eq!(dir.list().unwrap(), [file_name(1)]);
     }
 
     #[test]
     fn every_flipped_byte_is_detected() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write_sample(dir.path());
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = MmapDirectory::open(tmp.path()).unwrap();
+        let path = write_sample(&dir);
         let good = fs::read(&path).unwrap();
         let mut out = DecodedBlock::default();
         for pos in 0..good.len() {
             let mut bad = good.clone();
             bad[pos] ^= 0x10;
             fs::write(&path, &bad).unwrap();
-            let result = Segment::open(1, &path).and_then(|seg| {
+            let result = Segment::open(&dir, 1).and_then(|seg| {
                 (0..seg.blocks().len()).try_for_each(|i| seg.decode_block(i, &mut out))
             });
             match result {
@@ -512,12 +528,13 @@ mod tests {
 
     #[test]
     fn truncation_is_detected() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write_sample(dir.path());
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = MmapDirectory::open(tmp.path()).unwrap();
+        let path = write_sample(&dir);
         let good = fs::read(&path).unwrap();
         for len in 0..good.len() {
             fs::write(&path, &good[..len]).unwrap();
-            assert!(matches!(Segment::open(1, &path), Err(StorageError::Corruption { .. })));
+            assert!(matches!(Segment::open(&dir, 1), Err(StorageError::Corruption { .. })));
         }
     }
 
@@ -528,7 +545,6 @@ mod tests {
             streams in proptest::collection::vec(
                 proptest::collection::vec((any::<i32>(), "\\PC{1,60}"), 1..50), 1..6)
         ) {
-            let dir = tempfile::tempdir().unwrap();
             let mut data = Vec::new();
             for (sid, events) in streams.iter().enumerate() {
                 let mut events = events.clone();
@@ -541,9 +557,9 @@ mod tests {
             let inputs: Vec<_> = data.iter().zip(&runs).map(|((_, ts, m), runs)| BlockInput {
                 group_id: 2, runs, timestamps: ts, ingestion_times: ts, messages: m.as_slice(),
             }).collect();
-            let path = dir.path().join("p.seg");
-            write(&path, &inputs).unwrap();
-            let seg = Segment::open(7, &path).unwrap();
+            let dir = RamDirectory::new();
+            write(&dir, 7, &inputs).unwrap();
+            let seg = Segment::open(&dir, 7).unwrap();
             let mut out = DecodedBlock::default();
             for (i, (s, ts, msgs)) in data.iter().enumerate() {
                 prop_assert_eq!(seg.blocks()[i].min_stream, *s);

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use logsight_model::{LogEvent, LogGroupName, LogStreamName, ProducerId, RetentionDays, TimeRange};
 use logsight_storage::{
-    AppendOutcome, CommittedBatch, CompactionPolicy, Direction, Event, Lsn, ManualClock, Position,
-    Producer, ReadOptions, StorageError, Store, StoreOptions,
+    AppendOutcome, CommittedBatch, CompactionPolicy, Direction, Directory, Event, Lsn, ManualClock,
+    Position, Producer, RamDirectory, ReadOptions, StorageError, Store, StoreOptions,
 };
 use proptest::prelude::*;
 
@@ -103,6 +103,28 @@ fn read_after_write_then_seal_then_reopen() {
     let g = store.group("g").unwrap();
     assert_eq!((g.events, g.raw_bytes, g.segments), (3, 3, 1));
     assert_eq!(g.stored_bytes, store.stats().segment_bytes);
+}
+
+#[test]
+fn segments_can_live_in_any_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let ram = RamDirectory::new();
+    let opts = || StoreOptions { segments: Some(Arc::new(ram.clone())), ..opts() };
+    let store = Store::open(dir.path(), opts()).unwrap();
+    setup(&store, "g", &["s"]);
+    for round in 0..3 {
+        store.append("g", "s", &[ev(round * 10, &format!("event {round}"))]).unwrap();
+        store.flush().unwrap();
+    }
+    assert_eq!(ram.list().unwrap().len(), 3);
+    store.compact_all(|_| {}).unwrap();
+    drop(store);
+    // The segment lives in the RAM directory only; the data directory holds the WAL and catalog.
+    assert_eq!(ram.list().unwrap().len(), 1);
+    assert!(!dir.path().join("segments").exists());
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let all = read_all(&store, "g", Some("s"), TimeRange::ALL, Direction::Forward, 10);
+    assert_eq!(messages(&all), ["event 0", "event 1", "event 2"]);
 }
 
 /// Appends `msg` as batch `seq` of producer `p`.

@@ -32,10 +32,10 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{Inner, LiveGroups, Store, segment_path};
+use super::{Inner, LiveGroups, Store};
 use crate::block::{Columns, DecodedBlock};
 use crate::catalog::SegmentEntry;
-use crate::error::{IoContext, Result};
+use crate::error::Result;
 use crate::layout::{BlockBuilder, OwnedBlock};
 use crate::segment::{self, DAY_MS, Segment, SegmentWriter};
 
@@ -364,7 +364,7 @@ fn merge(
                     std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::btree_map::Entry::Vacant(v) => {
                         let id = inner.alloc_segment_id();
-                        let writer = SegmentWriter::create(&segment_path(&inner.dir, id))?;
+                        let writer = SegmentWriter::create(&*inner.segments, id)?;
                         let builder = BlockBuilder::new(inner.opts.block_bytes);
                         v.insert(Output { id, builder, writer })
                     }
@@ -397,7 +397,7 @@ fn merge(
     }
     let discard = |written: &[(u64, u64)]| {
         for (id, _) in written {
-            let _ = std::fs::remove_file(segment_path(&inner.dir, *id));
+            let _ = inner.segments.delete(&segment::file_name(*id));
         }
     };
     if let Some(e) = failed {
@@ -417,7 +417,7 @@ fn merge(
     }
     let mut opened = Vec::new();
     for (id, bytes) in &written {
-        let seg = Segment::open(*id, &segment_path(&inner.dir, *id))?.with_rank(rank);
+        let seg = Segment::open(&*inner.segments, *id)?.with_rank(rank);
         opened.push((Arc::new(seg), *bytes));
     }
     let mut cat = inner.state.read().catalog.clone();
@@ -438,10 +438,7 @@ fn merge(
         }
     }
     for s in &inputs {
-        std::fs::remove_file(s.path()).context(|| format!("removing {}", s.path().display()))?;
-    }
-    if let Some(s) = inputs.first() {
-        crate::fsutil::sync_parent(s.path())?;
+        inner.segments.delete(&segment::file_name(s.id()))?;
     }
     report.outputs = opened.len() as u64;
     report.bytes_written = written.iter().map(|(_, b)| b).sum();

@@ -15,6 +15,7 @@ use logsight_model::{LogEvent, LogGroupName, LogStreamName, ProducerId, Retentio
 
 use crate::catalog::{Catalog, GroupEntry, SegmentEntry, StreamEntry};
 use crate::clock::{Clock, SystemClock};
+use crate::directory::{Directory, MmapDirectory};
 use crate::error::{IoContext, Result, StorageError};
 use crate::layout::{BlockBuilder, OwnedBlock};
 use crate::memtable::{MemEvent, MemTable};
@@ -55,6 +56,8 @@ pub struct StoreOptions {
     pub compaction: CompactionPolicy,
     /// Merge segments in the background (with `background`).
     pub background_compaction: bool,
+    /// Where segment files are kept. `None`: `DIR/segments` on disk, memory-mapped.
+    pub segments: Option<Arc<dyn Directory>>,
 }
 
 impl Default for StoreOptions {
@@ -69,6 +72,7 @@ impl Default for StoreOptions {
             clock: Arc::new(SystemClock),
             compaction: CompactionPolicy::default(),
             background_compaction: true,
+            segments: None,
         }
     }
 }
@@ -242,6 +246,7 @@ fn add_buffered(out: &mut HashMap<u64, StreamStats>, mt: &MemTable, ids: &HashSe
 struct Inner {
     dir: PathBuf,
     opts: StoreOptions,
+    segments: Arc<dyn Directory>,
     wal: Wal,
     /// Appends hold it shared for WAL write plus buffer insert; a seal holds it exclusively to
     /// rotate the WAL and swap the buffer, so each WAL file's batches are in exactly one buffer.
@@ -291,15 +296,11 @@ pub struct Store {
 const SEGMENTS: &str = "segments";
 const WAL: &str = "wal";
 
-fn segment_path(dir: &Path, id: u64) -> PathBuf {
-    dir.join(SEGMENTS).join(format!("{id:016x}.seg"))
-}
-
 impl Store {
     /// Opens (creating if needed) the store in `dir`, recovering from the WAL.
     pub fn open(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<Store> {
         let dir = dir.as_ref().to_owned();
-        for sub in [dir.clone(), dir.join(SEGMENTS), dir.join(WAL)] {
+        for sub in [dir.clone(), dir.join(WAL)] {
             fs::create_dir_all(&sub).context(|| format!("creating {}", sub.display()))?;
         }
         let lock = File::create(dir.join("LOCK")).context(|| "creating LOCK file".into())?;
@@ -316,10 +317,13 @@ impl Store {
             damaged: Vec::new(),
         };
         state.rebuild_names();
-        remove_orphans(&dir, &state.catalog)?;
+        let segments: Arc<dyn Directory> = match &opts.segments {
+            Some(d) => d.clone(),
+            None => Arc::new(MmapDirectory::open(dir.join(SEGMENTS))?),
+        };
+        remove_orphans(&*segments, &state.catalog)?;
         for entry in state.catalog.segments.clone() {
-            let path = segment_path(&dir, entry.id);
-            match Segment::open(entry.id, &path) {
+            match Segment::open(&*segments, entry.id) {
                 Ok(mut seg) => {
                     seg.assign_groups(|stream| state.group_of.get(&stream).copied());
                     state.segments.insert(entry.id, Arc::new(seg.with_rank(entry.rank())));
@@ -365,6 +369,7 @@ impl Store {
         let inner = Arc::new(Inner {
             dir,
             opts,
+            segments,
             wal,
             gate: RwLock::new(()),
             active: Mutex::new(active),
@@ -769,16 +774,13 @@ fn group_info(st: &State, active: &MemTable, name: &str, g: &GroupEntry) -> Grou
 }
 
 /// Removes segment files the catalog does not list (a seal or rewrite that crashed before its
-/// commit point) and leftover temporary files.
-fn remove_orphans(dir: &Path, cat: &Catalog) -> Result<()> {
-    let live: HashSet<String> = cat.segments.iter().map(|s| format!("{:016x}.seg", s.id)).collect();
-    let seg_dir = dir.join(SEGMENTS);
-    for entry in fs::read_dir(&seg_dir).context(|| format!("listing {}", seg_dir.display()))? {
-        let entry = entry.context(|| format!("listing {}", seg_dir.display()))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
+/// commit point).
+fn remove_orphans(dir: &dyn Directory, cat: &Catalog) -> Result<()> {
+    let live: HashSet<String> = cat.segments.iter().map(|s| segment::file_name(s.id)).collect();
+    for name in dir.list()? {
         if !live.contains(&name) {
             tracing::info!(file = %name, "removing segment file not in the catalog");
-            fs::remove_file(entry.path()).context(|| format!("removing {name}"))?;
+            dir.delete(&name)?;
         }
     }
     Ok(())
@@ -854,10 +856,9 @@ fn write_frozen(
     let seg = if inputs.is_empty() {
         None
     } else {
-        let path = segment_path(&inner.dir, id);
-        let (bytes, _) = segment::write(&path, &inputs)?;
+        let (bytes, _) = segment::write(&*inner.segments, id, &inputs)?;
         inner.sealed_bytes.fetch_add(bytes, Ordering::Relaxed);
-        Some((Segment::open(id, &path)?, bytes))
+        Some((Segment::open(&*inner.segments, id)?, bytes))
     };
     cat.wal_checkpoint = checkpoint.wal_file;
     cat.next_lsn = checkpoint.next_lsn;
@@ -938,13 +939,12 @@ fn rewrite_segments(inner: &Inner) -> Result<()> {
             None
         } else {
             let id = inner.alloc_segment_id();
-            let path = segment_path(&inner.dir, id);
             let mut raw = Vec::with_capacity(keep.len());
             for &i in &keep {
                 raw.push((seg.blocks()[i], seg.block_bytes(i)?));
             }
-            let bytes = segment::write_raw(&path, &raw)?;
-            Some((Segment::open(id, &path)?.with_rank(seg.rank()), bytes))
+            let bytes = segment::write_raw(&*inner.segments, id, &raw)?;
+            Some((Segment::open(&*inner.segments, id)?.with_rank(seg.rank()), bytes))
         };
         let mut cat = inner.state.read().catalog.clone();
         let created = cat.segments.iter().find(|s| s.id == seg.id()).map_or(0, |s| s.created);
@@ -962,8 +962,7 @@ fn rewrite_segments(inner: &Inner) -> Result<()> {
                 st.segments.insert(new.id(), Arc::new(new));
             }
         }
-        fs::remove_file(seg.path()).context(|| format!("removing {}", seg.path().display()))?;
-        crate::fsutil::sync_parent(seg.path())?;
+        inner.segments.delete(&segment::file_name(seg.id()))?;
         tracing::info!(
             segment = seg.id(),
             kept_blocks = keep.len(),

@@ -290,6 +290,13 @@ impl Service {
                 Some((ts.parse().map_err(|_| bad())?, name.to_owned()))
             }
         };
+        if order == StreamOrder::Name && !descending {
+            // The common listing reads one page of the catalog, however large the group.
+            let after = after.as_ref().map(|(_, name)| name.as_str());
+            let page = self.store.streams_page(group, prefix, after, limit)?;
+            let next = page.more.then(|| page.streams.last().map(|s| format!("s:0:{}", s.name)));
+            return Ok((page.streams, next.flatten()));
+        }
         let cmp = |a: (i64, &str), b: (i64, &str)| if descending { b.cmp(&a) } else { a.cmp(&b) };
         let mut streams: Vec<StreamInfo> = self
             .store

@@ -1,9 +1,18 @@
-//! The catalog: groups, streams and the live segment list, persisted atomically.
+//! The catalog: groups, streams and the live segment list.
 //!
 //! `catalog.json` holds one line of JSON and a second line with its CRC-32C in hex. It is
 //! replaced whole (temp file, fsync, rename, fsync of the directory), so after a crash it is
 //! either the old or the new version. Adding a segment and advancing the WAL checkpoint happen
 //! in one write: that write is the commit point of a seal.
+//!
+//! **Changes to groups and streams are logged, not rewritten.** Rewriting the file for each new
+//! stream made creation cost grow with the fleet (a 1 MB file and 35 creations a second at
+//! 20,000 streams). A [`CatalogChange`] is instead a WAL record (one shared fsync, whatever the
+//! catalog's size), applied in memory in LSN order; the file is a checkpoint, written at seals
+//! and compactions, that records the LSN of the last change it includes (`catalog_lsn`).
+//! Recovery loads the file and applies the logged changes above that LSN, in order, with the
+//! batches they precede: exactly the state before the crash, without relying on changes being
+//! idempotent. Seals drop WAL files only once a checkpoint holds their changes.
 //!
 //! Each stream also keeps its idempotent producers' marks (see `producers`) as of the WAL
 //! checkpoint: the WAL records past the checkpoint carry the rest. The field is optional in
@@ -22,6 +31,18 @@ use crate::fsutil;
 use crate::producers::ProducerMark;
 
 pub(crate) const FILE: &str = "catalog.json";
+/// Consumers' holds, rewritten at each change (see `Catalog::consumers`).
+pub(crate) const HOLDS_FILE: &str = "holds.json";
+
+/// The body of a `JSON line, CRC line` file, if its checksum holds.
+fn checked_body(text: &str) -> std::result::Result<&str, String> {
+    let (body, crc) = text.split_once('\n').ok_or("missing checksum line")?;
+    let crc = u32::from_str_radix(crc.trim(), 16).map_err(|_| "bad checksum line")?;
+    if crc32c::crc32c(body.as_bytes()) != crc {
+        return Err("checksum mismatch".into());
+    }
+    Ok(body)
+}
 const VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -37,8 +58,18 @@ pub(crate) struct Catalog {
     /// At least the LSN the next WAL record gets (replay raises it past what it finds).
     #[serde(default)]
     pub next_lsn: u64,
+    /// The LSN of the last batch (not catalog change) sealed: what consumers have to reach.
+    /// Absent in catalogs written before catalog changes took LSNs, where it is
+    /// `next_lsn - 1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_batch_lsn: Option<u64>,
+    /// The LSN of the last logged change this catalog includes (0: none).
+    #[serde(default)]
+    pub catalog_lsn: u64,
     /// Consumers of committed batches and the LSN each has persisted its state up to: WAL
-    /// records above the lowest are kept for them.
+    /// records above the lowest are kept for them. A hold changes often (a consumer raises it
+    /// every second), so `holds.json` is rewritten at each change and, when present, is newer
+    /// than this copy.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub consumers: BTreeMap<String, u64>,
     pub groups: BTreeMap<String, GroupEntry>,
@@ -100,6 +131,8 @@ impl Default for Catalog {
             next_segment_id: 1,
             wal_checkpoint: 0,
             next_lsn: 1,
+            last_batch_lsn: None,
+            catalog_lsn: 0,
             consumers: BTreeMap::new(),
             groups: BTreeMap::new(),
             segments: Vec::new(),
@@ -117,13 +150,7 @@ impl Catalog {
             Err(e) => return Err(StorageError::io(format!("reading {}", path.display()), e)),
         };
         let bad = |why: String| StorageError::corrupt(&path, 0, why);
-        let (body, crc) =
-            text.split_once('\n').ok_or_else(|| bad("missing checksum line".into()))?;
-        let crc =
-            u32::from_str_radix(crc.trim(), 16).map_err(|_| bad("bad checksum line".into()))?;
-        if crc32c::crc32c(body.as_bytes()) != crc {
-            return Err(bad("catalog checksum mismatch".into()));
-        }
+        let body = checked_body(&text).map_err(|why| bad(format!("catalog {why}")))?;
         let mut cat: Catalog = serde_json::from_str(body).map_err(|e| bad(e.to_string()))?;
         if cat.version != VERSION {
             return Err(bad(format!("unsupported catalog version {}", cat.version)));
@@ -149,9 +176,99 @@ impl Catalog {
         fsutil::write_atomic(&dir.join(FILE), text.as_bytes())
     }
 
+    /// Loads the holds file of `dir` over the catalog's copy, if there is one.
+    pub(crate) fn load_holds(&mut self, dir: &Path) -> Result<()> {
+        let path = dir.join(HOLDS_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StorageError::io(format!("reading {}", path.display()), e)),
+        };
+        let bad = |why: String| StorageError::corrupt(&path, 0, why);
+        let body = checked_body(&text).map_err(bad)?;
+        self.consumers = serde_json::from_str(body).map_err(|e| bad(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Writes `holds` as the holds file, atomically.
+    pub(crate) fn save_holds(dir: &Path, holds: &BTreeMap<String, u64>) -> Result<()> {
+        let body = serde_json::to_string(holds)
+            .map_err(|e| StorageError::io("encoding holds", std::io::Error::other(e)))?;
+        let text = format!("{body}\n{:08x}\n", crc32c::crc32c(body.as_bytes()));
+        fsutil::write_atomic(&dir.join(HOLDS_FILE), text.as_bytes())
+    }
+
     /// The lowest consumer position, which bounds what the WAL may drop.
     pub(crate) fn lowest_hold(&self) -> Option<u64> {
         self.consumers.values().copied().min()
+    }
+
+    /// Whether `change` can be applied now: what it creates is new, what it names exists.
+    pub(crate) fn check(&self, change: &CatalogChange) -> Result<()> {
+        match change {
+            CatalogChange::CreateGroup { name, .. } => {
+                if self.groups.contains_key(name) {
+                    return Err(StorageError::GroupExists(name.clone()));
+                }
+            }
+            CatalogChange::CreateStream { group, name, .. } => {
+                if self.group(group)?.streams.contains_key(name) {
+                    return Err(StorageError::StreamExists {
+                        group: group.clone(),
+                        stream: name.clone(),
+                    });
+                }
+            }
+            CatalogChange::SetRetention { group, .. }
+            | CatalogChange::DeleteGroup { name: group } => {
+                self.group(group)?;
+            }
+            CatalogChange::DeleteStream { group, name } => {
+                self.stream(group, name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a logged change with LSN `lsn` (which [`Catalog::check`] accepted when it was
+    /// logged) and says which streams it added and removed.
+    pub(crate) fn apply(&mut self, lsn: u64, change: CatalogChange) -> Applied {
+        self.catalog_lsn = self.catalog_lsn.max(lsn);
+        let mut out = Applied::default();
+        match change {
+            CatalogChange::CreateGroup { name, id, created } => {
+                self.next_group_id = self.next_group_id.max(id + 1);
+                let entry =
+                    GroupEntry { id, created, retention_days: None, streams: BTreeMap::new() };
+                self.groups.insert(name, entry);
+            }
+            CatalogChange::CreateStream { group, name, id, created } => {
+                self.next_stream_id = self.next_stream_id.max(id + 1);
+                if let Some(g) = self.groups.get_mut(&group) {
+                    g.streams.insert(
+                        name.clone(),
+                        StreamEntry { id, created, producers: BTreeMap::new() },
+                    );
+                    out.added.push(AddedStream { id, group_id: g.id, group, name });
+                }
+            }
+            CatalogChange::SetRetention { group, days } => {
+                if let Some(g) = self.groups.get_mut(&group) {
+                    g.retention_days = days;
+                }
+            }
+            CatalogChange::DeleteGroup { name } => {
+                if let Some(g) = self.groups.remove(&name) {
+                    out.removed.extend(g.streams.values().map(|s| s.id));
+                }
+            }
+            CatalogChange::DeleteStream { group, name } => {
+                if let Some(s) = self.groups.get_mut(&group).and_then(|g| g.streams.remove(&name)) {
+                    out.removed.push(s.id);
+                }
+            }
+        }
+        out
     }
 
     /// Finds a group.
@@ -166,6 +283,50 @@ impl Catalog {
             stream: stream.to_owned(),
         })
     }
+}
+
+/// A change to groups or streams, logged in the WAL as JSON (see the module docs).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum CatalogChange {
+    /// A group was created with this id.
+    CreateGroup { name: String, id: u64, created: i64 },
+    /// A stream was created with this id.
+    CreateStream { group: String, name: String, id: u64, created: i64 },
+    /// A group's retention was set or cleared.
+    SetRetention { group: String, days: Option<u32> },
+    /// A group and its streams were deleted.
+    DeleteGroup { name: String },
+    /// A stream was deleted.
+    DeleteStream { group: String, name: String },
+}
+
+impl CatalogChange {
+    /// The change as a WAL record body.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("catalog changes serialise")
+    }
+
+    /// Decodes a WAL record body.
+    pub(crate) fn decode(body: &[u8]) -> std::result::Result<CatalogChange, String> {
+        serde_json::from_slice(body).map_err(|e| format!("undecodable catalog change: {e}"))
+    }
+}
+
+/// A stream a change added.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AddedStream {
+    pub id: u64,
+    pub group_id: u64,
+    pub group: String,
+    pub name: String,
+}
+
+/// What applying a change did to the set of streams.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Applied {
+    pub added: Vec<AddedStream>,
+    pub removed: Vec<u64>,
 }
 
 #[cfg(test)]
@@ -206,5 +367,58 @@ mod tests {
         assert_eq!((cat.group("g").unwrap().id, cat.next_group_id), (1, 2));
         // Streams without producers are written as before.
         assert!(!serde_json::to_string(&cat).unwrap().contains("producers"));
+    }
+
+    #[test]
+    fn logged_changes_replay_to_the_same_catalog_from_any_checkpoint() {
+        use CatalogChange::*;
+        let changes = [
+            CreateGroup { name: "g".into(), id: 1, created: 10 },
+            CreateStream { group: "g".into(), name: "s".into(), id: 1, created: 11 },
+            DeleteStream { group: "g".into(), name: "s".into() },
+            // The same name again gets a new id.
+            CreateStream { group: "g".into(), name: "s".into(), id: 2, created: 12 },
+            SetRetention { group: "g".into(), days: Some(7) },
+            CreateGroup { name: "h".into(), id: 2, created: 13 },
+            CreateStream { group: "h".into(), name: "t".into(), id: 3, created: 14 },
+            DeleteGroup { name: "h".into() },
+        ];
+        let mut live = Catalog::default();
+        let mut checkpoints = vec![live.clone()];
+        for (i, c) in changes.iter().enumerate() {
+            live.check(c).unwrap();
+            // Each change survives its encoding.
+            let c = CatalogChange::decode(&c.encode()).unwrap();
+            live.apply(i as u64 + 1, c);
+            checkpoints.push(live.clone());
+        }
+        assert_eq!(live.stream("g", "s").unwrap().id, 2);
+        assert_eq!(live.group("g").unwrap().retention_days, Some(7));
+        assert!(live.group("h").is_err());
+        assert_eq!((live.next_group_id, live.next_stream_id, live.catalog_lsn), (3, 4, 8));
+        // Recovery: a checkpoint taken after any prefix, plus the changes above its LSN.
+        for cp in checkpoints {
+            let mut cat = cp.clone();
+            for (i, c) in changes.iter().enumerate() {
+                if i as u64 + 1 > cp.catalog_lsn {
+                    cat.apply(i as u64 + 1, c.clone());
+                }
+            }
+            assert_eq!(cat, live);
+        }
+    }
+
+    #[test]
+    fn checks_refuse_what_cannot_apply() {
+        use CatalogChange::*;
+        let mut cat = Catalog::default();
+        cat.apply(1, CreateGroup { name: "g".into(), id: 1, created: 0 });
+        let dup = CreateGroup { name: "g".into(), id: 2, created: 0 };
+        assert!(matches!(cat.check(&dup), Err(StorageError::GroupExists(_))));
+        let orphan = CreateStream { group: "x".into(), name: "s".into(), id: 1, created: 0 };
+        assert!(matches!(cat.check(&orphan), Err(StorageError::GroupNotFound(_))));
+        let missing = DeleteStream { group: "g".into(), name: "s".into() };
+        assert!(matches!(cat.check(&missing), Err(StorageError::StreamNotFound { .. })));
+        assert!(CatalogChange::decode(b"{\"drop_everything\":{}}").is_err());
     }
 }

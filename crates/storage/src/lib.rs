@@ -3,9 +3,10 @@
 //! Writes go to a write-ahead log with group commit (one fsync shared by every concurrent
 //! appender) and into an in-memory buffer, where they are readable at once. A background
 //! thread seals the buffer into an immutable, memory-mapped segment file of zstd-compressed,
-//! per-stream blocks, then drops the WAL files it covers. The catalog (groups, streams, the
-//! segment list, the WAL checkpoint) is one small file replaced atomically; replacing it is
-//! the commit point of every seal, rewrite and deletion.
+//! per-group blocks, then drops the WAL files it covers. The catalog (groups, streams, the
+//! segment list, the WAL checkpoint) is a file replaced atomically; replacing it is the commit
+//! point of every seal, compaction and rewrite. Creating or deleting a group or stream is a WAL
+//! record, applied in memory; the next seal checkpoints it into the file.
 //!
 //! The API is synchronous and does no async I/O: the server calls it from blocking threads.
 //! Only this crate calls memmap2, zstd or fsync.
@@ -66,5 +67,5 @@ pub use read::{Direction, Event, Page, Position, ReadOptions};
 pub use scan::{ScanPlan, ScanUnit, StreamRows};
 pub use store::{
     AppendOutcome, CommittedBatch, CommittedEvent, CompactionPolicy, CompactionReport, GroupInfo,
-    Lsn, Producer, SegmentInfo, Store, StoreOptions, StoreStats, StreamInfo,
+    Lsn, Producer, SegmentInfo, Store, StoreOptions, StoreStats, StreamInfo, StreamPage,
 };

@@ -5,6 +5,7 @@
 //! file     := magic:"LSWAL001" record*
 //! record   := len:u32le crc32c(payload):u32le payload
 //! payload  := kind:u8(=3) lsn:u64le stream_id:varint producer events
+//!           | kind:u8(=4) lsn:u64le change:json
 //!           | kind:u8(=1) stream_id:varint events                        (read only)
 //!           | kind:u8(=2) stream_id:varint producer_body events          (read only)
 //! producer := 0 | 1 producer_body
@@ -17,6 +18,12 @@
 //! and replay raises it past every record it sees). The LSN is the ticket an appender waits
 //! on, so "durable up to N" and "every record with an LSN at most N is on disk" are the same
 //! statement. Consumers read "everything committed after N" from the files ([`Wal::read_after`]).
+//!
+//! **Catalog changes** (kind 4: a group or stream created or deleted, a retention set) are
+//! logged like batches, so creating a stream costs one shared fsync whatever the catalog's
+//! size; the catalog file is rewritten only at seals, which checkpoint it (see `catalog`).
+//! They take LSNs in the same sequence, so a stream's creation precedes its first batch in the
+//! log, but consumers of committed batches never see them.
 //!
 //! A producer's new highest sequence travels in the same record as its events, so the
 //! deduplication state is exactly as durable as the data, and replay rebuilds it. Kinds 1 and
@@ -54,7 +61,8 @@ const MAGIC: &[u8; 8] = b"LSWAL001";
 const KIND_APPEND: u8 = 1;
 const KIND_APPEND_PRODUCER: u8 = 2;
 const KIND_BATCH: u8 = 3;
-/// Where a kind 3 payload keeps its LSN, patched in by [`Wal::enqueue`].
+const KIND_CATALOG: u8 = 4;
+/// Where a kind 3 or 4 payload keeps its LSN, patched in by [`Wal::enqueue`].
 const LSN_AT: std::ops::Range<usize> = 1..9;
 /// Largest record accepted on replay; larger lengths are treated as corruption.
 const MAX_RECORD: usize = 64 << 20;
@@ -86,9 +94,43 @@ pub(crate) struct WalBatch {
     pub events: Vec<WalEvent>,
 }
 
-/// An encoded batch payload, its LSN not yet assigned.
+/// One record as replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WalRecord {
+    /// A batch of events.
+    Batch(WalBatch),
+    /// A catalog change, as the catalog encoded it.
+    Catalog {
+        /// Its LSN.
+        lsn: u64,
+        /// The encoded change.
+        change: Vec<u8>,
+    },
+}
+
+/// An encoded record payload, its LSN not yet assigned.
 #[derive(Debug, Clone)]
 pub(crate) struct Record(Vec<u8>);
+
+/// Encodes a catalog change record (kind 4); [`Wal::enqueue`] assigns its LSN.
+pub(crate) fn encode_catalog(change: &[u8]) -> Record {
+    let mut p = Vec::with_capacity(9 + change.len());
+    p.push(KIND_CATALOG);
+    p.extend_from_slice(&0u64.to_le_bytes());
+    p.extend_from_slice(change);
+    Record(p)
+}
+
+/// Decodes any record payload.
+fn decode_record(payload: &[u8]) -> Option<WalRecord> {
+    match payload.first()? {
+        &KIND_CATALOG => {
+            let lsn = u64::from_le_bytes(payload.get(LSN_AT)?.try_into().ok()?);
+            Some(WalRecord::Catalog { lsn, change: payload[LSN_AT.end..].to_vec() })
+        }
+        _ => decode_batch(payload).map(WalRecord::Batch),
+    }
+}
 
 /// Encodes a batch record payload (kind 3); [`Wal::enqueue`] assigns its LSN.
 pub(crate) fn encode_batch<'a>(
@@ -161,7 +203,7 @@ fn decode_batch(payload: &[u8]) -> Option<WalBatch> {
 
 /// The LSN of a payload without decoding it, if it has one.
 fn peek_lsn(payload: &[u8]) -> Option<u64> {
-    (payload.first() == Some(&KIND_BATCH))
+    matches!(payload.first(), Some(&KIND_BATCH | &KIND_CATALOG))
         .then(|| payload.get(LSN_AT).map(|b| u64::from_le_bytes(b.try_into().expect("8"))))
         .flatten()
 }
@@ -206,6 +248,8 @@ pub(crate) struct Replay {
     pub records: usize,
     /// Highest LSN seen in any kept file (0 if none).
     pub last_lsn: u64,
+    /// Highest LSN of a batch replayed (0 if none).
+    pub last_batch_lsn: u64,
     /// The first LSN of each kept file that has LSN records.
     pub first_lsns: BTreeMap<u64, u64>,
     /// Files that were cut, and where.
@@ -219,7 +263,7 @@ pub(crate) fn replay(
     dir: &Path,
     checkpoint: u64,
     hold: Option<u64>,
-    mut apply: impl FnMut(WalBatch),
+    mut apply: impl FnMut(WalRecord),
 ) -> Result<Replay> {
     let mut out = Replay::default();
     let mut sealed = Vec::new();
@@ -242,13 +286,20 @@ pub(crate) fn replay(
         let mut pos = MAGIC.len();
         let mut good = data.len() >= MAGIC.len() && &data[..MAGIC.len()] == MAGIC;
         while good && pos < data.len() {
-            match record_at(&data, pos).and_then(|(p, n)| Some((decode_batch(p)?, n))) {
-                Some((batch, n)) => {
-                    if let Some(lsn) = batch.lsn {
+            match record_at(&data, pos).and_then(|(p, n)| Some((decode_record(p)?, n))) {
+                Some((record, n)) => {
+                    let lsn = match &record {
+                        WalRecord::Batch(b) => {
+                            out.last_batch_lsn = out.last_batch_lsn.max(b.lsn.unwrap_or(0));
+                            b.lsn
+                        }
+                        WalRecord::Catalog { lsn, .. } => Some(*lsn),
+                    };
+                    if let Some(lsn) = lsn {
                         out.first_lsns.entry(id).or_insert(lsn);
                         out.last_lsn = out.last_lsn.max(lsn);
                     }
-                    apply(batch);
+                    apply(record);
                     out.records += 1;
                     pos += n;
                 }
@@ -331,10 +382,20 @@ struct State {
     /// LSN of the last record queued, and of the last one durable.
     queued: u64,
     durable: u64,
+    /// The same for batches only.
+    queued_batch: u64,
+    durable_batch: u64,
     flushing: bool,
     poisoned: Option<String>,
     /// First LSN of every file on disk that has records with LSNs.
     first_lsns: BTreeMap<u64, u64>,
+}
+
+/// Where LSNs stand when a log is created: the last record's, and the last batch's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LastLsns {
+    pub record: u64,
+    pub batch: u64,
 }
 
 /// Where the log continues after an LSN: lets a consumer's next read start where its last
@@ -381,7 +442,7 @@ impl Wal {
         dir: &Path,
         id: u64,
         sync: bool,
-        last_lsn: u64,
+        last: LastLsns,
         first_lsns: BTreeMap<u64, u64>,
     ) -> Result<Wal> {
         let file = new_file(dir, id)?;
@@ -392,8 +453,10 @@ impl Wal {
                 file: Arc::new(file),
                 id,
                 pending: Vec::new(),
-                queued: last_lsn,
-                durable: last_lsn,
+                queued: last.record,
+                durable: last.record,
+                queued_batch: last.batch,
+                durable_batch: last.batch,
                 flushing: false,
                 poisoned: None,
                 first_lsns,
@@ -431,6 +494,9 @@ impl Wal {
         let crc = crc32c::crc32c(&st.pending[body]);
         st.pending[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
         st.queued = lsn;
+        if payload[0] == KIND_BATCH {
+            st.queued_batch = lsn;
+        }
         let id = st.id;
         st.first_lsns.entry(id).or_insert(lsn);
         Ok(lsn)
@@ -454,7 +520,7 @@ impl Wal {
             // Lead a flush of everything queued so far.
             st.flushing = true;
             let buf = std::mem::take(&mut st.pending);
-            let upto = st.queued;
+            let (upto, upto_batch) = (st.queued, st.queued_batch);
             let file = st.file.clone();
             let id = st.id;
             drop(st);
@@ -464,7 +530,7 @@ impl Wal {
             st = self.state.lock();
             st.flushing = false;
             match result {
-                Ok(()) => st.durable = upto,
+                Ok(()) => (st.durable, st.durable_batch) = (upto, upto_batch),
                 Err(e) => {
                     let why = format!("write-ahead log {} failed: {e}", file_name(id));
                     tracing::error!("{why}");
@@ -483,6 +549,11 @@ impl Wal {
     /// The LSN of the last durable record (0 before the first).
     pub(crate) fn durable_lsn(&self) -> u64 {
         self.state.lock().durable
+    }
+
+    /// The LSN of the last durable batch (0 before the first).
+    pub(crate) fn durable_batch_lsn(&self) -> u64 {
+        self.state.lock().durable_batch
     }
 
     /// The LSN of the last record queued: after a seal's rotation, with no append in flight,
@@ -567,19 +638,20 @@ impl Wal {
     }
 
     /// Durable batches with an LSN above `after`, in LSN order: at least one batch if there is
-    /// any, then more while their events stay within `max_events`. Records written before
-    /// LSNs existed are skipped. Reads the files, so it never holds appenders up.
+    /// any, then more while their events stay within `max_events`; and the LSN of the last
+    /// record looked at, batch or not (catalog records are passed over). Records written
+    /// before LSNs existed are skipped. Reads the files, so it never holds appenders up.
     pub(crate) fn read_after(
         &self,
         after: u64,
         max_events: usize,
-    ) -> std::result::Result<Vec<WalBatch>, ReadError> {
+    ) -> std::result::Result<(Vec<WalBatch>, u64), ReadError> {
         let (durable, files, current) = {
             let st = self.state.lock();
             (st.durable, st.first_lsns.clone(), st.id)
         };
         if durable <= after {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), after));
         }
         let oldest = files.values().next().copied();
         if oldest.is_none_or(|o| o > after + 1) {
@@ -615,6 +687,12 @@ impl Wal {
                         pos += n; // written before LSNs
                         continue;
                     };
+                    if payload[0] == KIND_CATALOG && lsn <= durable {
+                        // Not a batch: consumers pass over it.
+                        last = lsn;
+                        pos += n;
+                        continue;
+                    }
                     if lsn > durable || (lsn > after && !out.is_empty() && events >= max_events) {
                         offset += pos as u64;
                         break 'files;
@@ -658,7 +736,7 @@ impl Wal {
             hints.remove(0);
         }
         hints.push(ReadHint { after: last, file, offset });
-        Ok(out)
+        Ok((out, last))
     }
 }
 

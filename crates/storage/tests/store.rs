@@ -147,9 +147,11 @@ fn committed_messages(batches: &[CommittedBatch]) -> Vec<String> {
 fn consumers_read_every_committed_batch_once_across_seals_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), opts()).unwrap();
+    // Creating the group and streams are logged records (LSNs 1-3) but not batches: no
+    // consumer sees them, and the committed LSN counts batches.
     setup(&store, "g", &["a", "b"]);
-    assert_eq!(store.committed_lsn(), Lsn::ZERO);
     store.hold_committed("metrics", Lsn::ZERO).unwrap();
+    assert_eq!(store.committed_lsn(), Lsn::ZERO);
     for i in 0..6 {
         let stream = if i % 2 == 0 { "a" } else { "b" };
         store.append("g", stream, &[ev(i, &format!("m{i}")), ev(i, &format!("n{i}"))]).unwrap();
@@ -157,29 +159,37 @@ fn consumers_read_every_committed_batch_once_across_seals_and_restarts() {
             store.flush().unwrap(); // sealed, yet kept for the consumer
         }
     }
-    assert_eq!(store.committed_lsn(), Lsn::new(6));
+    assert_eq!(store.committed_lsn(), Lsn::new(9));
     let all = committed(&store, Lsn::ZERO);
-    assert_eq!(all.iter().map(|b| b.lsn.get()).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(all.iter().map(|b| b.lsn.get()).collect::<Vec<_>>(), [4, 5, 6, 7, 8, 9]);
     assert_eq!(all[1].stream.as_ref(), "b");
     assert_eq!(committed_messages(&all[..2]), ["m0", "n0", "m1", "n1"]);
-    // The consumer persisted up to LSN 4 and the store restarts after a seal.
-    store.hold_committed("metrics", Lsn::new(4)).unwrap();
+    // The consumer persisted up to LSN 7 (its fourth batch) and the store restarts after a
+    // seal.
+    store.hold_committed("metrics", Lsn::new(7)).unwrap();
     store.flush().unwrap();
     drop(store);
     let store = Store::open(dir.path(), opts()).unwrap();
-    let rest = committed(&store, Lsn::new(4));
+    assert_eq!(store.committed_lsn(), Lsn::new(9));
+    let rest = committed(&store, Lsn::new(7));
     assert_eq!(committed_messages(&rest), ["m4", "n4", "m5", "n5"]);
     assert!(matches!(
-        store.read_committed(Lsn::new(1), 10, Duration::ZERO),
-        Err(StorageError::LsnUnavailable { requested: 1, .. })
+        store.read_committed(Lsn::new(4), 10, Duration::ZERO),
+        Err(StorageError::LsnUnavailable { requested: 4, .. })
     ));
-    // LSNs continue across the restart; a waiting reader wakes for the next batch.
+    // LSNs continue across the restart; a waiting reader wakes for the next batch, not for
+    // the catalog change logged before it (LSN 10).
     std::thread::scope(|s| {
-        let reader = s.spawn(|| store.read_committed(Lsn::new(6), 10, Duration::from_secs(10)));
+        let reader = s.spawn(|| store.read_committed(Lsn::new(9), 10, Duration::from_secs(10)));
         std::thread::sleep(Duration::from_millis(50));
-        store.append("g", "a", &[ev(9, "late")]).unwrap();
+        store
+            .create_stream(&LogGroupName::new("g").unwrap(), &LogStreamName::new("c").unwrap())
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        store.append("g", "c", &[ev(9, "late")]).unwrap();
         let got = reader.join().unwrap().unwrap();
-        assert_eq!(got[0].lsn, Lsn::new(7));
+        assert_eq!(got[0].lsn, Lsn::new(11));
+        assert_eq!(committed_messages(&got), ["late"]);
     });
     // Released, the sealed WAL goes at the next seal.
     store.release_committed("metrics").unwrap();
@@ -189,6 +199,85 @@ fn consumers_read_every_committed_batch_once_across_seals_and_restarts() {
         store.hold_committed("late-comer", Lsn::ZERO),
         Err(StorageError::LsnUnavailable { .. })
     ));
+}
+
+#[test]
+fn stream_pages_walk_names_in_order_under_a_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let names: Vec<String> =
+        (0..40).map(|i| format!("{}-{i:02}", ["app", "web", "apple"][i % 3])).collect();
+    setup(&store, "g", &names.iter().map(String::as_str).collect::<Vec<_>>());
+    store.append("g", "web-01", &[ev(5, "x"), ev(7, "y")]).unwrap();
+    for (prefix, page) in [("", 7), ("app", 4), ("apple", 100), ("web-0", 1), ("zzz", 3)] {
+        let mut want: Vec<&String> = names.iter().filter(|n| n.starts_with(prefix)).collect();
+        want.sort();
+        let (mut got, mut after) = (Vec::new(), None::<String>);
+        loop {
+            let p = store.streams_page("g", prefix, after.as_deref(), page).unwrap();
+            assert!(p.streams.len() <= page);
+            after = p.streams.last().map(|s| s.name.clone());
+            got.extend(p.streams);
+            if !p.more {
+                break;
+            }
+        }
+        let got_names: Vec<&String> = got.iter().map(|s| &s.name).collect();
+        assert_eq!(got_names, want, "prefix {prefix:?}, pages of {page}");
+        // Statistics are those of the full listing.
+        let full = store.streams("g").unwrap();
+        for s in &got {
+            assert_eq!(Some(s), full.iter().find(|f| f.name == s.name));
+        }
+    }
+    let web01 = store.streams_page("g", "web-01", None, 1).unwrap();
+    assert_eq!((web01.streams[0].events, web01.more), (2, false));
+    assert!(matches!(store.streams_page("nope", "", None, 5), Err(StorageError::GroupNotFound(_))));
+}
+
+#[test]
+fn catalog_changes_are_logged_and_recovered_without_rewriting_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog.json");
+    let (g, a) = names("g", "a");
+    let b = LogStreamName::new("b").unwrap();
+    // Retention is set below; at this time it keeps every event.
+    let clock = Arc::new(ManualClock::new(100));
+    let opts = || StoreOptions { clock: clock.clone(), ..opts() };
+    {
+        let store = Store::open(dir.path(), opts()).unwrap();
+        setup(&store, "g", &["a", "b"]);
+        store.append("g", "a", &[ev(1, "old a")]).unwrap();
+        // Deleted and created again: the new stream must not see the old one's events.
+        store.delete_stream(&g, &a).unwrap();
+        store.create_stream(&g, &a).unwrap();
+        store.append("g", "a", &[ev(2, "new a")]).unwrap();
+        store.set_retention(&g, Some(RetentionDays::new(7).unwrap())).unwrap();
+        // None of this rewrote the catalog file: each change is one WAL record.
+        assert!(!catalog.exists());
+    }
+    let check = |store: &Store| {
+        let streams: Vec<String> =
+            store.streams("g").unwrap().into_iter().map(|s| s.name).collect();
+        assert_eq!(streams, ["a", "b"]);
+        let all = read_all(store, "g", Some("a"), TimeRange::ALL, Direction::Forward, 10);
+        assert_eq!(messages(&all), ["new a"]);
+        assert_eq!(store.retention_days("g").unwrap(), Some(7));
+    };
+    let store = Store::open(dir.path(), opts()).unwrap();
+    check(&store);
+    // A seal with nothing buffered but logged changes still checkpoints the catalog, so the
+    // WAL files holding them can go.
+    store.delete_stream(&g, &b).unwrap();
+    store.create_stream(&g, &b).unwrap();
+    store.flush().unwrap();
+    assert!(catalog.exists());
+    store.flush().unwrap();
+    assert_eq!(store.stats().wal_bytes, 8, "only the new, empty WAL file is left");
+    drop(store);
+    let store = Store::open(dir.path(), opts()).unwrap();
+    check(&store);
+    assert_eq!(store.streams("g").unwrap()[1].events, 0);
 }
 
 fn put(store: &Store, stream: &str, p: &ProducerId, seq: u64, msg: &str) -> AppendOutcome {
@@ -606,6 +695,21 @@ fn crash_child() {
                 }
             });
         }
+        // A fleet's short-lived streams: created (a logged catalog change), written once.
+        let (store, stdout) = (&store, &stdout);
+        sc.spawn(move || {
+            let g = LogGroupName::new("g").unwrap();
+            for n in 0.. {
+                let name = format!("r{round}c{n}");
+                store.create_stream(&g, &LogStreamName::new(name.clone()).unwrap()).unwrap();
+                writeln!(stdout.lock(), "created {name}").unwrap();
+                let id = format!("r{round}c{n}e");
+                store.append("g", &name, &[ev(n, &format!("{id} part 0 of 1"))]).unwrap();
+                let mut out = stdout.lock();
+                writeln!(out, "ack {id} 1").unwrap();
+                out.flush().unwrap();
+            }
+        });
     });
 }
 
@@ -619,6 +723,7 @@ fn kill_9_loses_no_acknowledged_batch() {
         setup(&store, "g", &["s0", "s1", "s2", "s3"]);
     }
     let mut acked: HashMap<String, usize> = HashMap::new();
+    let mut acked_streams = Vec::new();
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     for round in 0..12 {
         let mut child = Command::new(std::env::current_exe().unwrap())
@@ -631,15 +736,17 @@ fn kill_9_loses_no_acknowledged_batch() {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
-            let mut acks = Vec::new();
+            let (mut acks, mut created) = (Vec::new(), Vec::new());
             for line in std::io::BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(rest) = line.strip_prefix("ack ") {
                     let (id, n) = rest.split_once(' ').unwrap();
                     acks.push((id.to_owned(), n.parse::<usize>().unwrap()));
+                } else if let Some(name) = line.strip_prefix("created ") {
+                    created.push(name.to_owned());
                 }
             }
-            acks
+            (acks, created)
         });
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -647,11 +754,18 @@ fn kill_9_loses_no_acknowledged_batch() {
         std::thread::sleep(Duration::from_millis(150 + rng % 250));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        let acks = reader.join().unwrap();
+        let (acks, created) = reader.join().unwrap();
         assert!(!acks.is_empty(), "round {round}: the child acknowledged nothing");
         acked.extend(acks);
+        acked_streams.extend(created);
     }
     let store = Store::open(dir.path(), opts()).unwrap();
+    let streams: std::collections::HashSet<String> =
+        store.streams("g").unwrap().into_iter().map(|s| s.name).collect();
+    for name in &acked_streams {
+        assert!(streams.contains(name), "acknowledged stream {name} lost");
+    }
+    assert!(acked_streams.len() > 12, "streams were created in every round");
     let all = read_all(&store, "g", None, TimeRange::ALL, Direction::Forward, 5_000);
     let mut seen: HashMap<String, Vec<String>> = HashMap::new();
     for e in &all {

@@ -13,11 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Store;
+use crate::catalog::Catalog;
 use crate::error::{Result, StorageError};
 use crate::wal::ReadError;
 
-/// The log sequence number of a durable batch: grows by one from batch to batch, across
-/// restarts.
+/// The log sequence number of a durable WAL record: grows with every record, across restarts.
+/// Catalog changes are records too, so the LSNs of consecutive batches may skip numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Lsn(u64);
 
@@ -67,9 +68,10 @@ pub struct CommittedBatch {
 }
 
 impl Store {
-    /// The LSN of the last durable batch ([`Lsn::ZERO`] before the first).
+    /// The LSN of the last durable batch ([`Lsn::ZERO`] before the first): a consumer that has
+    /// read up to it has seen every batch.
     pub fn committed_lsn(&self) -> Lsn {
-        Lsn(self.inner.wal.durable_lsn())
+        Lsn(self.inner.wal.durable_batch_lsn())
     }
 
     /// Durable batches after `after`, in LSN order: at least one if there is any, then more
@@ -84,17 +86,35 @@ impl Store {
         wait: Duration,
     ) -> Result<Vec<CommittedBatch>> {
         let wal = &self.inner.wal;
-        if wal.durable_lsn() <= after.0 && !wait.is_zero() {
-            wal.wait_beyond(after.0, wait);
-        }
-        let batches = wal.read_after(after.0, max_events).map_err(|e| match e {
-            ReadError::Unavailable { oldest } => {
-                StorageError::LsnUnavailable { requested: after.0, oldest }
+        let deadline = std::time::Instant::now() + wait;
+        let mut from = after.0;
+        loop {
+            if wal.durable_lsn() <= from {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() || wal.wait_beyond(from, left) <= from {
+                    return Ok(Vec::new());
+                }
             }
-            ReadError::Storage(e) => e,
-        })?;
+            let (batches, reached) = wal.read_after(from, max_events).map_err(|e| match e {
+                ReadError::Unavailable { oldest } => {
+                    StorageError::LsnUnavailable { requested: from, oldest }
+                }
+                ReadError::Storage(e) => e,
+            })?;
+            let batches = self.named(batches);
+            // Records that are not batches, or batches of deleted streams, are passed over
+            // rather than answered with an empty page a caller would take for the end.
+            if !batches.is_empty() || reached <= from {
+                return Ok(batches);
+            }
+            from = reached;
+        }
+    }
+
+    /// Names the batches' streams, leaving out those of deleted streams.
+    fn named(&self, batches: Vec<crate::wal::WalBatch>) -> Vec<CommittedBatch> {
         let st = self.inner.state.read();
-        Ok(batches
+        batches
             .into_iter()
             .filter_map(|b| {
                 let (group, stream) = st.names.get(&b.stream_id)?.clone();
@@ -110,7 +130,7 @@ impl Store {
                     events: events.collect(),
                 })
             })
-            .collect())
+            .collect()
     }
 
     /// Keeps every batch after `position` readable by [`Store::read_committed`] for
@@ -121,27 +141,40 @@ impl Store {
         if consumer.is_empty() {
             return Err(StorageError::InvalidArgument("a consumer needs a name".into()));
         }
-        self.update_catalog(|cat| {
-            let held = cat.consumers.get(consumer).copied();
-            if held.is_none_or(|h| position.0 < h) {
-                // A new or lowered hold must not point below what is still kept.
-                self.inner.wal.read_after(position.0, 1).map_err(|e| match e {
-                    ReadError::Unavailable { oldest } => {
-                        StorageError::LsnUnavailable { requested: position.0, oldest }
-                    }
-                    ReadError::Storage(e) => e,
-                })?;
-            }
-            cat.consumers.insert(consumer.to_owned(), position.0);
-            Ok(())
-        })
+        let held = self.inner.state.read().catalog.consumers.get(consumer).copied();
+        if held == Some(position.0) {
+            return Ok(());
+        }
+        // A new or lowered hold must not point below what is still kept, and no seal may drop
+        // WAL files between the check and the hold.
+        let sealing_held =
+            held.is_none_or(|h| position.0 < h).then(|| self.inner.maintenance.lock());
+        if sealing_held.is_some() {
+            self.inner.wal.read_after(position.0, 1).map_err(|e| match e {
+                ReadError::Unavailable { oldest } => {
+                    StorageError::LsnUnavailable { requested: position.0, oldest }
+                }
+                ReadError::Storage(e) => e,
+            })?;
+        }
+        self.set_hold(consumer, Some(position.0))
+    }
+
+    /// Sets or removes (`None`) a consumer's hold: the holds file is the commit point.
+    fn set_hold(&self, consumer: &str, position: Option<u64>) -> Result<()> {
+        let _w = self.inner.catalog_writes.lock();
+        let mut holds = self.inner.state.read().catalog.consumers.clone();
+        match position {
+            Some(p) => holds.insert(consumer.to_owned(), p),
+            None => holds.remove(consumer),
+        };
+        Catalog::save_holds(&self.inner.dir, &holds)?;
+        self.inner.state.write().catalog.consumers = holds;
+        Ok(())
     }
 
     /// Forgets `consumer`'s hold; the WAL it pinned goes at the next seal.
     pub fn release_committed(&self, consumer: &str) -> Result<()> {
-        self.update_catalog(|cat| {
-            cat.consumers.remove(consumer);
-            Ok(())
-        })
+        self.set_hold(consumer, None)
     }
 }

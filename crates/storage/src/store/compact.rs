@@ -420,6 +420,7 @@ fn merge(
         let seg = Segment::open(&*inner.segments, *id)?.with_rank(rank);
         opened.push((Arc::new(seg), *bytes));
     }
+    let w = inner.catalog_writes.lock();
     let mut cat = inner.state.read().catalog.clone();
     cat.segments.retain(|e| !inputs.iter().any(|s| s.id() == e.id));
     for (seg, bytes) in &opened {
@@ -437,6 +438,7 @@ fn merge(
             st.segments.insert(seg.id(), seg.clone());
         }
     }
+    drop(w);
     for s in &inputs {
         inner.segments.delete(&segment::file_name(s.id()))?;
     }

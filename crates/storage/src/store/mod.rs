@@ -13,7 +13,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use logsight_model::{LogEvent, LogGroupName, LogStreamName, ProducerId, RetentionDays, TimeRange};
 
-use crate::catalog::{Catalog, GroupEntry, SegmentEntry, StreamEntry};
+use crate::catalog::{Catalog, CatalogChange, GroupEntry, SegmentEntry, StreamEntry};
 use crate::clock::{Clock, SystemClock};
 use crate::directory::{Directory, MmapDirectory};
 use crate::error::{IoContext, Result, StorageError};
@@ -24,7 +24,7 @@ use crate::read::{Page, ReadOptions};
 use crate::scan::ScanPlan;
 use crate::segment::{self, BlockInput, BlockMeta, Segment};
 use crate::stats::StreamStats;
-use crate::wal::{self, Wal};
+use crate::wal::{self, Wal, WalRecord};
 
 mod committed;
 mod compact;
@@ -148,6 +148,15 @@ pub struct StreamInfo {
     pub blocks: u64,
 }
 
+/// A page of a group's streams, in name order ([`Store::streams_page`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamPage {
+    /// The streams.
+    pub streams: Vec<StreamInfo>,
+    /// Whether more streams follow the last one.
+    pub more: bool,
+}
+
 /// Store-wide figures.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreStats {
@@ -204,6 +213,21 @@ struct State {
 }
 
 impl State {
+    /// Applies a logged catalog change, keeping the name maps in step; returns the ids of the
+    /// streams it removed.
+    fn apply_change(&mut self, lsn: u64, change: CatalogChange) -> Vec<u64> {
+        let applied = self.catalog.apply(lsn, change);
+        for a in applied.added {
+            self.names.insert(a.id, (a.group.into(), a.name.into()));
+            self.group_of.insert(a.id, a.group_id);
+        }
+        for id in &applied.removed {
+            self.names.remove(id);
+            self.group_of.remove(id);
+        }
+        applied.removed
+    }
+
     fn rebuild_names(&mut self) {
         self.names.clear();
         self.group_of.clear();
@@ -261,6 +285,14 @@ struct Inner {
     /// Serialises seals, segment rewrites and the commits of compactions, which all replace
     /// the segment list.
     maintenance: Mutex<()>,
+    /// Orders catalog changes: logged ones (their WAL order is their apply order) and the
+    /// checkpoints that rewrite the file from a copy (no change may land between the copy
+    /// and its install).
+    catalog_writes: Mutex<()>,
+    /// Logged catalog changes since the last seal: enough of them, or old enough, make a seal
+    /// due even with no events buffered, so the WAL does not keep them forever.
+    unsaved_changes: AtomicU64,
+    last_seal: Mutex<std::time::Instant>,
     /// The next segment id; the catalog saves it, and files with ids it never saved are
     /// orphans of a crash.
     next_segment: AtomicU64,
@@ -293,6 +325,9 @@ pub struct Store {
     compactor: Option<JoinHandle<()>>,
 }
 
+/// Logged catalog changes that make a seal due (a checkpoint of the catalog), events or not.
+const CHECKPOINT_CHANGES: u64 = 100_000;
+
 const SEGMENTS: &str = "segments";
 const WAL: &str = "wal";
 
@@ -307,7 +342,8 @@ impl Store {
         if lock.try_lock().is_err() {
             return Err(StorageError::Locked(dir));
         }
-        let catalog = Catalog::load(&dir)?;
+        let mut catalog = Catalog::load(&dir)?;
+        catalog.load_holds(&dir)?;
         let mut state = State {
             catalog,
             names: HashMap::new(),
@@ -342,7 +378,29 @@ impl Store {
         }
         let mut active = MemTable::default();
         let (checkpoint, hold) = (state.catalog.wal_checkpoint, state.catalog.lowest_hold());
-        let replay = wal::replay(&dir.join(WAL), checkpoint, hold, |batch| {
+        let mut bad_change = None;
+        let mut unsaved = 0;
+        let replay = wal::replay(&dir.join(WAL), checkpoint, hold, |record| {
+            let batch = match record {
+                WalRecord::Batch(batch) => batch,
+                WalRecord::Catalog { lsn, change } => {
+                    if lsn <= state.catalog.catalog_lsn {
+                        return; // the checkpoint includes it
+                    }
+                    match CatalogChange::decode(&change) {
+                        Ok(change) => {
+                            let removed = state.apply_change(lsn, change);
+                            removed.iter().for_each(|id| active.remove_stream(*id));
+                            producers.forget(&removed);
+                            unsaved += 1;
+                        }
+                        Err(why) => {
+                            bad_change.get_or_insert((lsn, why));
+                        }
+                    }
+                    return;
+                }
+            };
             if !state.names.contains_key(&batch.stream_id) {
                 return; // the stream was deleted after this batch was logged
             }
@@ -356,6 +414,11 @@ impl Store {
             });
             active.insert(batch.stream_id, events);
         })?;
+        if let Some((lsn, why)) = bad_change {
+            // Its checksum held, so it is what was written: a newer binary's change, or a bug.
+            // Going on without it would serve a catalog that differs from the acknowledged one.
+            return Err(StorageError::corrupt(dir.join(WAL), lsn, why));
+        }
         tracing::info!(
             records = replay.records,
             buffered = active.events,
@@ -363,7 +426,10 @@ impl Store {
         );
         let wal_id = (replay.last_id + 1).max(state.catalog.wal_checkpoint);
         let last_lsn = replay.last_lsn.max(state.catalog.next_lsn.saturating_sub(1));
-        let wal = Wal::create(&dir.join(WAL), wal_id, opts.sync, last_lsn, replay.first_lsns)?;
+        let sealed_batch = state.catalog.last_batch_lsn.unwrap_or(last_lsn);
+        let last =
+            wal::LastLsns { record: last_lsn, batch: replay.last_batch_lsn.max(sealed_batch) };
+        let wal = Wal::create(&dir.join(WAL), wal_id, opts.sync, last, replay.first_lsns)?;
         let background = opts.background;
         let next_segment = state.catalog.next_segment_id;
         let inner = Arc::new(Inner {
@@ -377,6 +443,9 @@ impl Store {
             producers: Mutex::new(producers),
             state: RwLock::new(state),
             maintenance: Mutex::new(()),
+            catalog_writes: Mutex::new(()),
+            unsaved_changes: AtomicU64::new(unsaved),
+            last_seal: Mutex::new(std::time::Instant::now()),
             next_segment: AtomicU64::new(next_segment),
             sealed_bytes: AtomicU64::new(0),
             compacted_bytes: AtomicU64::new(0),
@@ -412,84 +481,49 @@ impl Store {
 
     /// Creates a log group.
     pub fn create_group(&self, name: &LogGroupName) -> Result<()> {
-        let now = self.inner.opts.clock.now_ms();
-        self.update_catalog(|cat| {
-            if cat.groups.contains_key(name.as_str()) {
-                return Err(StorageError::GroupExists(name.to_string()));
-            }
-            let id = cat.next_group_id;
-            cat.next_group_id += 1;
-            let entry =
-                GroupEntry { id, created: now, retention_days: None, streams: BTreeMap::new() };
-            cat.groups.insert(name.to_string(), entry);
-            Ok(())
+        let created = self.inner.opts.clock.now_ms();
+        self.change_catalog(|cat| CatalogChange::CreateGroup {
+            name: name.to_string(),
+            id: cat.next_group_id,
+            created,
         })
+        .map(drop)
     }
 
-    /// Creates a log stream in a group.
+    /// Creates a log stream in a group. Its cost does not grow with the number of streams:
+    /// the creation is one WAL record (see `catalog`).
     pub fn create_stream(&self, group: &LogGroupName, stream: &LogStreamName) -> Result<()> {
-        let now = self.inner.opts.clock.now_ms();
-        self.update_catalog(|cat| {
-            let id = cat.next_stream_id;
-            let g = cat
-                .groups
-                .get_mut(group.as_str())
-                .ok_or_else(|| StorageError::GroupNotFound(group.to_string()))?;
-            if g.streams.contains_key(stream.as_str()) {
-                return Err(StorageError::StreamExists {
-                    group: group.to_string(),
-                    stream: stream.to_string(),
-                });
-            }
-            let entry = StreamEntry { id, created: now, producers: BTreeMap::new() };
-            g.streams.insert(stream.to_string(), entry);
-            cat.next_stream_id += 1;
-            Ok(())
+        let created = self.inner.opts.clock.now_ms();
+        self.change_catalog(|cat| CatalogChange::CreateStream {
+            group: group.to_string(),
+            name: stream.to_string(),
+            id: cat.next_stream_id,
+            created,
         })
+        .map(drop)
     }
 
     /// Sets or clears (`None`) a group's retention.
     pub fn set_retention(&self, group: &LogGroupName, days: Option<RetentionDays>) -> Result<()> {
-        self.update_catalog(|cat| {
-            let g = cat
-                .groups
-                .get_mut(group.as_str())
-                .ok_or_else(|| StorageError::GroupNotFound(group.to_string()))?;
-            g.retention_days = days.map(RetentionDays::days);
-            Ok(())
+        self.change_catalog(|_| CatalogChange::SetRetention {
+            group: group.to_string(),
+            days: days.map(RetentionDays::days),
         })?;
         self.enforce_retention()
     }
 
     /// Deletes a group and all its events (and forgets its streams' producers).
     pub fn delete_group(&self, group: &LogGroupName) -> Result<()> {
-        let mut removed = Vec::new();
-        self.update_catalog(|cat| {
-            let g = cat
-                .groups
-                .remove(group.as_str())
-                .ok_or_else(|| StorageError::GroupNotFound(group.to_string()))?;
-            removed.extend(g.streams.values().map(|s| s.id));
-            Ok(())
-        })?;
+        let removed =
+            self.change_catalog(|_| CatalogChange::DeleteGroup { name: group.to_string() })?;
         self.forget_streams(&removed)
     }
 
     /// Deletes a stream and all its events (and forgets its producers).
     pub fn delete_stream(&self, group: &LogGroupName, stream: &LogStreamName) -> Result<()> {
-        let mut removed = Vec::new();
-        self.update_catalog(|cat| {
-            let g = cat
-                .groups
-                .get_mut(group.as_str())
-                .ok_or_else(|| StorageError::GroupNotFound(group.to_string()))?;
-            let s =
-                g.streams.remove(stream.as_str()).ok_or_else(|| StorageError::StreamNotFound {
-                    group: group.to_string(),
-                    stream: stream.to_string(),
-                })?;
-            removed.push(s.id);
-            Ok(())
+        let removed = self.change_catalog(|_| CatalogChange::DeleteStream {
+            group: group.to_string(),
+            name: stream.to_string(),
         })?;
         self.forget_streams(&removed)
     }
@@ -505,16 +539,32 @@ impl Store {
         self.rewrite_segments()
     }
 
-    /// Applies `f` to a copy of the catalog and, if it succeeds, persists and installs it.
-    fn update_catalog(&self, f: impl FnOnce(&mut Catalog) -> Result<()>) -> Result<()> {
-        let _m = self.inner.maintenance.lock();
-        let mut cat = self.inner.state.read().catalog.clone();
-        f(&mut cat)?;
-        self.inner.save_catalog(&mut cat)?;
-        let mut st = self.inner.state.write();
-        st.catalog = cat;
-        st.rebuild_names();
-        Ok(())
+    /// Logs the change `make` builds from the current catalog, applies it in memory and
+    /// returns once it is durable, with the ids of the streams it removed. Checked, logged and
+    /// applied under one lock, so changes apply in their WAL order; under the append gate, so
+    /// a seal's rotation finds every change in the closed files applied (and in the catalog
+    /// copy it checkpoints).
+    ///
+    /// The change is visible before its fsync completes, as a batch is to its own appender; if
+    /// the fsync fails, the WAL refuses every later write (nothing after it can be
+    /// acknowledged or checkpointed) and a restart forgets the change.
+    fn change_catalog(&self, make: impl FnOnce(&Catalog) -> CatalogChange) -> Result<Vec<u64>> {
+        let (ticket, removed) = {
+            let _gate = self.inner.gate.read();
+            let _w = self.inner.catalog_writes.lock();
+            let change = {
+                let st = self.inner.state.read();
+                let change = make(&st.catalog);
+                st.catalog.check(&change)?;
+                change
+            };
+            let ticket = self.inner.wal.enqueue(&wal::encode_catalog(&change.encode()))?;
+            let removed = self.inner.state.write().apply_change(ticket, change);
+            (ticket, removed)
+        };
+        self.inner.unsaved_changes.fetch_add(1, Ordering::Relaxed);
+        self.inner.wal.wait_durable(ticket)?;
+        Ok(removed)
     }
 
     /// Appends events to a stream and returns once they are durable. Events may be in any
@@ -641,15 +691,55 @@ impl Store {
 
     /// A group's streams, in name order.
     pub fn streams(&self, group: &str) -> Result<Vec<StreamInfo>> {
+        self.stream_infos(group, |streams| streams.iter().collect())
+    }
+
+    /// Up to `limit` of a group's streams whose names start with `prefix`, in name order, after
+    /// the name `after` if given. Its cost grows with the page, not with the group's streams.
+    pub fn streams_page(
+        &self,
+        group: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<StreamPage> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(a) if a >= prefix => Bound::Excluded(a.to_owned()),
+            _ => Bound::Included(prefix.to_owned()),
+        };
+        let mut more = false;
+        let streams = self.stream_infos(group, |streams| {
+            let mut page: Vec<_> = streams
+                .range((start, Bound::Unbounded))
+                .take_while(|(name, _)| name.starts_with(prefix))
+                .take(limit.saturating_add(1))
+                .collect();
+            more = page.len() > limit;
+            page.truncate(limit);
+            page
+        })?;
+        Ok(StreamPage { streams, more })
+    }
+
+    /// The streams `pick` chooses from a group's, with their statistics.
+    fn stream_infos(
+        &self,
+        group: &str,
+        pick: impl for<'a> FnOnce(
+            &'a BTreeMap<String, StreamEntry>,
+        ) -> Vec<(&'a String, &'a StreamEntry)>,
+    ) -> Result<Vec<StreamInfo>> {
         let active = self.inner.active.lock();
         let st = self.inner.state.read();
         let g = st.catalog.group(group)?;
-        let ids: HashSet<u64> = g.streams.values().map(|s| s.id).collect();
+        let picked = pick(&g.streams);
+        let ids: HashSet<u64> = picked.iter().map(|(_, e)| e.id).collect();
         let mut stats = st.sealed_stats(&ids);
         add_buffered(&mut stats, &active, &ids);
         drop(active);
-        Ok(g.streams
-            .iter()
+        Ok(picked
+            .into_iter()
             .map(|(name, e)| {
                 let s = stats.get(&e.id).copied().unwrap_or_default();
                 StreamInfo {
@@ -793,18 +883,19 @@ fn seal(inner: &Inner) -> Result<()> {
     let (frozen, closed_wal, marks) = {
         let _gate = inner.gate.write();
         let mut active = inner.active.lock();
-        if active.is_empty() {
+        if active.is_empty() && inner.unsaved_changes.load(Ordering::Relaxed) == 0 {
             return Ok(());
         }
         let closed = inner.wal.rotate()?;
         // Every record up to here is in the closed files.
         let next_lsn = inner.wal.queued_lsn() + 1;
+        let last_batch_lsn = inner.wal.durable_batch_lsn();
         // No append is in flight, so the marks are exactly those of the closed WAL files:
         // the catalog must hold them once those files are gone.
         let marks = inner.producers.lock().snapshot();
         let mt = Arc::new(std::mem::take(&mut *active));
         inner.state.write().frozen = Some(mt.clone());
-        (mt, Checkpoint { wal_file: closed + 1, next_lsn }, marks)
+        (mt, Checkpoint { wal_file: closed + 1, next_lsn, last_batch_lsn }, marks)
     };
     inner.room.notify_all();
     let result = write_frozen(inner, &frozen, closed_wal, marks);
@@ -823,6 +914,7 @@ fn seal(inner: &Inner) -> Result<()> {
 struct Checkpoint {
     wal_file: u64,
     next_lsn: u64,
+    last_batch_lsn: u64,
 }
 
 fn write_frozen(
@@ -831,16 +923,10 @@ fn write_frozen(
     checkpoint: Checkpoint,
     mut marks: HashMap<u64, BTreeMap<String, ProducerMark>>,
 ) -> Result<()> {
-    // The catalog and the stream names change only under the maintenance lock, which the
-    // seal holds throughout, so one look serves the whole seal.
-    let (mut cat, mut streams) = {
+    // Streams deleted after this look leave rows that reads skip and compaction drops.
+    let mut streams: Vec<(u64, u64, &crate::memtable::StreamBuf)> = {
         let st = inner.state.read();
-        let live: Vec<(u64, u64, &crate::memtable::StreamBuf)> = mt
-            .streams
-            .iter()
-            .filter_map(|(id, buf)| Some((*st.group_of.get(id)?, *id, buf)))
-            .collect();
-        (st.catalog.clone(), live)
+        mt.streams.iter().filter_map(|(id, buf)| Some((*st.group_of.get(id)?, *id, buf))).collect()
     };
     // Rows in (group, stream, time) order, cut into blocks of about `block_bytes`.
     streams.sort_unstable_by_key(|(gid, sid, _)| (*gid, *sid));
@@ -860,8 +946,13 @@ fn write_frozen(
         inner.sealed_bytes.fetch_add(bytes, Ordering::Relaxed);
         Some((Segment::open(&*inner.segments, id)?, bytes))
     };
+    // The commit point: a checkpoint of the catalog as it is now (every change logged in the
+    // closed WAL files is applied, see `change_catalog`) with the new segment.
+    let _w = inner.catalog_writes.lock();
+    let mut cat = inner.state.read().catalog.clone();
     cat.wal_checkpoint = checkpoint.wal_file;
     cat.next_lsn = checkpoint.next_lsn;
+    cat.last_batch_lsn = Some(checkpoint.last_batch_lsn);
     for s in cat.groups.values_mut().flat_map(|g| g.streams.values_mut()) {
         s.producers = marks.remove(&s.id).unwrap_or_default();
     }
@@ -874,6 +965,8 @@ fn write_frozen(
         });
     }
     inner.save_catalog(&mut cat)?;
+    inner.unsaved_changes.store(0, Ordering::Relaxed);
+    *inner.last_seal.lock() = std::time::Instant::now();
     let hold = cat.lowest_hold();
     {
         let mut st = inner.state.write();
@@ -946,6 +1039,7 @@ fn rewrite_segments(inner: &Inner) -> Result<()> {
             let bytes = segment::write_raw(&*inner.segments, id, &raw)?;
             Some((Segment::open(&*inner.segments, id)?.with_rank(seg.rank()), bytes))
         };
+        let w = inner.catalog_writes.lock();
         let mut cat = inner.state.read().catalog.clone();
         let created = cat.segments.iter().find(|s| s.id == seg.id()).map_or(0, |s| s.created);
         cat.segments.retain(|s| s.id != seg.id());
@@ -962,6 +1056,7 @@ fn rewrite_segments(inner: &Inner) -> Result<()> {
                 st.segments.insert(new.id(), Arc::new(new));
             }
         }
+        drop(w);
         inner.segments.delete(&segment::file_name(seg.id()))?;
         tracing::info!(
             segment = seg.id(),
@@ -1003,9 +1098,12 @@ fn background_loop(inner: &Inner, kicked: &Receiver<()>, stopped: &Receiver<()>)
         }
         let due = {
             let active = inner.active.lock();
-            !active.is_empty()
+            let changes = inner.unsaved_changes.load(Ordering::Relaxed);
+            (!active.is_empty()
                 && (active.raw_bytes >= inner.opts.seal_bytes
-                    || active.created.elapsed() >= inner.opts.seal_age)
+                    || active.created.elapsed() >= inner.opts.seal_age))
+                || changes >= CHECKPOINT_CHANGES
+                || (changes > 0 && inner.last_seal.lock().elapsed() >= inner.opts.seal_age)
         };
         if due && let Err(e) = seal(inner) {
             tracing::error!(error = %e, "background seal failed");

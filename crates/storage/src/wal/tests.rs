@@ -20,6 +20,35 @@ fn batch(i: usize) -> WalBatch {
     WalBatch { lsn: Some(i as u64 + 1), stream_id: i as u64 % 3, producer, events }
 }
 
+/// Record `i` of a test log: every fifth is a catalog change, the rest batches.
+fn rec(i: usize) -> WalRecord {
+    if i % 5 == 2 {
+        let change = format!("{{\"create_stream\":{i}}}").into_bytes();
+        WalRecord::Catalog { lsn: i as u64 + 1, change }
+    } else {
+        WalRecord::Batch(batch(i))
+    }
+}
+
+fn encode(r: &WalRecord) -> Record {
+    match r {
+        WalRecord::Batch(b) => payload(b),
+        WalRecord::Catalog { change, .. } => encode_catalog(change),
+    }
+}
+
+/// Replays `dir`, keeping the batches only.
+fn replay_batches(dir: &Path, checkpoint: u64, hold: Option<u64>) -> (Vec<WalBatch>, Replay) {
+    let mut got = Vec::new();
+    let r = replay(dir, checkpoint, hold, |rec| {
+        if let WalRecord::Batch(b) = rec {
+            got.push(b);
+        }
+    })
+    .unwrap();
+    (got, r)
+}
+
 fn payload(b: &WalBatch) -> Record {
     let producer = b.producer.as_ref().map(|p| (p.id.as_str(), p.sequence, p.updated));
     let events = b.events.iter().map(|e| (e.timestamp, e.ingestion_time, e.message.as_str()));
@@ -27,7 +56,7 @@ fn payload(b: &WalBatch) -> Record {
 }
 
 fn fresh(dir: &Path, id: u64, sync: bool) -> Wal {
-    Wal::create(dir, id, sync, 0, BTreeMap::new()).unwrap()
+    Wal::create(dir, id, sync, LastLsns::default(), BTreeMap::new()).unwrap()
 }
 
 #[test]
@@ -43,15 +72,15 @@ fn records_of_the_first_format_still_replay() {
     bytes.extend_from_slice(&crc32c::crc32c(&old).to_le_bytes());
     bytes.extend_from_slice(&old);
     let (got, r, _dir) = replay_bytes(&bytes);
-    assert_eq!(got, vec![want]);
+    assert_eq!(got, vec![WalRecord::Batch(want)]);
     assert!(r.cut.is_empty());
 }
 
 #[test]
 fn unknown_record_kinds_are_corruption() {
     let mut p = payload(&batch(1)).0;
-    p[0] = 4;
-    assert_eq!(decode_batch(&p), None);
+    p[0] = 5;
+    assert_eq!(decode_record(&p), None);
 }
 
 #[test]
@@ -62,22 +91,21 @@ fn a_queued_record_is_durable_once_its_ticket_is() {
     let second = wal.enqueue(&payload(&batch(1))).unwrap();
     assert!(second > first);
     wal.wait_durable(first).unwrap();
-    let mut got = Vec::new();
-    replay(dir.path(), 0, None, |b| got.push(b)).unwrap();
+    let (got, _) = replay_batches(dir.path(), 0, None);
     // One flush wrote everything queued, in queue order.
     assert_eq!(got, vec![batch(0), batch(1)]);
     wal.wait_durable(second).unwrap();
 }
 
-/// Writes `n` batches, returning the file bytes and the end offset of each record.
+/// Writes `n` records, returning the file bytes and the end offset of each record.
 fn write_log(n: usize) -> (Vec<u8>, Vec<usize>) {
     let dir = tempfile::tempdir().unwrap();
     let wal = fresh(dir.path(), 1, true);
     let mut ends = Vec::new();
     let mut end = MAGIC.len();
     for i in 0..n {
-        let p = payload(&batch(i));
-        wal.append(&p).unwrap();
+        let p = encode(&rec(i));
+        assert_eq!(wal.append(&p).unwrap(), i as u64 + 1);
         end += 8 + p.0.len();
         ends.push(end);
     }
@@ -86,7 +114,7 @@ fn write_log(n: usize) -> (Vec<u8>, Vec<usize>) {
     (bytes, ends)
 }
 
-fn replay_bytes(bytes: &[u8]) -> (Vec<WalBatch>, Replay, tempfile::TempDir) {
+fn replay_bytes(bytes: &[u8]) -> (Vec<WalRecord>, Replay, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join(file_name(1)), bytes).unwrap();
     let mut got = Vec::new();
@@ -98,7 +126,7 @@ fn replay_bytes(bytes: &[u8]) -> (Vec<WalBatch>, Replay, tempfile::TempDir) {
 fn replays_everything_written() {
     let (bytes, _) = write_log(20);
     let (got, r, _dir) = replay_bytes(&bytes);
-    assert_eq!(got, (0..20).map(batch).collect::<Vec<_>>());
+    assert_eq!(got, (0..20).map(rec).collect::<Vec<_>>());
     assert!(r.cut.is_empty());
 }
 
@@ -108,7 +136,7 @@ fn truncated_at_every_offset_keeps_exactly_the_whole_records() {
     for len in 0..=bytes.len() {
         let (got, r, dir) = replay_bytes(&bytes[..len]);
         let whole = ends.iter().filter(|&&e| e <= len).count();
-        assert_eq!(got, (0..whole).map(batch).collect::<Vec<_>>(), "cut at {len}");
+        assert_eq!(got, (0..whole).map(rec).collect::<Vec<_>>(), "cut at {len}");
         // The file is left ending at a record boundary, so appending after it is safe.
         let after = fs::metadata(dir.path().join(file_name(1))).unwrap().len() as usize;
         let boundary = if whole == 0 { MAGIC.len() } else { ends[whole - 1] };
@@ -132,7 +160,7 @@ fn a_flipped_bit_in_any_record_keeps_the_records_before_it() {
             let (got, r, _dir) = replay_bytes(&bad);
             let before = ends.iter().filter(|&&e| e <= pos).count();
             let want = if pos < MAGIC.len() { 0 } else { before };
-            assert_eq!(got, (0..want).map(batch).collect::<Vec<_>>(), "flip {bit:#x} at {pos}");
+            assert_eq!(got, (0..want).map(rec).collect::<Vec<_>>(), "flip {bit:#x} at {pos}");
             assert_eq!(r.cut.len(), 1, "flip at {pos} must be reported");
         }
     }
@@ -145,8 +173,7 @@ fn checkpoint_removes_sealed_files() {
     wal.append(&payload(&batch(0))).unwrap();
     assert_eq!(wal.rotate().unwrap(), 1);
     wal.append(&payload(&batch(1))).unwrap();
-    let mut got = Vec::new();
-    let r = replay(dir.path(), 2, None, |b| got.push(b)).unwrap();
+    let (got, r) = replay_batches(dir.path(), 2, None);
     assert_eq!(got, vec![batch(1)]);
     assert_eq!(r.last_id, 2);
     assert!(!dir.path().join(file_name(1)).exists());
@@ -166,8 +193,7 @@ fn concurrent_appenders_share_fsyncs_and_lose_nothing() {
             });
         }
     });
-    let mut got = Vec::new();
-    replay(dir.path(), 0, None, |b| got.push(b)).unwrap();
+    let (mut got, _) = replay_batches(dir.path(), 0, None);
     assert_eq!(got.len(), 200);
     let mut want: Vec<_> = (0..4).flat_map(|t| (0..50).map(move |i| batch(t * 1000 + i))).collect();
     let key = |b: &WalBatch| b.events[0].message.clone();
@@ -192,11 +218,11 @@ fn lsns_grow_by_one_and_continue_after_replay() {
     );
     assert_eq!(wal.durable_lsn(), 5);
     drop(wal);
-    let mut got = Vec::new();
-    let r = replay(dir.path(), 0, None, |b| got.push(b)).unwrap();
+    let (got, r) = replay_batches(dir.path(), 0, None);
     assert_eq!(lsns(&got), [1, 2, 3, 4, 5]);
     assert_eq!(r.last_lsn, 5);
-    let wal = Wal::create(dir.path(), r.last_id + 1, false, r.last_lsn, r.first_lsns).unwrap();
+    let last = LastLsns { record: r.last_lsn, batch: r.last_batch_lsn };
+    let wal = Wal::create(dir.path(), r.last_id + 1, false, last, r.first_lsns).unwrap();
     assert_eq!(wal.append(&payload(&batch(5))).unwrap(), 6);
 }
 
@@ -213,7 +239,7 @@ fn read_after_walks_files_in_lsn_order_within_the_event_budget() {
     let mut after = 0;
     let mut seen = Vec::new();
     loop {
-        let page = match wal.read_after(after, 5) {
+        let page = match wal.read_after(after, 5).map(|(b, _)| b) {
             Ok(p) => p,
             Err(e) => panic!("{e:?}"),
         };
@@ -229,10 +255,12 @@ fn read_after_walks_files_in_lsn_order_within_the_event_budget() {
     assert_eq!(seen, (0..30).map(batch).collect::<Vec<_>>());
     // A read from any position starts right after it, hint or not.
     for from in [0, 3, 7, 8, 21, 29] {
-        let page = wal.read_after(from, 1).map_err(|e| format!("{e:?}")).unwrap();
+        let page = wal.read_after(from, 1).map(|(b, _)| b).map_err(|e| format!("{e:?}")).unwrap();
         assert_eq!(page[0].lsn, Some(from + 1));
     }
-    assert!(wal.read_after(30, 10).map_err(|e| format!("{e:?}")).unwrap().is_empty());
+    assert!(
+        wal.read_after(30, 10).map(|(b, _)| b).map_err(|e| format!("{e:?}")).unwrap().is_empty()
+    );
 }
 
 #[test]
@@ -241,10 +269,10 @@ fn read_after_sees_only_durable_records() {
     let wal = fresh(dir.path(), 1, true);
     wal.append(&payload(&batch(0))).unwrap();
     let queued = wal.enqueue(&payload(&batch(1))).unwrap();
-    let page = wal.read_after(0, 100).map_err(|e| format!("{e:?}")).unwrap();
+    let page = wal.read_after(0, 100).map(|(b, _)| b).map_err(|e| format!("{e:?}")).unwrap();
     assert_eq!(lsns(&page), [1]);
     wal.wait_durable(queued).unwrap();
-    let page = wal.read_after(0, 100).map_err(|e| format!("{e:?}")).unwrap();
+    let page = wal.read_after(0, 100).map(|(b, _)| b).map_err(|e| format!("{e:?}")).unwrap();
     assert_eq!(lsns(&page), [1, 2]);
     assert_eq!(wal.wait_beyond(2, std::time::Duration::from_millis(10)), 2);
 }
@@ -264,13 +292,12 @@ fn holds_keep_sealed_files_a_consumer_still_needs() {
     wal.remove_below(4, Some(5)).unwrap();
     assert!(!dir.path().join(file_name(1)).exists());
     assert!(dir.path().join(file_name(2)).exists());
-    let page = wal.read_after(5, 100).map_err(|e| format!("{e:?}")).unwrap();
+    let page = wal.read_after(5, 100).map(|(b, _)| b).map_err(|e| format!("{e:?}")).unwrap();
     assert_eq!(lsns(&page), [6, 7, 8, 9]);
     assert!(matches!(wal.read_after(2, 1), Err(ReadError::Unavailable { oldest: 3 })));
     drop(wal);
     // Replay keeps the same files for the same hold, and nothing but file 4 is replayed.
-    let mut got = Vec::new();
-    let r = replay(dir.path(), 4, Some(5), |b| got.push(b)).unwrap();
+    let (got, r) = replay_batches(dir.path(), 4, Some(5));
     assert!(got.is_empty());
     assert!(dir.path().join(file_name(2)).exists() && dir.path().join(file_name(3)).exists());
     assert_eq!(r.first_lsns.keys().copied().collect::<Vec<_>>(), [2, 3]);
@@ -280,4 +307,38 @@ fn holds_keep_sealed_files_a_consumer_still_needs() {
     assert_eq!(r.first_lsns.keys().copied().collect::<Vec<_>>(), [3]);
     replay(dir.path(), 4, None, |_| ()).unwrap();
     assert!(!dir.path().join(file_name(3)).exists());
+}
+
+#[test]
+fn catalog_records_take_lsns_but_consumers_pass_over_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = fresh(dir.path(), 1, false);
+    // LSN 3 is a catalog change, at the end of file 1; file 2 starts with another (LSN 4).
+    for i in 0..6 {
+        let r = if i == 2 || i == 3 {
+            WalRecord::Catalog { lsn: i + 1, change: b"{}".to_vec() }
+        } else {
+            WalRecord::Batch(batch(i as usize))
+        };
+        assert_eq!(wal.append(&encode(&r)).unwrap(), i + 1);
+        if i == 2 {
+            wal.rotate().unwrap();
+        }
+    }
+    let read = |after| {
+        lsns(&wal.read_after(after, 100).map(|(b, _)| b).map_err(|e| format!("{e:?}")).unwrap())
+    };
+    assert_eq!(read(0), [1, 2, 5, 6]);
+    assert_eq!(read(2), [5, 6]);
+    assert_eq!(read(3), [5, 6]);
+    assert!(read(6).is_empty());
+    // Batches are what consumers wait for: the last durable one is LSN 6, not a change.
+    assert_eq!((wal.durable_lsn(), wal.durable_batch_lsn()), (6, 6));
+    wal.append(&encode_catalog(b"{}")).unwrap();
+    assert_eq!((wal.durable_lsn(), wal.durable_batch_lsn()), (7, 6));
+    // The first LSN of file 2 is its catalog record's, so retention by holds stays exact.
+    drop(wal);
+    let (_, r) = replay_batches(dir.path(), 0, None);
+    assert_eq!(r.first_lsns.into_iter().collect::<Vec<_>>(), [(1, 1), (2, 4)]);
+    assert_eq!((r.last_lsn, r.last_batch_lsn), (7, 6));
 }

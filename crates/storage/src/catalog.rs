@@ -142,11 +142,11 @@ impl Catalog {
     }
 
     /// Writes the catalog atomically.
-    pub(crate) fn save(&self, dir: &Path) -> Result<()> {
+    pub(crate) fn save(&self, dir: &Path, perms: crate::fsutil::Perms) -> Result<()> {
         let body = serde_json::to_string(self)
             .map_err(|e| StorageError::io("encoding catalog", std::io::Error::other(e)))?;
         let text = format!("{body}\n{:08x}\n", crc32c::crc32c(body.as_bytes()));
-        fsutil::write_atomic(&dir.join(FILE), text.as_bytes())
+        fsutil::write_atomic(&dir.join(FILE), text.as_bytes(), perms)
     }
 
     /// The lowest consumer position, which bounds what the WAL may drop.
@@ -186,7 +186,7 @@ mod tests {
         let stream = StreamEntry { id: 1, created: 5, producers };
         cat.groups.get_mut("g").unwrap().streams.insert("s".into(), stream);
         cat.segments.push(SegmentEntry { id: 3, bytes: 100, rank: None, created: 4 });
-        cat.save(dir.path()).unwrap();
+        cat.save(dir.path(), crate::fsutil::Perms::default()).unwrap();
         assert_eq!(Catalog::load(dir.path()).unwrap(), cat);
         let path = dir.path().join(FILE);
         let mut bytes = std::fs::read(&path).unwrap();

@@ -39,6 +39,7 @@
 mod block;
 mod catalog;
 mod clock;
+mod describe;
 mod error;
 mod fsutil;
 mod layout;
@@ -57,10 +58,12 @@ mod wal;
 pub use block::{Columns, DecodedBlock, StreamRun};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Result, StorageError};
+pub use fsutil::Perms;
 pub use producers::MAX_PRODUCERS_PER_STREAM;
 pub use read::{Direction, Event, Page, Position, ReadOptions};
 pub use scan::{ScanPlan, ScanUnit, StreamRows};
 pub use store::{
     AppendOutcome, CommittedBatch, CommittedEvent, CompactionPolicy, CompactionReport, GroupInfo,
-    Lsn, Producer, SegmentInfo, Store, StoreOptions, StoreStats, StreamInfo,
+    Lsn, Producer, RepairReport, SegmentInfo, Store, StoreOptions, StoreStats, StreamInfo,
+    VerifyReport,
 };

@@ -23,8 +23,13 @@
 //! against its CRC each time they are read, so a damaged block is reported (file and offset)
 //! and never decoded. `entry_size` lets a later version append fields to entries while this
 //! reader still reads the prefix it knows.
+//!
+//! A segment may carry a description trailer between its last block and its directory (footer
+//! flag bit 0; see `describe`): the names of its groups and streams and the WAL checkpoint it
+//! was written at, from which `Store::repair` rebuilds a lost catalog. Readers that do not know
+//! the flag skip those bytes, as they lie outside every block, so the format stays 2.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -34,7 +39,7 @@ use memmap2::Mmap;
 
 use crate::block::{self, Columns, DecodedBlock, RunInput, Shape};
 use crate::error::{IoContext, Result, StorageError};
-use crate::fsutil;
+use crate::fsutil::{self, Perms};
 use crate::stats::StreamStats;
 
 const MAGIC: &[u8; 8] = b"LSSEGMNT";
@@ -161,23 +166,35 @@ impl<S: AsRef<[u8]>> BlockInput<'_, S> {
 pub(crate) fn write<S: AsRef<[u8]> + Sync>(
     path: &Path,
     blocks: &[BlockInput<'_, S>],
+    perms: Perms,
+    describe: impl FnOnce(&GroupSpans) -> Vec<u8>,
 ) -> Result<(u64, Vec<BlockMeta>)> {
     // Blocks compress independently, so both cores share the work.
     let encoded: Vec<(BlockMeta, Vec<u8>)> = encode_parallel(blocks);
     let raw: Vec<(BlockMeta, &[u8])> = encoded.iter().map(|(m, b)| (*m, b.as_slice())).collect();
-    let size = write_raw(path, &raw)?;
+    let size = write_raw(path, &raw, perms, describe)?;
     Ok((size, encoded.into_iter().map(|(m, _)| m).collect()))
 }
 
 /// Writes already-encoded blocks as a segment file, atomically: to a `.tmp` name, fsync,
-/// rename, fsync of the directory. Offsets in the metas are assigned here. Returns the size.
-pub(crate) fn write_raw(path: &Path, blocks: &[(BlockMeta, &[u8])]) -> Result<u64> {
-    let mut w = SegmentWriter::create(path)?;
+/// rename, fsync of the directory. Offsets in the metas are assigned here; `describe` gives
+/// the description trailer for the groups and stream ids written. Returns the size.
+pub(crate) fn write_raw(
+    path: &Path,
+    blocks: &[(BlockMeta, &[u8])],
+    perms: Perms,
+    describe: impl FnOnce(&GroupSpans) -> Vec<u8>,
+) -> Result<u64> {
+    let mut w = SegmentWriter::create(path, perms)?;
     for (meta, bytes) in blocks {
         w.append(*meta, bytes)?;
     }
-    w.finish()
+    let description = describe(w.group_spans());
+    w.finish(&description)
 }
+
+/// Per group id, the lowest and highest stream id of the blocks written so far.
+pub(crate) type GroupSpans = BTreeMap<u64, (u64, u64)>;
 
 /// Writes a segment block by block, so a compaction never holds more than a few blocks. The
 /// file appears under its name only when [`SegmentWriter::finish`] has made it durable.
@@ -188,42 +205,58 @@ pub(crate) struct SegmentWriter {
     offset: u64,
     dir: Vec<u8>,
     count: u32,
+    spans: GroupSpans,
 }
 
 impl SegmentWriter {
     /// Starts `path` (written as `path.seg.tmp` until finished).
-    pub(crate) fn create(path: &Path) -> Result<SegmentWriter> {
+    pub(crate) fn create(path: &Path, perms: Perms) -> Result<SegmentWriter> {
         let tmp = path.with_extension("seg.tmp");
-        let file = File::create(&tmp).context(|| format!("creating {}", tmp.display()))?;
+        let file = perms.create(&tmp)?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         w.write_all(MAGIC).context(|| format!("writing {}", tmp.display()))?;
         let mut dir = Vec::new();
         dir.extend_from_slice(&(ENTRY_LEN as u32).to_le_bytes());
         dir.extend_from_slice(&0u32.to_le_bytes());
         let offset = MAGIC.len() as u64;
-        Ok(SegmentWriter { path: path.to_owned(), tmp, w, offset, dir, count: 0 })
+        let spans = GroupSpans::new();
+        Ok(SegmentWriter { path: path.to_owned(), tmp, w, offset, dir, count: 0, spans })
     }
 
     /// Appends one encoded block; its offset in `meta` is assigned here.
     pub(crate) fn append(&mut self, meta: BlockMeta, bytes: &[u8]) -> Result<()> {
         BlockMeta { offset: self.offset, ..meta }.encode(&mut self.dir);
+        let span = self.spans.entry(meta.group_id).or_insert((meta.min_stream, meta.max_stream));
+        *span = (span.0.min(meta.min_stream), span.1.max(meta.max_stream));
         self.w.write_all(bytes).context(|| format!("writing {}", self.tmp.display()))?;
         self.offset += bytes.len() as u64;
         self.count += 1;
         Ok(())
     }
 
-    /// Writes the directory and footer, fsyncs and renames the file into place; returns its
-    /// size.
-    pub(crate) fn finish(mut self) -> Result<u64> {
+    /// The groups and stream-id spans of the blocks appended so far.
+    pub(crate) fn group_spans(&self) -> &GroupSpans {
+        &self.spans
+    }
+
+    /// Writes the description trailer (see `describe`; none if `description` is empty), the
+    /// directory and the footer, fsyncs and renames the file into place; returns its size.
+    pub(crate) fn finish(mut self, description: &[u8]) -> Result<u64> {
         let wctx = || format!("writing {}", self.tmp.display());
+        let mut flags = 0u32;
+        if !description.is_empty() {
+            let trailer = crate::describe::trailer(description);
+            self.w.write_all(&trailer).context(wctx)?;
+            self.offset += trailer.len() as u64;
+            flags |= crate::describe::FLAG_DESCRIBED;
+        }
         self.dir[4..8].copy_from_slice(&self.count.to_le_bytes());
         let mut footer = Vec::with_capacity(FOOTER_LEN);
         footer.extend_from_slice(&self.offset.to_le_bytes());
         footer.extend_from_slice(&(self.dir.len() as u64).to_le_bytes());
         footer.extend_from_slice(&crc32c::crc32c(&self.dir).to_le_bytes());
         footer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        footer.extend_from_slice(&0u32.to_le_bytes());
+        footer.extend_from_slice(&flags.to_le_bytes());
         footer.extend_from_slice(&crc32c::crc32c(&footer).to_le_bytes());
         footer.extend_from_slice(END_MAGIC);
         self.w.write_all(&self.dir).context(wctx)?;
@@ -465,7 +498,7 @@ mod tests {
             })
             .collect();
         let path = dir.join("1.seg");
-        let (size, metas) = write(&path, &inputs).unwrap();
+        let (size, metas) = write(&path, &inputs, Perms::default(), |_| Vec::new()).unwrap();
         assert_eq!(size, fs::metadata(&path).unwrap().len());
         assert_eq!(metas.len(), 3);
         path
@@ -542,7 +575,7 @@ mod tests {
                 group_id: 2, runs, timestamps: ts, ingestion_times: ts, messages: m.as_slice(),
             }).collect();
             let path = dir.path().join("p.seg");
-            write(&path, &inputs).unwrap();
+            write(&path, &inputs, Perms::default(), |_| Vec::new()).unwrap();
             let seg = Segment::open(7, &path).unwrap();
             let mut out = DecodedBlock::default();
             for (i, (s, ts, msgs)) in data.iter().enumerate() {

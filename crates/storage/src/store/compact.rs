@@ -35,6 +35,7 @@ use std::sync::atomic::Ordering;
 use super::{Inner, LiveGroups, Store, segment_path};
 use crate::block::{Columns, DecodedBlock};
 use crate::catalog::SegmentEntry;
+use crate::describe::Description;
 use crate::error::{IoContext, Result};
 use crate::layout::{BlockBuilder, OwnedBlock};
 use crate::segment::{self, DAY_MS, Segment, SegmentWriter};
@@ -364,7 +365,8 @@ fn merge(
                     std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::btree_map::Entry::Vacant(v) => {
                         let id = inner.alloc_segment_id();
-                        let writer = SegmentWriter::create(&segment_path(&inner.dir, id))?;
+                        let path = segment_path(&inner.dir, id);
+                        let writer = SegmentWriter::create(&path, inner.opts.perms)?;
                         let builder = BlockBuilder::new(inner.opts.block_bytes);
                         v.insert(Output { id, builder, writer })
                     }
@@ -386,10 +388,15 @@ fn merge(
     })();
     let mut written = Vec::new();
     let mut failed = result.err();
+    let cat = inner.state.read().catalog.clone();
     for (_, mut out) in outputs {
         if failed.is_none() {
             let blocks = std::mem::replace(&mut out.builder, BlockBuilder::new(1)).finish();
-            match out.drain(blocks).and_then(|()| out.writer.finish()) {
+            let finished = out.drain(blocks).and_then(|()| {
+                let d = Description::of(&cat, out.writer.group_spans(), rank, created);
+                out.writer.finish(&d.encode())
+            });
+            match finished {
                 Ok(bytes) => written.push((out.id, bytes)),
                 Err(e) => failed = Some(e),
             }

@@ -15,7 +15,9 @@ use logsight_model::{LogEvent, LogGroupName, LogStreamName, ProducerId, Retentio
 
 use crate::catalog::{Catalog, GroupEntry, SegmentEntry, StreamEntry};
 use crate::clock::{Clock, SystemClock};
+use crate::describe::Description;
 use crate::error::{IoContext, Result, StorageError};
+use crate::fsutil::Perms;
 use crate::layout::{BlockBuilder, OwnedBlock};
 use crate::memtable::{MemEvent, MemTable};
 use crate::producers::{ProducerMark, Producers};
@@ -27,10 +29,14 @@ use crate::wal::{self, Wal};
 
 mod committed;
 mod compact;
+mod repair;
 mod snapshot;
+mod verify;
 pub use committed::{CommittedBatch, CommittedEvent, Lsn};
 pub use compact::{CompactionPolicy, CompactionReport};
+pub use repair::RepairReport;
 pub use snapshot::Snapshot;
+pub use verify::VerifyReport;
 
 /// Tuning of a [`Store`]. The defaults suit a server; tests shrink the thresholds.
 #[derive(Debug, Clone)]
@@ -55,6 +61,8 @@ pub struct StoreOptions {
     pub compaction: CompactionPolicy,
     /// Merge segments in the background (with `background`).
     pub background_compaction: bool,
+    /// Modes of the files and directories the store creates.
+    pub perms: Perms,
 }
 
 impl Default for StoreOptions {
@@ -69,6 +77,7 @@ impl Default for StoreOptions {
             clock: Arc::new(SystemClock),
             compaction: CompactionPolicy::default(),
             background_compaction: true,
+            perms: Perms::default(),
         }
     }
 }
@@ -159,6 +168,9 @@ pub struct StoreStats {
     pub buffered_events: u64,
     /// Segments that failed their checks on open and are not served.
     pub damaged_segments: Vec<String>,
+    /// What recovery found lost or damaged in the write-ahead log at open: damaged byte ranges
+    /// and the LSNs of the records lost in them, and records missing.
+    pub wal_losses: Vec<String>,
     /// Bytes written by seals since the store was opened.
     pub sealed_bytes: u64,
     /// Bytes written by compactions since the store was opened: with `sealed_bytes`, the
@@ -197,6 +209,7 @@ struct State {
     /// Sealing in progress: buffered events already out of the active table.
     frozen: Option<Arc<MemTable>>,
     damaged: Vec<String>,
+    wal_losses: Vec<String>,
 }
 
 impl State {
@@ -263,7 +276,7 @@ struct Inner {
     /// amplification.
     sealed_bytes: AtomicU64,
     compacted_bytes: AtomicU64,
-    _lock: File,
+    _lock: DirLock,
 }
 
 impl Inner {
@@ -275,7 +288,7 @@ impl Inner {
     /// out so far.
     fn save_catalog(&self, cat: &mut Catalog) -> Result<()> {
         cat.next_segment_id = cat.next_segment_id.max(self.next_segment.load(Ordering::Relaxed));
-        cat.save(&self.dir)
+        cat.save(&self.dir, self.opts.perms)
     }
 }
 
@@ -297,14 +310,26 @@ fn segment_path(dir: &Path, id: u64) -> PathBuf {
 
 impl Store {
     /// Opens (creating if needed) the store in `dir`, recovering from the WAL.
+    ///
+    /// Refuses ([`StorageError::CatalogMissing`]) a directory whose catalog is gone while
+    /// segments or log records are there: starting empty would drop them. `Store::repair`
+    /// rebuilds the catalog.
     pub fn open(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<Store> {
         let dir = dir.as_ref().to_owned();
-        for sub in [dir.clone(), dir.join(SEGMENTS), dir.join(WAL)] {
-            fs::create_dir_all(&sub).context(|| format!("creating {}", sub.display()))?;
+        let perms = opts.perms;
+        perms.create_dir_all(&dir)?;
+        perms.restrict_dir(&dir)?;
+        let lock = DirLock::acquire(&dir)?;
+        let has_catalog = dir.join(crate::catalog::FILE).exists();
+        if !has_catalog {
+            let files = data_files(&dir)?;
+            if !files.is_empty() {
+                return Err(StorageError::CatalogMissing { dir, files });
+            }
         }
-        let lock = File::create(dir.join("LOCK")).context(|| "creating LOCK file".into())?;
-        if lock.try_lock().is_err() {
-            return Err(StorageError::Locked(dir));
+        let wal_gone = has_catalog && !dir.join(WAL).exists();
+        for sub in [dir.join(SEGMENTS), dir.join(WAL)] {
+            perms.create_dir_all(&sub)?;
         }
         let catalog = Catalog::load(&dir)?;
         let mut state = State {
@@ -314,9 +339,10 @@ impl Store {
             segments: BTreeMap::new(),
             frozen: None,
             damaged: Vec::new(),
+            wal_losses: Vec::new(),
         };
         state.rebuild_names();
-        remove_orphans(&dir, &state.catalog)?;
+        set_aside_unknown_segments(&dir, &state.catalog, perms)?;
         for entry in state.catalog.segments.clone() {
             let path = segment_path(&dir, entry.id);
             match Segment::open(entry.id, &path) {
@@ -330,6 +356,18 @@ impl Store {
                 }
             }
         }
+        if wal_gone {
+            let why = format!(
+                "the write-ahead log directory {} is missing: events acknowledged since the last \
+                 seal (records from LSN {} on, in files from {:016x}.wal on) are lost, if there \
+                 were any",
+                dir.join(WAL).display(),
+                state.catalog.next_lsn,
+                state.catalog.wal_checkpoint
+            );
+            tracing::error!("{why}");
+            state.wal_losses.push(why);
+        }
         let mut producers = Producers::default();
         for g in state.catalog.groups.values() {
             for s in g.streams.values() {
@@ -337,8 +375,15 @@ impl Store {
             }
         }
         let mut active = MemTable::default();
-        let (checkpoint, hold) = (state.catalog.wal_checkpoint, state.catalog.lowest_hold());
-        let replay = wal::replay(&dir.join(WAL), checkpoint, hold, |batch| {
+        let recovery = wal::Recovery {
+            checkpoint: state.catalog.wal_checkpoint,
+            hold: state.catalog.lowest_hold(),
+            // Reported already when the whole directory is gone.
+            next_lsn: if wal_gone { 0 } else { state.catalog.next_lsn },
+            perms,
+            read_only: false,
+        };
+        let replay = wal::replay(&dir.join(WAL), &recovery, |batch| {
             if !state.names.contains_key(&batch.stream_id) {
                 return; // the stream was deleted after this batch was logged
             }
@@ -357,9 +402,20 @@ impl Store {
             buffered = active.events,
             "write-ahead log replayed"
         );
-        let wal_id = (replay.last_id + 1).max(state.catalog.wal_checkpoint);
+        state.wal_losses.extend(replay.damage.iter().map(ToString::to_string));
+        state.wal_losses.extend(replay.missing.iter().map(ToString::to_string));
+        if replay.damage.is_empty() {
+            // Damage found by an earlier start: its bytes are still kept aside.
+            for f in wal::set_aside_files(&dir.join(WAL)) {
+                state.wal_losses.push(format!("damaged bytes set aside earlier: {}", f.display()));
+            }
+        }
+        let wal_id = replay
+            .reusable
+            .unwrap_or_else(|| (replay.last_id + 1).max(state.catalog.wal_checkpoint));
         let last_lsn = replay.last_lsn.max(state.catalog.next_lsn.saturating_sub(1));
-        let wal = Wal::create(&dir.join(WAL), wal_id, opts.sync, last_lsn, replay.first_lsns)?;
+        let wal =
+            Wal::create(&dir.join(WAL), wal_id, opts.sync, last_lsn, replay.first_lsns, perms)?;
         let background = opts.background;
         let next_segment = state.catalog.next_segment_id;
         let inner = Arc::new(Inner {
@@ -673,6 +729,7 @@ impl Store {
             buffered_events: self.inner.active.lock().events as u64
                 + st.frozen.as_ref().map_or(0, |f| f.events as u64),
             damaged_segments: st.damaged.clone(),
+            wal_losses: st.wal_losses.clone(),
             sealed_bytes: self.inner.sealed_bytes.load(Ordering::Relaxed),
             compacted_bytes: self.inner.compacted_bytes.load(Ordering::Relaxed),
         }
@@ -768,20 +825,70 @@ fn group_info(st: &State, active: &MemTable, name: &str, g: &GroupEntry) -> Grou
     info
 }
 
-/// Removes segment files the catalog does not list (a seal or rewrite that crashed before its
-/// commit point) and leftover temporary files.
-fn remove_orphans(dir: &Path, cat: &Catalog) -> Result<()> {
+/// Handles files in `segments/` the catalog does not list. Unfinished writes (`*.tmp`) are
+/// removed. Any other file is moved to `lost+found` with a warning, never deleted: it is most
+/// likely the output of a seal or merge interrupted before its commit (its events then are in
+/// the WAL or the merge's inputs too), or one removed by a rewrite whose unlink did not happen,
+/// but with a catalog restored from elsewhere it may hold acknowledged events found nowhere
+/// else.
+fn set_aside_unknown_segments(dir: &Path, cat: &Catalog, perms: Perms) -> Result<()> {
     let live: HashSet<String> = cat.segments.iter().map(|s| format!("{:016x}.seg", s.id)).collect();
     let seg_dir = dir.join(SEGMENTS);
     for entry in fs::read_dir(&seg_dir).context(|| format!("listing {}", seg_dir.display()))? {
         let entry = entry.context(|| format!("listing {}", seg_dir.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !live.contains(&name) {
-            tracing::info!(file = %name, "removing segment file not in the catalog");
+        if live.contains(&name) {
+            continue;
+        }
+        if name.ends_with(".tmp") {
+            tracing::info!(file = %name, "removing an unfinished segment write");
             fs::remove_file(entry.path()).context(|| format!("removing {name}"))?;
+        } else {
+            let to = crate::fsutil::set_aside(dir, &entry.path(), perms)?;
+            tracing::warn!(file = %name, moved_to = %to.display(),
+                "segment file not in the catalog set aside (most likely from a seal or merge \
+                 interrupted before its commit, whose events are also kept elsewhere)");
         }
     }
     Ok(())
+}
+
+/// The segment files and non-empty WAL files in `dir`: what a directory without a catalog
+/// must not be opened empty over.
+fn data_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for (sub, ext) in [(SEGMENTS, "seg"), (WAL, "wal")] {
+        let sub = dir.join(sub);
+        let Ok(entries) = fs::read_dir(&sub) else { continue };
+        for entry in entries {
+            let path = entry.context(|| format!("listing {}", sub.display()))?.path();
+            let len = fs::metadata(&path).map_or(0, |m| m.len());
+            // An empty log file (its 8-byte header alone) holds nothing.
+            if path.extension().is_some_and(|e| e == ext) && (ext == "seg" || len > 8) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// An exclusive lock on the data directory itself (`flock` on the directory), held while the
+/// store is open. Locking the directory rather than a file in it means deleting a file cannot
+/// let a second process in, and the kernel drops the lock when the process dies.
+struct DirLock(#[allow(dead_code)] File);
+
+impl DirLock {
+    fn acquire(dir: &Path) -> Result<DirLock> {
+        let f = File::open(dir).context(|| format!("opening {}", dir.display()))?;
+        match f.try_lock() {
+            Ok(()) => Ok(DirLock(f)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::Locked(dir.to_owned())),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(StorageError::io(format!("locking {}", dir.display()), e))
+            }
+        }
+    }
 }
 
 /// Seals the active buffer into a new segment. The catalog write that adds the segment and
@@ -851,11 +958,17 @@ fn write_frozen(
     let blocks = builder.finish();
     let inputs: Vec<BlockInput<'_, MemEvent>> = blocks.iter().map(OwnedBlock::input).collect();
     let id = inner.alloc_segment_id();
+    let created = inner.opts.clock.now_ms();
     let seg = if inputs.is_empty() {
         None
     } else {
         let path = segment_path(&inner.dir, id);
-        let (bytes, _) = segment::write(&path, &inputs)?;
+        let describe = |spans: &segment::GroupSpans| {
+            let mut d = Description::of(&cat, spans, id, created);
+            (d.wal_checkpoint, d.next_lsn) = (checkpoint.wal_file, checkpoint.next_lsn);
+            d.encode()
+        };
+        let (bytes, _) = segment::write(&path, &inputs, inner.opts.perms, describe)?;
         inner.sealed_bytes.fetch_add(bytes, Ordering::Relaxed);
         Some((Segment::open(id, &path)?, bytes))
     };
@@ -865,12 +978,7 @@ fn write_frozen(
         s.producers = marks.remove(&s.id).unwrap_or_default();
     }
     if let Some((_, bytes)) = &seg {
-        cat.segments.push(SegmentEntry {
-            id,
-            bytes: *bytes,
-            rank: None,
-            created: inner.opts.clock.now_ms(),
-        });
+        cat.segments.push(SegmentEntry { id, bytes: *bytes, rank: None, created });
     }
     inner.save_catalog(&mut cat)?;
     let hold = cat.lowest_hold();
@@ -939,11 +1047,23 @@ fn rewrite_segments(inner: &Inner) -> Result<()> {
         } else {
             let id = inner.alloc_segment_id();
             let path = segment_path(&inner.dir, id);
-            let mut raw = Vec::with_capacity(keep.len());
-            for &i in &keep {
-                raw.push((seg.blocks()[i], seg.block_bytes(i)?));
-            }
-            let bytes = segment::write_raw(&path, &raw)?;
+            let raw: Result<Vec<_>> =
+                keep.iter().map(|&i| Ok((seg.blocks()[i], seg.block_bytes(i)?))).collect();
+            let raw = match raw {
+                Ok(raw) => raw,
+                Err(e) => {
+                    // A damaged block it would keep: leave the segment whole (its expired part
+                    // stays hidden by reads) rather than fail the open or drop the block.
+                    tracing::error!(error = %e, "segment not rewritten: it has a damaged block");
+                    continue;
+                }
+            };
+            let cat = inner.state.read().catalog.clone();
+            let created = cat.segments.iter().find(|s| s.id == seg.id()).map_or(0, |s| s.created);
+            let describe = |spans: &segment::GroupSpans| {
+                Description::of(&cat, spans, seg.rank(), created).encode()
+            };
+            let bytes = segment::write_raw(&path, &raw, inner.opts.perms, describe)?;
             Some((Segment::open(id, &path)?.with_rank(seg.rank()), bytes))
         };
         let mut cat = inner.state.read().catalog.clone();

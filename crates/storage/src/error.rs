@@ -53,9 +53,9 @@ pub enum StorageError {
         #[source]
         source: io::Error,
     },
-    /// An earlier write or fsync failed, so the store can no longer promise durability and
-    /// refuses writes until it is reopened.
-    #[error("the store refuses writes after an earlier failure: {0}")]
+    /// An earlier write or fsync of the WAL failed (a full disk), so the store refuses writes
+    /// until it has re-opened the log, which it retries on its own: retrying later helps.
+    #[error("writes are paused until the store can write its log again: {0}")]
     Poisoned(String),
     /// Committed batches after this LSN are no longer kept (no consumer held them).
     #[error(

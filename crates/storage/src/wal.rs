@@ -333,6 +333,9 @@ pub(crate) fn replay(
     let mut expected = (next_lsn > 0).then_some(next_lsn);
     // The damage report just before the next record, which a gap in LSNs is charged to.
     let mut pending: Option<usize> = None;
+    // An empty checkpoint file beside later ones, reported as missing records unless the next
+    // record found carries on the LSNs (a flush that failed and was cut back, then recovered).
+    let mut suspect: Option<usize> = None;
     let ids = list(dir)?;
     let newest = ids.last().copied();
     for id in ids {
@@ -361,6 +364,15 @@ pub(crate) fn replay(
             }
             let batch = decode_batch(&data[range.clone()]).expect("scan_file checked it");
             if let Some(lsn) = batch.lsn {
+                if let Some(i) = suspect.take() {
+                    match expected {
+                        Some(e) if lsn > e => {
+                            out.missing[i].last = Some(lsn - 1);
+                            expected = Some(lsn);
+                        }
+                        _ => drop(out.missing.remove(i)),
+                    }
+                }
                 out.first_lsns.entry(id).or_insert(lsn);
                 out.last_lsn = out.last_lsn.max(lsn);
                 if let Some(e) = expected.filter(|e| lsn > *e) {
@@ -395,6 +407,7 @@ pub(crate) fn replay(
             } else if id == checkpoint && next_lsn > 0 {
                 // A start reuses an empty checkpoint file, so a later file beside an empty one
                 // means it held records that are gone (or an older version left it empty).
+                suspect = Some(out.missing.len());
                 out.missing.push(Missing { first: next_lsn, last: None, file: path.clone() });
             } else {
                 // An empty file left by an earlier start: nothing in it to keep.
@@ -587,6 +600,8 @@ struct State {
     /// LSN of the last record queued, and of the last one durable.
     queued: u64,
     durable: u64,
+    /// Bytes of the current file that are durable: a failed flush is cut back to here.
+    written: u64,
     flushing: bool,
     poisoned: Option<String>,
     /// First LSN of every file on disk that has records with LSNs.
@@ -613,6 +628,9 @@ pub(crate) struct Wal {
     state: Mutex<State>,
     flushed: Condvar,
     hints: Mutex<Vec<ReadHint>>,
+    /// Test seam: the next flush fails with this OS error (as a full disk would).
+    #[cfg(test)]
+    pub(crate) fail_next_flush: Mutex<Option<i32>>,
 }
 
 /// Why [`Wal::read_after`] could not serve a read.
@@ -653,12 +671,15 @@ impl Wal {
                 pending: Vec::new(),
                 queued: last_lsn,
                 durable: last_lsn,
+                written: MAGIC.len() as u64,
                 flushing: false,
                 poisoned: None,
                 first_lsns,
             }),
             flushed: Condvar::new(),
             hints: Mutex::new(Vec::new()),
+            #[cfg(test)]
+            fail_next_flush: Mutex::new(None),
         })
     }
 
@@ -717,13 +738,23 @@ impl Wal {
             let file = st.file.clone();
             let id = st.id;
             drop(st);
-            let result = (&*file)
-                .write_all(&buf)
-                .and_then(|()| if self.sync { file.sync_data() } else { Ok(()) });
+            #[cfg(test)]
+            let injected = self.fail_next_flush.lock().take();
+            #[cfg(not(test))]
+            let injected: Option<i32> = None;
+            let result = match injected {
+                Some(code) => Err(std::io::Error::from_raw_os_error(code)),
+                None => (&*file)
+                    .write_all(&buf)
+                    .and_then(|()| if self.sync { file.sync_data() } else { Ok(()) }),
+            };
             st = self.state.lock();
             st.flushing = false;
             match result {
-                Ok(()) => st.durable = upto,
+                Ok(()) => {
+                    st.durable = upto;
+                    st.written += buf.len() as u64;
+                }
                 Err(e) => {
                     let why = format!("write-ahead log {} failed: {e}", file_name(id));
                     tracing::error!("{why}");
@@ -774,13 +805,43 @@ impl Wal {
         st.file = Arc::new(new_file(&self.dir, next, self.perms)?);
         let closed = st.id;
         st.id = next;
+        st.written = MAGIC.len() as u64;
         Ok(closed)
     }
 
-    /// Refuses all further appends with `why`.
-    pub(crate) fn poison(&self, why: String) {
-        tracing::error!("{why}");
-        self.state.lock().poisoned = Some(why);
+    /// Whether a failed write or fsync stopped appends.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.state.lock().poisoned.is_some()
+    }
+
+    /// After a failed write or fsync, makes the log usable again if the disk lets it: cuts
+    /// the current file back to its durable bytes (the failed flush's records were never
+    /// acknowledged, and their pages may be half on disk), fsyncs that, and continues in a new
+    /// file from the last durable LSN. Returns whether it recovered; fails, staying poisoned,
+    /// while the disk still refuses. The caller makes sure no append is in flight.
+    pub(crate) fn recover(&self) -> Result<bool> {
+        let mut st = self.state.lock();
+        if st.poisoned.is_none() {
+            return Ok(false);
+        }
+        debug_assert!(!st.flushing);
+        let path = self.dir.join(file_name(st.id));
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(st.written).and_then(|()| f.sync_all()))
+            .context(|| format!("cutting {} back to its durable records", path.display()))?;
+        let next = st.id + 1;
+        st.file = Arc::new(new_file(&self.dir, next, self.perms)?);
+        st.id = next;
+        st.written = MAGIC.len() as u64;
+        st.pending.clear();
+        st.queued = st.durable;
+        let durable = st.durable;
+        st.first_lsns.retain(|_, first| *first <= durable);
+        let why = st.poisoned.take().unwrap_or_default();
+        tracing::warn!(after = %why, durable_lsn = durable, "write-ahead log writable again");
+        Ok(true)
     }
 
     /// Deletes the files with ids below `checkpoint`, whose batches are sealed in segments,

@@ -29,6 +29,8 @@ use crate::wal::{self, Wal};
 
 mod committed;
 mod compact;
+#[cfg(test)]
+mod disk_full;
 mod repair;
 mod snapshot;
 mod verify;
@@ -276,7 +278,20 @@ struct Inner {
     /// amplification.
     sealed_bytes: AtomicU64,
     compacted_bytes: AtomicU64,
+    /// A seal whose write failed (a full disk): retried before any later seal, so the WAL
+    /// checkpoint never moves past its events.
+    unsealed: Mutex<Option<UnsealedBuffer>>,
+    /// Test seam: this many seals fail with ENOSPC before writing anything.
+    #[cfg(test)]
+    fail_seals: AtomicU64,
     _lock: DirLock,
+}
+
+/// A frozen buffer not yet in a segment, and what its seal commits.
+struct UnsealedBuffer {
+    frozen: Arc<MemTable>,
+    checkpoint: Checkpoint,
+    marks: HashMap<u64, BTreeMap<String, ProducerMark>>,
 }
 
 impl Inner {
@@ -431,6 +446,9 @@ impl Store {
             next_segment: AtomicU64::new(next_segment),
             sealed_bytes: AtomicU64::new(0),
             compacted_bytes: AtomicU64::new(0),
+            unsealed: Mutex::new(None),
+            #[cfg(test)]
+            fail_seals: AtomicU64::new(0),
             _lock: lock,
         });
         let (kick, kicked) = channel::bounded(1);
@@ -893,10 +911,17 @@ impl DirLock {
 
 /// Seals the active buffer into a new segment. The catalog write that adds the segment and
 /// moves the WAL checkpoint past the buffer's files is the commit point.
+///
+/// After a failure (a full disk) nothing is lost and nothing needs a restart: a failed seal
+/// keeps its frozen buffer readable and is retried first by the next seal, and a WAL that
+/// failed a write is re-opened here (see `recover_wal`). The background thread calls this
+/// every tick while either is pending.
 fn seal(inner: &Inner) -> Result<()> {
     let _m = inner.maintenance.lock();
+    retry_unsealed(inner)?;
     let (frozen, closed_wal, marks) = {
         let _gate = inner.gate.write();
+        recover_wal(inner)?;
         let mut active = inner.active.lock();
         if active.is_empty() {
             return Ok(());
@@ -912,14 +937,50 @@ fn seal(inner: &Inner) -> Result<()> {
         (mt, Checkpoint { wal_file: closed + 1, next_lsn }, marks)
     };
     inner.room.notify_all();
-    let result = write_frozen(inner, &frozen, closed_wal, marks);
-    if let Err(e) = &result {
-        // The frozen events stay readable and stay in the WAL, whose checkpoint did not move.
-        // Refusing further writes keeps a later seal from moving it past them; a restart
-        // replays and seals them again.
-        inner.wal.poison(format!("sealing failed: {e}"));
+    let unsealed = UnsealedBuffer { frozen, checkpoint: closed_wal, marks };
+    *inner.unsealed.lock() = Some(unsealed);
+    retry_unsealed(inner)
+}
+
+/// Writes the pending frozen buffer, if any, into a segment. On failure it stays pending (and
+/// readable, and in the WAL, whose checkpoint did not move).
+fn retry_unsealed(inner: &Inner) -> Result<()> {
+    let Some(u) = inner.unsealed.lock().take() else { return Ok(()) };
+    match write_frozen(inner, &u.frozen, u.checkpoint, u.marks.clone()) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            tracing::error!(error = %e, "sealing failed; it is retried until it succeeds");
+            *inner.unsealed.lock() = Some(u);
+            Err(e)
+        }
     }
-    result
+}
+
+/// Re-opens the WAL after a failed write, if the disk lets it, and rebuilds the producers'
+/// marks from what is durable (a failed record may have raised one). The caller holds the
+/// seal gate, so no append is in flight.
+fn recover_wal(inner: &Inner) -> Result<()> {
+    let mut producers = inner.producers.lock();
+    if !inner.wal.recover()? {
+        return Ok(());
+    }
+    let st = inner.state.read();
+    let mut rebuilt = Producers::default();
+    for s in st.catalog.groups.values().flat_map(|g| g.streams.values()) {
+        rebuilt.load(s.id, &s.producers);
+    }
+    let recovery = wal::Recovery {
+        checkpoint: st.catalog.wal_checkpoint,
+        read_only: true,
+        ..Default::default()
+    };
+    wal::replay(&inner.dir.join(WAL), &recovery, |b| {
+        if let Some(p) = b.producer.filter(|_| st.names.contains_key(&b.stream_id)) {
+            rebuilt.record(b.stream_id, &p.id, p.sequence, p.updated, 0);
+        }
+    })?;
+    *producers = rebuilt;
+    Ok(())
 }
 
 /// Where a seal moves the WAL checkpoint: the first WAL file not sealed, and the LSN its
@@ -936,6 +997,11 @@ fn write_frozen(
     checkpoint: Checkpoint,
     mut marks: HashMap<u64, BTreeMap<String, ProducerMark>>,
 ) -> Result<()> {
+    #[cfg(test)]
+    if inner.fail_seals.load(Ordering::Relaxed) > 0 {
+        inner.fail_seals.fetch_sub(1, Ordering::Relaxed);
+        return Err(StorageError::io("writing a segment", std::io::Error::from_raw_os_error(28)));
+    }
     // The catalog and the stream names change only under the maintenance lock, which the
     // seal holds throughout, so one look serves the whole seal.
     let (mut cat, mut streams) = {
@@ -1128,6 +1194,8 @@ fn background_loop(inner: &Inner, kicked: &Receiver<()>, stopped: &Receiver<()>)
                 && (active.raw_bytes >= inner.opts.seal_bytes
                     || active.created.elapsed() >= inner.opts.seal_age)
         };
+        // After a failure (a full disk), retry until space returns.
+        let due = due || inner.wal.is_poisoned() || inner.unsealed.lock().is_some();
         if due && let Err(e) = seal(inner) {
             tracing::error!(error = %e, "background seal failed");
         }

@@ -2,14 +2,16 @@
 //! rebuilt from the segments alone.
 //!
 //! ```text
-//! trailer := json:bytes json_len:u32le crc32c(json):u32le magic:"LSSEGDSC"
+//! trailer := body:bytes body_len:u32le crc32c(body):u32le magic:"LSSEGDSC"
+//! body    := zstd(json)
 //! ```
 //! The trailer sits between a segment's last block and its directory, and footer flag bit 0
 //! says it is there; it ends where the directory starts. The JSON names the groups the
 //! segment's blocks belong to and the streams in their stream-id spans (names, creation times,
 //! retention), the segment's rank and write time, and the WAL checkpoint as of its writing.
 //! Blocks and log records refer to groups and streams by id only, so without it a rebuilt
-//! catalog could only invent names.
+//! catalog could only invent names. The JSON is zstd-compressed: stream names of a fleet repeat
+//! their prefixes, and the trailer is paid for in every segment.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,6 +26,8 @@ use crate::segment::GroupSpans;
 pub(crate) const FLAG_DESCRIBED: u32 = 1;
 const MAGIC: &[u8; 8] = b"LSSEGDSC";
 const FOOTER_LEN: usize = 40;
+/// Largest description accepted (uncompressed).
+const MAX_JSON: usize = 256 << 20;
 
 /// What a segment says about itself.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -45,14 +49,9 @@ pub(crate) struct DescribedGroup {
     pub name: String,
     pub created: i64,
     pub retention_days: Option<u32>,
-    /// Stream id → (name, creation time).
-    pub streams: BTreeMap<u64, DescribedStream>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct DescribedStream {
-    pub name: String,
-    pub created: i64,
+    /// Stream id → name. (Streams' creation times are left out: they cost more bytes in every
+    /// segment than they are worth; a rebuilt stream takes its group's.)
+    pub streams: BTreeMap<u64, String>,
 }
 
 impl Description {
@@ -65,7 +64,7 @@ impl Description {
                 .streams
                 .iter()
                 .filter(|(_, s)| (lo..=hi).contains(&s.id))
-                .map(|(n, s)| (s.id, DescribedStream { name: n.clone(), created: s.created }))
+                .map(|(n, s)| (s.id, n.clone()))
                 .collect();
             let group = DescribedGroup {
                 name: name.clone(),
@@ -84,9 +83,10 @@ impl Description {
         }
     }
 
-    /// The description as trailer bytes.
+    /// The description as a trailer body (compressed JSON).
     pub(crate) fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a description always serialises")
+        let json = serde_json::to_vec(self).expect("a description always serialises");
+        zstd::bulk::compress(&json, 3).expect("compressing into memory does not fail")
     }
 }
 
@@ -128,7 +128,8 @@ pub(crate) fn read(path: &Path) -> Result<Option<Description>> {
     let Some(json) = json.filter(|j| crc32c::crc32c(j) == crc) else {
         return Err(bad(at, "description checksum mismatch"));
     };
-    serde_json::from_slice(json).map(Some).map_err(|e| bad(at, &format!("description: {e}")))
+    let json = zstd::bulk::decompress(json, MAX_JSON).map_err(|e| bad(at, &e.to_string()))?;
+    serde_json::from_slice(&json).map(Some).map_err(|e| bad(at, &format!("description: {e}")))
 }
 
 #[cfg(test)]
@@ -167,7 +168,7 @@ mod tests {
         let g = &d.groups[&1];
         assert_eq!((g.name.as_str(), g.retention_days), ("app", Some(7)));
         assert_eq!(g.streams.keys().copied().collect::<Vec<_>>(), [2]);
-        assert_eq!(g.streams[&2], DescribedStream { name: "web-2".into(), created: 20 });
+        assert_eq!(g.streams[&2], "web-2");
         assert_eq!((d.rank, d.created, d.wal_checkpoint, d.next_lsn), (9, 123, 4, 17));
     }
 
@@ -197,7 +198,7 @@ mod tests {
         })
         .unwrap();
         let want = want.unwrap();
-        assert_eq!(want.groups[&2].streams[&3].name, "pg");
+        assert_eq!(want.groups[&2].streams[&3], "pg");
         assert_eq!(read(&path).unwrap(), Some(want));
         let seg = Segment::open(1, &path).unwrap();
         let mut out = crate::block::DecodedBlock::default();

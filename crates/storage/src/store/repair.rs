@@ -195,7 +195,7 @@ impl super::Store {
             let mut streams = BTreeMap::new();
             for sid in found.streams.iter().rev() {
                 let (sname, created) = match names.and_then(|n| n.get(sid)) {
-                    Some(s) => (s.name.clone(), s.created),
+                    Some(s) => (s.clone(), created),
                     None => {
                         report.unnamed_streams += 1;
                         (format!("recovered-stream-{sid}"), 0)

@@ -4,6 +4,7 @@ mod arch;
 mod cli_conventions;
 mod cli_offline;
 mod compression;
+mod data_dir_faults;
 mod http_api;
 mod live_tail;
 mod query_cli;

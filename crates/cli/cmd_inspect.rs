@@ -39,6 +39,8 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         None => store.groups(),
     };
     let stats = store.stats();
+    // Every block's checksum: a block damaged inside a whole segment shows here, not on open.
+    let damaged_blocks = store.damaged_blocks();
     let (mut events, mut raw, mut stored, mut blocks) = (0u64, 0u64, 0u64, 0u64);
     let mut json_groups = Vec::new();
     let mut rows = Vec::new();
@@ -91,6 +93,8 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
                     "buffered_events": stats.buffered_events,
                 },
                 "damaged_segments": stats.damaged_segments,
+                "damaged_blocks": damaged_blocks,
+                "wal_losses": stats.wal_losses,
                 "segments": store.segments().iter().map(|s| json!({
                     "id": s.id,
                     "bytes": s.bytes,
@@ -131,8 +135,11 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
                     human_bytes(stats.wal_bytes)
                 )?;
             }
-            for d in &stats.damaged_segments {
+            for d in stats.damaged_segments.iter().chain(&damaged_blocks) {
                 writeln!(out, "damaged, not served: {d}")?;
+            }
+            for l in &stats.wal_losses {
+                writeln!(out, "write-ahead log: {l}")?;
             }
             drop(out);
             print_partitions(&store.segments())?;

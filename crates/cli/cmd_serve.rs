@@ -15,7 +15,7 @@ use crate::client::{DEFAULT_LISTEN, runtime};
 
 /// The address of the HTTP API by default.
 pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:7071";
-use crate::common::{DEFAULT_DATA_DIR, open_store};
+use crate::common::{DEFAULT_DATA_DIR, open_store_with, parse_mode};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -43,7 +43,8 @@ pub struct ServeArgs {
     /// "live_tail_timeout_ms": N (default 3 h), and the limits on clients (README, "Limits"):
     /// "max_concurrent_streams", "stream_window_bytes", "connection_window_bytes",
     /// "request_timeout_ms", "max_connections", "fd_reserve", "idle_timeout_ms",
-    /// "filter_scan_time_ms"}. Flags override it.
+    /// "filter_scan_time_ms"}, and the modes of data files and directories in octal,
+    /// "file_mode" (default "0600") and "dir_mode" (default "0700"). Flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -68,6 +69,8 @@ struct Config {
     fd_reserve: Option<usize>,
     idle_timeout_ms: Option<u64>,
     filter_scan_time_ms: Option<u64>,
+    file_mode: Option<String>,
+    dir_mode: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
@@ -110,7 +113,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     // Listen before opening the store: a taken port must leave no data directory behind.
     let listener = bind(&listen, "gRPC")?;
     let http_listener = bind(&http_listen, "HTTP")?;
-    let store = Arc::new(open_store(&data_dir, true)?);
+    let mut perms = logsight_storage::Perms::default();
+    if let Some(m) = &config.file_mode {
+        perms.file = parse_mode(m).context("config file_mode")?;
+    }
+    if let Some(m) = &config.dir_mode {
+        perms.dir = parse_mode(m).context("config dir_mode")?;
+    }
+    let store = Arc::new(open_store_with(&data_dir, true, perms)?);
     let rt = runtime()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;

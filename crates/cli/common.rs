@@ -3,15 +3,28 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use logsight_storage::{Store, StoreOptions};
+use logsight_storage::{Perms, Store, StoreOptions};
 
 /// The data directory used when `--data-dir` is not given.
 pub const DEFAULT_DATA_DIR: &str = "./logsight-data";
 
 /// Opens the store in `dir` for an offline command.
 pub fn open_store(dir: &PathBuf, background: bool) -> Result<Store> {
-    Store::open(dir, StoreOptions { background, ..Default::default() })
+    open_store_with(dir, background, Perms::default())
+}
+
+/// Opens the store in `dir`, creating files and directories with `perms`.
+pub fn open_store_with(dir: &PathBuf, background: bool, perms: Perms) -> Result<Store> {
+    Store::open(dir, StoreOptions { background, perms, ..Default::default() })
         .with_context(|| format!("opening data directory {}", dir.display()))
+}
+
+/// Parses a file mode written in octal (`"0640"`, `"640"`).
+pub fn parse_mode(s: &str) -> Result<u32> {
+    let mode = u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .with_context(|| format!("{s:?} is not an octal file mode"))?;
+    anyhow::ensure!(mode <= 0o777, "{s:?} is not a file mode (at most 0777)");
+    Ok(mode)
 }
 
 /// Now, in epoch milliseconds.

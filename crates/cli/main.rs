@@ -16,10 +16,12 @@ mod cmd_inspect;
 mod cmd_metric_filters;
 mod cmd_metrics;
 mod cmd_query;
+mod cmd_repair;
 mod cmd_serve;
 mod cmd_streams;
 mod cmd_tail;
 mod cmd_test_pattern;
+mod cmd_verify;
 mod common;
 mod lines;
 mod print;
@@ -49,6 +51,10 @@ enum Command {
     Compact(cmd_compact::CompactArgs),
     /// Show groups, streams, event counts, stored bytes and compression.
     Inspect(cmd_inspect::InspectArgs),
+    /// Check every checksum of a data directory (offline); exits 2 if anything is damaged.
+    Verify(cmd_verify::VerifyArgs),
+    /// Rebuild a missing or damaged catalog.json from the segments (offline).
+    Repair(cmd_repair::RepairArgs),
     /// Run a Logs Insights query on a data directory, or check one (`--check`).
     Query(cmd_query::QueryArgs),
     /// Test a filter pattern against log lines, like TestMetricFilter.
@@ -100,6 +106,8 @@ fn main() -> ExitCode {
         Command::Export(args) => cmd_export::run(args),
         Command::Compact(args) => cmd_compact::run(args),
         Command::Inspect(args) => cmd_inspect::run(args),
+        Command::Verify(args) => cmd_verify::run(args),
+        Command::Repair(args) => cmd_repair::run(args),
         Command::Query(args) => cmd_query::run(args),
         Command::TestPattern(args) => cmd_test_pattern::run(args),
         Command::Serve(args) => cmd_serve::run(args),

@@ -35,9 +35,13 @@ pub enum ServiceError {
         /// Suggested wait before retrying, in milliseconds.
         retry_after_ms: u64,
     },
-    /// A fault of the server (corruption, a bug). Never the caller's mistake.
+    /// A fault of the server (a bug). Never the caller's mistake.
     #[error("{0}")]
     Internal(String),
+    /// Stored data the call needs failed its checksums: it is not served, and retrying will
+    /// not help until an operator restores it (`logsight verify` finds every damaged block).
+    #[error("{0}")]
+    DataCorruption(String),
     /// A live tail session reached its maximum duration; the client starts a new one to go on.
     #[error("{0}")]
     SessionTimeout(String),
@@ -83,6 +87,7 @@ pub fn error_code(e: &ServiceError) -> (&'static str, tonic::Code) {
             ("ServiceUnavailableException", tonic::Code::Unavailable)
         }
         ServiceError::Internal(_) => ("InternalServerException", tonic::Code::Internal),
+        ServiceError::DataCorruption(_) => ("DataCorruptionException", tonic::Code::DataLoss),
         ServiceError::SessionTimeout(_) => {
             ("SessionTimeoutException", tonic::Code::DeadlineExceeded)
         }
@@ -111,7 +116,7 @@ pub fn error_code(e: &ServiceError) -> (&'static str, tonic::Code) {
 /// server's faults, 503 when retrying later may help.
 pub fn http_status(e: &ServiceError) -> u16 {
     match e {
-        ServiceError::Internal(_) => 500,
+        ServiceError::Internal(_) | ServiceError::DataCorruption(_) => 500,
         ServiceError::Unavailable { .. } => 503,
         ServiceError::NotFound(_)
         | ServiceError::AlreadyExists(_)
@@ -225,6 +230,10 @@ impl From<StorageError> for ServiceError {
                 tracing::error!(error = %e, "storage failure");
                 ServiceError::Unavailable { message: e.to_string(), retry_after_ms: 1000 }
             }
+            StorageError::Corruption { .. } => {
+                tracing::error!(error = %e, "stored data is damaged");
+                ServiceError::DataCorruption(format!("stored data is damaged and not served: {e}"))
+            }
             _ => {
                 tracing::error!(error = %e, "storage fault");
                 ServiceError::Internal(e.to_string())
@@ -274,6 +283,14 @@ mod tests {
         assert_eq!(shown(&"é".repeat(81)), format!("{}…", "é".repeat(80)));
     }
 
+    fn corruption() -> ServiceError {
+        ServiceError::from(StorageError::Corruption {
+            file: "/data/segments/0000000000000001.seg".into(),
+            offset: 8,
+            reason: "block checksum mismatch".into(),
+        })
+    }
+
     #[test]
     fn table_and_message() {
         let s = ServiceError::from(StorageError::GroupNotFound("g".into())).to_status();
@@ -301,6 +318,14 @@ mod tests {
         let s = ServiceError::invalid("x".repeat(100_000)).to_status();
         assert_eq!(s.message().chars().count(), MAX_MESSAGE_CHARS + 1);
         assert!(s.message().ends_with("xx…"));
+        // Damaged stored data is named as such, not an internal error.
+        let e = ServiceError::from(StorageError::InvalidArgument("x".into()));
+        assert!(matches!(e, ServiceError::InvalidParameter(_)));
+        let s = corruption().to_status();
+        assert_eq!(s.code(), tonic::Code::DataLoss);
+        assert!(s.message().starts_with("DataCorruptionException: stored data is damaged"));
+        assert!(s.message().contains("block checksum mismatch"), "{}", s.message());
+        assert_eq!(http_status(&corruption()), 500);
         let s = ServiceError::SessionTimeout("over".into()).to_status();
         assert_eq!(
             (s.code(), s.message()),

@@ -27,7 +27,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StorageError};
-use crate::fsutil;
+use crate::fsutil::{self, Perms};
 use crate::producers::ProducerMark;
 
 pub(crate) const FILE: &str = "catalog.json";
@@ -169,11 +169,11 @@ impl Catalog {
     }
 
     /// Writes the catalog atomically.
-    pub(crate) fn save(&self, dir: &Path) -> Result<()> {
+    pub(crate) fn save(&self, dir: &Path, perms: crate::fsutil::Perms) -> Result<()> {
         let body = serde_json::to_string(self)
             .map_err(|e| StorageError::io("encoding catalog", std::io::Error::other(e)))?;
         let text = format!("{body}\n{:08x}\n", crc32c::crc32c(body.as_bytes()));
-        fsutil::write_atomic(&dir.join(FILE), text.as_bytes())
+        fsutil::write_atomic(&dir.join(FILE), text.as_bytes(), perms)
     }
 
     /// Loads the holds file of `dir` over the catalog's copy, if there is one.
@@ -191,11 +191,15 @@ impl Catalog {
     }
 
     /// Writes `holds` as the holds file, atomically.
-    pub(crate) fn save_holds(dir: &Path, holds: &BTreeMap<String, u64>) -> Result<()> {
+    pub(crate) fn save_holds(
+        dir: &Path,
+        holds: &BTreeMap<String, u64>,
+        perms: Perms,
+    ) -> Result<()> {
         let body = serde_json::to_string(holds)
             .map_err(|e| StorageError::io("encoding holds", std::io::Error::other(e)))?;
         let text = format!("{body}\n{:08x}\n", crc32c::crc32c(body.as_bytes()));
-        fsutil::write_atomic(&dir.join(HOLDS_FILE), text.as_bytes())
+        fsutil::write_atomic(&dir.join(HOLDS_FILE), text.as_bytes(), perms)
     }
 
     /// The lowest consumer position, which bounds what the WAL may drop.
@@ -238,17 +242,31 @@ impl Catalog {
         match change {
             CatalogChange::CreateGroup { name, id, created } => {
                 self.next_group_id = self.next_group_id.max(id + 1);
+                if self.groups.contains_key(&name) {
+                    return out; // a rebuilt catalog knew it already (see `repair`)
+                }
+                // A catalog rebuilt by `repair` may hold it under a placeholder name.
                 let entry =
-                    GroupEntry { id, created, retention_days: None, streams: BTreeMap::new() };
+                    self.groups.remove(&format!("recovered-group-{id}")).unwrap_or(GroupEntry {
+                        id,
+                        created,
+                        retention_days: None,
+                        streams: BTreeMap::new(),
+                    });
                 self.groups.insert(name, entry);
             }
             CatalogChange::CreateStream { group, name, id, created } => {
                 self.next_stream_id = self.next_stream_id.max(id + 1);
-                if let Some(g) = self.groups.get_mut(&group) {
-                    g.streams.insert(
-                        name.clone(),
-                        StreamEntry { id, created, producers: BTreeMap::new() },
-                    );
+                if let Some(g) = self.groups.get_mut(&group)
+                    && !g.streams.contains_key(&name)
+                {
+                    let placeholder = g.streams.remove(&format!("recovered-stream-{id}"));
+                    let entry = placeholder.unwrap_or(StreamEntry {
+                        id,
+                        created,
+                        producers: BTreeMap::new(),
+                    });
+                    g.streams.insert(name.clone(), entry);
                     out.added.push(AddedStream { id, group_id: g.id, group, name });
                 }
             }
@@ -302,6 +320,14 @@ pub(crate) enum CatalogChange {
 }
 
 impl CatalogChange {
+    /// The id of the stream it creates, if it creates one.
+    pub(crate) fn created_stream(&self) -> Option<u64> {
+        match self {
+            CatalogChange::CreateStream { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+
     /// The change as a WAL record body.
     pub(crate) fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("catalog changes serialise")
@@ -347,7 +373,7 @@ mod tests {
         let stream = StreamEntry { id: 1, created: 5, producers };
         cat.groups.get_mut("g").unwrap().streams.insert("s".into(), stream);
         cat.segments.push(SegmentEntry { id: 3, bytes: 100, rank: None, created: 4 });
-        cat.save(dir.path()).unwrap();
+        cat.save(dir.path(), crate::fsutil::Perms::default()).unwrap();
         assert_eq!(Catalog::load(dir.path()).unwrap(), cat);
         let path = dir.path().join(FILE);
         let mut bytes = std::fs::read(&path).unwrap();

@@ -8,7 +8,8 @@
 //! - [`Directory::create`]: a streamed write that becomes visible under its name only when it
 //!   is committed, atomically and durably (a crash leaves the old file or the new one, never a
 //!   mix or a half). A writer dropped without committing leaves nothing behind.
-//! - [`Directory::delete`] and [`Directory::list`].
+//! - [`Directory::delete`] and [`Directory::list`], and [`Directory::set_aside`] for a file of
+//!   unknown standing, which is moved out of the listing rather than deleted.
 //!
 //! Bytes handed out stay valid and unchanged while they are held, even if the file is
 //! replaced or deleted meanwhile: a scan on a snapshot never sees a compaction's effects.
@@ -31,7 +32,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::error::{IoContext, Result, StorageError};
-use crate::fsutil;
+use crate::fsutil::{self, Perms};
 
 /// A file's contents: immutable, cheap to clone and slice.
 pub type FileBytes = Bytes;
@@ -59,6 +60,10 @@ pub trait Directory: Send + Sync + fmt::Debug {
     /// The committed files' names, sorted.
     fn list(&self) -> Result<Vec<String>>;
 
+    /// Moves `name` out of the listing to where an operator can look at it, and says where.
+    /// For files that might hold acknowledged data, which are never deleted on a guess.
+    fn set_aside(&self, name: &str) -> Result<PathBuf>;
+
     /// Where `name` is, for messages (a path on disk, or a pseudo-path).
     fn location(&self, name: &str) -> PathBuf;
 }
@@ -85,14 +90,17 @@ fn check_name(name: &str) -> Result<()> {
 #[derive(Debug, Clone)]
 pub struct MmapDirectory {
     root: PathBuf,
+    perms: Perms,
 }
 
 impl MmapDirectory {
-    /// Opens (creating if needed) the directory at `root`, removing uncommitted writes left by
-    /// a crash: a `.tmp` file was never renamed into place, so nothing acknowledged is in it.
-    pub fn open(root: impl Into<PathBuf>) -> Result<MmapDirectory> {
+    /// Opens (creating if needed, with `perms`) the directory at `root`, removing uncommitted
+    /// writes left by a crash: a `.tmp` file was never renamed into place, so nothing
+    /// acknowledged is in it. Files are created with `perms`; files set aside go to
+    /// `lost+found` beside `root`.
+    pub fn open(root: impl Into<PathBuf>, perms: Perms) -> Result<MmapDirectory> {
         let root = root.into();
-        fs::create_dir_all(&root).context(|| format!("creating {}", root.display()))?;
+        perms.create_dir_all(&root)?;
         for entry in fs::read_dir(&root).context(|| format!("listing {}", root.display()))? {
             let entry = entry.context(|| format!("listing {}", root.display()))?;
             if entry.file_name().to_string_lossy().ends_with(TMP_SUFFIX) {
@@ -101,7 +109,7 @@ impl MmapDirectory {
                     .context(|| format!("removing {}", entry.path().display()))?;
             }
         }
-        Ok(MmapDirectory { root })
+        Ok(MmapDirectory { root, perms })
     }
 
     /// The directory on disk.
@@ -113,22 +121,14 @@ impl MmapDirectory {
 impl Directory for MmapDirectory {
     fn open_read(&self, name: &str) -> Result<FileBytes> {
         check_name(name)?;
-        let path = self.root.join(name);
-        let file = File::open(&path).context(|| format!("opening {}", path.display()))?;
-        let len = file.metadata().context(|| format!("reading {}", path.display()))?.len();
-        if len == 0 {
-            // Mapping zero bytes fails on some systems; there is nothing to map anyway.
-            return Ok(Bytes::new());
-        }
-        let map = crate::mmap::map(&file).context(|| format!("mapping {}", path.display()))?;
-        Ok(Bytes::from_owner(map))
+        map_file(&self.root.join(name))
     }
 
     fn create(&self, name: &str) -> Result<Box<dyn FileWriter>> {
         check_name(name)?;
         let path = self.root.join(name);
         let tmp = self.root.join(format!("{name}{TMP_SUFFIX}"));
-        let file = File::create(&tmp).context(|| format!("creating {}", tmp.display()))?;
+        let file = self.perms.create(&tmp)?;
         let w = Some(BufWriter::with_capacity(1 << 20, file));
         Ok(Box::new(DiskWriter { path, tmp, w }))
     }
@@ -147,8 +147,9 @@ impl Directory for MmapDirectory {
         let ctx = || format!("listing {}", self.root.display());
         let mut names = Vec::new();
         for entry in fs::read_dir(&self.root).context(ctx)? {
-            let name = entry.context(ctx)?.file_name().to_string_lossy().into_owned();
-            if !name.ends_with(TMP_SUFFIX) {
+            let entry = entry.context(ctx)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(TMP_SUFFIX) && entry.file_type().context(ctx)?.is_file() {
                 names.push(name);
             }
         }
@@ -156,9 +157,27 @@ impl Directory for MmapDirectory {
         Ok(names)
     }
 
+    fn set_aside(&self, name: &str) -> Result<PathBuf> {
+        check_name(name)?;
+        let beside = self.root.parent().unwrap_or(&self.root);
+        fsutil::set_aside(beside, &self.root.join(name), self.perms)
+    }
+
     fn location(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }
+}
+
+/// The whole contents of the file at `path`, memory-mapped (for tools that read one file).
+pub(crate) fn map_file(path: &Path) -> Result<FileBytes> {
+    let file = File::open(path).context(|| format!("opening {}", path.display()))?;
+    let len = file.metadata().context(|| format!("reading {}", path.display()))?.len();
+    if len == 0 {
+        // Mapping zero bytes fails on some systems; there is nothing to map anyway.
+        return Ok(Bytes::new());
+    }
+    let map = crate::mmap::map(&file).context(|| format!("mapping {}", path.display()))?;
+    Ok(Bytes::from_owner(map))
 }
 
 struct DiskWriter {
@@ -215,6 +234,7 @@ impl Drop for DiskWriter {
 #[derive(Debug, Clone, Default)]
 pub struct RamDirectory {
     files: Arc<Mutex<BTreeMap<String, Bytes>>>,
+    aside: Arc<Mutex<BTreeMap<String, Bytes>>>,
 }
 
 impl RamDirectory {
@@ -252,6 +272,13 @@ impl Directory for RamDirectory {
 
     fn list(&self) -> Result<Vec<String>> {
         Ok(self.files.lock().keys().cloned().collect())
+    }
+
+    fn set_aside(&self, name: &str) -> Result<PathBuf> {
+        let bytes = self.open_read(name)?;
+        self.files.lock().remove(name);
+        self.aside.lock().insert(name.to_owned(), bytes);
+        Ok(Path::new("ram:lost+found").join(name))
     }
 
     fn location(&self, name: &str) -> PathBuf {
@@ -332,6 +359,11 @@ mod tests {
         dir.delete("b.seg").unwrap();
         assert_eq!(dir.list().unwrap(), ["a.seg", "c.seg", "empty"]);
 
+        // A file set aside leaves the listing but is kept somewhere else.
+        dir.set_aside("empty").unwrap();
+        assert_eq!(dir.list().unwrap(), ["a.seg", "c.seg"]);
+        assert!(dir.open_read("empty").unwrap_err().is_not_found());
+
         // Names that could escape the directory or collide with temporaries are refused.
         for bad in ["", "x/y", "../a.seg", "a.seg.tmp", ".hidden"] {
             assert!(
@@ -345,7 +377,8 @@ mod tests {
     #[test]
     fn mmap_directory_keeps_the_contract() {
         let tmp = tempfile::tempdir().unwrap();
-        contract(&MmapDirectory::open(tmp.path().join("segments")).unwrap());
+        contract(&MmapDirectory::open(tmp.path().join("segments"), Perms::default()).unwrap());
+        assert!(tmp.path().join("lost+found/empty").exists());
     }
 
     #[test]
@@ -356,14 +389,14 @@ mod tests {
     #[test]
     fn reopening_removes_uncommitted_writes_only() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = MmapDirectory::open(tmp.path()).unwrap();
+        let dir = MmapDirectory::open(tmp.path(), Perms::default()).unwrap();
         dir.write_atomic("kept.seg", b"data").unwrap();
         let mut w = dir.create("crashed.seg").unwrap();
         w.write_all(b"half").unwrap();
         // A crash: the writer never commits and never runs its cleanup.
         std::mem::forget(w);
         assert!(tmp.path().join("crashed.seg.tmp").exists());
-        let dir = MmapDirectory::open(tmp.path()).unwrap();
+        let dir = MmapDirectory::open(tmp.path(), Perms::default()).unwrap();
         assert!(!tmp.path().join("crashed.seg.tmp").exists());
         assert_eq!(dir.list().unwrap(), ["kept.seg"]);
     }

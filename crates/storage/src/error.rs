@@ -53,9 +53,9 @@ pub enum StorageError {
         #[source]
         source: io::Error,
     },
-    /// An earlier write or fsync failed, so the store can no longer promise durability and
-    /// refuses writes until it is reopened.
-    #[error("the store refuses writes after an earlier failure: {0}")]
+    /// An earlier write or fsync of the WAL failed (a full disk), so the store refuses writes
+    /// until it has re-opened the log, which it retries on its own: retrying later helps.
+    #[error("writes are paused until the store can write its log again: {0}")]
     Poisoned(String),
     /// Committed batches after this LSN are no longer kept (no consumer held them).
     #[error(
@@ -70,6 +70,29 @@ pub enum StorageError {
     /// The data directory is in use by another process.
     #[error("data directory {} is locked by another logsight process", .0.display())]
     Locked(PathBuf),
+    /// The catalog is missing while segments or log records are there: opening the directory
+    /// as a new, empty store would lose them.
+    #[error(
+        "data directory {} has no catalog.json but holds data ({}); refusing to start empty \
+         over it. Restore catalog.json, or rebuild it from the segments with \
+         `logsight repair --data-dir {}`",
+        dir.display(), list_files(files), dir.display()
+    )]
+    CatalogMissing {
+        /// The data directory.
+        dir: PathBuf,
+        /// The segment and log files found.
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Names up to five files, then how many more there are.
+fn list_files(files: &[PathBuf]) -> String {
+    let mut out: Vec<String> = files.iter().take(5).map(|f| f.display().to_string()).collect();
+    if files.len() > 5 {
+        out.push(format!("and {} more", files.len() - 5));
+    }
+    out.join(", ")
 }
 
 impl StorageError {

@@ -42,6 +42,7 @@
 mod block;
 mod catalog;
 mod clock;
+mod describe;
 pub mod directory;
 mod error;
 mod fsutil;
@@ -62,10 +63,12 @@ pub use block::{Columns, DecodedBlock, StreamRun};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use directory::{Directory, FileBytes, FileWriter, MmapDirectory, RamDirectory};
 pub use error::{Result, StorageError};
+pub use fsutil::Perms;
 pub use producers::MAX_PRODUCERS_PER_STREAM;
 pub use read::{Direction, Event, Page, Position, ReadOptions};
 pub use scan::{ScanPlan, ScanUnit, StreamRows};
 pub use store::{
     AppendOutcome, CommittedBatch, CommittedEvent, CompactionPolicy, CompactionReport, GroupInfo,
-    Lsn, Producer, SegmentInfo, Store, StoreOptions, StoreStats, StreamInfo, StreamPage,
+    Lsn, Producer, RepairReport, SegmentInfo, Store, StoreOptions, StoreStats, StreamInfo,
+    StreamPage, VerifyReport,
 };

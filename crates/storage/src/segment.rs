@@ -23,8 +23,13 @@
 //! against its CRC each time they are read, so a damaged block is reported (file and offset)
 //! and never decoded. `entry_size` lets a later version append fields to entries while this
 //! reader still reads the prefix it knows.
+//!
+//! A segment may carry a description trailer between its last block and its directory (footer
+//! flag bit 0; see `describe`): the names of its groups and streams and the WAL checkpoint it
+//! was written at, from which `Store::repair` rebuilds a lost catalog. Readers that do not know
+//! the flag skip those bytes, as they lie outside every block, so the format stays 2.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -169,27 +174,34 @@ pub(crate) fn write<S: AsRef<[u8]> + Sync>(
     dir: &dyn Directory,
     id: u64,
     blocks: &[BlockInput<'_, S>],
+    describe: impl FnOnce(&GroupSpans) -> Vec<u8>,
 ) -> Result<(u64, Vec<BlockMeta>)> {
     // Blocks compress independently, so both cores share the work.
     let encoded: Vec<(BlockMeta, Vec<u8>)> = encode_parallel(blocks);
     let raw: Vec<(BlockMeta, &[u8])> = encoded.iter().map(|(m, b)| (*m, b.as_slice())).collect();
-    let size = write_raw(dir, id, &raw)?;
+    let size = write_raw(dir, id, &raw, describe)?;
     Ok((size, encoded.into_iter().map(|(m, _)| m).collect()))
 }
 
 /// Writes already-encoded blocks as segment `id`, atomically and durably (see
-/// [`Directory::create`]). Offsets in the metas are assigned here. Returns the size.
+/// [`Directory::create`]). Offsets in the metas are assigned here; `describe` gives the
+/// description trailer for the groups and stream ids written. Returns the size.
 pub(crate) fn write_raw(
     dir: &dyn Directory,
     id: u64,
     blocks: &[(BlockMeta, &[u8])],
+    describe: impl FnOnce(&GroupSpans) -> Vec<u8>,
 ) -> Result<u64> {
     let mut w = SegmentWriter::create(dir, id)?;
     for (meta, bytes) in blocks {
         w.append(*meta, bytes)?;
     }
-    w.finish()
+    let description = describe(w.group_spans());
+    w.finish(&description)
 }
+
+/// Per group id, the lowest and highest stream id of the blocks written so far.
+pub(crate) type GroupSpans = BTreeMap<u64, (u64, u64)>;
 
 /// Writes a segment block by block, so a compaction never holds more than a few blocks. The
 /// file appears under its name only when [`SegmentWriter::finish`] has made it durable.
@@ -199,6 +211,7 @@ pub(crate) struct SegmentWriter {
     offset: u64,
     dir: Vec<u8>,
     count: u32,
+    spans: GroupSpans,
 }
 
 impl SegmentWriter {
@@ -212,29 +225,45 @@ impl SegmentWriter {
         entries.extend_from_slice(&(ENTRY_LEN as u32).to_le_bytes());
         entries.extend_from_slice(&0u32.to_le_bytes());
         let offset = MAGIC.len() as u64;
-        Ok(SegmentWriter { path, w, offset, dir: entries, count: 0 })
+        let spans = GroupSpans::new();
+        Ok(SegmentWriter { path, w, offset, dir: entries, count: 0, spans })
     }
 
     /// Appends one encoded block; its offset in `meta` is assigned here.
     pub(crate) fn append(&mut self, meta: BlockMeta, bytes: &[u8]) -> Result<()> {
         BlockMeta { offset: self.offset, ..meta }.encode(&mut self.dir);
+        let span = self.spans.entry(meta.group_id).or_insert((meta.min_stream, meta.max_stream));
+        *span = (span.0.min(meta.min_stream), span.1.max(meta.max_stream));
         self.w.write_all(bytes).context(|| format!("writing {}", self.path.display()))?;
         self.offset += bytes.len() as u64;
         self.count += 1;
         Ok(())
     }
 
-    /// Writes the directory and footer and commits the file durably; returns its size.
-    pub(crate) fn finish(mut self) -> Result<u64> {
+    /// The groups and stream-id spans of the blocks appended so far.
+    pub(crate) fn group_spans(&self) -> &GroupSpans {
+        &self.spans
+    }
+
+    /// Writes the description trailer (see `describe`; none if `description` is empty), the
+    /// directory and the footer, and commits the file durably; returns its size.
+    pub(crate) fn finish(mut self, description: &[u8]) -> Result<u64> {
         let path = self.path.clone();
         let wctx = || format!("writing {}", path.display());
+        let mut flags = 0u32;
+        if !description.is_empty() {
+            let trailer = crate::describe::trailer(description);
+            self.w.write_all(&trailer).context(wctx)?;
+            self.offset += trailer.len() as u64;
+            flags |= crate::describe::FLAG_DESCRIBED;
+        }
         self.dir[4..8].copy_from_slice(&self.count.to_le_bytes());
         let mut footer = Vec::with_capacity(FOOTER_LEN);
         footer.extend_from_slice(&self.offset.to_le_bytes());
         footer.extend_from_slice(&(self.dir.len() as u64).to_le_bytes());
         footer.extend_from_slice(&crc32c::crc32c(&self.dir).to_le_bytes());
         footer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        footer.extend_from_slice(&0u32.to_le_bytes());
+        footer.extend_from_slice(&flags.to_le_bytes());
         footer.extend_from_slice(&crc32c::crc32c(&footer).to_le_bytes());
         footer.extend_from_slice(END_MAGIC);
         self.w.write_all(&self.dir).context(wctx)?;
@@ -282,6 +311,12 @@ impl Segment {
     pub fn open(dir: &dyn Directory, id: u64) -> Result<Segment> {
         let name = file_name(id);
         Segment::from_bytes(id, &dir.location(&name), dir.open_read(&name)?)
+    }
+
+    /// Opens and checks the segment file at `path` directly, memory-mapped (for offline tools
+    /// such as `verify` and `repair`, which look at a directory's files as they are).
+    pub fn open_file(id: u64, path: &Path) -> Result<Segment> {
+        Segment::from_bytes(id, path, crate::directory::map_file(path)?)
     }
 
     /// Checks a segment's bytes (read from `path`, named in errors) and decodes its directory.
@@ -479,7 +514,7 @@ mod tests {
             })
             .collect();
         let path = dir.location(&file_name(1));
-        let (size, metas) = write(dir, 1, &inputs).unwrap();
+        let (size, metas) = write(dir, 1, &inputs, |_| Vec::new()).unwrap();
         assert_eq!(size, fs::metadata(&path).unwrap().len());
         assert_eq!(metas.len(), 3);
         path
@@ -488,7 +523,7 @@ mod tests {
     #[test]
     fn write_open_decode() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = MmapDirectory::open(tmp.path()).unwrap();
+        let dir = MmapDirectory::open(tmp.path(), crate::Perms::default()).unwrap();
         write_sample(&dir);
         let seg = Segment::open(&dir, 1).unwrap();
         let data = sample_blocks();
@@ -508,7 +543,7 @@ mod tests {
     #[test]
     fn every_flipped_byte_is_detected() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = MmapDirectory::open(tmp.path()).unwrap();
+        let dir = MmapDirectory::open(tmp.path(), crate::Perms::default()).unwrap();
         let path = write_sample(&dir);
         let good = fs::read(&path).unwrap();
         let mut out = DecodedBlock::default();
@@ -529,7 +564,7 @@ mod tests {
     #[test]
     fn truncation_is_detected() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = MmapDirectory::open(tmp.path()).unwrap();
+        let dir = MmapDirectory::open(tmp.path(), crate::Perms::default()).unwrap();
         let path = write_sample(&dir);
         let good = fs::read(&path).unwrap();
         for len in 0..good.len() {
@@ -558,7 +593,7 @@ mod tests {
                 group_id: 2, runs, timestamps: ts, ingestion_times: ts, messages: m.as_slice(),
             }).collect();
             let dir = RamDirectory::new();
-            write(&dir, 7, &inputs).unwrap();
+            write(&dir, 7, &inputs, |_| Vec::new()).unwrap();
             let seg = Segment::open(&dir, 7).unwrap();
             let mut out = DecodedBlock::default();
             for (i, (s, ts, msgs)) in data.iter().enumerate() {

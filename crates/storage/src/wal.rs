@@ -37,16 +37,28 @@
 //! that write return together. A failed write or fsync poisons the log: the OS may have dropped
 //! the dirty pages, so no later fsync can vouch for them, and every later append fails.
 //!
-//! **Recovery** reads records until the first one that is short or fails its CRC, cuts the file
-//! there (copying the cut bytes to `<file>.corrupt-<offset>` for inspection), and keeps every
-//! whole record before it: exactly the batches that could have been acknowledged.
+//! **Recovery** keeps every whole record. Bytes that are short or fail their CRC are copied to
+//! `<file>.corrupt-<offset>` for inspection, and the scan resumes at the next offset where a
+//! record's framing proves it whole (its length fits, its CRC-32C matches, its payload decodes,
+//! and its LSN is above the last one kept and within what the rest of the file could hold);
+//! the file is then rewritten with its whole records only. So a flipped bit costs the one
+//! record it hit, not every record after it. What was lost is reported exactly: the damaged
+//! byte ranges, and the LSNs of the records lost in them, which the LSNs of the records around
+//! them bound. LSNs absent without damage (a file deleted or cut short, a missing checkpoint
+//! file) are reported against the catalog's next LSN. A damaged tail with nothing after it is
+//! a write that never completed, which was never acknowledged. Records written before LSNs
+//! (kinds 1 and 2) are only found in unbroken sequence.
+//!
+//! The newest file, if it holds no record, is reused by the next start rather than left
+//! beside a new one; older empty files are removed.
 //!
 //! **Retention.** A file may be deleted once its batches are sealed (its id is below the
 //! checkpoint) and every record in it is at or below the lowest consumer hold.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
+use std::ops::RangeInclusive;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,7 +66,7 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{IoContext, Result, StorageError};
-use crate::fsutil;
+use crate::fsutil::{self, Perms};
 use crate::varint::{self, Reader};
 
 const MAGIC: &[u8; 8] = b"LSWAL001";
@@ -106,6 +118,15 @@ pub(crate) enum WalRecord {
         /// The encoded change.
         change: Vec<u8>,
     },
+}
+
+impl WalRecord {
+    fn lsn(&self) -> Option<u64> {
+        match self {
+            WalRecord::Batch(b) => b.lsn,
+            WalRecord::Catalog { lsn, .. } => Some(*lsn),
+        }
+    }
 }
 
 /// An encoded record payload, its LSN not yet assigned.
@@ -252,22 +273,125 @@ pub(crate) struct Replay {
     pub last_batch_lsn: u64,
     /// The first LSN of each kept file that has LSN records.
     pub first_lsns: BTreeMap<u64, u64>,
-    /// Files that were cut, and where.
-    pub cut: Vec<(PathBuf, u64)>,
+    /// Byte ranges that failed their checks and were set aside, in file order.
+    pub damage: Vec<Damage>,
+    /// Records known to be missing without damaged bytes to show for it: their LSNs are
+    /// absent between records found (a file deleted or cut short) or before the first one the
+    /// catalog expected.
+    pub missing: Vec<Missing>,
+    /// The newest file, when it holds no record and no damage: appending may continue in it
+    /// rather than in a new file, so restarts do not leave empty files behind.
+    pub reusable: Option<u64>,
 }
 
-/// Replays every log file with id ≥ `checkpoint` in order and cuts torn or corrupt tails.
-/// Older files hold sealed batches: they are deleted unless a consumer `hold` (the lowest
-/// consumer position) still needs one of their records.
+/// Bytes of a log file that failed their checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Damage {
+    /// The file.
+    pub file: PathBuf,
+    /// Where the damaged bytes start, and how many there are.
+    pub offset: u64,
+    pub bytes: u64,
+    /// The LSNs of the records lost in them, when records on both sides bound them.
+    pub lost_lsns: Option<RangeInclusive<u64>>,
+    /// Nothing whole follows in the file: the tail of a write that never completed (which was
+    /// never acknowledged) unless a later file or the catalog shows records missing.
+    pub tail: bool,
+}
+
+/// Records absent from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Missing {
+    /// The first missing LSN.
+    pub first: u64,
+    /// The last one, when a record after them was found.
+    pub last: Option<u64>,
+    /// The file where they were expected: the first one found after them, or the checkpoint
+    /// file, absent, when no record after the checkpoint was found.
+    pub file: PathBuf,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} damaged bytes at offset {}",
+            self.file.display(),
+            self.bytes,
+            self.offset
+        )?;
+        match (&self.lost_lsns, self.tail) {
+            (Some(l), _) => write!(f, ", records with LSNs {}..={} lost", l.start(), l.end()),
+            (None, true) => write!(f, " at the end of the file (a write that never completed)"),
+            (None, false) => write!(f, " (no whole record lost)"),
+        }
+    }
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let file = self.file.display();
+        match self.last {
+            Some(last) => {
+                write!(f, "records with LSNs {}..={last} are missing before {file}", self.first)
+            }
+            None if self.file.exists() => write!(
+                f,
+                "{file} holds no records although a later log file exists: the records from \
+                 LSN {} on are missing from it (unless a version before 0.1 left it empty)",
+                self.first
+            ),
+            None => write!(
+                f,
+                "{file} is missing: it held the records from LSN {} on, if there were any",
+                self.first
+            ),
+        }
+    }
+}
+
+/// Smallest framed kind 3 record: header, kind, LSN, and a byte each for the stream id, the
+/// producer flag and the event count.
+const MIN_RECORD: usize = 8 + 1 + 8 + 3;
+
+/// Where recovery starts, as the catalog says.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Recovery {
+    /// Files below this id are sealed.
+    pub checkpoint: u64,
+    /// The lowest consumer position, if any consumer holds records.
+    pub hold: Option<u64>,
+    /// The LSN the first record after the checkpoint has at least (0: unknown).
+    pub next_lsn: u64,
+    /// Modes of the files recovery writes.
+    pub perms: Perms,
+    /// Only look: remove, cut and rewrite nothing (for `verify`).
+    pub read_only: bool,
+}
+
+/// Replays every log file with id ≥ `checkpoint` in order, keeping every whole record, and
+/// sets damaged bytes aside. Records are looked for against `next_lsn`: LSNs absent between
+/// the ones found are reported as missing. Older files hold sealed batches: they are deleted
+/// unless a consumer `hold` (the lowest consumer position) still needs one of their records.
 pub(crate) fn replay(
     dir: &Path,
-    checkpoint: u64,
-    hold: Option<u64>,
+    from: &Recovery,
     mut apply: impl FnMut(WalRecord),
 ) -> Result<Replay> {
+    let Recovery { checkpoint, hold, next_lsn, perms, read_only } = *from;
+    let drop_file = |path: &Path| if read_only { Ok(()) } else { remove(path) };
     let mut out = Replay::default();
     let mut sealed = Vec::new();
-    for id in list(dir)? {
+    // The LSN the next record should have, once known.
+    let mut expected = (next_lsn > 0).then_some(next_lsn);
+    // The damage report just before the next record, which a gap in LSNs is charged to.
+    let mut pending: Option<usize> = None;
+    // An empty checkpoint file beside later ones, reported as missing records unless the next
+    // record found carries on the LSNs (a flush that failed and was cut back, then recovered).
+    let mut suspect: Option<usize> = None;
+    let ids = list(dir)?;
+    let newest = ids.last().copied();
+    for id in ids {
         out.last_id = out.last_id.max(id);
         let path = dir.join(file_name(id));
         if id < checkpoint {
@@ -278,40 +402,90 @@ pub(crate) fn replay(
                     out.first_lsns.insert(id, first);
                 }
             } else {
-                remove(&path)?;
+                drop_file(&path)?;
             }
             continue;
         }
         let data = fs::read(&path).context(|| format!("reading {}", path.display()))?;
-        let mut pos = MAGIC.len();
-        let mut good = data.len() >= MAGIC.len() && &data[..MAGIC.len()] == MAGIC;
-        while good && pos < data.len() {
-            match record_at(&data, pos).and_then(|(p, n)| Some((decode_record(p)?, n))) {
-                Some((record, n)) => {
-                    let lsn = match &record {
-                        WalRecord::Batch(b) => {
-                            out.last_batch_lsn = out.last_batch_lsn.max(b.lsn.unwrap_or(0));
-                            b.lsn
+        let scan = scan_file(&data, out.last_lsn.max(expected.unwrap_or(1) - 1));
+        let mut damaged = scan.damaged.iter().peekable();
+        let mut records = 0;
+        for (at, range) in &scan.records {
+            while let Some(d) = damaged.next_if(|d| d.end() <= *at) {
+                pending = Some(out.damage.len());
+                out.damage.push(d.report(&path, false));
+            }
+            let record = decode_record(&data[range.clone()]).expect("scan_file checked it");
+            if let WalRecord::Batch(b) = &record {
+                out.last_batch_lsn = out.last_batch_lsn.max(b.lsn.unwrap_or(0));
+            }
+            if let Some(lsn) = record.lsn() {
+                if let Some(i) = suspect.take() {
+                    match expected {
+                        Some(e) if lsn > e => {
+                            out.missing[i].last = Some(lsn - 1);
+                            expected = Some(lsn);
                         }
-                        WalRecord::Catalog { lsn, .. } => Some(*lsn),
-                    };
-                    if let Some(lsn) = lsn {
-                        out.first_lsns.entry(id).or_insert(lsn);
-                        out.last_lsn = out.last_lsn.max(lsn);
+                        _ => drop(out.missing.remove(i)),
                     }
-                    apply(record);
-                    out.records += 1;
-                    pos += n;
                 }
-                None => good = false,
+                out.first_lsns.entry(id).or_insert(lsn);
+                out.last_lsn = out.last_lsn.max(lsn);
+                if let Some(e) = expected.filter(|e| lsn > *e) {
+                    // Damage just before this record lost them; without any, they are missing.
+                    match pending {
+                        Some(i) => out.damage[i].lost_lsns = Some(e..=lsn - 1),
+                        None => out.missing.push(Missing {
+                            first: e,
+                            last: Some(lsn - 1),
+                            file: path.clone(),
+                        }),
+                    }
+                }
+                expected = Some(lsn + 1);
+            }
+            pending = None;
+            apply(record);
+            out.records += 1;
+            records += 1;
+        }
+        for d in damaged {
+            pending = Some(out.damage.len());
+            out.damage.push(d.report(&path, d.end() == data.len()));
+        }
+        if !scan.damaged.is_empty() {
+            if !read_only {
+                set_aside_damage(&path, &data, &scan, perms)?;
+            }
+        } else if records == 0 && data.len() <= MAGIC.len() {
+            if Some(id) == newest {
+                out.reusable = Some(id);
+            } else if id == checkpoint && next_lsn > 0 {
+                // A start reuses an empty checkpoint file, so a later file beside an empty one
+                // means it held records that are gone (or an older version left it empty).
+                suspect = Some(out.missing.len());
+                out.missing.push(Missing { first: next_lsn, last: None, file: path.clone() });
+            } else {
+                // An empty file left by an earlier start: nothing in it to keep.
+                drop_file(&path)?;
             }
         }
-        if !good {
-            let cut_at =
-                if data.len() >= MAGIC.len() && &data[..MAGIC.len()] == MAGIC { pos } else { 0 };
-            cut(&path, &data, cut_at)?;
-            out.cut.push((path, cut_at as u64));
+    }
+    if let Some(e) = expected.filter(|_| next_lsn > 0 && out.records == 0 && checkpoint > 0) {
+        let file = dir.join(file_name(checkpoint));
+        if !file.exists() && out.reusable.is_none() {
+            out.missing.push(Missing { first: e, last: None, file });
         }
+    }
+    for d in out.damage.iter().filter(|_| !read_only) {
+        match (&d.lost_lsns, d.tail) {
+            (None, true) => tracing::warn!("write-ahead log {d}; cut there"),
+            (None, false) => tracing::warn!("write-ahead log {d}"),
+            (Some(_), _) => tracing::error!("write-ahead log {d}"),
+        }
+    }
+    for m in out.missing.iter().filter(|_| !read_only) {
+        tracing::error!("write-ahead log: {m}; acknowledged events in them are lost");
     }
     // A sealed file is still needed while it holds a record above the hold: its last record
     // is just below the next file's first.
@@ -321,11 +495,142 @@ pub(crate) fn replay(
             let needed = first.is_some() && next_first.is_none_or(|n| n > hold + 1);
             if !needed {
                 out.first_lsns.remove(id);
-                remove(&dir.join(file_name(*id)))?;
+                drop_file(&dir.join(file_name(*id)))?;
             }
         }
     }
     Ok(out)
+}
+
+/// A damaged byte range of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DamagedRange {
+    start: usize,
+    len: usize,
+}
+
+impl DamagedRange {
+    fn end(&self) -> usize {
+        self.start + self.len
+    }
+
+    fn report(&self, file: &Path, tail: bool) -> Damage {
+        let (offset, bytes) = (self.start as u64, self.len as u64);
+        Damage { file: file.to_owned(), offset, bytes, lost_lsns: None, tail }
+    }
+}
+
+/// What one file holds: its whole records (offset and payload range) and damaged ranges.
+#[derive(Debug, Default)]
+struct FileScan {
+    records: Vec<(usize, std::ops::Range<usize>)>,
+    damaged: Vec<DamagedRange>,
+}
+
+/// Finds every whole record of a file. After bytes that fail their checks, the scan resumes at
+/// the next offset where a record's framing proves it whole: a length that fits, a matching
+/// CRC-32C, a payload that decodes, and an LSN above `last_lsn` and within what the rest of
+/// the file could hold. Records written before LSNs are only found in unbroken sequence.
+fn scan_file(data: &[u8], last_lsn: u64) -> FileScan {
+    let mut out = FileScan::default();
+    let mut pos = MAGIC.len().min(data.len());
+    if data[..pos] != MAGIC[..pos] || pos < MAGIC.len() {
+        out.damaged.push(DamagedRange { start: 0, len: pos });
+    }
+    let mut last = last_lsn;
+    let whole = |at: usize| -> Option<(std::ops::Range<usize>, Option<u64>)> {
+        let (payload, n) = record_at(data, at)?;
+        let record = decode_record(payload)?;
+        Some((at + 8..at + n, record.lsn()))
+    };
+    while pos < data.len() {
+        if let Some((range, lsn)) = whole(pos) {
+            last = last.max(lsn.unwrap_or(0));
+            let end = range.end;
+            out.records.push((pos, range));
+            pos = end;
+            continue;
+        }
+        let start = pos;
+        let next = (start + 1..data.len().saturating_sub(MIN_RECORD - 1)).find(|&q| {
+            let Some(lsn) = data.get(q + 8..q + 8 + 9).and_then(peek_lsn) else { return false };
+            let room = ((data.len() - q) / MIN_RECORD) as u64;
+            lsn > last && lsn <= last + room && whole(q).is_some()
+        });
+        let end = next.unwrap_or(data.len());
+        out.damaged.push(DamagedRange { start, len: end - start });
+        pos = end;
+    }
+    // A damaged header followed directly by damage is one range.
+    if let [a, b, ..] = out.damaged[..]
+        && a.end() == b.start
+    {
+        out.damaged.splice(0..2, [DamagedRange { start: a.start, len: a.len + b.len }]);
+    }
+    out
+}
+
+/// Copies each damaged range of `path` to `<file>.corrupt-<offset>` and rewrites the file with
+/// its whole records only, atomically, so appending after the last one is safe.
+fn set_aside_damage(path: &Path, data: &[u8], scan: &FileScan, perms: Perms) -> Result<()> {
+    for d in &scan.damaged {
+        let aside = path.with_extension(format!("wal.corrupt-{}", d.start));
+        let mut f = perms.create(&aside)?;
+        f.write_all(&data[d.start..d.end()])
+            .and_then(|()| f.sync_all())
+            .context(|| format!("saving {}", aside.display()))?;
+    }
+    let mut kept = MAGIC.to_vec();
+    for (at, range) in &scan.records {
+        kept.extend_from_slice(&data[*at..range.end]);
+    }
+    // Not named `*.wal` until whole, so a crash here leaves the damaged original to retry.
+    fsutil::write_atomic(&path.with_extension("wal.rewrite"), &kept, perms)?;
+    fs::rename(path.with_extension("wal.rewrite"), path)
+        .context(|| format!("replacing {}", path.display()))?;
+    fsutil::sync_parent(path)
+}
+
+/// The ids of the streams with whole records in the files with id ≥ `checkpoint` that no
+/// catalog change in those files creates, read without changing anything: a rebuilt catalog
+/// must name them, or replay would skip their batches as those of deleted streams. (Streams
+/// created in those files get their names when replay applies the change.)
+pub(crate) fn stream_ids(dir: &Path, checkpoint: u64) -> Result<std::collections::BTreeSet<u64>> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut created = std::collections::BTreeSet::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    for id in list(dir)?.into_iter().filter(|&id| id >= checkpoint) {
+        let path = dir.join(file_name(id));
+        let data = fs::read(&path).context(|| format!("reading {}", path.display()))?;
+        for (_, range) in scan_file(&data, 0).records {
+            match decode_record(&data[range]) {
+                Some(WalRecord::Batch(b)) => drop(out.insert(b.stream_id)),
+                Some(WalRecord::Catalog { change, .. }) => created.extend(
+                    crate::catalog::CatalogChange::decode(&change)
+                        .ok()
+                        .and_then(|c| c.created_stream()),
+                ),
+                None => {}
+            }
+        }
+    }
+    out.retain(|id| !created.contains(id));
+    Ok(out)
+}
+
+/// The `*.wal.corrupt-<offset>` files recovery left in `dir`: damaged bytes kept for an
+/// operator, who deletes them once looked at.
+pub(crate) fn set_aside_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x.to_string_lossy().starts_with("corrupt-")))
+        .collect();
+    out.sort();
+    out
 }
 
 fn remove(path: &Path) -> Result<()> {
@@ -353,26 +658,6 @@ fn read_full_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize>
     Ok(n)
 }
 
-/// Cuts `path` at `at`, keeping the removed bytes beside it for inspection.
-fn cut(path: &Path, data: &[u8], at: usize) -> Result<()> {
-    tracing::warn!(file = %path.display(), offset = at, dropped_bytes = data.len() - at,
-        "write-ahead log has a torn or corrupt tail; cutting it");
-    let aside = path.with_extension(format!("wal.corrupt-{at}"));
-    fs::write(&aside, &data[at..]).context(|| format!("saving {}", aside.display()))?;
-    let f = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .context(|| format!("opening {}", path.display()))?;
-    if at == 0 {
-        f.set_len(0).context(|| format!("truncating {}", path.display()))?;
-        (&f).write_all(MAGIC).context(|| format!("writing {}", path.display()))?;
-    } else {
-        f.set_len(at as u64).context(|| format!("truncating {}", path.display()))?;
-    }
-    f.sync_all().context(|| format!("fsync of {}", path.display()))?;
-    fsutil::sync_parent(path)
-}
-
 struct State {
     /// Shared with the flush that writes outside the lock.
     file: Arc<File>,
@@ -385,6 +670,8 @@ struct State {
     /// The same for batches only.
     queued_batch: u64,
     durable_batch: u64,
+    /// Bytes of the current file that are durable: a failed flush is cut back to here.
+    written: u64,
     flushing: bool,
     poisoned: Option<String>,
     /// First LSN of every file on disk that has records with LSNs.
@@ -414,9 +701,13 @@ const READ_HINTS: usize = 8;
 pub(crate) struct Wal {
     dir: PathBuf,
     sync: bool,
+    perms: Perms,
     state: Mutex<State>,
     flushed: Condvar,
     hints: Mutex<Vec<ReadHint>>,
+    /// Test seam: the next flush fails with this OS error (as a full disk would).
+    #[cfg(test)]
+    pub(crate) fail_next_flush: Mutex<Option<i32>>,
 }
 
 /// Why [`Wal::read_after`] could not serve a read.
@@ -435,20 +726,22 @@ impl From<StorageError> for ReadError {
 }
 
 impl Wal {
-    /// Starts a new log file with id `id` in `dir`, continuing after LSN `last_lsn`, beside
-    /// the kept files whose first LSNs are `first_lsns`. `sync: false` skips fsync (for tests
-    /// and benchmarks of everything else; never for real data).
+    /// Starts a new log file with id `id` in `dir` (or restarts an empty one), continuing after
+    /// LSN `last_lsn`, beside the kept files whose first LSNs are `first_lsns`. `sync: false`
+    /// skips fsync (for tests and benchmarks of everything else; never for real data).
     pub(crate) fn create(
         dir: &Path,
         id: u64,
         sync: bool,
         last: LastLsns,
         first_lsns: BTreeMap<u64, u64>,
+        perms: Perms,
     ) -> Result<Wal> {
-        let file = new_file(dir, id)?;
+        let file = new_file(dir, id, perms)?;
         Ok(Wal {
             dir: dir.to_owned(),
             sync,
+            perms,
             state: Mutex::new(State {
                 file: Arc::new(file),
                 id,
@@ -457,12 +750,15 @@ impl Wal {
                 durable: last.record,
                 queued_batch: last.batch,
                 durable_batch: last.batch,
+                written: MAGIC.len() as u64,
                 flushing: false,
                 poisoned: None,
                 first_lsns,
             }),
             flushed: Condvar::new(),
             hints: Mutex::new(Vec::new()),
+            #[cfg(test)]
+            fail_next_flush: Mutex::new(None),
         })
     }
 
@@ -524,13 +820,23 @@ impl Wal {
             let file = st.file.clone();
             let id = st.id;
             drop(st);
-            let result = (&*file)
-                .write_all(&buf)
-                .and_then(|()| if self.sync { file.sync_data() } else { Ok(()) });
+            #[cfg(test)]
+            let injected = self.fail_next_flush.lock().take();
+            #[cfg(not(test))]
+            let injected: Option<i32> = None;
+            let result = match injected {
+                Some(code) => Err(std::io::Error::from_raw_os_error(code)),
+                None => (&*file)
+                    .write_all(&buf)
+                    .and_then(|()| if self.sync { file.sync_data() } else { Ok(()) }),
+            };
             st = self.state.lock();
             st.flushing = false;
             match result {
-                Ok(()) => (st.durable, st.durable_batch) = (upto, upto_batch),
+                Ok(()) => {
+                    (st.durable, st.durable_batch) = (upto, upto_batch);
+                    st.written += buf.len() as u64;
+                }
                 Err(e) => {
                     let why = format!("write-ahead log {} failed: {e}", file_name(id));
                     tracing::error!("{why}");
@@ -583,16 +889,47 @@ impl Wal {
             return Err(StorageError::Poisoned(why.clone()));
         }
         let next = st.id + 1;
-        st.file = Arc::new(new_file(&self.dir, next)?);
+        st.file = Arc::new(new_file(&self.dir, next, self.perms)?);
         let closed = st.id;
         st.id = next;
+        st.written = MAGIC.len() as u64;
         Ok(closed)
     }
 
-    /// Refuses all further appends with `why`.
-    pub(crate) fn poison(&self, why: String) {
-        tracing::error!("{why}");
-        self.state.lock().poisoned = Some(why);
+    /// Whether a failed write or fsync stopped appends.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.state.lock().poisoned.is_some()
+    }
+
+    /// After a failed write or fsync, makes the log usable again if the disk lets it: cuts
+    /// the current file back to its durable bytes (the failed flush's records were never
+    /// acknowledged, and their pages may be half on disk), fsyncs that, and continues in a new
+    /// file from the last durable LSN. Returns whether it recovered; fails, staying poisoned,
+    /// while the disk still refuses. The caller makes sure no append is in flight.
+    pub(crate) fn recover(&self) -> Result<bool> {
+        let mut st = self.state.lock();
+        if st.poisoned.is_none() {
+            return Ok(false);
+        }
+        debug_assert!(!st.flushing);
+        let path = self.dir.join(file_name(st.id));
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(st.written).and_then(|()| f.sync_all()))
+            .context(|| format!("cutting {} back to its durable records", path.display()))?;
+        let next = st.id + 1;
+        st.file = Arc::new(new_file(&self.dir, next, self.perms)?);
+        st.id = next;
+        st.written = MAGIC.len() as u64;
+        st.pending.clear();
+        st.queued = st.durable;
+        st.queued_batch = st.durable_batch;
+        let durable = st.durable;
+        st.first_lsns.retain(|_, first| *first <= durable);
+        let why = st.poisoned.take().unwrap_or_default();
+        tracing::warn!(after = %why, durable_lsn = durable, "write-ahead log writable again");
+        Ok(true)
     }
 
     /// Deletes the files with ids below `checkpoint`, whose batches are sealed in segments,
@@ -639,8 +976,8 @@ impl Wal {
 
     /// Durable batches with an LSN above `after`, in LSN order: at least one batch if there is
     /// any, then more while their events stay within `max_events`; and the LSN of the last
-    /// record looked at, batch or not (catalog records are passed over). Records written
-    /// before LSNs existed are skipped. Reads the files, so it never holds appenders up.
+    /// record looked at, batch or not (catalog records are passed over). Records written before
+    /// LSNs existed are skipped. Reads the files, so it never holds appenders up.
     pub(crate) fn read_after(
         &self,
         after: u64,
@@ -740,14 +1077,9 @@ impl Wal {
     }
 }
 
-fn new_file(dir: &Path, id: u64) -> Result<File> {
+fn new_file(dir: &Path, id: u64, perms: Perms) -> Result<File> {
     let path = dir.join(file_name(id));
-    let mut f = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&path)
-        .context(|| format!("creating {}", path.display()))?;
+    let mut f = perms.create(&path)?;
     f.write_all(MAGIC).context(|| format!("writing {}", path.display()))?;
     f.sync_all().context(|| format!("fsync of {}", path.display()))?;
     fsutil::sync_dir(dir)?;

@@ -168,7 +168,7 @@ impl Store {
             Some(p) => holds.insert(consumer.to_owned(), p),
             None => holds.remove(consumer),
         };
-        Catalog::save_holds(&self.inner.dir, &holds)?;
+        Catalog::save_holds(&self.inner.dir, &holds, self.inner.opts.perms)?;
         self.inner.state.write().catalog.consumers = holds;
         Ok(())
     }

@@ -35,6 +35,7 @@ use std::sync::atomic::Ordering;
 use super::{Inner, LiveGroups, Store};
 use crate::block::{Columns, DecodedBlock};
 use crate::catalog::SegmentEntry;
+use crate::describe::Description;
 use crate::error::Result;
 use crate::layout::{BlockBuilder, OwnedBlock};
 use crate::segment::{self, DAY_MS, Segment, SegmentWriter};
@@ -386,10 +387,15 @@ fn merge(
     })();
     let mut written = Vec::new();
     let mut failed = result.err();
+    let cat = inner.state.read().catalog.clone();
     for (_, mut out) in outputs {
         if failed.is_none() {
             let blocks = std::mem::replace(&mut out.builder, BlockBuilder::new(1)).finish();
-            match out.drain(blocks).and_then(|()| out.writer.finish()) {
+            let finished = out.drain(blocks).and_then(|()| {
+                let d = Description::of(&cat, out.writer.group_spans(), rank, created);
+                out.writer.finish(&d.encode())
+            });
+            match finished {
                 Ok(bytes) => written.push((out.id, bytes)),
                 Err(e) => failed = Some(e),
             }

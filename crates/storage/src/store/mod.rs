@@ -15,8 +15,10 @@ use logsight_model::{LogEvent, LogGroupName, LogStreamName, ProducerId, Retentio
 
 use crate::catalog::{Catalog, CatalogChange, GroupEntry, SegmentEntry, StreamEntry};
 use crate::clock::{Clock, SystemClock};
+use crate::describe::Description;
 use crate::directory::{Directory, MmapDirectory};
 use crate::error::{IoContext, Result, StorageError};
+use crate::fsutil::Perms;
 use crate::layout::{BlockBuilder, OwnedBlock};
 use crate::memtable::{MemEvent, MemTable};
 use crate::producers::{ProducerMark, Producers};
@@ -28,10 +30,16 @@ use crate::wal::{self, Wal, WalRecord};
 
 mod committed;
 mod compact;
+#[cfg(test)]
+mod disk_full;
+mod repair;
 mod snapshot;
+mod verify;
 pub use committed::{CommittedBatch, CommittedEvent, Lsn};
 pub use compact::{CompactionPolicy, CompactionReport};
+pub use repair::RepairReport;
 pub use snapshot::Snapshot;
+pub use verify::VerifyReport;
 
 /// Tuning of a [`Store`]. The defaults suit a server; tests shrink the thresholds.
 #[derive(Debug, Clone)]
@@ -58,6 +66,8 @@ pub struct StoreOptions {
     pub background_compaction: bool,
     /// Where segment files are kept. `None`: `DIR/segments` on disk, memory-mapped.
     pub segments: Option<Arc<dyn Directory>>,
+    /// Modes of the files and directories the store creates.
+    pub perms: Perms,
 }
 
 impl Default for StoreOptions {
@@ -73,6 +83,7 @@ impl Default for StoreOptions {
             compaction: CompactionPolicy::default(),
             background_compaction: true,
             segments: None,
+            perms: Perms::default(),
         }
     }
 }
@@ -172,6 +183,9 @@ pub struct StoreStats {
     pub buffered_events: u64,
     /// Segments that failed their checks on open and are not served.
     pub damaged_segments: Vec<String>,
+    /// What recovery found lost or damaged in the write-ahead log at open: damaged byte ranges
+    /// and the LSNs of the records lost in them, and records missing.
+    pub wal_losses: Vec<String>,
     /// Bytes written by seals since the store was opened.
     pub sealed_bytes: u64,
     /// Bytes written by compactions since the store was opened: with `sealed_bytes`, the
@@ -210,6 +224,7 @@ struct State {
     /// Sealing in progress: buffered events already out of the active table.
     frozen: Option<Arc<MemTable>>,
     damaged: Vec<String>,
+    wal_losses: Vec<String>,
 }
 
 impl State {
@@ -300,7 +315,20 @@ struct Inner {
     /// amplification.
     sealed_bytes: AtomicU64,
     compacted_bytes: AtomicU64,
-    _lock: File,
+    /// A seal whose write failed (a full disk): retried before any later seal, so the WAL
+    /// checkpoint never moves past its events.
+    unsealed: Mutex<Option<UnsealedBuffer>>,
+    /// Test seam: this many seals fail with ENOSPC before writing anything.
+    #[cfg(test)]
+    fail_seals: AtomicU64,
+    _lock: DirLock,
+}
+
+/// A frozen buffer not yet in a segment, and what its seal commits.
+struct UnsealedBuffer {
+    frozen: Arc<MemTable>,
+    checkpoint: Checkpoint,
+    marks: HashMap<u64, BTreeMap<String, ProducerMark>>,
 }
 
 impl Inner {
@@ -312,7 +340,7 @@ impl Inner {
     /// out so far.
     fn save_catalog(&self, cat: &mut Catalog) -> Result<()> {
         cat.next_segment_id = cat.next_segment_id.max(self.next_segment.load(Ordering::Relaxed));
-        cat.save(&self.dir)
+        cat.save(&self.dir, self.opts.perms)
     }
 }
 
@@ -329,19 +357,37 @@ pub struct Store {
 const CHECKPOINT_CHANGES: u64 = 100_000;
 
 const SEGMENTS: &str = "segments";
+
+/// Where segment `id` is in the default on-disk layout (for offline tools).
+fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(SEGMENTS).join(segment::file_name(id))
+}
 const WAL: &str = "wal";
 
 impl Store {
     /// Opens (creating if needed) the store in `dir`, recovering from the WAL.
+    ///
+    /// Refuses ([`StorageError::CatalogMissing`]) a directory whose catalog is gone while
+    /// segments or log records are there: starting empty would drop them. `Store::repair`
+    /// rebuilds the catalog.
     pub fn open(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<Store> {
         let dir = dir.as_ref().to_owned();
-        for sub in [dir.clone(), dir.join(WAL)] {
-            fs::create_dir_all(&sub).context(|| format!("creating {}", sub.display()))?;
+        let perms = opts.perms;
+        perms.create_dir_all(&dir)?;
+        perms.restrict_dir(&dir)?;
+        let lock = DirLock::acquire(&dir)?;
+        let has_catalog = dir.join(crate::catalog::FILE).exists();
+        if !has_catalog {
+            let files = data_files(&dir)?;
+            if !files.is_empty() {
+                return Err(StorageError::CatalogMissing { dir, files });
+            }
+            // A new store: its catalog exists from the start, so one that only logged catalog
+            // changes so far is never taken for a store whose catalog was lost.
+            Catalog::default().save(&dir, perms)?;
         }
-        let lock = File::create(dir.join("LOCK")).context(|| "creating LOCK file".into())?;
-        if lock.try_lock().is_err() {
-            return Err(StorageError::Locked(dir));
-        }
+        let wal_gone = has_catalog && !dir.join(WAL).exists();
+        perms.create_dir_all(&dir.join(WAL))?;
         let mut catalog = Catalog::load(&dir)?;
         catalog.load_holds(&dir)?;
         let mut state = State {
@@ -351,13 +397,14 @@ impl Store {
             segments: BTreeMap::new(),
             frozen: None,
             damaged: Vec::new(),
+            wal_losses: Vec::new(),
         };
         state.rebuild_names();
         let segments: Arc<dyn Directory> = match &opts.segments {
             Some(d) => d.clone(),
-            None => Arc::new(MmapDirectory::open(dir.join(SEGMENTS))?),
+            None => Arc::new(MmapDirectory::open(dir.join(SEGMENTS), perms)?),
         };
-        remove_orphans(&*segments, &state.catalog)?;
+        set_aside_unknown_segments(&*segments, &state.catalog)?;
         for entry in state.catalog.segments.clone() {
             match Segment::open(&*segments, entry.id) {
                 Ok(mut seg) => {
@@ -370,6 +417,18 @@ impl Store {
                 }
             }
         }
+        if wal_gone {
+            let why = format!(
+                "the write-ahead log directory {} is missing: events acknowledged since the last \
+                 seal (records from LSN {} on, in files from {:016x}.wal on) are lost, if there \
+                 were any",
+                dir.join(WAL).display(),
+                state.catalog.next_lsn,
+                state.catalog.wal_checkpoint
+            );
+            tracing::error!("{why}");
+            state.wal_losses.push(why);
+        }
         let mut producers = Producers::default();
         for g in state.catalog.groups.values() {
             for s in g.streams.values() {
@@ -377,10 +436,17 @@ impl Store {
             }
         }
         let mut active = MemTable::default();
-        let (checkpoint, hold) = (state.catalog.wal_checkpoint, state.catalog.lowest_hold());
+        let recovery = wal::Recovery {
+            checkpoint: state.catalog.wal_checkpoint,
+            hold: state.catalog.lowest_hold(),
+            // Reported already when the whole directory is gone.
+            next_lsn: if wal_gone { 0 } else { state.catalog.next_lsn },
+            perms,
+            read_only: false,
+        };
         let mut bad_change = None;
         let mut unsaved = 0;
-        let replay = wal::replay(&dir.join(WAL), checkpoint, hold, |record| {
+        let replay = wal::replay(&dir.join(WAL), &recovery, |record| {
             let batch = match record {
                 WalRecord::Batch(batch) => batch,
                 WalRecord::Catalog { lsn, change } => {
@@ -424,12 +490,22 @@ impl Store {
             buffered = active.events,
             "write-ahead log replayed"
         );
-        let wal_id = (replay.last_id + 1).max(state.catalog.wal_checkpoint);
+        state.wal_losses.extend(replay.damage.iter().map(ToString::to_string));
+        state.wal_losses.extend(replay.missing.iter().map(ToString::to_string));
+        if replay.damage.is_empty() {
+            // Damage found by an earlier start: its bytes are still kept aside.
+            for f in wal::set_aside_files(&dir.join(WAL)) {
+                state.wal_losses.push(format!("damaged bytes set aside earlier: {}", f.display()));
+            }
+        }
+        let wal_id = replay
+            .reusable
+            .unwrap_or_else(|| (replay.last_id + 1).max(state.catalog.wal_checkpoint));
         let last_lsn = replay.last_lsn.max(state.catalog.next_lsn.saturating_sub(1));
         let sealed_batch = state.catalog.last_batch_lsn.unwrap_or(last_lsn);
         let last =
             wal::LastLsns { record: last_lsn, batch: replay.last_batch_lsn.max(sealed_batch) };
-        let wal = Wal::create(&dir.join(WAL), wal_id, opts.sync, last, replay.first_lsns)?;
+        let wal = Wal::create(&dir.join(WAL), wal_id, opts.sync, last, replay.first_lsns, perms)?;
         let background = opts.background;
         let next_segment = state.catalog.next_segment_id;
         let inner = Arc::new(Inner {
@@ -449,6 +525,9 @@ impl Store {
             next_segment: AtomicU64::new(next_segment),
             sealed_bytes: AtomicU64::new(0),
             compacted_bytes: AtomicU64::new(0),
+            unsealed: Mutex::new(None),
+            #[cfg(test)]
+            fail_seals: AtomicU64::new(0),
             _lock: lock,
         });
         let (kick, kicked) = channel::bounded(1);
@@ -768,6 +847,7 @@ impl Store {
             buffered_events: self.inner.active.lock().events as u64
                 + st.frozen.as_ref().map_or(0, |f| f.events as u64),
             damaged_segments: st.damaged.clone(),
+            wal_losses: st.wal_losses.clone(),
             sealed_bytes: self.inner.sealed_bytes.load(Ordering::Relaxed),
             compacted_bytes: self.inner.compacted_bytes.load(Ordering::Relaxed),
         }
@@ -863,25 +943,76 @@ fn group_info(st: &State, active: &MemTable, name: &str, g: &GroupEntry) -> Grou
     info
 }
 
-/// Removes segment files the catalog does not list (a seal or rewrite that crashed before its
-/// commit point).
-fn remove_orphans(dir: &dyn Directory, cat: &Catalog) -> Result<()> {
+/// Handles segment files the catalog does not list (unfinished writes are removed when the
+/// directory is opened). Any other file is moved to `lost+found` with a warning, never deleted: it is most
+/// likely the output of a seal or merge interrupted before its commit (its events then are in
+/// the WAL or the merge's inputs too), or one removed by a rewrite whose unlink did not happen,
+/// but with a catalog restored from elsewhere it may hold acknowledged events found nowhere
+/// else.
+fn set_aside_unknown_segments(dir: &dyn Directory, cat: &Catalog) -> Result<()> {
     let live: HashSet<String> = cat.segments.iter().map(|s| segment::file_name(s.id)).collect();
     for name in dir.list()? {
         if !live.contains(&name) {
-            tracing::info!(file = %name, "removing segment file not in the catalog");
-            dir.delete(&name)?;
+            let to = dir.set_aside(&name)?;
+            tracing::warn!(file = %name, moved_to = %to.display(),
+                "segment file not in the catalog set aside (most likely from a seal or merge \
+                 interrupted before its commit, whose events are also kept elsewhere)");
         }
     }
     Ok(())
 }
 
+/// The segment files and non-empty WAL files in `dir`: what a directory without a catalog
+/// must not be opened empty over.
+fn data_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for (sub, ext) in [(SEGMENTS, "seg"), (WAL, "wal")] {
+        let sub = dir.join(sub);
+        let Ok(entries) = fs::read_dir(&sub) else { continue };
+        for entry in entries {
+            let path = entry.context(|| format!("listing {}", sub.display()))?.path();
+            let len = fs::metadata(&path).map_or(0, |m| m.len());
+            // An empty log file (its 8-byte header alone) holds nothing.
+            if path.extension().is_some_and(|e| e == ext) && (ext == "seg" || len > 8) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// An exclusive lock on the data directory itself (`flock` on the directory), held while the
+/// store is open. Locking the directory rather than a file in it means deleting a file cannot
+/// let a second process in, and the kernel drops the lock when the process dies.
+struct DirLock(#[allow(dead_code)] File);
+
+impl DirLock {
+    fn acquire(dir: &Path) -> Result<DirLock> {
+        let f = File::open(dir).context(|| format!("opening {}", dir.display()))?;
+        match f.try_lock() {
+            Ok(()) => Ok(DirLock(f)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::Locked(dir.to_owned())),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(StorageError::io(format!("locking {}", dir.display()), e))
+            }
+        }
+    }
+}
+
 /// Seals the active buffer into a new segment. The catalog write that adds the segment and
 /// moves the WAL checkpoint past the buffer's files is the commit point.
+///
+/// After a failure (a full disk) nothing is lost and nothing needs a restart: a failed seal
+/// keeps its frozen buffer readable and is retried first by the next seal, and a WAL that
+/// failed a write is re-opened here (see `recover_wal`). The background thread calls this
+/// every tick while either is pending.
 fn seal(inner: &Inner) -> Result<()> {
     let _m = inner.maintenance.lock();
+    retry_unsealed(inner)?;
     let (frozen, closed_wal, marks) = {
         let _gate = inner.gate.write();
+        recover_wal(inner)?;
         let mut active = inner.active.lock();
         if active.is_empty() && inner.unsaved_changes.load(Ordering::Relaxed) == 0 {
             return Ok(());
@@ -898,14 +1029,51 @@ fn seal(inner: &Inner) -> Result<()> {
         (mt, Checkpoint { wal_file: closed + 1, next_lsn, last_batch_lsn }, marks)
     };
     inner.room.notify_all();
-    let result = write_frozen(inner, &frozen, closed_wal, marks);
-    if let Err(e) = &result {
-        // The frozen events stay readable and stay in the WAL, whose checkpoint did not move.
-        // Refusing further writes keeps a later seal from moving it past them; a restart
-        // replays and seals them again.
-        inner.wal.poison(format!("sealing failed: {e}"));
+    let unsealed = UnsealedBuffer { frozen, checkpoint: closed_wal, marks };
+    *inner.unsealed.lock() = Some(unsealed);
+    retry_unsealed(inner)
+}
+
+/// Writes the pending frozen buffer, if any, into a segment. On failure it stays pending (and
+/// readable, and in the WAL, whose checkpoint did not move).
+fn retry_unsealed(inner: &Inner) -> Result<()> {
+    let Some(u) = inner.unsealed.lock().take() else { return Ok(()) };
+    match write_frozen(inner, &u.frozen, u.checkpoint, u.marks.clone()) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            tracing::error!(error = %e, "sealing failed; it is retried until it succeeds");
+            *inner.unsealed.lock() = Some(u);
+            Err(e)
+        }
     }
-    result
+}
+
+/// Re-opens the WAL after a failed write, if the disk lets it, and rebuilds the producers'
+/// marks from what is durable (a failed record may have raised one). The caller holds the
+/// seal gate, so no append is in flight.
+fn recover_wal(inner: &Inner) -> Result<()> {
+    let mut producers = inner.producers.lock();
+    if !inner.wal.recover()? {
+        return Ok(());
+    }
+    let st = inner.state.read();
+    let mut rebuilt = Producers::default();
+    for s in st.catalog.groups.values().flat_map(|g| g.streams.values()) {
+        rebuilt.load(s.id, &s.producers);
+    }
+    let recovery = wal::Recovery {
+        checkpoint: st.catalog.wal_checkpoint,
+        read_only: true,
+        ..Default::default()
+    };
+    wal::replay(&inner.dir.join(WAL), &recovery, |r| {
+        let WalRecord::Batch(b) = r else { return };
+        if let Some(p) = b.producer.filter(|_| st.names.contains_key(&b.stream_id)) {
+            rebuilt.record(b.stream_id, &p.id, p.sequence, p.updated, 0);
+        }
+    })?;
+    *producers = rebuilt;
+    Ok(())
 }
 
 /// Where a seal moves the WAL checkpoint: the first WAL file not sealed, and the LSN its
@@ -923,6 +1091,11 @@ fn write_frozen(
     checkpoint: Checkpoint,
     mut marks: HashMap<u64, BTreeMap<String, ProducerMark>>,
 ) -> Result<()> {
+    #[cfg(test)]
+    if inner.fail_seals.load(Ordering::Relaxed) > 0 {
+        inner.fail_seals.fetch_sub(1, Ordering::Relaxed);
+        return Err(StorageError::io("writing a segment", std::io::Error::from_raw_os_error(28)));
+    }
     // Streams deleted after this look leave rows that reads skip and compaction drops.
     let mut streams: Vec<(u64, u64, &crate::memtable::StreamBuf)> = {
         let st = inner.state.read();
@@ -939,10 +1112,17 @@ fn write_frozen(
     let blocks = builder.finish();
     let inputs: Vec<BlockInput<'_, MemEvent>> = blocks.iter().map(OwnedBlock::input).collect();
     let id = inner.alloc_segment_id();
+    let created = inner.opts.clock.now_ms();
     let seg = if inputs.is_empty() {
         None
     } else {
-        let (bytes, _) = segment::write(&*inner.segments, id, &inputs)?;
+        let cat = inner.state.read().catalog.clone();
+        let describe = |spans: &segment::GroupSpans| {
+            let mut d = Description::of(&cat, spans, id, created);
+            (d.wal_checkpoint, d.next_lsn) = (checkpoint.wal_file, checkpoint.next_lsn);
+            d.encode()
+        };
+        let (bytes, _) = segment::write(&*inner.segments, id, &inputs, describe)?;
         inner.sealed_bytes.fetch_add(bytes, Ordering::Relaxed);
         Some((Segment::open(&*inner.segments, id)?, bytes))
     };
@@ -957,12 +1137,7 @@ fn write_frozen(
         s.producers = marks.remove(&s.id).unwrap_or_default();
     }
     if let Some((_, bytes)) = &seg {
-        cat.segments.push(SegmentEntry {
-            id,
-            bytes: *bytes,
-            rank: None,
-            created: inner.opts.clock.now_ms(),
-        });
+        cat.segments.push(SegmentEntry { id, bytes: *bytes, rank: None, created });
     }
     inner.save_catalog(&mut cat)?;
     inner.unsaved_changes.store(0, Ordering::Relaxed);
@@ -1032,11 +1207,23 @@ fn rewrite_segments(inner: &Inner) -> Result<()> {
             None
         } else {
             let id = inner.alloc_segment_id();
-            let mut raw = Vec::with_capacity(keep.len());
-            for &i in &keep {
-                raw.push((seg.blocks()[i], seg.block_bytes(i)?));
-            }
-            let bytes = segment::write_raw(&*inner.segments, id, &raw)?;
+            let raw: Result<Vec<_>> =
+                keep.iter().map(|&i| Ok((seg.blocks()[i], seg.block_bytes(i)?))).collect();
+            let raw = match raw {
+                Ok(raw) => raw,
+                Err(e) => {
+                    // A damaged block it would keep: leave the segment whole (its expired part
+                    // stays hidden by reads) rather than fail the open or drop the block.
+                    tracing::error!(error = %e, "segment not rewritten: it has a damaged block");
+                    continue;
+                }
+            };
+            let cat = inner.state.read().catalog.clone();
+            let created = cat.segments.iter().find(|s| s.id == seg.id()).map_or(0, |s| s.created);
+            let describe = |spans: &segment::GroupSpans| {
+                Description::of(&cat, spans, seg.rank(), created).encode()
+            };
+            let bytes = segment::write_raw(&*inner.segments, id, &raw, describe)?;
             Some((Segment::open(&*inner.segments, id)?.with_rank(seg.rank()), bytes))
         };
         let w = inner.catalog_writes.lock();
@@ -1105,6 +1292,8 @@ fn background_loop(inner: &Inner, kicked: &Receiver<()>, stopped: &Receiver<()>)
                 || changes >= CHECKPOINT_CHANGES
                 || (changes > 0 && inner.last_seal.lock().elapsed() >= inner.opts.seal_age)
         };
+        // After a failure (a full disk), retry until space returns.
+        let due = due || inner.wal.is_poisoned() || inner.unsealed.lock().is_some();
         if due && let Err(e) = seal(inner) {
             tracing::error!(error = %e, "background seal failed");
         }

@@ -331,10 +331,10 @@ impl Consumer {
                     continue; // disabled by an earlier event of this batch
                 }
                 let Some(em) = f.emit(&e.message) else { continue };
-                if f.spec().default_value.is_some() {
-                    if let Some(track) = data.defaults.get_mut(&addr(f)) {
-                        track.matched_minutes.insert(Resolution::Minute.bucket_of(e.timestamp));
-                    }
+                if f.spec().default_value.is_some()
+                    && let Some(track) = data.defaults.get_mut(&addr(f))
+                {
+                    track.matched_minutes.insert(Resolution::Minute.bucket_of(e.timestamp));
                 }
                 let bucket = Resolution::TenSeconds.bucket_of(e.timestamp);
                 if f.fixed_key().is_some() {

@@ -296,7 +296,7 @@ impl Consumer {
             .map(|f| {
                 batch.lsn > f.created_after()
                     && !f.is_disabled()
-                    && !self.disabled.get(&id(f)).is_some_and(|at| *at == f.created_after())
+                    && self.disabled.get(&id(f)).is_none_or(|at| *at != f.created_after())
             })
             .collect();
         if !active.contains(&true) {

@@ -1,6 +1,7 @@
-//! Metric filters keeping up with ingest. Shape: Loghub lines (16 systems, not repeated in
-//! order: each batch starts at a rotating offset), 4 appender threads over 16 streams, batches
-//! of 1,000 events, fsync on, with the metric-filter consumer running on its own thread.
+//! Metric filters keeping up with ingest. Shape: Loghub lines (16 systems) in 10 copies whose
+//! digits are rotated (`common::rotate_digits`), so no line repeats verbatim within 320,000
+//! events; 4 appender threads over 64 streams, batches of 1,000 events, fsync on, with the
+//! metric-filter consumer running on its own thread.
 //! An iteration appends its batches and then waits until the consumer has applied all of them,
 //! so the time covers ingest and metric extraction end to end; compare 0 and 10 filters.
 //! A second group measures the consumer alone (events/s through 10 filters vs none).
@@ -21,7 +22,9 @@ use logsight_watch::{
 };
 
 const APPENDERS: usize = 4;
-const STREAMS: usize = 16;
+const STREAMS: usize = 64;
+/// Copies of the Loghub lines, each with its digits rotated by a different amount.
+const COPIES: u32 = 10;
 const BATCH: usize = 1_000;
 
 /// Ten filters of every form a team would write over these logs.
@@ -51,8 +54,14 @@ fn filters() -> Vec<FilterSpec> {
     ]
 }
 
+/// The Loghub lines in [`COPIES`] digit-rotated copies, one after the other.
+fn distinct_lines() -> Vec<String> {
+    let lines = common::loghub_lines();
+    (0..COPIES).flat_map(|by| lines.iter().map(move |l| common::rotate_digits(l, by))).collect()
+}
+
 fn bench_ingest(c: &mut Criterion) {
-    let lines = Arc::new(common::loghub_lines());
+    let lines = Arc::new(distinct_lines());
     let mut g = c.benchmark_group("ingest with the metric-filter consumer");
     g.measurement_time(Duration::from_secs(15)).sample_size(10);
     g.throughput(Throughput::Elements(BATCH as u64));
@@ -99,7 +108,9 @@ fn bench_ingest(c: &mut Criterion) {
                             s.spawn(move || {
                                 for i in 0..per_thread {
                                     let ts = clock.fetch_add(1, Ordering::Relaxed);
-                                    let at = (ts as usize * 7919) % (lines.len() - BATCH);
+                                    // Consecutive batches take consecutive slices: a line
+                                    // comes back only after every other line was sent.
+                                    let at = (ts as usize % (lines.len() / BATCH)) * BATCH;
                                     let events: Vec<LogEvent> = lines[at..at + BATCH]
                                         .iter()
                                         .map(|m| LogEvent {
@@ -108,7 +119,10 @@ fn bench_ingest(c: &mut Criterion) {
                                             message: m.clone(),
                                         })
                                         .collect();
-                                    let stream = format!("s{}", (t * 4 + i as usize % 4) % STREAMS);
+                                    let stream = format!(
+                                        "s{}",
+                                        (t * (STREAMS / APPENDERS) + i as usize) % STREAMS
+                                    );
                                     store.append("bench", &stream, &events).expect("append");
                                 }
                             });
@@ -129,7 +143,7 @@ fn bench_ingest(c: &mut Criterion) {
 }
 
 fn bench_consumer(c: &mut Criterion) {
-    let lines = common::loghub_lines();
+    let lines = distinct_lines();
     let mut g = c.benchmark_group("logsight_watch::Consumer::step");
     g.measurement_time(Duration::from_secs(5)).sample_size(10);
     g.throughput(Throughput::Elements(lines.len() as u64));

@@ -448,6 +448,159 @@ fn metric_filter_and_metric_apis_validate_and_page() {
 }
 
 #[test]
+fn statistic_sets_and_alarms_for_a_metric() {
+    let server = TestServer::start();
+    rt().block_on(async {
+        let mut w = WatchClient::connect(server.endpoint.clone()).await.unwrap();
+        let t0 = (now_ms() - 600_000).div_euclid(60_000) * 60_000;
+        let set = |n: f64, sum: f64, min: f64, max: f64| pb::MetricDatum {
+            metric_name: "Latency".into(),
+            timestamp: t0,
+            statistic_values: Some(pb::StatisticSet {
+                sample_count: n,
+                sum,
+                minimum: min,
+                maximum: max,
+            }),
+            ..Default::default()
+        };
+        // Two sets and one plain value in one minute: 10 + 5 + 1 samples.
+        let plain = pb::MetricDatum {
+            metric_name: "Latency".into(),
+            timestamp: t0,
+            value: Some(7.0),
+            ..Default::default()
+        };
+        w.put_metric_data(pb::PutMetricDataRequest {
+            namespace: "Web".into(),
+            metric_data: vec![set(10.0, 200.0, 2.0, 90.0), set(5.0, 25.0, 1.0, 9.0), plain],
+        })
+        .await
+        .unwrap();
+        for (bad, field) in [
+            (set(0.0, 0.0, 0.0, 0.0), "SampleCount"),
+            (set(2.0, 3.0, 5.0, 1.0), "Minimum"),
+            (pb::MetricDatum { value: Some(1.0), ..set(1.0, 1.0, 1.0, 1.0) }, "StatisticValues"),
+        ] {
+            let e = w
+                .put_metric_data(pb::PutMetricDataRequest {
+                    namespace: "Web".into(),
+                    metric_data: vec![bad],
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), tonic::Code::InvalidArgument, "{field}");
+            assert!(e.message().contains(field), "{field}: {}", e.message());
+        }
+        let stats = w
+            .get_metric_statistics(pb::GetMetricStatisticsRequest {
+                namespace: "Web".into(),
+                metric_name: "Latency".into(),
+                start_time: t0,
+                end_time: t0 + 60_000,
+                period: 60,
+                statistics: ["SampleCount", "Sum", "Minimum", "Maximum", "Average"]
+                    .map(String::from)
+                    .to_vec(),
+                extended_statistics: vec!["p50".into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let d = &stats.datapoints[..];
+        assert_eq!(d.len(), 1, "the rejected datums changed nothing");
+        assert_eq!(
+            (d[0].sample_count, d[0].sum, d[0].minimum, d[0].maximum, d[0].average),
+            (Some(16.0), Some(232.0), Some(1.0), Some(90.0), Some(14.5))
+        );
+        assert!(
+            !d[0].extended_statistics.contains_key("p50"),
+            "no percentile over statistic sets: {:?}",
+            d[0].extended_statistics
+        );
+
+        let alarm =
+            |name: &str, stat: &str, period: i32, host: Option<&str>| pb::PutMetricAlarmRequest {
+                alarm_name: name.into(),
+                metric_name: "Latency".into(),
+                namespace: "Web".into(),
+                statistic: if stat.starts_with('p') { String::new() } else { stat.into() },
+                extended_statistic: if stat.starts_with('p') { stat.into() } else { String::new() },
+                dimensions: host
+                    .map(|h| vec![pb::Dimension { name: "host".into(), value: h.into() }])
+                    .unwrap_or_default(),
+                period,
+                evaluation_periods: 1,
+                threshold: 100.0,
+                comparison_operator: "GreaterThanThreshold".into(),
+                evaluate_low_sample_count_percentile: "ignore".into(),
+                ..Default::default()
+            };
+        for a in [
+            alarm("avg", "Average", 60, None),
+            alarm("p99", "p99", 60, None),
+            alarm("avg-5m", "Average", 300, None),
+            alarm("host-a", "Average", 60, Some("a")),
+        ] {
+            w.put_metric_alarm(a).await.unwrap();
+        }
+        let e = w
+            .put_metric_alarm(pb::PutMetricAlarmRequest {
+                evaluate_low_sample_count_percentile: "sometimes".into(),
+                ..alarm("bad", "p99", 60, None)
+            })
+            .await
+            .unwrap_err();
+        assert!(e.message().contains("EvaluateLowSampleCountPercentile"), "{}", e.message());
+        let for_metric = |statistic: &str, extended: &str, period: i32, host: Option<&str>| {
+            pb::DescribeAlarmsForMetricRequest {
+                metric_name: "Latency".into(),
+                namespace: "Web".into(),
+                dimensions: host
+                    .map(|h| vec![pb::Dimension { name: "host".into(), value: h.into() }])
+                    .unwrap_or_default(),
+                statistic: statistic.into(),
+                extended_statistic: extended.into(),
+                period,
+            }
+        };
+        let mut names = Vec::new();
+        for q in [
+            for_metric("", "", 0, None),
+            for_metric("Average", "", 0, None),
+            for_metric("", "p99", 0, None),
+            for_metric("Average", "", 300, None),
+            for_metric("", "", 0, Some("a")),
+            for_metric("", "", 0, Some("b")),
+        ] {
+            let r = w.describe_alarms_for_metric(q).await.unwrap().into_inner();
+            names.push(r.metric_alarms.iter().map(|a| a.alarm_name.clone()).collect::<Vec<_>>());
+        }
+        assert_eq!(
+            names,
+            [
+                vec!["avg", "avg-5m", "p99"],
+                vec!["avg", "avg-5m"],
+                vec!["p99"],
+                vec!["avg-5m"],
+                vec!["host-a"],
+                vec![],
+            ]
+        );
+        let p99 = w
+            .describe_alarms_for_metric(for_metric("", "p99", 0, None))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(p99.metric_alarms[0].evaluate_low_sample_count_percentile, "ignore");
+        let e =
+            w.describe_alarms_for_metric(for_metric("Average", "p99", 0, None)).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    });
+}
+
+#[test]
 fn the_command_line_drives_filters_alarms_and_metrics() {
     use crate::support::logsight_ok;
     let server = TestServer::start();

@@ -78,6 +78,10 @@ enum AlarmsCommand {
         /// missing, notBreaching, breaching or ignore.
         #[arg(long, default_value = "missing")]
         treat_missing_data: String,
+        /// For a percentile statistic: evaluate, or ignore datapoints with too few samples
+        /// (fewer than 10/(1-p), 1,000 for p99) and keep the state.
+        #[arg(long, default_value = "evaluate")]
+        evaluate_low_sample_count_percentile: String,
         #[command(flatten)]
         actions: ActionArgs,
     },
@@ -168,6 +172,7 @@ pub fn run(args: AlarmsArgs) -> Result<ExitCode> {
                 threshold,
                 comparison_operator,
                 treat_missing_data,
+                evaluate_low_sample_count_percentile,
                 actions,
             } => {
                 let (statistic, extended_statistic) =
@@ -194,6 +199,7 @@ pub fn run(args: AlarmsArgs) -> Result<ExitCode> {
                     threshold,
                     comparison_operator,
                     treat_missing_data,
+                    evaluate_low_sample_count_percentile,
                 })
                 .await
                 .map_err(status_error)?;

@@ -77,8 +77,11 @@ enum MetricsCommand {
         #[arg(long = "dimension")]
         dimensions: Vec<String>,
         /// The value.
-        #[arg(long)]
-        value: f64,
+        #[arg(long, required_unless_present = "statistic_values")]
+        value: Option<f64>,
+        /// Many samples as a statistic set, `SAMPLECOUNT,SUM,MIN,MAX` (instead of --value).
+        #[arg(long, conflicts_with = "value", value_parser = parse_statistic_set)]
+        statistic_values: Option<pb::StatisticSet>,
         /// When; default now.
         #[arg(long, value_parser = parse_time_arg)]
         timestamp: Option<i64>,
@@ -86,6 +89,20 @@ enum MetricsCommand {
         #[arg(long, default_value = "")]
         unit: String,
     },
+}
+
+/// `SAMPLECOUNT,SUM,MIN,MAX`; the server checks the numbers.
+fn parse_statistic_set(s: &str) -> std::result::Result<pb::StatisticSet, String> {
+    let parts: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>().map_err(|e| format!("{p:?}: {e}")))
+        .collect::<std::result::Result<_, _>>()?;
+    match parts[..] {
+        [sample_count, sum, minimum, maximum] => {
+            Ok(pb::StatisticSet { sample_count, sum, minimum, maximum })
+        }
+        _ => Err(format!("expected SAMPLECOUNT,SUM,MIN,MAX (4 numbers), got {}", parts.len())),
+    }
 }
 
 fn dimensions(list: &[String]) -> Result<Vec<pb::Dimension>> {
@@ -218,16 +235,25 @@ pub fn run(args: MetricsArgs) -> Result<ExitCode> {
                     }
                 }
             }
-            MetricsCommand::Put { namespace, metric_name, dimensions: dims, value, timestamp, unit } => {
+            MetricsCommand::Put {
+                namespace,
+                metric_name,
+                dimensions: dims,
+                value,
+                statistic_values,
+                timestamp,
+                unit,
+            } => {
                 c.put_metric_data(pb::PutMetricDataRequest {
                     namespace,
                     metric_data: vec![pb::MetricDatum {
                         metric_name,
                         dimensions: dimensions(&dims)?,
                         timestamp: timestamp.unwrap_or(0),
-                        value: Some(value),
+                        value,
                         values: vec![],
                         unit,
+                        statistic_values,
                     }],
                 })
                 .await

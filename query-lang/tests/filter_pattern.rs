@@ -397,3 +397,25 @@ fn shared_across_threads() {
         assert_eq!(h.join().unwrap(), 5);
     }
 }
+
+#[test]
+fn literal_hints_name_what_every_match_contains() {
+    let groups = |p: &str| compile(p).literal_hint().groups().to_vec();
+    assert_eq!(groups("ERROR \"bad request\" -DEBUG"), [vec!["ERROR"], vec!["bad request"]]);
+    assert_eq!(groups("?WARN ?WARNING"), [vec!["WARN", "WARNING"]]);
+    assert_eq!(groups("%Exception%"), [vec!["Exception"]]);
+    assert_eq!(
+        groups("%authentication failure|Invalid user%"),
+        [vec!["authentication failure", "Invalid user"]]
+    );
+    // `?` terms beside a plain term are ignored by the matcher, so by the hint too.
+    assert_eq!(groups("ERROR ?WARN"), [vec!["ERROR"]]);
+    // Nothing to require: a `?` term without literals, a blank phrase, a regex that can
+    // start anywhere, the empty pattern, JSON and space-delimited patterns.
+    for p in ["?ERROR ?%.*%", "\" \"", "%.+x%", "", "{ $.a = \"x\" }", "[a, b = x]"] {
+        assert!(compile(p).literal_hint().is_empty(), "{p}: {:?}", compile(p).literal_hint());
+    }
+    let hint = compile("%blk_-?[0-9]+%").literal_hint();
+    assert!(hint.admits("got blk_-42 here") && hint.admits("blk_7"));
+    assert!(!hint.admits("blk-7") && !hint.admits("no block"));
+}

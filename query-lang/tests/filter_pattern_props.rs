@@ -58,6 +58,7 @@ fn check_total(pattern: &str, message: &str) {
         Ok(p) => {
             for m in [message, "{\"a\":1,\"b\":[\"x\"],\"c\":2000,\"n\":null}", "a b 40 x 12"] {
                 assert_eq!(p.matches(m), p.extract(m).is_some(), "{pattern:?} on {m:?}");
+                assert!(!p.matches(m) || p.literal_hint().admits(m), "{pattern:?} hint on {m:?}");
             }
         }
         Err(e) => {
@@ -146,5 +147,22 @@ proptest! {
         let pattern = render(&items);
         let p = FilterPattern::compile(&pattern).unwrap();
         prop_assert_eq!(p.matches(&message), oracle(&items, &message), "pattern {:?} on {:?}", pattern, message);
+        // The literal hint is a necessary condition: it admits every matching message.
+        prop_assert!(!p.matches(&message) || p.literal_hint().admits(&message), "hint of {:?} on {:?}", pattern, message);
+    }
+
+    #[test]
+    fn regex_hints_admit_every_match(
+        re in "[ab1.|^$*+?]{1,6}|[ab]{1,3}\\[ab1\\]\\d?[ab]?|[ab]{1,2}\\{1,2\\}[b1]",
+        plain in prop::option::of(prop::sample::select(vec!["a", "ab", "b1"])),
+        message in "[ab1 .]{0,20}",
+    ) {
+        let pattern = match plain {
+            Some(word) => format!("{word} %{re}%"),
+            None => format!("%{re}%"),
+        };
+        if let Ok(p) = FilterPattern::compile(&pattern) {
+            prop_assert!(!p.matches(&message) || p.literal_hint().admits(&message), "hint of {:?} on {:?}: {:?}", pattern, message, p.literal_hint());
+        }
     }
 }

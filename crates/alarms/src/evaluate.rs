@@ -13,13 +13,20 @@
 //!    - `ignore`: as `missing`, but the state is kept where `missing` would give
 //!      INSUFFICIENT_DATA or a premature ALARM.
 //!
+//! Percentile alarms with `EvaluateLowSampleCountPercentile = ignore` keep their state while a
+//! datapoint the evaluation uses holds fewer samples than [`Statistic::low_sample_threshold`]
+//! (1,000 for p99); with `evaluate` (the default) sample counts play no part.
+//!
 //! The premature-alarm rule: within the last N periods the oldest breaching datapoint is at
 //! least M datapoints old (the newest is 1 old) and every newer point is breaching or missing.
 
 use chrono::DateTime;
+
+#[cfg(doc)]
+use crate::model::Statistic;
 use serde_json::json;
 
-use crate::model::{AlarmState, MetricAlarm, TreatMissingData};
+use crate::model::{AlarmState, LowSampleCount, MetricAlarm, TreatMissingData};
 
 /// How many more periods than N the evaluation range holds.
 pub const EXTRA_PERIODS: u32 = 2;
@@ -31,6 +38,8 @@ pub struct Datapoint {
     pub timestamp: i64,
     /// The statistic's value for the period.
     pub value: f64,
+    /// How many samples the period holds (for the low-sample rule of percentile alarms).
+    pub sample_count: f64,
 }
 
 /// The periods an evaluation at some time looks at: `[start_ms, end_ms)`, `periods` long.
@@ -93,6 +102,9 @@ pub fn evaluate(
     let spec = alarm.spec();
     let (n, m) = (spec.evaluation_periods as usize, spec.datapoints_to_alarm as usize);
     let mut slots = vec![Slot::Missing; window.periods as usize];
+    // Per slot: whether it has too few samples for a significant percentile.
+    let mut low = vec![false; window.periods as usize];
+    let low_threshold = spec.statistic.low_sample_threshold();
     for p in points {
         if p.timestamp < window.start_ms || p.timestamp >= window.end_ms || !p.value.is_finite() {
             continue;
@@ -103,7 +115,10 @@ pub fn evaluate(
         } else {
             Slot::Good(p.timestamp, p.value)
         };
+        low[i] = low_threshold.is_some_and(|min| p.sample_count < min);
     }
+    let real_low: Vec<bool> =
+        slots.iter().zip(&low).filter(|(s, _)| **s != Slot::Missing).map(|(_, l)| *l).collect();
     let real: Vec<Slot> = slots.iter().copied().filter(|s| *s != Slot::Missing).collect();
     let bad = |s: &[Slot]| s.iter().filter(|s| matches!(s, Slot::Bad(..))).count();
     let text = Reason { alarm, current, n, m };
@@ -116,6 +131,20 @@ pub fn evaluate(
         reason_data: data.clone(),
     };
 
+    // The low-sample rule: the points the evaluation uses are the latest N real ones, or all
+    // real ones when there are fewer; under `ignore` one of them with too few samples keeps
+    // the state.
+    let used_low = real_low.iter().rev().take(n).filter(|l| **l).count();
+    if spec.evaluate_low_sample_count_percentile == LowSampleCount::Ignore && used_low > 0 {
+        let min = low_threshold.unwrap_or_default();
+        let reason = format!(
+            "Unchecked: {} had fewer than {} samples, too few for {}; the state is kept.",
+            count_phrase(used_low, "datapoint"),
+            number(min.ceil()),
+            spec.statistic
+        );
+        return outcome(current, false, 0, reason);
+    }
     if real.len() >= n {
         let used = &real[real.len() - n..];
         let state = if bad(used) >= m { AlarmState::Alarm } else { AlarmState::Ok };

@@ -14,6 +14,6 @@ pub use composite::{AlarmRule, StateLookup};
 pub use error::AlarmError;
 pub use evaluate::{Datapoint, EvaluationWindow, Outcome, evaluate, evaluation_window};
 pub use model::{
-    AlarmAction, AlarmSpec, AlarmState, ComparisonOperator, MetricAlarm, MetricRef, Period,
-    Statistic, TreatMissingData,
+    AlarmAction, AlarmSpec, AlarmState, ComparisonOperator, LowSampleCount, MetricAlarm, MetricRef,
+    Period, Statistic, TreatMissingData,
 };

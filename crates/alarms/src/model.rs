@@ -247,6 +247,56 @@ impl FromStr for TreatMissingData {
     }
 }
 
+/// What a percentile alarm does with datapoints of too few samples
+/// (`EvaluateLowSampleCountPercentile`, §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum LowSampleCount {
+    /// Evaluated as any datapoint, however few samples it has (CloudWatch's default).
+    #[default]
+    #[serde(rename = "evaluate")]
+    Evaluate,
+    /// The state does not change while a datapoint the evaluation uses has too few samples.
+    #[serde(rename = "ignore")]
+    Ignore,
+}
+
+impl LowSampleCount {
+    /// The name CloudWatch uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LowSampleCount::Evaluate => "evaluate",
+            LowSampleCount::Ignore => "ignore",
+        }
+    }
+}
+
+impl FromStr for LowSampleCount {
+    type Err = AlarmError;
+    fn from_str(s: &str) -> Result<Self, AlarmError> {
+        match s {
+            "evaluate" => Ok(LowSampleCount::Evaluate),
+            "ignore" => Ok(LowSampleCount::Ignore),
+            _ => Err(AlarmError::invalid(
+                "EvaluateLowSampleCountPercentile",
+                format!("{s:?} is not one of evaluate, ignore"),
+            )),
+        }
+    }
+}
+
+impl Statistic {
+    /// For a percentile, the fewest samples a datapoint needs to be statistically significant:
+    /// `10 / (1 - p)` for p in [0.5, 1) (1,000 for p99), and `10 / p` below 0.5, as CloudWatch
+    /// documents; `None` for the other statistics.
+    pub fn low_sample_threshold(self) -> Option<f64> {
+        let Statistic::Percentile(p) = self else { return None };
+        // In percent, 10 / (1 - p/100) is 1000 / (100 - p); rounded to a millionth so that
+        // p99.9 gives 10,000 and not 10,000.0000000006 (100 - 99.9 is not exact).
+        let min = if p >= 50.0 { 1000.0 / (100.0 - p) } else { 1000.0 / p };
+        Some((min * 1e6).round() / 1e6)
+    }
+}
+
 /// An alarm period in seconds: 10, 20, 30 or a multiple of 60.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "u32", into = "u32")]
@@ -375,6 +425,9 @@ pub struct AlarmSpec {
     pub comparison: ComparisonOperator,
     /// What missing datapoints count as.
     pub treat_missing_data: TreatMissingData,
+    /// For percentile statistics: what datapoints with too few samples do.
+    #[serde(default)]
+    pub evaluate_low_sample_count_percentile: LowSampleCount,
     /// Actions on entering ALARM.
     pub alarm_actions: Vec<AlarmAction>,
     /// Actions on entering OK.
@@ -521,6 +574,7 @@ mod tests {
             threshold: 1.0,
             comparison: ComparisonOperator::GreaterThanOrEqualToThreshold,
             treat_missing_data: TreatMissingData::Missing,
+            evaluate_low_sample_count_percentile: LowSampleCount::Evaluate,
             alarm_actions: vec![],
             ok_actions: vec![],
             insufficient_data_actions: vec![],

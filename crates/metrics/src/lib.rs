@@ -26,7 +26,7 @@ pub mod key;
 mod log;
 pub mod store;
 
-pub use aggregate::{Aggregate, Resolution};
+pub use aggregate::{Aggregate, Resolution, StatisticSet};
 pub use error::{MetricsError, Result};
 pub use key::MetricKey;
 pub use store::{Delta, MetricStore, MetricStoreOptions, PeriodStats, Write};

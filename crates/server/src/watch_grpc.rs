@@ -5,15 +5,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use logsight_alarms::{
-    AlarmAction, AlarmSpec, AlarmState, MetricAlarm, MetricRef, Period, Statistic,
+    AlarmAction, AlarmSpec, AlarmState, LowSampleCount, MetricAlarm, MetricRef, Period, Statistic,
 };
-use logsight_metrics::{Aggregate, MetricKey};
+use logsight_metrics::{Aggregate, MetricKey, StatisticSet};
 use logsight_proto::v1 as pb;
 use logsight_proto::v1::watch_server::Watch as WatchRpc;
 use logsight_storage::Store;
 use logsight_watch::alarm_book::{
     AlarmDefinition, AlarmKind, AlarmQuery, AlarmView, CompositeSpec, HistoryItemType,
-    HistoryQuery, StateInfo,
+    HistoryQuery, MetricAlarmQuery, StateInfo,
 };
 use logsight_watch::{
     FilterQuery, FilterSpec, MetricDatum, MetricFilter, Watch, test_metric_filter,
@@ -293,10 +293,17 @@ impl WatchRpc for WatchService {
         for d in r.metric_data {
             let mut values = d.values;
             values.extend(d.value);
+            let statistic_values = match d.statistic_values {
+                Some(s) => Some(
+                    StatisticSet::new(s.sample_count, s.sum, s.minimum, s.maximum).map_err(werr)?,
+                ),
+                None => None,
+            };
             data.push(MetricDatum {
                 key: metric_key(&r.namespace, &d.metric_name, &d.dimensions)?,
                 timestamp_ms: if d.timestamp == 0 { now } else { d.timestamp },
                 values,
+                statistic_values,
                 unit: (!d.unit.is_empty()).then_some(d.unit),
             });
         }
@@ -474,6 +481,13 @@ impl WatchRpc for WatchService {
             threshold: r.threshold,
             comparison: r.comparison_operator.parse().map_err(werr)?,
             treat_missing_data: treat.parse().map_err(werr)?,
+            evaluate_low_sample_count_percentile: match r
+                .evaluate_low_sample_count_percentile
+                .as_str()
+            {
+                "" => LowSampleCount::default(),
+                s => s.parse().map_err(werr)?,
+            },
             alarm_actions: actions(&r.alarm_actions)?,
             ok_actions: actions(&r.ok_actions)?,
             insufficient_data_actions: actions(&r.insufficient_data_actions)?,
@@ -525,6 +539,47 @@ impl WatchRpc for WatchService {
             push_alarm(&mut out, v);
         }
         ok(out)
+    }
+
+    async fn describe_alarms_for_metric(
+        &self,
+        req: Request<pb::DescribeAlarmsForMetricRequest>,
+    ) -> Reply<pb::DescribeAlarmsForMetricResponse> {
+        let r = req.into_inner();
+        // Checked as a metric key, so a bad name or dimension is an error, not an empty list.
+        let key = metric_key(&r.namespace, &r.metric_name, &r.dimensions)?;
+        let statistic = match (r.statistic.as_str(), r.extended_statistic.as_str()) {
+            ("", "") => None,
+            (s, "") | ("", s) => Some(statistic(s)?),
+            _ => {
+                return Err(ServiceError::invalid(
+                    "give at most one of Statistic and ExtendedStatistic",
+                )
+                .into());
+            }
+        };
+        let period = match r.period {
+            0 => None,
+            p => Some(
+                u32::try_from(p)
+                    .map_err(|_| ServiceError::invalid("Period must be positive"))
+                    .and_then(|p| Period::new(p).map_err(werr))?,
+            ),
+        };
+        let q = MetricAlarmQuery {
+            metric: MetricRef {
+                namespace: key.namespace().to_owned(),
+                name: key.name().to_owned(),
+                dimensions: key.dimensions().clone(),
+            },
+            statistic,
+            period,
+        };
+        let mut out = pb::DescribeAlarmsResponse::default();
+        for v in self.watch.alarms().for_metric(&q) {
+            push_alarm(&mut out, v);
+        }
+        ok(pb::DescribeAlarmsForMetricResponse { metric_alarms: out.metric_alarms })
     }
 
     async fn delete_alarms(
@@ -662,6 +717,10 @@ fn push_alarm(out: &mut pb::DescribeAlarmsResponse, v: AlarmView) {
                 threshold: s.threshold,
                 comparison_operator: s.comparison.as_str().into(),
                 treat_missing_data: s.treat_missing_data.as_str().into(),
+                evaluate_low_sample_count_percentile: s
+                    .evaluate_low_sample_count_percentile
+                    .as_str()
+                    .into(),
             });
         }
         AlarmDefinition::Composite(c) => out.composite_alarms.push(pb::CompositeAlarm {

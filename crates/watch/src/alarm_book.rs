@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use logsight_alarms::{
-    AlarmAction, AlarmRule, AlarmState, Datapoint, MetricAlarm, StateLookup, Statistic, evaluate,
-    evaluation_window,
+    AlarmAction, AlarmRule, AlarmState, Datapoint, MetricAlarm, MetricRef, Period, StateLookup,
+    Statistic, evaluate, evaluation_window,
 };
 use logsight_metrics::{Aggregate, MetricKey, MetricStore, durable};
 use parking_lot::Mutex;
@@ -193,6 +193,18 @@ pub struct AlarmQuery {
     pub kind: Option<AlarmKind>,
 }
 
+/// DescribeAlarmsForMetric's criteria: the metric (namespace, name and exactly these
+/// dimensions), and optionally the statistic and period the alarms use.
+#[derive(Debug, Clone, Default)]
+pub struct MetricAlarmQuery {
+    /// The metric.
+    pub metric: MetricRef,
+    /// Only alarms on this statistic (a percentile included).
+    pub statistic: Option<Statistic>,
+    /// Only alarms with this period.
+    pub period: Option<Period>,
+}
+
 /// DescribeAlarmHistory's criteria.
 #[derive(Debug, Clone, Default)]
 pub struct HistoryQuery {
@@ -364,6 +376,24 @@ impl AlarmRegistry {
             .collect()
     }
 
+    /// DescribeAlarmsForMetric: the metric alarms watching `q.metric`, by name.
+    pub fn for_metric(&self, q: &MetricAlarmQuery) -> Vec<AlarmView> {
+        let book = self.book.lock();
+        book.alarms
+            .values()
+            .filter(|e| match &e.view.definition {
+                AlarmDefinition::Metric(a) => {
+                    let s = a.spec();
+                    s.metric == q.metric
+                        && q.statistic.is_none_or(|st| s.statistic == st)
+                        && q.period.is_none_or(|p| s.period == p)
+                }
+                AlarmDefinition::Composite(_) => false,
+            })
+            .map(|e| e.view.clone())
+            .collect()
+    }
+
     /// SetAlarmState: forces a state (the next evaluation returns the alarm to its real one).
     pub fn set_state(
         &self,
@@ -468,6 +498,7 @@ impl AlarmRegistry {
                     Some(Datapoint {
                         timestamp: p.timestamp_ms,
                         value: statistic(spec.statistic, &p.aggregate)?,
+                        sample_count: p.aggregate.sample_count(),
                     })
                 })
                 .collect();

@@ -86,6 +86,8 @@ pub struct MetricFilter {
     created_after: Lsn,
     /// The metric key when it has no dimensions (the same for every match).
     fixed_key: Option<MetricKey>,
+    /// Switched off for making too many dimension combinations, until replaced.
+    disabled: bool,
 }
 
 /// What one matching event contributes.
@@ -181,7 +183,25 @@ impl MetricFilter {
         } else {
             None
         };
-        Ok(MetricFilter { spec, pattern, value, created_ms, created_after, fixed_key })
+        Ok(MetricFilter {
+            spec,
+            pattern,
+            value,
+            created_ms,
+            created_after,
+            fixed_key,
+            disabled: false,
+        })
+    }
+
+    /// The same filter, switched off: it emits nothing until it is replaced.
+    pub fn into_disabled(self) -> MetricFilter {
+        MetricFilter { disabled: true, ..self }
+    }
+
+    /// Whether it was switched off for making too many dimension combinations.
+    pub fn is_disabled(&self) -> bool {
+        self.disabled
     }
 
     /// The definition.

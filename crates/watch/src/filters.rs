@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, WatchError};
 use crate::filter::{FilterSpec, MetricFilter};
+use crate::filter_set::FilterSet;
 use crate::log::Lsn;
 
 /// At most this many metric filters per log group, as CloudWatch.
@@ -22,6 +23,9 @@ struct Stored {
     spec: FilterSpec,
     created_ms: i64,
     created_after: u64,
+    /// Absent in files written before filters could be disabled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    disabled: bool,
 }
 
 /// DescribeMetricFilters' criteria.
@@ -37,12 +41,19 @@ pub struct FilterQuery {
     pub namespace: Option<String>,
 }
 
+type ByGroup = BTreeMap<String, BTreeMap<String, Arc<MetricFilter>>>;
+
+/// Each group's filters compiled together for matching, shared with the consumer.
+pub type FilterSets = Arc<BTreeMap<String, Arc<FilterSet>>>;
+
 /// The filters by group and name. Reads take a snapshot (`Arc`s), so the consumer never holds
 /// the lock while it matches.
 #[derive(Debug)]
 pub struct FilterRegistry {
     path: PathBuf,
-    by_group: RwLock<BTreeMap<String, BTreeMap<String, Arc<MetricFilter>>>>,
+    by_group: RwLock<ByGroup>,
+    /// Rebuilt for a group whenever its filters change, under `by_group`'s write lock.
+    sets: RwLock<FilterSets>,
 }
 
 impl FilterRegistry {
@@ -52,13 +63,37 @@ impl FilterRegistry {
         let stored: Vec<Stored> = durable::read_json(&path)?.unwrap_or_default();
         let mut by_group: BTreeMap<String, BTreeMap<String, Arc<MetricFilter>>> = BTreeMap::new();
         for s in stored {
-            let f = MetricFilter::new(s.spec, s.created_ms, Lsn::new(s.created_after))?;
+            let mut f = MetricFilter::new(s.spec, s.created_ms, Lsn::new(s.created_after))?;
+            if s.disabled {
+                f = f.into_disabled();
+            }
             by_group
                 .entry(f.spec().group.clone())
                 .or_default()
                 .insert(f.spec().name.clone(), Arc::new(f));
         }
-        Ok(FilterRegistry { path, by_group: RwLock::new(by_group) })
+        let sets = RwLock::new(Arc::new(
+            by_group.iter().map(|(g, fs)| (g.clone(), compile(fs))).collect(),
+        ));
+        Ok(FilterRegistry { path, by_group: RwLock::new(by_group), sets })
+    }
+
+    /// Each group's filters, compiled for matching together (cheap: one `Arc`).
+    pub fn sets(&self) -> FilterSets {
+        Arc::clone(&self.sets.read())
+    }
+
+    /// Saves `next` and makes it current, recompiling `group`'s set.
+    fn commit(&self, all: &mut ByGroup, next: ByGroup, group: &str) -> Result<()> {
+        self.save(&next)?;
+        let mut sets = BTreeMap::clone(&self.sets.read());
+        match next.get(group) {
+            Some(fs) => sets.insert(group.to_owned(), compile(fs)),
+            None => sets.remove(group),
+        };
+        *all = next;
+        *self.sets.write() = Arc::new(sets);
+        Ok(())
     }
 
     /// Creates or replaces a filter (a replaced one starts over: it applies after `created_after`).
@@ -81,10 +116,23 @@ impl FilterRegistry {
             )));
         }
         let mut next = all.clone();
-        next.entry(group).or_default().insert(name, Arc::new(filter));
-        self.save(&next)?;
-        *all = next;
-        Ok(())
+        next.entry(group.clone()).or_default().insert(name, Arc::new(filter));
+        self.commit(&mut all, next, &group)
+    }
+
+    /// Switches off the filter `group`/`name` if it is still the one created after
+    /// `created_after` (a replacement starts afresh), durably. Returns whether it did.
+    pub fn disable(&self, group: &str, name: &str, created_after: Lsn) -> Result<bool> {
+        let mut all = self.by_group.write();
+        let Some(current) = all.get(group).and_then(|g| g.get(name)) else { return Ok(false) };
+        if current.created_after() != created_after || current.is_disabled() {
+            return Ok(false);
+        }
+        let disabled = Arc::new(MetricFilter::clone(current).into_disabled());
+        let mut next = all.clone();
+        next.entry(group.to_owned()).or_default().insert(name.to_owned(), disabled);
+        self.commit(&mut all, next, group)?;
+        Ok(true)
     }
 
     /// Deletes a filter.
@@ -102,9 +150,7 @@ impl FilterRegistry {
                 next.remove(group);
             }
         }
-        self.save(&next)?;
-        *all = next;
-        Ok(())
+        self.commit(&mut all, next, group)
     }
 
     /// Deletes every filter of a group (the group was deleted).
@@ -115,9 +161,7 @@ impl FilterRegistry {
         }
         let mut next = all.clone();
         next.remove(group);
-        self.save(&next)?;
-        *all = next;
-        Ok(())
+        self.commit(&mut all, next, group)
     }
 
     /// The filters matching `q`, sorted by group, then name (ASCII).
@@ -167,10 +211,15 @@ impl FilterRegistry {
                 spec: f.spec().clone(),
                 created_ms: f.created_ms(),
                 created_after: f.created_after().get(),
+                disabled: f.is_disabled(),
             })
             .collect();
         Ok(durable::write_json(&self.path, &stored)?)
     }
+}
+
+fn compile(filters: &BTreeMap<String, Arc<MetricFilter>>) -> Arc<FilterSet> {
+    Arc::new(FilterSet::new(filters.values().cloned().collect()))
 }
 
 #[cfg(test)]

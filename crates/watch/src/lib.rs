@@ -5,6 +5,7 @@
 //! - [`log`]: the seam to the log store ([`CommittedLog`]: durable batches by LSN) and an
 //!   in-memory [`MemoryLog`].
 //! - [`filter`]: a metric filter's definition and what an event emits; TestMetricFilter.
+//! - [`filter_set`]: a group's filters matched together behind one literal pre-filter.
 //! - [`filters`]: every group's filters, persisted.
 //! - [`consumer`]: the exactly-once consumer from the log into the metric store.
 //! - [`alarm_book`]: alarm definitions, states and history, persisted; the evaluation round.
@@ -15,6 +16,7 @@ pub mod alarm_book;
 pub mod consumer;
 pub mod error;
 pub mod filter;
+pub mod filter_set;
 pub mod filters;
 pub mod log;
 pub mod watch;

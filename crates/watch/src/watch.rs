@@ -9,7 +9,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use logsight_alarms::AlarmState;
-use logsight_metrics::{Aggregate, Delta, MetricKey, MetricStore, MetricStoreOptions, Write};
+use logsight_metrics::{
+    Aggregate, Delta, MetricKey, MetricStore, MetricStoreOptions, StatisticSet, Write,
+};
 use logsight_storage::Clock;
 use parking_lot::Mutex;
 
@@ -46,6 +48,8 @@ pub struct MetricDatum {
     pub timestamp_ms: i64,
     /// The values (each one sample).
     pub values: Vec<f64>,
+    /// Samples as a statistic set (CloudWatch's `StatisticValues`), instead of `values`.
+    pub statistic_values: Option<StatisticSet>,
     /// The unit.
     pub unit: Option<String>,
 }
@@ -164,10 +168,23 @@ impl Watch {
     pub fn put_metric_data(&self, data: Vec<MetricDatum>) -> Result<()> {
         let mut deltas = Vec::with_capacity(data.len());
         for d in data {
-            if d.values.is_empty() {
-                return Err(WatchError::invalid("Value", "a datum needs a value"));
-            }
             let mut aggregate = Aggregate::default();
+            match (d.values.is_empty(), d.statistic_values) {
+                (true, None) => {
+                    return Err(WatchError::invalid(
+                        "Value",
+                        "a datum needs a Value, Values or StatisticValues",
+                    ));
+                }
+                (false, Some(_)) => {
+                    return Err(WatchError::invalid(
+                        "StatisticValues",
+                        "a datum takes either Value/Values or StatisticValues, not both",
+                    ));
+                }
+                (true, Some(set)) => aggregate.add_set(set),
+                (false, None) => {}
+            }
             for v in &d.values {
                 if !v.is_finite() {
                     return Err(WatchError::invalid(

@@ -268,6 +268,17 @@ impl FilterPattern {
         }
     }
 
+    /// Literal text that every matching message contains, for checking many patterns against
+    /// a message in one pass (see [`LiteralHint`]). Unstructured patterns give one group per
+    /// required term (a word, a phrase, or a regex's literal prefixes) and one for their `?`
+    /// terms together; JSON and space-delimited patterns give none.
+    pub fn literal_hint(&self) -> LiteralHint {
+        match &self.inner.matcher {
+            Matcher::Terms(t) => LiteralHint { groups: t.literal_groups() },
+            _ => LiteralHint::default(),
+        }
+    }
+
     /// How many `%regex%` the pattern contains (CloudWatch allows at most 5 patterns with a
     /// regex per log group).
     pub fn regex_count(&self) -> usize {
@@ -295,6 +306,34 @@ impl std::str::FromStr for FilterPattern {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         FilterPattern::compile(s)
+    }
+}
+
+/// What a message must contain to match a pattern: for each group, at least one of its
+/// literals, anywhere (as bytes). A necessary condition only: a message that satisfies it may
+/// still not match. A hint without groups rules nothing out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiteralHint {
+    groups: Vec<Vec<String>>,
+}
+
+impl LiteralHint {
+    /// The groups; every literal is non-empty.
+    pub fn groups(&self) -> &[Vec<String>] {
+        &self.groups
+    }
+
+    /// Whether the hint rules nothing out.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Whether `message` satisfies every group (searching each literal separately: a
+    /// reference for one pattern; many patterns are better served by one multi-literal search).
+    pub fn admits(&self, message: &str) -> bool {
+        self.groups.iter().all(|g| {
+            g.iter().any(|l| memchr::memmem::find(message.as_bytes(), l.as_bytes()).is_some())
+        })
     }
 }
 

@@ -27,6 +27,28 @@ pub(crate) struct Re {
     pub(crate) rest_len: usize,
 }
 
+/// At most this many literals are taken from one regex for a pre-filter; more would cost more
+/// to search for than they save.
+const MAX_LITERALS: usize = 64;
+
+impl Re {
+    /// Literals one of which starts every match (so every matching message contains one), as
+    /// the `regex` crate's prefix extractor finds them; `None` when there is no finite,
+    /// non-empty set of them.
+    pub(crate) fn literals(&self) -> Option<Vec<String>> {
+        let hir = regex_syntax::Parser::new().parse(self.regex.as_str()).ok()?;
+        let seq = regex_syntax::hir::literal::Extractor::new().extract(&hir);
+        let literals = seq.literals()?;
+        if literals.is_empty()
+            || literals.len() > MAX_LITERALS
+            || literals.iter().any(|l| l.as_bytes().is_empty())
+        {
+            return None;
+        }
+        literals.iter().map(|l| String::from_utf8(l.as_bytes().to_vec()).ok()).collect()
+    }
+}
+
 /// Parses `%...%` at the start of `input` (which must start with `%`).
 pub(crate) fn parse_regex(input: &str) -> PResult<'_, Re> {
     let body = &input[1..];

@@ -31,6 +31,18 @@ impl Needle {
         }
     }
 
+    /// Literals one of which every message this needle matches contains; `None` when there
+    /// is no such set (a blank phrase, a regex without usable literals).
+    fn literals(&self) -> Option<Vec<String>> {
+        match self {
+            Needle::Word { finder, .. } | Needle::Phrase(finder) => {
+                Some(vec![std::str::from_utf8(finder.needle()).ok()?.to_owned()])
+            }
+            Needle::Regex(re) => re.literals(),
+            Needle::Always => None,
+        }
+    }
+
     pub(crate) fn is_match(&self, message: &str) -> bool {
         match self {
             Needle::Word { finder, check_before, check_after } => {
@@ -99,6 +111,19 @@ impl Terms {
         self.required.iter().all(|n| n.is_match(message))
             && (self.any.is_empty() || self.any.iter().any(|n| n.is_match(message)))
             && !self.excluded.iter().any(|n| n.is_match(message))
+    }
+
+    /// Groups of literals, one of each group in every matching message: one group per required
+    /// term, and one for the `?` terms together when each of them has literals.
+    pub(crate) fn literal_groups(&self) -> Vec<Vec<String>> {
+        let mut groups: Vec<Vec<String>> =
+            self.required.iter().filter_map(Needle::literals).collect();
+        if !self.any.is_empty()
+            && let Some(any) = self.any.iter().map(Needle::literals).collect::<Option<Vec<_>>>()
+        {
+            groups.push(any.concat());
+        }
+        groups
     }
 
     /// Whether every message matches (the empty pattern, `" "`).

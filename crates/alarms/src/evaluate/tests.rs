@@ -5,7 +5,7 @@
 //! is checked from both OK and ALARM.
 
 use super::*;
-use crate::model::{AlarmSpec, ComparisonOperator, MetricRef, Period, Statistic};
+use crate::model::{AlarmSpec, ComparisonOperator, LowSampleCount, MetricRef, Period, Statistic};
 
 const T0: i64 = 1_700_000_040_000; // a minute boundary
 const PERIOD_MS: i64 = 60_000;
@@ -22,6 +22,7 @@ fn alarm(n: u32, m: u32, treat: TreatMissingData) -> MetricAlarm {
         threshold: 1.0,
         comparison: ComparisonOperator::GreaterThanOrEqualToThreshold,
         treat_missing_data: treat,
+        evaluate_low_sample_count_percentile: LowSampleCount::Evaluate,
         alarm_actions: vec![],
         ok_actions: vec![],
         insufficient_data_actions: vec![],
@@ -52,7 +53,7 @@ fn run(a: &MetricAlarm, points: &str, current: AlarmState) -> Outcome {
                 "-" => return None,
                 other => panic!("bad cell {other}"),
             };
-            Some(Datapoint { timestamp: T0 + i as i64 * PERIOD_MS, value })
+            Some(Datapoint { timestamp: T0 + i as i64 * PERIOD_MS, value, sample_count: 1.0 })
         })
         .collect();
     evaluate(a, current, &window, &data, now)
@@ -150,7 +151,7 @@ fn reasons_use_cloudwatch_wording() {
     let a = alarm(1, 1, TreatMissingData::Missing);
     let w = evaluation_window(&a, T0 + 3 * PERIOD_MS);
     // 2023-11-14 22:16:00 UTC is T0 + 2 minutes.
-    let p = Datapoint { timestamp: T0 + 2 * PERIOD_MS, value: 3.0 };
+    let p = Datapoint { timestamp: T0 + 2 * PERIOD_MS, value: 3.0, sample_count: 3.0 };
     let out = evaluate(&a, I, &w, &[p], T0 + 3 * PERIOD_MS);
     assert_eq!(
         out.reason,
@@ -183,7 +184,77 @@ fn points_outside_the_window_are_ignored() {
     let a = alarm(1, 1, TreatMissingData::Missing);
     let now = T0 + 3 * PERIOD_MS;
     let w = evaluation_window(&a, now);
-    let late = Datapoint { timestamp: now, value: 9.0 };
-    let early = Datapoint { timestamp: T0 - PERIOD_MS, value: 9.0 };
+    let late = Datapoint { timestamp: now, value: 9.0, sample_count: 1.0 };
+    let early = Datapoint { timestamp: T0 - PERIOD_MS, value: 9.0, sample_count: 1.0 };
     assert_eq!(evaluate(&a, O, &w, &[late, early], now).state, I);
+}
+
+/// The low-sample rule for percentile alarms (reference §4.3: fewer than `10/(1-p)` samples for
+/// p in [0.5, 1); `10/p` below 0.5 as CloudWatch's documentation adds). Each row: statistic,
+/// N, points oldest → newest as `value/samples` (`-` missing; threshold 1, so 5 breaches and
+/// 0 does not), the mode, and the state expected from OK. The minimum counts are worked out by
+/// hand: p99 1,000, p50 20, p90 100, p99.9 10,000, p10 100, p25 40.
+#[test]
+fn low_sample_percentiles() {
+    use LowSampleCount::{Evaluate as E, Ignore as G};
+    let rows: &[(Statistic, u32, &str, LowSampleCount, Want)] = &[
+        (Statistic::Percentile(99.0), 1, "- - 5/999", G, R),
+        (Statistic::Percentile(99.0), 1, "- - 5/1000", G, S(A)),
+        (Statistic::Percentile(99.0), 1, "- - 5/3", E, S(A)),
+        (Statistic::Percentile(50.0), 1, "- - 5/19", G, R),
+        (Statistic::Percentile(50.0), 1, "- - 5/20", G, S(A)),
+        (Statistic::Percentile(90.0), 1, "- - 5/99", G, R),
+        (Statistic::Percentile(90.0), 1, "- - 5/100", G, S(A)),
+        (Statistic::Percentile(99.9), 1, "- - 5/9999", G, R),
+        (Statistic::Percentile(99.9), 1, "- - 5/10000", G, S(A)),
+        (Statistic::Percentile(10.0), 1, "- - 5/99", G, R),
+        (Statistic::Percentile(10.0), 1, "- - 5/100", G, S(A)),
+        (Statistic::Percentile(25.0), 1, "- - 5/39", G, R),
+        (Statistic::Percentile(25.0), 1, "- - 5/40", G, S(A)),
+        // Only percentiles have the rule.
+        (Statistic::Sum, 1, "- - 5/1", G, S(A)),
+        (Statistic::Maximum, 1, "- - 5/1", G, S(A)),
+        // Only the points the evaluation uses count: the latest N real ones.
+        (Statistic::Percentile(99.0), 1, "5/3 - 5/1000", G, S(A)),
+        (Statistic::Percentile(99.0), 1, "5/1000 - 5/3", G, R),
+        (Statistic::Percentile(99.0), 2, "5/3 5/1000 - 5/1000", G, S(A)),
+        (Statistic::Percentile(99.0), 2, "5/1000 5/1000 - 5/3", G, R),
+        // With fewer real points than N, all of them are used.
+        (Statistic::Percentile(99.0), 3, "5/3 - - - 5/1000", G, R),
+        // No points: the missing-data rules decide, as for any alarm.
+        (Statistic::Percentile(99.0), 1, "- - -", G, S(I)),
+    ];
+    for (statistic, n, points, mode, want) in rows {
+        let mut spec = alarm(*n, 1, TreatMissingData::Missing).spec().clone();
+        spec.statistic = *statistic;
+        spec.evaluate_low_sample_count_percentile = *mode;
+        let a = MetricAlarm::new(spec).unwrap();
+        let cells: Vec<&str> = points.split_whitespace().collect();
+        let now = T0 + cells.len() as i64 * PERIOD_MS + 5_000;
+        let window = evaluation_window(&a, now);
+        assert_eq!(window.periods as usize, cells.len(), "{points}: N + 2 cells");
+        let data: Vec<Datapoint> = cells
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c != "-")
+            .map(|(i, c)| {
+                let (value, samples) = c.split_once('/').unwrap();
+                Datapoint {
+                    timestamp: T0 + i as i64 * PERIOD_MS,
+                    value: value.parse().unwrap(),
+                    sample_count: samples.parse().unwrap(),
+                }
+            })
+            .collect();
+        let out = evaluate(&a, O, &window, &data, now);
+        let ctx = format!("{statistic} N={n} `{points}` {mode:?}: {out:?}");
+        match want {
+            S(s) => assert_eq!(out.state, *s, "{ctx}"),
+            R => {
+                assert_eq!(out.state, O, "{ctx}");
+                assert!(!out.decided, "{ctx}");
+                assert!(out.reason.starts_with("Unchecked: "), "{ctx}");
+            }
+        }
+    }
 }

@@ -1,6 +1,8 @@
 use std::collections::BTreeMap;
 
-use logsight_alarms::{AlarmSpec, ComparisonOperator, MetricRef, Period, TreatMissingData};
+use logsight_alarms::{
+    AlarmSpec, ComparisonOperator, LowSampleCount, MetricRef, Period, TreatMissingData,
+};
 use logsight_metrics::{Delta, MetricStoreOptions, Write};
 
 use super::*;
@@ -23,6 +25,7 @@ fn spec(name: &str) -> AlarmSpec {
         threshold: 1.0,
         comparison: ComparisonOperator::GreaterThanOrEqualToThreshold,
         treat_missing_data: TreatMissingData::NotBreaching,
+        evaluate_low_sample_count_percentile: LowSampleCount::Evaluate,
         alarm_actions: vec!["webhook:http://127.0.0.1:9/hook".parse().unwrap()],
         ok_actions: vec![],
         insufficient_data_actions: vec![],
@@ -139,4 +142,52 @@ fn set_state_disabled_actions_and_composites() {
     assert_eq!(t.new.value, AlarmState::Alarm);
     assert_eq!(t.actions.len(), 1);
     assert!(t.new.reason.contains("ALARM(a) AND NOT OK(b)"));
+}
+
+#[test]
+fn alarms_for_a_metric_match_its_exact_dimensions_statistic_and_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = AlarmRegistry::open(dir.path()).unwrap();
+    let with = |name: &str, change: fn(&mut AlarmSpec)| {
+        let mut s = spec(name);
+        change(&mut s);
+        book.put_metric_alarm(MetricAlarm::new(s).unwrap(), T).unwrap();
+    };
+    with("plain", |_| {});
+    with("p99", |s| s.statistic = Statistic::Percentile(99.0));
+    with("minute", |s| s.period = Period::new(60).unwrap());
+    with("host-a", |s| {
+        s.metric.dimensions.insert("Host".into(), "a".into());
+    });
+    with("other-metric", |s| s.metric.name = "Warnings".into());
+    book.put_composite_alarm(
+        CompositeSpec {
+            name: "both".into(),
+            description: String::new(),
+            rule: "ALARM(plain) AND ALARM(p99)".into(),
+            alarm_actions: vec![],
+            ok_actions: vec![],
+            insufficient_data_actions: vec![],
+            actions_enabled: true,
+        },
+        T,
+    )
+    .unwrap();
+    let names = |q: MetricAlarmQuery| -> Vec<String> {
+        book.for_metric(&q).iter().map(|v| v.definition.name().to_owned()).collect()
+    };
+    let metric = MetricRef { namespace: "App".into(), name: "Errors".into(), ..Default::default() };
+    let q = MetricAlarmQuery { metric: metric.clone(), ..Default::default() };
+    assert_eq!(names(q.clone()), ["minute", "p99", "plain"], "no dimensions means none");
+    assert_eq!(
+        names(MetricAlarmQuery { statistic: Some(Statistic::Sum), ..q.clone() }),
+        ["minute", "plain"]
+    );
+    assert_eq!(
+        names(MetricAlarmQuery { period: Some(Period::new(60).unwrap()), ..q.clone() }),
+        ["minute"]
+    );
+    let mut host = metric;
+    host.dimensions.insert("Host".into(), "a".into());
+    assert_eq!(names(MetricAlarmQuery { metric: host, ..q }), ["host-a"]);
 }

@@ -194,6 +194,43 @@ fn a_filter_over_its_dimension_budget_is_disabled() {
 }
 
 #[test]
+fn a_disabled_filter_stays_disabled_across_a_restart_until_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(MemoryLog::new());
+    let hits = || {
+        let mut s = spec("Hits", "[user, n]", "1");
+        s.dimensions.insert("User".into(), "$user".into());
+        s
+    };
+    let over_budget: Vec<_> =
+        (0..MAX_DIMENSION_COMBINATIONS_PER_HOUR + 1).map(|i| ev(T, &format!("u{i} 1"))).collect();
+    {
+        let rig = Rig::open(log.clone(), dir.path());
+        rig.put(hits());
+        let mut c = rig.consumer();
+        log.append("app", "s", &over_budget);
+        drain(&mut c);
+        assert_eq!(rig.sum("Hits", &[("User", "u0")]), 1.0);
+        assert!(rig.filters.for_group("app")[0].is_disabled());
+    }
+    // A restart (new registry, metric store and consumer over the same files) starts with an
+    // empty budget; without the saved switch the filter would count again.
+    let rig = Rig::open(log.clone(), dir.path());
+    assert!(rig.filters.for_group("app")[0].is_disabled(), "the disable was saved");
+    let mut c = rig.consumer();
+    log.append("app", "s", &[ev(T, "u0 1"), ev(T, "fresh 1")]);
+    drain(&mut c);
+    assert_eq!(rig.sum("Hits", &[("User", "u0")]), 1.0, "still disabled after the restart");
+    assert_eq!(rig.sum("Hits", &[("User", "fresh")]), 0.0);
+    // Replacing the filter starts it afresh.
+    rig.put(hits());
+    assert!(!rig.filters.for_group("app")[0].is_disabled());
+    log.append("app", "s", &[ev(T, "u0 1")]);
+    drain(&mut c);
+    assert_eq!(rig.sum("Hits", &[("User", "u0")]), 2.0);
+}
+
+#[test]
 fn batches_the_log_dropped_are_reported_as_lost() {
     let dir = tempfile::tempdir().unwrap();
     let rig = Rig::open(Arc::new(MemoryLog::new()), dir.path());

@@ -1,9 +1,9 @@
 //! A tower layer in front of the gRPC services (`logsight.*`): every call is authenticated,
 //! authorized, counted and audited like an HTTP one.
 //!
-//! A call whose request is one message (every method but IngestStream) has its body read
-//! whole (already admitted against the in-flight budget by the limits layer outside this one,
-//! and bounded by the largest message) before it runs: its SHA-256 is the payload hash of the
+//! A call whose request is one message (every method but IngestStream) has that message read
+//! (already admitted against the in-flight budget by the limits layer outside this one, and
+//! bounded by the largest message) before it runs: its SHA-256 is the payload hash of the
 //! SigV4 signature, and the message says what the call asks for (`grpc_calls`: the IAM action,
 //! the log groups, the audit parameters). With `--auth` the call must be signed
 //! (`logsight_auth::grpc`: path, host, timestamp, nonce, body hash) by a principal whose
@@ -89,13 +89,23 @@ fn failure(code: &str, message: &str) -> Failure {
     }
 }
 
-/// Reads a unary call's body whole: at most one message of `max_message` bytes and its header.
-async fn read_body(
+/// Reads a one-message request's message: its body up to the end of the first length-prefixed
+/// message (or the end of the body, if sooner), without waiting for the client to end the
+/// stream, as tonic does not. At most `max_message` bytes and the header.
+async fn read_message(
     body: &mut tonic::body::Body,
     max_message: usize,
 ) -> Result<Bytes, tonic::Status> {
     let mut buf = BytesMut::new();
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
+    let whole = |buf: &BytesMut| {
+        buf.len() >= 5
+            && buf.len() - 5 >= u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize
+    };
+    while !whole(&buf) {
+        let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
+        else {
+            break;
+        };
         if let Ok(data) = frame?.into_data() {
             buf.extend_from_slice(&data);
             if buf.len() > max_message + 5 {
@@ -109,12 +119,12 @@ async fn read_body(
     Ok(buf.freeze())
 }
 
-/// A body read by the gate, given to the service: the bytes read, and the body they came
-/// from, kept until the service drops this one so that the admission of its bytes lasts as long
-/// as they are held.
+/// A body whose start the gate has read, given to the service: the bytes read, then the rest
+/// of the body they came from. The source body keeps the admission of its bytes for as long
+/// as the service holds this one.
 struct Replayed {
-    data: Option<Bytes>,
-    _source: tonic::body::Body,
+    read: Option<Bytes>,
+    rest: tonic::body::Body,
 }
 
 impl Body for Replayed {
@@ -123,17 +133,28 @@ impl Body for Replayed {
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
-        Poll::Ready(self.get_mut().data.take().map(|d| Ok(Frame::data(d))))
+        let this = self.get_mut();
+        match this.read.take() {
+            Some(d) => Poll::Ready(Some(Ok(Frame::data(d)))),
+            None => Pin::new(&mut this.rest).poll_frame(cx),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.data.is_none()
+        self.read.is_none() && self.rest.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+        let read = self.read.as_ref().map_or(0, |d| d.len() as u64);
+        let rest = self.rest.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + read);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + read);
+        }
+        hint
     }
 }
 
@@ -230,7 +251,7 @@ where
             let bytes = if STREAMING_REQUESTS.contains(&path.as_str()) {
                 None
             } else {
-                match read_body(&mut body, max_message).await {
+                match read_message(&mut body, max_message).await {
                     Ok(b) => Some(b),
                     Err(status) => {
                         let code = (status.code() as i32).to_string();
@@ -245,7 +266,7 @@ where
                     parts.extensions.insert(identity);
                     let body = match bytes {
                         Some(data) => {
-                            tonic::body::Body::new(Replayed { data: Some(data), _source: body })
+                            tonic::body::Body::new(Replayed { read: Some(data), rest: body })
                         }
                         None => body,
                     };

@@ -178,6 +178,7 @@ fn group_pb(g: GroupInfo, metric_filter_count: i32) -> pb::LogGroup {
         retention_in_days: g.retention_days.map(|d| d as i32),
         metric_filter_count,
         stored_bytes: g.stored_bytes as i64,
+        buffered_bytes: g.buffered_bytes as i64,
     }
 }
 

@@ -674,3 +674,80 @@ fn timestamps_come_from_the_line_or_as_rfc3339_in_jsonl() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+// ---- consistent flags: groups and streams are named with --group and --stream ----
+
+#[test]
+fn groups_and_streams_are_named_with_flags_everywhere() {
+    let server = TestServer::start();
+    let ep = server.endpoint.as_str();
+    let ok = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--endpoint", ep]);
+        logsight_ok(&all, b"")
+    };
+    ok(&["groups", "create", "--group", "app"]);
+    ok(&["streams", "create", "--group", "app", "--stream", "web-1"]);
+    ok(&["groups", "retention", "--group", "app", "--days", "7"]);
+    // The older positional spelling still works, unadvertised.
+    ok(&["groups", "create", "old"]);
+    ok(&["streams", "create", "--group", "app", "web-2"]);
+    let out = ok(&["streams", "list", "--group", "app", "--output", "json"]);
+    assert!(out.contains("web-1") && out.contains("web-2"), "{out}");
+    // One spelling for prefixes: --group-prefix and --stream-prefix (each also --prefix).
+    let out = ok(&["groups", "list", "--group-prefix", "ap", "--output", "json"]);
+    assert!(out.contains("\"app\"") && !out.contains("\"old\""), "{out}");
+    let out = ok(&["groups", "list", "--prefix", "ol", "--output", "json"]);
+    assert!(out.contains("\"old\"") && !out.contains("\"app\""), "{out}");
+    ok(&["streams", "delete", "--group", "app", "--stream", "web-1"]);
+    ok(&["groups", "delete", "--group", "old"]);
+    let out = ok(&["groups", "list", "--output", "json"]);
+    assert!(!out.contains("\"old\""), "{out}");
+
+    // Neither or both spellings: an error that names the flag.
+    let out = logsight(&["groups", "create", "--endpoint", ep], b"");
+    assert!(!out.status.success() && stderr(&out).contains("--group"), "{}", stderr(&out));
+    let out = logsight(&["groups", "create", "--group", "a", "b", "--endpoint", ep], b"");
+    assert!(!out.status.success());
+    // Every command that names a group or a stream says --group / --stream in its help.
+    for cmd in [
+        &["groups", "create"][..],
+        &["groups", "delete"],
+        &["groups", "retention"],
+        &["streams", "create"],
+        &["streams", "list"],
+        &["events", "get"],
+        &["events", "filter"],
+        &["tail"],
+        &["ingest"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let help = logsight_ok(&args, b"");
+        assert!(help.contains("--group"), "{cmd:?}: {help}");
+    }
+    for cmd in [&["streams", "create"][..], &["streams", "delete"], &["events", "get"]] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let help = logsight_ok(&args, b"");
+        assert!(help.contains("--stream"), "{cmd:?}: {help}");
+        assert!(!help.contains("[STREAM]"), "the positional spelling is hidden: {help}");
+    }
+}
+
+// ---- 10. groups list shows the bytes not sealed yet ----
+
+#[test]
+fn groups_list_shows_buffered_bytes() {
+    let server = server_with(&["hello".into(), "world!".into(), "é".into()]);
+    let out =
+        logsight_ok(&["groups", "list", "--output", "json", "--endpoint", &server.endpoint], b"");
+    let row: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    // 5 + 6 + 2 bytes of UTF-8, none sealed yet (the seal threshold is 32 MiB).
+    assert_eq!(row["buffered_bytes"], 13, "{out}");
+    assert_eq!(row["stored_bytes"], 0, "{out}");
+    let out = logsight_ok(&["groups", "list", "--endpoint", &server.endpoint], b"");
+    let header = out.lines().find(|l| l.contains("GROUP")).unwrap();
+    assert!(header.contains("STORED") && header.contains("BUFFERED"), "{out}");
+    assert!(out.contains("13 B"), "{out}");
+}

@@ -14,9 +14,9 @@ use cwl::types::InputLogEvent;
 use crate::support::now_ms;
 
 /// The HTTP and gRPC APIs over one shared state and a fresh store, on their own runtime.
-struct Server {
-    http: String,
-    grpc: String,
+pub(crate) struct Server {
+    pub(crate) http: String,
+    pub(crate) grpc: String,
     _dir: tempfile::TempDir,
     stop: Option<tokio::sync::watch::Sender<bool>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -25,7 +25,7 @@ struct Server {
 impl Server {
     /// Starts both APIs with the audit trail on; with `principals` (a principals file's JSON)
     /// calls must be signed. The server's clock runs `skew_ms` ahead of the real one.
-    fn start(principals: Option<&str>, skew_ms: i64) -> Server {
+    pub(crate) fn start(principals: Option<&str>, skew_ms: i64) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store =
             Arc::new(logsight_storage::Store::open(dir.path(), Default::default()).unwrap());
@@ -75,7 +75,7 @@ impl Server {
     }
 
     /// An SDK client signing with this key pair, region us-east-1, no retries.
-    fn client(&self, akid: &str, secret: &str) -> cwl::Client {
+    pub(crate) fn client(&self, akid: &str, secret: &str) -> cwl::Client {
         let conf = cwl::Config::builder()
             .behavior_version(cwl::config::BehaviorVersion::latest())
             .region(cwl::config::Region::new("us-east-1"))
@@ -132,7 +132,7 @@ fn event(ts: i64, msg: &str) -> InputLogEvent {
     InputLogEvent::builder().timestamp(ts).message(msg).build().unwrap()
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
@@ -433,7 +433,7 @@ fn protocol_errors_are_cloudwatch_errors() {
     assert!(body.contains("# TYPE logsight_api_call_seconds histogram"), "{body}");
 }
 
-const PRINCIPALS: &str = r#"[
+pub(crate) const PRINCIPALS: &str = r#"[
   {"name": "admin", "access_key_id": "AKIDADMIN", "secret_access_key": "admin-secret-key",
    "policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}},
   {"name": "app-writer", "access_key_id": "AKIDWRITER", "secret_access_key": "writer-secret-key",
@@ -485,7 +485,7 @@ fn sigv4_refusals() {
 }
 
 /// Reads every audit record as JSON, waiting (up to 20 s) until `done` holds for them.
-async fn audit_records(
+pub(crate) async fn audit_records(
     c: &cwl::Client,
     done: impl Fn(&[serde_json::Value]) -> bool,
 ) -> Vec<serde_json::Value> {
@@ -658,13 +658,14 @@ fn grpc_calls_are_audited_and_refused_under_auth() {
             records.iter().filter(|e| e["additionalEventData"]["protocol"] == "grpc").collect();
         assert_eq!(grpc[0]["eventName"], "CreateLogGroup");
         assert!(grpc[0].get("errorCode").is_none(), "{}", grpc[0]);
+        assert_eq!(grpc[0]["requestParameters"]["logGroupName"], "viagrpc");
         assert_eq!(grpc[0]["sourceIPAddress"], "127.0.0.1");
         assert_eq!(grpc[1]["errorCode"], "ResourceAlreadyExistsException");
         assert_eq!(grpc[1]["errorMessage"], "log group \"viagrpc\" already exists");
     });
     drop(server);
 
-    // With principals, the gRPC API (which can not verify them yet) refuses every call.
+    // With principals, an unsigned gRPC call is refused.
     let server = Server::start(Some(PRINCIPALS), 0);
     rt().block_on(async {
         let mut g = pb::logs_client::LogsClient::connect(server.grpc.clone()).await.unwrap();

@@ -8,13 +8,15 @@ use logsight_proto::v1::logs_client::LogsClient;
 use logsight_proto::v1::watch_client::WatchClient;
 use tonic::transport::Channel;
 
+use crate::signing::{Signer, Signing};
+
 /// The address `serve` listens on by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 /// The endpoint client commands use by default (the server's default address).
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7070";
 
-/// A connected API client.
-pub type Client = LogsClient<Channel>;
+/// A connected API client; it signs its calls when keys are configured (`signing`).
+pub type Client = LogsClient<Signing>;
 
 /// A multi-threaded runtime for a client or server command.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -27,6 +29,30 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 /// The environment variable that sets `--endpoint` for every client command.
 pub const ENDPOINT_ENV: &str = "LOGSIGHT_ENDPOINT";
 
+/// The environment variable that sets `--ca-cert`.
+pub const CA_CERT_ENV: &str = "LOGSIGHT_CA_CERT";
+
+/// The `--ca-cert` of this process, set once by `main`.
+static CA_CERT: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+
+/// Trusts the CA certificate in `path` (PEM) for https:// endpoints, besides the system's.
+pub fn trust_ca_cert(path: Option<std::path::PathBuf>) {
+    let _ = CA_CERT.set(path);
+}
+
+/// The TLS settings of an https:// endpoint: the `--ca-cert` if given, else the system's roots.
+fn tls_config() -> Result<tonic::transport::ClientTlsConfig> {
+    let tls = tonic::transport::ClientTlsConfig::new();
+    Ok(match CA_CERT.get().and_then(Option::as_ref) {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading the CA certificate {}", path.display()))?;
+            tls.ca_certificate(tonic::transport::Certificate::from_pem(pem))
+        }
+        None => tls.with_native_roots(),
+    })
+}
+
 /// `HOST:PORT` as `http://HOST:PORT`; a URL with a scheme is kept as it is.
 fn endpoint_url(endpoint: &str) -> String {
     if endpoint.contains("://") { endpoint.to_owned() } else { format!("http://{endpoint}") }
@@ -34,38 +60,40 @@ fn endpoint_url(endpoint: &str) -> String {
 
 /// Connects to `endpoint` (`http://HOST:PORT`, or `HOST:PORT`).
 pub async fn connect(endpoint: &str) -> Result<Client> {
-    let url = endpoint_url(endpoint);
-    // tonic nests the same words in its error's sources: say it once, with the root cause.
-    let channel = Channel::from_shared(url.clone())
-        .map_err(|_| anyhow::anyhow!("invalid endpoint {endpoint:?}: expected http://HOST:PORT"))?
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .map_err(|e| {
-            let root = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
-                .last()
-                .map_or_else(|| e.to_string(), ToString::to_string);
-            anyhow::anyhow!(
-                "cannot connect to {url}: {root}\n\
-                 hint: is the server running? Start it with `logsight serve`, or point \
-                 --endpoint (or {ENDPOINT_ENV}) at it"
-            )
-        })?;
-    Ok(LogsClient::new(channel)
+    Ok(LogsClient::new(channel(endpoint).await?)
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(16 << 20))
 }
 
+/// A channel to `endpoint` that signs calls with the keys of the environment, if any.
+async fn channel(endpoint: &str) -> Result<Signing> {
+    let signer = Signer::from_env()?;
+    let url = endpoint_url(endpoint);
+    // tonic nests the same words in its error's sources: say it once, with the root cause.
+    let mut ep = Channel::from_shared(url.clone())
+        .map_err(|_| anyhow::anyhow!("invalid endpoint {endpoint:?}: expected http://HOST:PORT"))?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5));
+    if url.starts_with("https://") {
+        ep = ep.tls_config(tls_config()?).context("setting up TLS")?;
+    }
+    let channel = ep.connect().await.map_err(|e| {
+        let root = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+            .last()
+            .map_or_else(|| e.to_string(), ToString::to_string);
+        anyhow::anyhow!(
+            "cannot connect to {url}: {root}\n\
+                 hint: is the server running? Start it with `logsight serve`, or point \
+                 --endpoint (or {ENDPOINT_ENV}) at it"
+        )
+    })?;
+    let origin = url.parse().with_context(|| format!("invalid endpoint {endpoint:?}"))?;
+    Ok(Signing::new(channel, origin, signer))
+}
+
 /// Connects a client of the `Watch` service (metric filters, metrics, alarms) to `endpoint`.
-pub async fn connect_watch(endpoint: &str) -> Result<WatchClient<Channel>> {
-    let channel = Channel::from_shared(endpoint.to_owned())
-        .with_context(|| format!("invalid endpoint {endpoint:?}: expected http://HOST:PORT"))?
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {endpoint}"))?;
-    Ok(WatchClient::new(channel))
+pub async fn connect_watch(endpoint: &str) -> Result<WatchClient<Signing>> {
+    Ok(WatchClient::new(channel(endpoint).await?))
 }
 
 /// Turns a status into an error that reads well: the server's message, or the code.

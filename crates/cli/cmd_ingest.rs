@@ -595,8 +595,9 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         eprintln!("error: {e}");
         if !args.create && e.contains("does not exist") {
             eprintln!(
-                "hint: create it first (`logsight groups create GROUP`, `logsight streams create \
-                 --group GROUP STREAM`), or pass --create to create missing groups and streams"
+                "hint: create it first (`logsight groups create --group GROUP`, `logsight streams \
+                 create --group GROUP --stream STREAM`), or pass --create to create missing \
+                 groups and streams"
             );
         }
         return Ok(ExitCode::FAILURE);

@@ -37,14 +37,22 @@ pub struct ServeArgs {
     /// read, write and delete every log group).
     #[arg(long)]
     insecure_no_auth: bool,
+    /// PEM file of the server's TLS certificate chain (leaf first): both APIs then speak TLS
+    /// only (clients use https://). Needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM file of the TLS certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// JSON config file: {"data_dir": "...", "listen": "...", "http_listen": "...",
     /// "auth": "FILE", "max_inflight_bytes": N,
     /// "admission_wait_ms": N, "live_tail_update_interval_ms": N (default 1000),
     /// "live_tail_timeout_ms": N (default 3 h), and the limits on clients (README, "Limits"):
     /// "max_concurrent_streams", "stream_window_bytes", "connection_window_bytes",
     /// "request_timeout_ms", "max_connections", "fd_reserve", "idle_timeout_ms",
-    /// "filter_scan_time_ms"}, and the modes of data files and directories in octal,
-    /// "file_mode" (default "0600") and "dir_mode" (default "0700"). Flags override it.
+    /// "filter_scan_time_ms"}, the modes of data files and directories in octal, "file_mode"
+    /// (default "0600") and "dir_mode" (default "0700"), and "tls_cert": "FILE",
+    /// "tls_key": "FILE". Flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -71,6 +79,8 @@ struct Config {
     filter_scan_time_ms: Option<u64>,
     file_mode: Option<String>,
     dir_mode: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
@@ -110,6 +120,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         opts.live_tail_timeout = std::time::Duration::from_millis(ms);
     }
     apply_limits(&config, &mut opts)?;
+    match (args.tls_cert.or(config.tls_cert.clone()), args.tls_key.or(config.tls_key.clone())) {
+        (Some(cert), Some(key)) => {
+            opts.tls = Some(logsight_server::tls::TlsConfig::from_pem_files(&cert, &key)?);
+        }
+        (None, None) => {}
+        _ => anyhow::bail!("TLS needs both a certificate (tls_cert) and its key (tls_key)"),
+    }
     // Listen before opening the store: a taken port must leave no data directory behind.
     let listener = bind(&listen, "gRPC")?;
     let http_listener = bind(&http_listen, "HTTP")?;
@@ -153,9 +170,15 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
+        let http_opts = logsight_http::HttpOptions::from_server(&opts);
         let (grpc, http) = tokio::join!(
             logsight_server::serve_grpc(listener, shared.clone(), &opts, stopped(stop_rx.clone())),
-            logsight_http::serve(http_listener, shared.clone(), opts.max_message_bytes, stopped(stop_rx)),
+            logsight_http::serve_with(
+                http_listener,
+                shared.clone(),
+                &http_opts,
+                stopped(stop_rx)
+            ),
         );
         let closed = shared.close().await;
         grpc?;

@@ -38,8 +38,8 @@ enum StreamsCommand {
         /// The log group.
         #[arg(long)]
         group: String,
-        /// The stream's name.
-        name: String,
+        #[command(flatten)]
+        name: StreamName,
     },
     /// List a group's log streams.
     List {
@@ -64,9 +64,26 @@ enum StreamsCommand {
         /// The log group.
         #[arg(long)]
         group: String,
-        /// The stream's name.
-        name: String,
+        #[command(flatten)]
+        name: StreamName,
     },
+}
+
+/// The log stream a command acts on: `--stream NAME`, as every command names streams. The name
+/// as a positional argument, the older spelling, is still taken (hidden from help).
+#[derive(Debug, Args)]
+struct StreamName {
+    /// The log stream.
+    #[arg(long = "stream", value_name = "STREAM", required_unless_present = "positional")]
+    flag: Option<String>,
+    #[arg(hide = true, value_name = "STREAM", conflicts_with = "flag")]
+    positional: Option<String>,
+}
+
+impl StreamName {
+    fn into_name(self) -> String {
+        self.flag.or(self.positional).expect("clap requires one")
+    }
 }
 
 pub fn run(args: StreamsArgs) -> Result<ExitCode> {
@@ -74,6 +91,7 @@ pub fn run(args: StreamsArgs) -> Result<ExitCode> {
         let mut c = connect(&args.endpoint).await?;
         match args.command {
             StreamsCommand::Create { group, name } => {
+                let name = name.into_name();
                 c.create_log_stream(pb::CreateLogStreamRequest {
                     log_group_name: group.clone(),
                     log_stream_name: name.clone(),
@@ -83,6 +101,7 @@ pub fn run(args: StreamsArgs) -> Result<ExitCode> {
                 println!("created log stream {name} in {group}");
             }
             StreamsCommand::Delete { group, name } => {
+                let name = name.into_name();
                 c.delete_log_stream(pb::DeleteLogStreamRequest {
                     log_group_name: group.clone(),
                     log_stream_name: name.clone(),

@@ -25,6 +25,7 @@ mod cmd_verify;
 mod common;
 mod lines;
 mod print;
+mod signing;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,10 @@ use clap::{CommandFactory, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "logsight", version, about, long_about = None)]
 struct Cli {
+    /// PEM file of a CA certificate to trust for https:// endpoints (a self-signed server's),
+    /// besides the system's.
+    #[arg(long, global = true, env = client::CA_CERT_ENV, value_name = "FILE")]
+    ca_cert: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
+    client::trust_ca_cert(cli.ca_cert);
     let result = match cli.command {
         Command::Import(args) => cmd_import::run(args),
         Command::Export(args) => cmd_export::run(args),

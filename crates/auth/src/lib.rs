@@ -12,7 +12,9 @@
 //!   must match both the action and the resource, with `*` and `?` wildcards).
 //! - [`principals`]: the principals file and the lookup by access key id.
 //! - [`replay`]: a window of recently seen signatures, for transports that refuse replays.
+//! - [`grpc`]: signing gRPC calls (path, host, timestamp, nonce, body hash) for clients.
 
+pub mod grpc;
 pub mod policy;
 pub mod principals;
 pub mod replay;

@@ -92,10 +92,14 @@ pub struct Policy {
     statements: Vec<Statement>,
 }
 
+/// The services whose actions policies may name.
+const SERVICES: [&str; 2] = ["logs", "cloudwatch"];
+
 impl Policy {
     /// Parses an IAM policy document (`{"Version"?, "Statement": [{"Effect", "Action",
     /// "Resource"}]}`; `Statement`, `Action` and `Resource` may be single values). Actions must
-    /// be `*` or `logs:...`.
+    /// be `*`, `logs:...` (log groups, streams, events, metric filters) or `cloudwatch:...`
+    /// (metrics and alarms).
     pub fn from_value(v: serde_json::Value) -> Result<Self> {
         let raw: RawPolicy =
             serde_json::from_value(v).map_err(|e| AuthError::InvalidPolicy(e.to_string()))?;
@@ -112,11 +116,16 @@ impl Policy {
                     "statement {i} needs at least one Action and one Resource"
                 )));
             }
-            if let Some(a) =
-                actions.iter().find(|a| *a != "*" && !a.to_ascii_lowercase().starts_with("logs:"))
-            {
+            let known = |a: &str| {
+                let a = a.to_ascii_lowercase();
+                a == "*"
+                    || SERVICES
+                        .iter()
+                        .any(|s| a.strip_prefix(s).is_some_and(|r| r.starts_with(':')))
+            };
+            if let Some(a) = actions.iter().find(|a| !known(a)) {
                 return Err(AuthError::InvalidPolicy(format!(
-                    "statement {i}: action {a:?} is not \"*\" or \"logs:...\""
+                    "statement {i}: action {a:?} is not \"*\", \"logs:...\" or \"cloudwatch:...\""
                 )));
             }
             statements.push(Statement { effect: s.effect, actions, resources });
@@ -226,10 +235,24 @@ mod tests {
     }
 
     #[test]
+    fn cloudwatch_actions_are_their_own() {
+        let p = Policy::from_value(serde_json::json!({"Statement": [
+            {"Effect": "Allow", "Action": ["CloudWatch:Put*", "logs:*"], "Resource": "*"}]}))
+        .unwrap();
+        assert_eq!(p.evaluate("cloudwatch:PutMetricAlarm", &["*"]), Decision::Allow);
+        assert_eq!(p.evaluate("cloudwatch:DeleteAlarms", &["*"]), Decision::ImplicitDeny);
+        let logs_only = Policy::from_value(serde_json::json!({"Statement": [
+            {"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}))
+        .unwrap();
+        assert_eq!(logs_only.evaluate("cloudwatch:PutMetricAlarm", &["*"]), Decision::ImplicitDeny);
+    }
+
+    #[test]
     fn invalid_documents_are_refused() {
         for bad in [
             r#"{"Statement":[{"Effect":"Maybe","Action":"logs:*","Resource":"*"}]}"#,
             r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
+            r#"{"Statement":[{"Effect":"Allow","Action":"cloudwatchlogs:*","Resource":"*"}]}"#,
             r#"{"Statement":[{"Effect":"Allow","Action":[],"Resource":"*"}]}"#,
             r#"{"Statement":[{"Effect":"Allow","Action":"logs:*"}]}"#,
             r#"{"Statement":[{"Effect":"Allow","Action":"logs:*","Resource":"*","Condition":{}}]}"#,

@@ -25,7 +25,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use logsight_auth::sigv4;
 use logsight_server::audit::{Call, Failure, Protocol};
+use logsight_server::conn::{self, Conn, ConnInfo, ConnLimits};
 use logsight_server::tail::new_id;
+use logsight_server::tls::TlsConfig;
 use logsight_server::{ServiceError, Shared, error_code, http_status};
 use tokio::net::TcpListener;
 
@@ -52,27 +54,124 @@ pub fn router(shared: Arc<Shared>, max_body_bytes: usize) -> Router {
         .with_state(shared)
 }
 
-/// Serves the HTTP API on `listener` until `shutdown` completes and in-flight requests finish.
+/// How the HTTP listener serves.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Bounds on connections (the same accept loop as the gRPC listener's).
+    pub limits: ConnLimits,
+    /// Serve TLS with this certificate; `None`: plain TCP.
+    pub tls: Option<TlsConfig>,
+}
+
+impl HttpOptions {
+    /// The HTTP listener's options within a server's: its connection limits and TLS.
+    pub fn from_server(opts: &logsight_server::ServerOptions) -> Self {
+        HttpOptions {
+            max_body_bytes: opts.max_message_bytes,
+            limits: opts.conn_limits(),
+            tls: opts.tls.clone(),
+        }
+    }
+}
+
+/// Serves the HTTP API on `listener` until `shutdown` completes and in-flight requests finish,
+/// with the default connection limits and no TLS.
 pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     max_body_bytes: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HttpError> {
-    let app = router(shared, max_body_bytes).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    let opts = HttpOptions {
+        max_body_bytes,
+        ..HttpOptions::from_server(&logsight_server::ServerOptions::default())
+    };
+    serve_with(listener, shared, &opts, shutdown).await
+}
+
+/// Serves the HTTP API on `listener` with `opts` until `shutdown` completes and in-flight
+/// requests finish. Connections come from the server's accept loop (`logsight_server::conn`):
+/// a connection cap, idle connections closed, TLS handshakes off the loop.
+pub async fn serve_with(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    opts: &HttpOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HttpError> {
+    let local = listener.local_addr()?;
+    let tls = opts.tls.as_ref().map(|t| t.acceptor(b"http/1.1"));
+    let accepted = Accepted { conns: conn::incoming_with(listener, opts.limits, tls), local };
+    let app = router(shared, opts.max_body_bytes)
+        .layer(axum::middleware::from_fn(count_call))
+        .into_make_service_with_connect_info::<Peer>();
+    axum::serve(accepted, app).with_graceful_shutdown(shutdown).await?;
     Ok(())
+}
+
+/// A client of the HTTP listener: its address, and its connection (whose open requests keep it
+/// from being closed as idle).
+#[derive(Debug, Clone)]
+pub struct Peer {
+    remote: Option<SocketAddr>,
+    conn: Option<ConnInfo>,
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Accepted>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Accepted>) -> Self {
+        stream.remote_addr().clone()
+    }
+}
+
+/// The connections of the accept loop, as axum's listener.
+struct Accepted {
+    conns: tokio_stream::wrappers::ReceiverStream<std::io::Result<Conn>>,
+    local: SocketAddr,
+}
+
+impl axum::serve::Listener for Accepted {
+    type Io = Conn;
+    type Addr = Peer;
+
+    async fn accept(&mut self) -> (Conn, Peer) {
+        loop {
+            match tokio_stream::StreamExt::next(&mut self.conns).await {
+                Some(Ok(c)) => {
+                    let info = c.info().clone();
+                    return (c, Peer { remote: info.remote, conn: Some(info) });
+                }
+                Some(Err(e)) => tracing::debug!(error = %e, "accepting an HTTP connection failed"),
+                // The loop only ends once this listener is dropped.
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Peer> {
+        Ok(Peer { remote: Some(self.local), conn: None })
+    }
+}
+
+/// Counts a request as a call on its connection while it runs (the idle timeout spares it).
+async fn count_call(
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let _call = peer.conn.as_ref().map(ConnInfo::call);
+    next.run(req).await
 }
 
 async fn api(
     State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&shared, Some(peer), &method, &uri, &headers, body).await
+    handle(&shared, peer.remote, &method, &uri, &headers, body).await
 }
 
 /// Handles one API request; never panics on any input, and answers every failure with a

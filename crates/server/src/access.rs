@@ -111,6 +111,20 @@ impl Access {
         operation: &str,
         group: Option<&str>,
     ) -> Result<(), ServiceError> {
+        let arn = group_arn(&identity.region, group.unwrap_or("*"));
+        let all = format!("{arn}:*");
+        self.authorize_action(identity, &format!("logs:{operation}"), &[&arn, &all])
+    }
+
+    /// Whether `identity` may perform `action` (`service:Operation`) on any of `resources`
+    /// (the first is the one named in a refusal): explicit Deny wins; otherwise an Allow must
+    /// match the action and a resource.
+    pub fn authorize_action(
+        &self,
+        identity: &Identity,
+        action: &str,
+        resources: &[&str],
+    ) -> Result<(), ServiceError> {
         let Some(principals) = &self.principals else { return Ok(()) };
         let Caller::Principal { name, access_key_id } = &identity.caller else {
             return Err(ServiceError::AccessDenied("the caller is not authenticated".into()));
@@ -120,16 +134,14 @@ impl Access {
                 "unknown access key id {access_key_id:?}"
             )));
         };
-        let arn = group_arn(&identity.region, group.unwrap_or("*"));
-        let all = format!("{arn}:*");
-        let action = format!("logs:{operation}");
-        let why = match principal.policy().evaluate(&action, &[&arn, &all]) {
+        let why = match principal.policy().evaluate(action, resources) {
             Decision::Allow => return Ok(()),
             Decision::ExplicitDeny => "with an explicit deny in an identity-based policy",
             Decision::ImplicitDeny => "because no identity-based policy allows the action",
         };
+        let resource = resources.first().copied().unwrap_or("*");
         Err(ServiceError::AccessDenied(format!(
-            "User: arn:aws:iam::{ACCOUNT_ID}:user/{name} is not authorized to perform: {action} on resource: {arn} {why}"
+            "User: arn:aws:iam::{ACCOUNT_ID}:user/{name} is not authorized to perform: {action} on resource: {resource} {why}"
         )))
     }
 }

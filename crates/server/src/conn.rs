@@ -9,6 +9,9 @@
 //! - A connection with no call open for [`ConnLimits::idle_timeout`] is closed; so is one that
 //!   never sends a request at all. Each connection counts its open calls through the
 //!   [`ConnInfo`] that tonic puts in every request's extensions ([`ConnInfo::call`]).
+//! - With TLS ([`incoming_with`]), each accepted connection's handshake runs on a task of its
+//!   own, holding its connection slot, for at most [`crate::tls::HANDSHAKE_TIMEOUT`]; a client
+//!   that stalls or fails it is dropped without delaying other accepts.
 
 use std::io;
 use std::net::SocketAddr;
@@ -22,7 +25,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
+
+use crate::tls::HANDSHAKE_TIMEOUT;
 
 /// Bounds on connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,11 +108,36 @@ impl ConnState {
     }
 }
 
-/// An accepted connection: a TCP stream that fails its reads once it has been idle too long,
-/// and that holds one of the connection slots until it is dropped.
+/// The bytes of a connection: plain TCP, or TLS over it.
+#[derive(Debug)]
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl Io {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Io::Plain(t) => t,
+            Io::Tls(t) => t.get_ref().0,
+        }
+    }
+}
+
+macro_rules! on_io {
+    ($io:expr, $s:ident => $e:expr) => {
+        match $io {
+            Io::Plain($s) => $e,
+            Io::Tls($s) => $e,
+        }
+    };
+}
+
+/// An accepted connection: a TCP stream (or a TLS session over one) that fails its reads once
+/// it has been idle too long, and that holds one of the connection slots until it is dropped.
 #[derive(Debug)]
 pub struct Conn {
-    io: TcpStream,
+    io: Io,
     info: ConnInfo,
     idle_timeout: Duration,
     timer: Pin<Box<Sleep>>,
@@ -114,12 +145,12 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn new(io: TcpStream, slot: OwnedSemaphorePermit, idle_timeout: Duration) -> Self {
+    fn new(io: Io, slot: OwnedSemaphorePermit, idle_timeout: Duration) -> Self {
         let state = Arc::new(ConnState {
             calls: AtomicUsize::new(0),
             idle_since: Mutex::new(Instant::now()),
         });
-        let info = ConnInfo { remote: io.peer_addr().ok(), state };
+        let info = ConnInfo { remote: io.tcp().peer_addr().ok(), state };
         let timer = Box::pin(tokio::time::sleep(idle_timeout));
         Conn { io, info, idle_timeout, timer, _slot: slot }
     }
@@ -147,7 +178,7 @@ impl AsyncRead for Conn {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.io).poll_read(cx, buf) {
+        match on_io!(&mut this.io, io => Pin::new(io).poll_read(cx, buf)) {
             Poll::Pending => match this.poll_idle(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(()) => {
@@ -165,7 +196,7 @@ impl AsyncRead for Conn {
 
 impl AsyncWrite for Conn {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, b)
+        on_io!(&mut self.get_mut().io, io => Pin::new(io).poll_write(cx, b))
     }
 
     fn poll_write_vectored(
@@ -173,19 +204,26 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        on_io!(&mut self.get_mut().io, io => Pin::new(io).poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        on_io!(&self.io, io => io.is_write_vectored())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        on_io!(&mut self.get_mut().io, io => Pin::new(io).poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+        on_io!(&mut self.get_mut().io, io => Pin::new(io).poll_shutdown(cx))
+    }
+}
+
+impl Conn {
+    /// The connection as request handlers see it.
+    pub fn info(&self) -> &ConnInfo {
+        &self.info
     }
 }
 
@@ -215,6 +253,16 @@ fn next_backoff(current: Duration) -> Duration {
 
 /// Accepts connections from `listener` within `limits` until the returned stream is dropped.
 pub fn incoming(listener: TcpListener, limits: ConnLimits) -> ReceiverStream<io::Result<Conn>> {
+    incoming_with(listener, limits, None)
+}
+
+/// Like [`incoming`], and with `tls`, completes each connection's TLS handshake before
+/// handing it on.
+pub fn incoming_with(
+    listener: TcpListener,
+    limits: ConnLimits,
+    tls: Option<TlsAcceptor>,
+) -> ReceiverStream<io::Result<Conn>> {
     let cap = connection_cap(limits.max_connections, limits.fd_reserve, fd_limit());
     tracing::info!(
         max_connections = cap,
@@ -222,7 +270,7 @@ pub fn incoming(listener: TcpListener, limits: ConnLimits) -> ReceiverStream<io:
         "accepting connections"
     );
     let (tx, rx) = mpsc::channel(1);
-    tokio::spawn(accept_loop(listener, cap, limits.idle_timeout, tx));
+    tokio::spawn(accept_loop(listener, cap, limits.idle_timeout, tls, tx));
     ReceiverStream::new(rx)
 }
 
@@ -230,6 +278,7 @@ async fn accept_loop(
     listener: TcpListener,
     cap: usize,
     idle_timeout: Duration,
+    tls: Option<TlsAcceptor>,
     tx: mpsc::Sender<io::Result<Conn>>,
 ) {
     let slots = Arc::new(Semaphore::new(cap));
@@ -256,9 +305,25 @@ async fn accept_loop(
             Ok((stream, _)) => {
                 backoff = Duration::ZERO;
                 let _ = stream.set_nodelay(true);
-                if tx.send(Ok(Conn::new(stream, slot, idle_timeout))).await.is_err() {
-                    return;
-                }
+                let Some(tls) = &tls else {
+                    if tx.send(Ok(Conn::new(Io::Plain(stream), slot, idle_timeout))).await.is_err()
+                    {
+                        return;
+                    }
+                    continue;
+                };
+                let (tls, tx) = (tls.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let peer = stream.peer_addr().ok();
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                        Ok(Ok(s)) => {
+                            let conn = Conn::new(Io::Tls(Box::new(s)), slot, idle_timeout);
+                            let _ = tx.send(Ok(conn)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(?peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(?peer, "TLS handshake timed out"),
+                    }
+                });
             }
             Err(e) if exhausted(&e) => {
                 backoff = next_backoff(backoff);

@@ -13,6 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::access::Identity;
 use crate::admission::Admission;
 use crate::error::{ServiceError, error_code};
 use crate::rules::Rejected;
@@ -35,12 +36,20 @@ pub struct LogsService {
     stopping: watch::Receiver<bool>,
     /// Metric filters: counted in DescribeLogGroups, deleted with their group.
     metric_filters: Option<Arc<logsight_watch::Watch>>,
+    /// Authorizes each IngestStream batch (the gate authorizes every other call whole).
+    access: Option<Arc<crate::Shared>>,
 }
 
 impl LogsService {
     /// Attaches the Watch side, whose metric filters belong to log groups.
     pub(crate) fn with_watch(mut self, watch: Arc<logsight_watch::Watch>) -> Self {
         self.metric_filters = Some(watch);
+        self
+    }
+
+    /// Authorizes IngestStream batches with the access control of `shared`.
+    pub(crate) fn with_access(mut self, shared: Arc<crate::Shared>) -> Self {
+        self.access = Some(shared);
         self
     }
 
@@ -54,7 +63,14 @@ impl LogsService {
         tail_timing: tail::Timing,
         stopping: watch::Receiver<bool>,
     ) -> Self {
-        LogsService { service, admission, tail_timing, stopping, metric_filters: None }
+        LogsService {
+            service,
+            admission,
+            tail_timing,
+            stopping,
+            metric_filters: None,
+            access: None,
+        }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -82,10 +98,29 @@ impl LogsService {
         .await
     }
 
-    /// Stores one IngestStream batch; its acknowledgement.
-    async fn ingest(&self, batch: pb::IngestStreamRequest) -> pb::IngestStreamResponse {
+    /// Stores one IngestStream batch sent by `identity` (set by the gate); its
+    /// acknowledgement.
+    async fn ingest(
+        &self,
+        batch: pb::IngestStreamRequest,
+        identity: Option<&Identity>,
+    ) -> pb::IngestStreamResponse {
         let id = batch.batch_id;
         let put = async {
+            if let Some(shared) = &self.access {
+                let access = shared.access();
+                match identity {
+                    Some(who) => {
+                        access.authorize(who, "PutLogEvents", Some(&batch.log_group_name))?
+                    }
+                    None if access.required() => {
+                        return Err(ServiceError::MissingAuthentication(
+                            "the call was not authenticated".into(),
+                        ));
+                    }
+                    None => {}
+                }
+            }
             let producer = wire_producer(batch.producer_id, batch.sequence)?;
             self.put(batch.log_group_name, batch.log_stream_name, batch.log_events, producer).await
         };
@@ -143,6 +178,7 @@ fn group_pb(g: GroupInfo, metric_filter_count: i32) -> pb::LogGroup {
         retention_in_days: g.retention_days.map(|d| d as i32),
         metric_filter_count,
         stored_bytes: g.stored_bytes as i64,
+        buffered_bytes: g.buffered_bytes as i64,
     }
 }
 
@@ -375,6 +411,7 @@ impl Logs for LogsService {
         &self,
         req: Request<Streaming<pb::IngestStreamRequest>>,
     ) -> Reply<Self::IngestStreamStream> {
+        let identity = req.extensions().get::<Identity>().cloned().map(Arc::new);
         let mut incoming = req.into_inner();
         let (tx, rx) = mpsc::channel(INGEST_WINDOW);
         let me = Arc::new(self.clone());
@@ -402,9 +439,10 @@ impl Logs for LogsService {
                     }
                     next = incoming.next(), if window_open => match next {
                         Some(Ok(batch)) => {
-                            let me = me.clone();
+                            let (me, who) = (me.clone(), identity.clone());
                             let id = batch.batch_id;
-                            let task = tokio::spawn(async move { me.ingest(batch).await });
+                            let task =
+                                tokio::spawn(async move { me.ingest(batch, who.as_deref()).await });
                             inflight.push_back((id, task));
                         }
                         Some(Err(status)) => {

@@ -26,6 +26,8 @@
 //!   byte budget charged before request bodies are buffered, the connection cap with a
 //!   descriptor reserve for the store, idle connections closed, an accept loop that backs off.
 //!
+//! - [`tls`]: the listeners' TLS configuration (rustls), from PEM files.
+//!
 //! Start a server with [`run`]; it returns after `shutdown` completes and in-flight calls finish,
 //! having flushed the store.
 
@@ -36,6 +38,7 @@ pub mod conn;
 pub mod error;
 pub mod filter;
 pub mod grpc;
+pub mod grpc_calls;
 pub mod grpc_gate;
 pub mod limits;
 pub mod metrics;
@@ -43,6 +46,7 @@ pub mod rules;
 pub mod service;
 pub mod shared;
 pub mod tail;
+pub mod tls;
 pub mod token;
 pub mod watch_grpc;
 
@@ -109,6 +113,8 @@ pub struct ServerOptions {
     pub audit: bool,
     /// The principals that may call; `None`: calls need no credentials.
     pub principals: Option<logsight_auth::Principals>,
+    /// Serve TLS (on both listeners) with this certificate; `None`: plain TCP.
+    pub tls: Option<tls::TlsConfig>,
 }
 
 impl Default for ServerOptions {
@@ -133,6 +139,18 @@ impl Default for ServerOptions {
             watch: logsight_watch::WatchOptions::default(),
             audit: false,
             principals: None,
+            tls: None,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// The bounds on each listener's connections.
+    pub fn conn_limits(&self) -> conn::ConnLimits {
+        conn::ConnLimits {
+            max_connections: self.max_connections,
+            fd_reserve: self.fd_reserve,
+            idle_timeout: self.idle_timeout,
         }
     }
 }
@@ -152,6 +170,9 @@ pub enum ServerError {
     /// The audit group could not be prepared.
     #[error("preparing the audit log group: {0}")]
     Audit(String),
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting, lets
@@ -191,7 +212,8 @@ pub async fn serve_grpc(
         tail_timing,
         stop_rx,
     )
-    .with_watch(shared.watch().clone());
+    .with_watch(shared.watch().clone())
+    .with_access(shared.clone());
     let store = shared.service().store().clone();
     let watch_service =
         WatchServer::new(watch_grpc::WatchService::new(shared.watch().clone(), store))
@@ -202,13 +224,10 @@ pub async fn serve_grpc(
         .max_encoding_message_size(opts.max_message_bytes);
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<LogsServer<grpc::LogsService>>().await;
-    let incoming = conn::incoming(
+    let incoming = conn::incoming_with(
         listener,
-        conn::ConnLimits {
-            max_connections: opts.max_connections,
-            fd_reserve: opts.fd_reserve,
-            idle_timeout: opts.idle_timeout,
-        },
+        opts.conn_limits(),
+        opts.tls.as_ref().map(|t| t.acceptor(b"h2")),
     );
     tonic::transport::Server::builder()
         .max_concurrent_streams(opts.max_concurrent_streams)
@@ -218,8 +237,9 @@ pub async fn serve_grpc(
         .timeout(opts.request_timeout)
         .http2_keepalive_interval(Some(opts.keepalive_interval))
         .http2_keepalive_timeout(Some(opts.keepalive_interval))
-        .layer(grpc_gate::GateLayer::new(shared.clone()))
+        // Outermost first: bodies are admitted before the gate reads a unary call's whole.
         .layer(limits::RequestLimitsLayer::new(shared.admission().clone(), opts.max_message_bytes))
+        .layer(grpc_gate::GateLayer::new(shared.clone(), opts.max_message_bytes))
         .add_service(health)
         .add_service(logs)
         .add_service(watch_service)

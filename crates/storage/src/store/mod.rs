@@ -134,6 +134,9 @@ pub struct GroupInfo {
     pub blocks: u64,
     /// Segments holding at least one of the group's blocks.
     pub segments: u64,
+    /// Message bytes of events not sealed yet (in the write-ahead log and the buffer, so in
+    /// no segment's `stored_bytes`).
+    pub buffered_bytes: u64,
 }
 
 /// A log stream as the catalog and statistics describe it.
@@ -926,9 +929,16 @@ fn group_info(st: &State, active: &MemTable, name: &str, g: &GroupEntry) -> Grou
         stored_bytes: 0,
         blocks: 0,
         segments: 0,
+        buffered_bytes: 0,
     };
     let ids: HashSet<u64> = g.streams.values().map(|s| s.id).collect();
     let mut stats = st.sealed_stats(&ids);
+    info.buffered_bytes = active
+        .streams
+        .iter()
+        .filter(|(id, _)| ids.contains(id))
+        .map(|(_, buf)| buf.stats.raw_bytes)
+        .sum();
     add_buffered(&mut stats, active, &ids);
     for s in stats.values() {
         info.events += s.events;

@@ -6,6 +6,7 @@ mod cli_offline;
 mod compression;
 mod http_api;
 mod live_tail;
+mod queries_api;
 mod query_cli;
 mod server_api;
 mod server_cli;

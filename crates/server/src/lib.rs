@@ -18,6 +18,8 @@
 //! - [`grpc`]: the tonic service.
 //! - [`watch_grpc`]: the `Watch` service (metric filters, metrics, alarms) over
 //!   `logsight-watch`, served on the same port.
+//! - [`queries_grpc`]: the `Queries` service (Logs Insights queries, saved queries) over
+//!   `logsight-queries`, served on the same port.
 //! - [`shared`]: what every protocol shares ([`Shared`]): the service, the ingest
 //!   [`admission`] budget, [`access`] control (SigV4 and policies through `logsight-auth`),
 //!   the [`audit`] trail (CloudTrail-shaped records in `/logsight/audit`) and [`metrics`]. The
@@ -39,6 +41,7 @@ pub mod grpc;
 pub mod grpc_gate;
 pub mod limits;
 pub mod metrics;
+pub mod queries_grpc;
 pub mod rules;
 pub mod service;
 pub mod shared;
@@ -51,6 +54,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logsight_proto::v1::logs_server::LogsServer;
+use logsight_proto::v1::queries_server::QueriesServer;
 use logsight_proto::v1::watch_server::WatchServer;
 use logsight_storage::{Clock, Store, SystemClock};
 
@@ -109,6 +113,8 @@ pub struct ServerOptions {
     pub audit: bool,
     /// The principals that may call; `None`: calls need no credentials.
     pub principals: Option<logsight_auth::Principals>,
+    /// Logs Insights queries: slots, result retention, the engine's pool and guards.
+    pub queries: logsight_queries::ManagerConfig,
 }
 
 impl Default for ServerOptions {
@@ -133,6 +139,7 @@ impl Default for ServerOptions {
             watch: logsight_watch::WatchOptions::default(),
             audit: false,
             principals: None,
+            queries: logsight_queries::ManagerConfig::default(),
         }
     }
 }
@@ -152,6 +159,9 @@ pub enum ServerError {
     /// The audit group could not be prepared.
     #[error("preparing the audit log group: {0}")]
     Audit(String),
+    /// The saved queries could not be loaded.
+    #[error("loading saved queries: {0}")]
+    Queries(String),
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting, lets
@@ -197,6 +207,29 @@ pub async fn serve_grpc(
         WatchServer::new(watch_grpc::WatchService::new(shared.watch().clone(), store))
             .max_decoding_message_size(opts.max_message_bytes)
             .max_encoding_message_size(opts.max_message_bytes);
+    let queries_service = QueriesServer::new(queries_grpc::QueriesService::new(
+        shared.queries().clone(),
+        shared.query_definitions().clone(),
+        opts.clock.clone(),
+    ))
+    .max_decoding_message_size(opts.max_message_bytes)
+    .max_encoding_message_size(opts.max_message_bytes);
+    // gRPC callers do not sign yet: under --auth, queries (which read every group) are
+    // refused like `Logs` calls are in the gate.
+    let auth = opts.principals.is_some();
+    let queries_service = tonic::service::interceptor::InterceptedService::new(
+        queries_service,
+        move |req: tonic::Request<()>| {
+            if auth {
+                Err(ServiceError::MissingAuthentication(
+                    "the gRPC API does not take signed calls yet; use the HTTP API".into(),
+                )
+                .to_status())
+            } else {
+                Ok(req)
+            }
+        },
+    );
     let logs = LogsServer::new(logs)
         .max_decoding_message_size(opts.max_message_bytes)
         .max_encoding_message_size(opts.max_message_bytes);
@@ -223,6 +256,7 @@ pub async fn serve_grpc(
         .add_service(health)
         .add_service(logs)
         .add_service(watch_service)
+        .add_service(queries_service)
         .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections; finishing in-flight calls");

@@ -163,7 +163,7 @@ fn start_query_to_complete_with_independently_counted_numbers() {
         let first = until_done(&mut c, &id).await;
         let mut want: Vec<&Ev> =
             evs.iter().filter(|e| e.status == 500 && e.path == "/p3").collect();
-        want.sort_by(|a, b| b.ts.cmp(&a.ts));
+        want.sort_by_key(|e| std::cmp::Reverse(e.ts));
         assert_eq!(first.results.len(), want.len());
         let mut rows = Vec::new();
         let mut token = String::new();

@@ -456,7 +456,7 @@ impl QueryManager {
             })
             .collect();
         drop(st);
-        all.sort_by(|a, b| b.0.cmp(&a.0));
+        all.sort_by_key(|q| std::cmp::Reverse(q.0));
         let from = match token {
             None | Some("") => 0,
             Some(t) => {

@@ -191,6 +191,7 @@ pub async fn serve_grpc(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let queries_stop = stop_rx.clone();
     let tail_timing = tail::Timing {
         update_interval: opts.live_tail_update_interval,
         timeout: opts.live_tail_timeout,
@@ -211,6 +212,7 @@ pub async fn serve_grpc(
         shared.queries().clone(),
         shared.query_definitions().clone(),
         opts.clock.clone(),
+        queries_stop,
     ))
     .max_decoding_message_size(opts.max_message_bytes)
     .max_encoding_message_size(opts.max_message_bytes);

@@ -54,16 +54,20 @@ pub struct QueriesService {
     manager: Arc<QueryManager>,
     definitions: Arc<Definitions>,
     clock: Arc<dyn Clock>,
+    /// Becomes true when the server shuts down: RunQuery streams stop their query and end.
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl QueriesService {
-    /// A service over the server's query manager and saved queries.
+    /// A service over the server's query manager and saved queries; `stop` turns true when
+    /// the server shuts down.
     pub fn new(
         manager: Arc<QueryManager>,
         definitions: Arc<Definitions>,
         clock: Arc<dyn Clock>,
+        stop: tokio::sync::watch::Receiver<bool>,
     ) -> QueriesService {
-        QueriesService { manager, definitions, clock }
+        QueriesService { manager, definitions, clock, stop }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -236,11 +240,11 @@ impl QueriesRpc for QueriesService {
         let start = start_query(r.into_inner())?;
         let query_id = self.blocking(move |m, _| m.start(start)).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let manager = self.manager.clone();
+        let (manager, stop) = (self.manager.clone(), self.stop.clone());
         // One blocking thread follows the query (it waits on the manager's condition
         // variable); the query itself runs on the engine's pool.
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = follow(&manager, &query_id, &tx) {
+            if let Err(e) = follow(&manager, &query_id, &tx, &stop) {
                 let _ = tx.blocking_send(Err(ServiceError::from(e).to_status()));
             }
         });
@@ -300,8 +304,13 @@ impl QueriesRpc for QueriesService {
 type Sender = tokio::sync::mpsc::Sender<Result<pb::RunQueryResponse, Status>>;
 
 /// Streams a query's progress, then its rows, then its final status. A client that goes
-/// away stops the query.
-fn follow(manager: &QueryManager, id: &str, tx: &Sender) -> Result<(), QueryError> {
+/// away, or the server shutting down, stops the query (which then ends `Cancelled`).
+fn follow(
+    manager: &QueryManager,
+    id: &str,
+    tx: &Sender,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Result<(), QueryError> {
     // The first message names the query.
     let mut query_id = Some(id.to_string());
     let mut send = |mut msg: pb::RunQueryResponse| {
@@ -309,6 +318,10 @@ fn follow(manager: &QueryManager, id: &str, tx: &Sender) -> Result<(), QueryErro
         tx.blocking_send(Ok(msg)).is_ok()
     };
     while !manager.wait(id, RUN_QUERY_PROGRESS)?.is_done() {
+        if *stop.borrow() {
+            let _ = manager.stop(id);
+            continue;
+        }
         if !send(progress(&manager.results(id, None, Some(0))?)) {
             let _ = manager.stop(id);
             return Ok(());

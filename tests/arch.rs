@@ -21,6 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "logsight-watch",
             "logsight-auth",
             "logsight-http",
+            "logsight-queries",
         ],
     ),
     ("crates/model", &[]),
@@ -38,6 +39,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "logsight-metrics",
             "logsight-watch",
             "logsight-auth",
+            "logsight-queries",
         ],
     ),
     ("crates/auth", &[]),
@@ -47,6 +49,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["logsight-storage", "logsight-model", "logsight-query-lang", "logsight-index"],
     ),
     ("crates/index", &["logsight-storage", "logsight-model"]),
+    ("crates/queries", &["logsight-engine", "logsight-storage", "logsight-model"]),
     ("crates/alarms", &["logsight-model", "logsight-query-lang"]),
     ("crates/metrics", &[]),
     (
@@ -75,6 +78,8 @@ const BANNED: &[(&str, &[&str])] = &[
     ("crates/metrics", &["tokio", "tonic", "prost"]),
     ("crates/watch", &["tokio", "tonic", "prost"]),
     ("crates/engine", &["tokio", "tonic", "prost", "logsight-proto"]),
+    // The query manager is transport-free: the front ends bring the runtime.
+    ("crates/queries", &["tokio", "tonic", "prost", "logsight-proto", "axum"]),
     // Authentication is pure: no runtime, no transport.
     ("crates/auth", &["tokio", "tonic", "prost", "axum", "hyper"]),
     // The HTTP API knows no gRPC and no storage internals.

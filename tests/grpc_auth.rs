@@ -112,6 +112,14 @@ fn cli_calls_are_signed_authorized_and_audited() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("first line") && out.contains("second line"), "{out}");
+    // Queries are signed like every call: allowed for logs:*, refused without logs:StartQuery.
+    let query = ["query", "--group", "/app/web", "--output", "json", "stats count(*) as n"];
+    let o = run(&keys("AKIDADMIN", "admin-secret-key"), &query);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows, serde_json::json!([{"n": "2"}]));
+    let o = run(&writer, &query);
+    assert!(stderr(&o).contains("not authorized to perform: logs:StartQuery"), "{}", stderr(&o));
     // The reader may not tail (StartLiveTail is not in its policy).
     let o = run(&profile, &["tail", "--group", "/app/web"]);
     assert!(stderr(&o).contains("AccessDeniedException"), "{}", stderr(&o));

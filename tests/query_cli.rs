@@ -35,10 +35,14 @@ fn check_reports_a_malformed_query_with_a_caret_and_exit_code_2() {
 }
 
 #[test]
-fn running_a_query_needs_a_data_directory() {
-    let out = logsight_query(&["fields @message"]);
+fn without_a_data_directory_a_query_goes_to_the_server() {
+    // Port 1 on loopback: nothing listens there.
+    let out = logsight_query(&["--endpoint", "127.0.0.1:1", "fields @message"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --data-dir"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+    let out = logsight_query(&["--endpoint", "127.0.0.1:1", "--explain", "fields @message"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--data-dir"));
 }
 
 /// A data directory with three events in group `app` (streams `a` and `b`) at

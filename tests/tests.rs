@@ -8,6 +8,7 @@ mod data_dir_faults;
 mod grpc_auth;
 mod http_api;
 mod live_tail;
+mod queries_api;
 mod query_cli;
 mod server_api;
 mod server_cli;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use logsight_proto::v1::logs_client::LogsClient;
+use logsight_proto::v1::queries_client::QueriesClient;
 use logsight_proto::v1::watch_client::WatchClient;
 use tonic::transport::Channel;
 
@@ -94,6 +95,13 @@ async fn channel(endpoint: &str) -> Result<Signing> {
 /// Connects a client of the `Watch` service (metric filters, metrics, alarms) to `endpoint`.
 pub async fn connect_watch(endpoint: &str) -> Result<WatchClient<Signing>> {
     Ok(WatchClient::new(channel(endpoint).await?))
+}
+
+/// Connects a client of the `Queries` service (Logs Insights queries, saved queries).
+pub async fn connect_queries(endpoint: &str) -> Result<QueriesClient<Signing>> {
+    Ok(QueriesClient::new(channel(endpoint).await?)
+        .max_decoding_message_size(16 << 20)
+        .max_encoding_message_size(16 << 20))
 }
 
 /// Turns a status into an error that reads well: the server's message, or the code.

@@ -1,5 +1,7 @@
-//! `logsight query`: check a Logs Insights query offline (`--check`), or run it in-process on
-//! a data directory with the query engine (`--data-dir`).
+//! `logsight query`: check a Logs Insights query offline (`--check`), run it on a server
+//! (`--endpoint`, the default: the Queries API's RunQuery stream), or run it in-process on a
+//! data directory with the query engine (`--data-dir`). Both runs print the same formats and
+//! exit with the same codes.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,10 +12,11 @@ use anyhow::{Context, Result, bail};
 use logsight_engine::{CancelToken, DataSource, Engine, EngineConfig, EngineError, QueryRequest};
 use logsight_query_lang::insights;
 
+use crate::client::{DEFAULT_ENDPOINT, ENDPOINT_ENV};
 use crate::common::{now_ms, open_store, parse_time_arg};
 
 /// Exit code for a malformed query, as `rg` and compilers use for bad input.
-const EXIT_MALFORMED: u8 = 2;
+pub const EXIT_MALFORMED: u8 = 2;
 
 /// How rows are printed.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -36,6 +39,10 @@ pub struct QueryArgs {
     /// Run the query in-process on this data directory (no server).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Run the query on this server (http://HOST:PORT or HOST:PORT); the default unless
+    /// --data-dir is given.
+    #[arg(long, env = ENDPOINT_ENV)]
+    pub endpoint: Option<String>,
     /// Log group to query (repeatable; 1 to 50), unless the query starts with SOURCE.
     #[arg(long)]
     pub group: Vec<String>,
@@ -51,7 +58,7 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub output: Output,
-    /// Print the plan instead of running the query.
+    /// Print the plan instead of running the query (with --data-dir).
     #[arg(long)]
     pub explain: bool,
     /// The query, e.g. 'fields @timestamp, @message | sort @timestamp desc | limit 20'.
@@ -64,10 +71,11 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
         return check(&args.query);
     }
     let Some(dir) = &args.data_dir else {
-        bail!(
-            "running a query needs --data-dir DIR (the server's Queries API is not built yet); \
-             use --check to only check it"
-        );
+        if args.explain {
+            bail!("--explain reads the store's layout: give --data-dir DIR");
+        }
+        let endpoint = args.endpoint.clone().unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        return crate::cmd_queries::run_remote(&args, &endpoint);
     };
     let store = Arc::new(open_store(dir, false)?);
     let source = DataSource::new(store);
@@ -94,24 +102,54 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
         Ok(r) => r,
         Err(e) => return failed(&e, &args.query),
     };
+    let s = result.statistics;
+    let stats = Stats {
+        matched: s.records_matched,
+        scanned: s.records_scanned,
+        bytes: s.bytes_scanned,
+        groups: s.log_groups_scanned,
+    };
+    print_results(args.output, &result.columns, &result.rows, &stats, started)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A query's counters, as both runs report them on stderr.
+pub struct Stats {
+    /// Records that passed the filters.
+    pub matched: u64,
+    /// Records in the range of the scanned groups.
+    pub scanned: u64,
+    /// Message bytes scanned.
+    pub bytes: u64,
+    /// Log groups scanned.
+    pub groups: u64,
+}
+
+/// Prints rows in `output`'s format on stdout and the statistics on stderr.
+pub fn print_results(
+    output: Output,
+    columns: &[String],
+    rows: &[Vec<Option<String>>],
+    s: &Stats,
+    started: std::time::Instant,
+) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match args.output {
-        Output::Table => print_table(&mut out, &result.columns, &result.rows)?,
-        Output::Json => print_json(&mut out, &result.columns, &result.rows)?,
-        Output::Csv => print_csv(&mut out, &result.columns, &result.rows)?,
+    match output {
+        Output::Table => print_table(&mut out, columns, rows)?,
+        Output::Json => print_json(&mut out, columns, rows)?,
+        Output::Csv => print_csv(&mut out, columns, rows)?,
     }
     out.flush().context("writing results")?;
-    let s = result.statistics;
     eprintln!(
         "{} rows; {} records matched, {} scanned, {} bytes scanned, {} log groups, {:.3} s",
-        result.rows.len(),
-        s.records_matched,
-        s.records_scanned,
-        s.bytes_scanned,
-        s.log_groups_scanned,
+        rows.len(),
+        s.matched,
+        s.scanned,
+        s.bytes,
+        s.groups,
         started.elapsed().as_secs_f64()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn check(query: &str) -> Result<ExitCode> {

@@ -15,6 +15,7 @@ mod cmd_ingest;
 mod cmd_inspect;
 mod cmd_metric_filters;
 mod cmd_metrics;
+mod cmd_queries;
 mod cmd_query;
 mod cmd_repair;
 mod cmd_serve;
@@ -60,8 +61,10 @@ enum Command {
     Verify(cmd_verify::VerifyArgs),
     /// Rebuild a missing or damaged catalog.json from the segments (offline).
     Repair(cmd_repair::RepairArgs),
-    /// Run a Logs Insights query on a data directory, or check one (`--check`).
+    /// Run a Logs Insights query on a server or a data directory, or check one (`--check`).
     Query(cmd_query::QueryArgs),
+    /// List and stop a server's queries; put, list and delete saved queries.
+    Queries(cmd_queries::QueriesArgs),
     /// Test a filter pattern against log lines, like TestMetricFilter.
     TestPattern(cmd_test_pattern::TestPatternArgs),
     /// Run the gRPC server over a data directory until SIGINT/SIGTERM.
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => cmd_verify::run(args),
         Command::Repair(args) => cmd_repair::run(args),
         Command::Query(args) => cmd_query::run(args),
+        Command::Queries(args) => cmd_queries::run(args),
         Command::TestPattern(args) => cmd_test_pattern::run(args),
         Command::Serve(args) => cmd_serve::run(args),
         Command::Groups(args) => cmd_groups::run(args),

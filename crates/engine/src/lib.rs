@@ -151,6 +151,9 @@ pub struct QueryResult {
     pub rows: Vec<Vec<Option<String>>>,
     /// Counters.
     pub statistics: Statistics,
+    /// Whether [`Engine::run_with_ptr`] added `@ptr` as the last column (the query itself
+    /// does not show it).
+    pub ptr_added: bool,
 }
 
 /// The query engine. Cheap to share behind an `Arc`; its pool lives as long as it does.
@@ -271,6 +274,29 @@ impl Engine {
         cancel: &CancelToken,
         progress: &Arc<Progress>,
     ) -> Result<QueryResult> {
+        self.run_inner(source, req, cancel, progress, false)
+    }
+
+    /// Like [`Engine::run_with`], but as `GetQueryResults` answers: when the rows are events
+    /// (no `stats`), `@ptr` is added as the last column unless the query shows it already.
+    pub fn run_with_ptr(
+        &self,
+        source: &DataSource,
+        req: &QueryRequest,
+        cancel: &CancelToken,
+        progress: &Arc<Progress>,
+    ) -> Result<QueryResult> {
+        self.run_inner(source, req, cancel, progress, true)
+    }
+
+    fn run_inner(
+        &self,
+        source: &DataSource,
+        req: &QueryRequest,
+        cancel: &CancelToken,
+        progress: &Arc<Progress>,
+        with_ptr: bool,
+    ) -> Result<QueryResult> {
         let started = Instant::now();
         let now = now_ms();
         let limits = exec::Limits {
@@ -297,6 +323,14 @@ impl Engine {
             sets.push(Arc::new(set));
         }
         resolve_subqueries(&mut bound, &sets);
+        let mut ptr_added = false;
+        if with_ptr && !bound.stages.iter().any(|s| matches!(s, bind::Stage::Stats(_))) {
+            let ptr = bound.symbols.intern("@ptr");
+            if !bound.output.contains(&ptr) {
+                bound.output.push(ptr);
+                ptr_added = true;
+            }
+        }
         let plan = self.plan_bound(source, req, bound)?;
         let (rows, names, plan) = self.scan(source, plan, cancel, progress, &limits)?;
         let ctx = exec::ctx(&plan, &names, now);
@@ -313,7 +347,7 @@ impl Engine {
                     .collect()
             })
             .collect();
-        Ok(QueryResult { columns, rows: out, statistics: progress.snapshot() })
+        Ok(QueryResult { columns, rows: out, statistics: progress.snapshot(), ptr_added })
     }
 
     #[allow(clippy::type_complexity)]

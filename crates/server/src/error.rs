@@ -67,6 +67,17 @@ pub enum ServiceError {
     /// The request body is not the operation's JSON shape.
     #[error("{0}")]
     Serialization(String),
+    /// A Logs Insights query does not compile: the message and the character offsets of the
+    /// offending text.
+    #[error("{message}")]
+    MalformedQuery {
+        /// What is wrong.
+        message: String,
+        /// First character of the offending text.
+        start: usize,
+        /// One past its last character.
+        end: usize,
+    },
 }
 
 /// The error table: each variant's CloudWatch exception name and gRPC code. This is the only
@@ -108,6 +119,9 @@ pub fn error_code(e: &ServiceError) -> (&'static str, tonic::Code) {
             ("UnknownOperationException", tonic::Code::Unimplemented)
         }
         ServiceError::Serialization(_) => ("SerializationException", tonic::Code::InvalidArgument),
+        ServiceError::MalformedQuery { .. } => {
+            ("MalformedQueryException", tonic::Code::InvalidArgument)
+        }
     }
 }
 
@@ -129,7 +143,8 @@ pub fn http_status(e: &ServiceError) -> u16 {
         | ServiceError::MissingAuthentication(_)
         | ServiceError::IncompleteSignature(_)
         | ServiceError::UnknownOperation(_)
-        | ServiceError::Serialization(_) => 400,
+        | ServiceError::Serialization(_)
+        | ServiceError::MalformedQuery { .. } => 400,
     }
 }
 
@@ -155,6 +170,11 @@ fn cut(value: &str, max: usize) -> String {
 /// Metadata key carrying the retry hint of LIMIT_EXCEEDED and UNAVAILABLE answers.
 pub const RETRY_AFTER_MS: &str = "retry-after-ms";
 
+/// Metadata keys carrying a MalformedQueryException's character offsets (start, end).
+pub const QUERY_ERROR_START: &str = "query-error-start";
+/// See [`QUERY_ERROR_START`].
+pub const QUERY_ERROR_END: &str = "query-error-end";
+
 impl ServiceError {
     /// Shorthand for [`ServiceError::InvalidParameter`].
     pub fn invalid(msg: impl Into<String>) -> Self {
@@ -179,6 +199,13 @@ impl ServiceError {
             && let Ok(v) = ms.to_string().parse()
         {
             status.metadata_mut().insert(RETRY_AFTER_MS, v);
+        }
+        if let ServiceError::MalformedQuery { start, end, .. } = self {
+            for (key, at) in [(QUERY_ERROR_START, start), (QUERY_ERROR_END, end)] {
+                if let Ok(v) = at.to_string().parse() {
+                    status.metadata_mut().insert(key, v);
+                }
+            }
         }
         status
     }

@@ -17,6 +17,8 @@ use logsight_model::limits::EVENT_OVERHEAD_BYTES;
 pub const LOGS_PREFIX: &str = "/logsight.v1.Logs/";
 /// The path prefix of the `Watch` service's methods.
 pub const WATCH_PREFIX: &str = "/logsight.v1.Watch/";
+/// The path prefix of the Queries service's methods.
+const QUERIES_PREFIX: &str = "/logsight.v1.Queries/";
 /// Methods whose request is a stream of messages: their body is not signed (the client signs
 /// `UNSIGNED-PAYLOAD`) and each message is authorized as it arrives.
 pub const STREAMING_REQUESTS: &[&str] = &["/logsight.v1.Logs/IngestStream"];
@@ -90,6 +92,9 @@ pub fn describe(path: &str, body: &Bytes) -> Result<Described, ServiceError> {
     }
     if let Some(op) = path.strip_prefix(WATCH_PREFIX) {
         return describe_watch(op, message(body)?);
+    }
+    if let Some(op) = path.strip_prefix(QUERIES_PREFIX) {
+        return describe_queries(op, message(body)?);
     }
     let method = path.rsplit('/').next().unwrap_or(path);
     Ok(logs(method, vec![], Value::Null, false))
@@ -182,6 +187,34 @@ fn describe_logs(op: &str, msg: Bytes) -> Result<Described, ServiceError> {
             logs(op, r.log_group_names, p, true)
         }
         _ => logs(op, vec![], Value::Null, false),
+    })
+}
+
+/// Queries are `logs:` actions, as in CloudWatch; a query is authorized on the groups it names
+/// (on every group when it names them with `SOURCE`).
+fn describe_queries(op: &str, msg: Bytes) -> Result<Described, ServiceError> {
+    Ok(match op {
+        "StartQuery" | "RunQuery" => {
+            let r: pb::StartQueryRequest = decode(msg)?;
+            let p = json!({
+                "logGroupNames": r.log_group_names,
+                "startTime": r.start_time,
+                "endTime": r.end_time,
+                "queryString": r.query_string,
+                "limit": r.limit,
+            });
+            // RunQuery is StartQuery with its results streamed: one permission for both.
+            logs("StartQuery", r.log_group_names, p, true)
+        }
+        "GetLogGroupFields" => {
+            let r: pb::GetLogGroupFieldsRequest = decode(msg)?;
+            let p = json!({"logGroupName": r.log_group_name, "time": r.time});
+            logs(op, vec![r.log_group_name], p, true)
+        }
+        "StopQuery" | "PutQueryDefinition" | "DeleteQueryDefinition" => {
+            logs(op, vec![], Value::Null, false)
+        }
+        _ => logs(op, vec![], Value::Null, true),
     })
 }
 

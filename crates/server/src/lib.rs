@@ -18,6 +18,8 @@
 //! - [`grpc`]: the tonic service.
 //! - [`watch_grpc`]: the `Watch` service (metric filters, metrics, alarms) over
 //!   `logsight-watch`, served on the same port.
+//! - [`queries_grpc`]: the `Queries` service (Logs Insights queries, saved queries) over
+//!   `logsight-queries`, served on the same port.
 //! - [`shared`]: what every protocol shares ([`Shared`]): the service, the ingest
 //!   [`admission`] budget, [`access`] control (SigV4 and policies through `logsight-auth`),
 //!   the [`audit`] trail (CloudTrail-shaped records in `/logsight/audit`) and [`metrics`]. The
@@ -42,6 +44,7 @@ pub mod grpc_calls;
 pub mod grpc_gate;
 pub mod limits;
 pub mod metrics;
+pub mod queries_grpc;
 pub mod rules;
 pub mod service;
 pub mod shared;
@@ -55,6 +58,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logsight_proto::v1::logs_server::LogsServer;
+use logsight_proto::v1::queries_server::QueriesServer;
 use logsight_proto::v1::watch_server::WatchServer;
 use logsight_storage::{Clock, Store, SystemClock};
 
@@ -115,6 +119,8 @@ pub struct ServerOptions {
     pub principals: Option<logsight_auth::Principals>,
     /// Serve TLS (on both listeners) with this certificate; `None`: plain TCP.
     pub tls: Option<tls::TlsConfig>,
+    /// Logs Insights queries: slots, result retention, the engine's pool and guards.
+    pub queries: logsight_queries::ManagerConfig,
 }
 
 impl Default for ServerOptions {
@@ -140,6 +146,7 @@ impl Default for ServerOptions {
             audit: false,
             principals: None,
             tls: None,
+            queries: logsight_queries::ManagerConfig::default(),
         }
     }
 }
@@ -173,6 +180,9 @@ pub enum ServerError {
     /// The TLS certificate or key could not be loaded.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The saved queries could not be loaded.
+    #[error("loading saved queries: {0}")]
+    Queries(String),
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting, lets
@@ -202,6 +212,7 @@ pub async fn serve_grpc(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let queries_stop = stop_rx.clone();
     let tail_timing = tail::Timing {
         update_interval: opts.live_tail_update_interval,
         timeout: opts.live_tail_timeout,
@@ -219,6 +230,16 @@ pub async fn serve_grpc(
         WatchServer::new(watch_grpc::WatchService::new(shared.watch().clone(), store))
             .max_decoding_message_size(opts.max_message_bytes)
             .max_encoding_message_size(opts.max_message_bytes);
+    let queries_service = QueriesServer::new(queries_grpc::QueriesService::new(
+        shared.queries().clone(),
+        shared.query_definitions().clone(),
+        opts.clock.clone(),
+        queries_stop,
+    ))
+    .max_decoding_message_size(opts.max_message_bytes)
+    .max_encoding_message_size(opts.max_message_bytes);
+    // Under --auth the gate (`grpc_gate`) authenticates, authorizes and audits these calls
+    // like every other `logsight.` service's.
     let logs = LogsServer::new(logs)
         .max_decoding_message_size(opts.max_message_bytes)
         .max_encoding_message_size(opts.max_message_bytes);
@@ -243,6 +264,7 @@ pub async fn serve_grpc(
         .add_service(health)
         .add_service(logs)
         .add_service(watch_service)
+        .add_service(queries_service)
         .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections; finishing in-flight calls");

@@ -27,6 +27,10 @@ pub struct Shared {
     auditor: Option<Auditor>,
     metrics: Metrics,
     clock: Arc<dyn Clock>,
+    /// Logs Insights queries (its coordinator threads stop when it is dropped).
+    queries: Arc<logsight_queries::QueryManager>,
+    /// Saved queries (`<data dir>/queries/`).
+    query_definitions: Arc<logsight_queries::Definitions>,
 }
 
 impl std::fmt::Debug for Service {
@@ -62,6 +66,16 @@ impl Shared {
             })
             .map_err(|e| ServerError::Watch(e.to_string()))?
         };
+        let query_definitions = {
+            let dir = store.dir().join("queries");
+            tokio::task::block_in_place(|| logsight_queries::Definitions::open(&dir))
+                .map_err(|e| ServerError::Queries(e.to_string()))?
+        };
+        let queries = logsight_queries::QueryManager::new(
+            store.clone(),
+            opts.clock.clone(),
+            opts.queries.clone(),
+        );
         let budget = crate::service::FilterBudget {
             time: opts.filter_scan_time,
             ..crate::service::FilterBudget::default()
@@ -81,6 +95,8 @@ impl Shared {
             auditor,
             metrics: Metrics::default(),
             clock: opts.clock.clone(),
+            queries: Arc::new(queries),
+            query_definitions: Arc::new(query_definitions),
         }))
     }
 
@@ -92,6 +108,16 @@ impl Shared {
     /// The Watch side.
     pub fn watch(&self) -> &Arc<logsight_watch::Watch> {
         &self.watch
+    }
+
+    /// The Logs Insights query manager.
+    pub fn queries(&self) -> &Arc<logsight_queries::QueryManager> {
+        &self.queries
+    }
+
+    /// The saved queries.
+    pub fn query_definitions(&self) -> &Arc<logsight_queries::Definitions> {
+        &self.query_definitions
     }
 
     /// The ingest admission budget.
@@ -163,6 +189,7 @@ impl Shared {
         if let Some(a) = &self.auditor {
             a.close().await;
         }
+        self.queries.cancel_all();
         // The Watch threads stop first (the consumer records its position), then the store
         // flushes.
         let (watch, store) = (self.watch.clone(), self.service.store().clone());

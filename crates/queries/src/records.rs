@@ -1,0 +1,163 @@
+//! `GetLogRecord` (one event, from a result row's `@ptr`) and `GetLogGroupFields` (the fields
+//! of a group's recent events and how often each occurs).
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use logsight_engine::{ACCOUNT_ID, MAX_JSON_FIELDS};
+use logsight_model::TimeRange;
+use logsight_storage::{Direction, Event, ReadOptions, Store};
+
+use crate::error::{QueryError, Result};
+
+/// A field of a log record or of a group's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordField {
+    /// The field name (`@message`, `user.id`, ...).
+    pub name: String,
+    /// Its value, as text.
+    pub value: String,
+}
+
+/// A field name and the share of sampled events that have it (`GetLogGroupFields`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldShare {
+    /// The field name.
+    pub name: String,
+    /// Percent of the sampled events (0 to 100) that have it.
+    pub percent: u32,
+}
+
+/// How far back `GetLogGroupFields` looks (CloudWatch: 15 minutes before `time`).
+pub const FIELDS_WINDOW_MS: i64 = 15 * 60 * 1000;
+
+/// Most events `GetLogGroupFields` samples (the newest in its window).
+pub const FIELDS_SAMPLE: usize = 1_000;
+
+/// The event a `@ptr` names, with every field: the system fields (`@timestamp` and
+/// `@ingestionTime` as epoch milliseconds, as CloudWatch's GetLogRecord returns them) and the
+/// fields discovered in a JSON message.
+///
+/// A `@ptr` names the group, stream and millisecond of the event (and its place in the scan
+/// that produced it, which a later scan does not reproduce). Known limit: when several events
+/// of one stream share that millisecond, the first stored is returned.
+pub fn log_record(store: &Store, ptr: &str) -> Result<Vec<RecordField>> {
+    let bad = || QueryError::InvalidParameter(format!("invalid logRecordPointer {ptr:?}"));
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(ptr).map_err(|_| bad())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad())?;
+    let parts: Vec<&str> = raw.split('\n').collect();
+    let [group, stream, ts, _unit, _row] = parts[..] else { return Err(bad()) };
+    let ts: i64 = ts.parse().map_err(|_| bad())?;
+    let opts = ReadOptions {
+        range: TimeRange::new(Some(ts), Some(ts.saturating_add(1))),
+        ..ReadOptions::default()
+    };
+    let page = store.read_stream(group, stream, &opts)?;
+    let gone = || QueryError::NotFound(format!("the log record {ptr:?} no longer exists"));
+    let event = page.events.first().ok_or_else(gone)?;
+    Ok(fields_of(group, event))
+}
+
+fn fields_of(group: &str, e: &Event) -> Vec<RecordField> {
+    let mut out = vec![
+        field("@timestamp", e.timestamp.to_string()),
+        field("@ingestionTime", e.ingestion_time.to_string()),
+        field("@log", format!("{ACCOUNT_ID}:{group}")),
+        field("@logStream", e.stream.to_string()),
+        field("@message", e.message.clone()),
+    ];
+    out.extend(json_fields(&e.message));
+    out
+}
+
+fn field(name: &str, value: String) -> RecordField {
+    RecordField { name: name.to_string(), value }
+}
+
+/// The fields of `group`'s newest events (at most 1,000) in the 15 minutes up to `time_ms`,
+/// most frequent first, then by name. The system fields count for every event.
+pub fn group_fields(store: &Store, group: &str, time_ms: i64) -> Result<Vec<FieldShare>> {
+    let opts = ReadOptions {
+        range: TimeRange::new(
+            Some(time_ms.saturating_sub(FIELDS_WINDOW_MS)),
+            Some(time_ms.saturating_add(1)),
+        ),
+        direction: Direction::Backward,
+        limit: FIELDS_SAMPLE,
+        max_bytes: 16 << 20,
+        ..ReadOptions::default()
+    };
+    let page = store.read_group(group, None, &opts)?;
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for e in &page.events {
+        for f in fields_of(group, e) {
+            *counts.entry(f.name).or_default() += 1;
+        }
+    }
+    let n = page.events.len().max(1);
+    let mut out: Vec<FieldShare> = counts
+        .into_iter()
+        .map(|(name, c)| FieldShare { name, percent: ((c * 100 + n / 2) / n) as u32 })
+        .collect();
+    out.sort_by(|a, b| b.percent.cmp(&a.percent).then_with(|| a.name.cmp(&b.name)));
+    Ok(out)
+}
+
+/// The leaves of a JSON message flattened as Logs Insights discovers them (§1.6): dotted
+/// paths, array indexes as segments, a top-level name starting with `@` shown with another
+/// `@`, at most 200 fields.
+fn json_fields(message: &str) -> Vec<RecordField> {
+    let text = message.trim_start();
+    if !text.starts_with('{') {
+        return Vec::new();
+    }
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, v) in &map {
+        let path = if k.starts_with('@') { format!("@{k}") } else { k.clone() };
+        flatten(v, path, &mut out);
+    }
+    out
+}
+
+fn flatten(v: &serde_json::Value, path: String, out: &mut Vec<RecordField>) {
+    use serde_json::Value as J;
+    if out.len() >= MAX_JSON_FIELDS {
+        return;
+    }
+    match v {
+        J::Object(map) => {
+            for (k, child) in map {
+                flatten(child, format!("{path}.{k}"), out);
+            }
+        }
+        J::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                flatten(child, format!("{path}.{i}"), out);
+            }
+        }
+        J::String(s) => out.push(RecordField { name: path, value: s.clone() }),
+        J::Null => out.push(RecordField { name: path, value: "null".into() }),
+        leaf => out.push(RecordField { name: path, value: leaf.to_string() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_flattening_as_insights() {
+        let got = json_fields(r#"{"a":{"b":[1,{"c":"x"}]},"@t":true,"s":"v","n":null}"#);
+        let pairs: Vec<(&str, &str)> =
+            got.iter().map(|f| (f.name.as_str(), f.value.as_str())).collect();
+        assert_eq!(
+            pairs,
+            vec![("@@t", "true"), ("a.b.0", "1"), ("a.b.1.c", "x"), ("n", "null"), ("s", "v")]
+        );
+        assert!(json_fields("plain text {\"a\":1}").is_empty());
+        assert!(json_fields("{not json").is_empty());
+    }
+}

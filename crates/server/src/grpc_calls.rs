@@ -385,8 +385,23 @@ mod tests {
             ("logs:DeleteMetricFilter", &["g".to_string()][..])
         );
 
-        let d = describe("/logsight.v1.Queries/StartQuery", &Bytes::new()).unwrap();
-        assert_eq!((d.action.as_str(), d.groups.len()), ("logs:StartQuery", 0));
+        // RunQuery is StartQuery streamed: one permission, on the groups the query names.
+        let q = pb::StartQueryRequest {
+            log_group_names: vec!["a".into(), "b".into()],
+            query_string: "stats count(*)".into(),
+            ..Default::default()
+        };
+        for method in ["StartQuery", "RunQuery"] {
+            let d = describe(&format!("/logsight.v1.Queries/{method}"), &framed(&q)).unwrap();
+            assert_eq!(
+                (d.action.as_str(), d.groups.as_slice(), d.read_only),
+                ("logs:StartQuery", &["a".to_string(), "b".to_string()][..], true)
+            );
+            assert_eq!(d.parameters["queryString"], json!("stats count(*)"));
+        }
+        // A method no table knows (a service added later) is a logs: action on every group.
+        let d = describe("/logsight.v1.Later/DoIt", &Bytes::new()).unwrap();
+        assert_eq!((d.action.as_str(), d.groups.len()), ("logs:DoIt", 0));
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub(crate) struct StreamEntry {
     pub producers: BTreeMap<String, ProducerMark>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub(crate) struct SegmentEntry {
     pub id: u64,
     pub bytes: u64,
@@ -114,6 +114,10 @@ pub(crate) struct SegmentEntry {
     /// tells compaction whether its day still receives data.
     #[serde(default)]
     pub created: i64,
+    /// Derived artifacts built from the segment (kind → bytes), kept, rebuilt and deleted with
+    /// it (see `store::artifacts`). Readers that do not know the field ignore it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub artifacts: BTreeMap<String, u64>,
 }
 
 impl SegmentEntry {
@@ -372,7 +376,13 @@ mod tests {
         producers.insert("p-1".to_owned(), ProducerMark { sequence: 42, updated: 9 });
         let stream = StreamEntry { id: 1, created: 5, producers };
         cat.groups.get_mut("g").unwrap().streams.insert("s".into(), stream);
-        cat.segments.push(SegmentEntry { id: 3, bytes: 100, rank: None, created: 4 });
+        cat.segments.push(SegmentEntry {
+            id: 3,
+            bytes: 100,
+            rank: None,
+            created: 4,
+            artifacts: BTreeMap::from([("index".to_owned(), 7)]),
+        });
         cat.save(dir.path(), crate::fsutil::Perms::default()).unwrap();
         assert_eq!(Catalog::load(dir.path()).unwrap(), cat);
         let path = dir.path().join(FILE);

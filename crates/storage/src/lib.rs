@@ -68,7 +68,7 @@ pub use producers::MAX_PRODUCERS_PER_STREAM;
 pub use read::{Direction, Event, Page, Position, ReadOptions};
 pub use scan::{ScanPlan, ScanUnit, StreamRows};
 pub use store::{
-    AppendOutcome, CommittedBatch, CommittedEvent, CompactionPolicy, CompactionReport, GroupInfo,
-    Lsn, Producer, RepairReport, SegmentInfo, Store, StoreOptions, StoreStats, StreamInfo,
-    StreamPage, VerifyReport,
+    AppendOutcome, ArtifactKind, CommittedBatch, CommittedEvent, CompactionPolicy,
+    CompactionReport, GroupInfo, Lsn, Producer, RepairReport, SegmentChange, SegmentInfo, Store,
+    StoreOptions, StoreStats, StreamInfo, StreamPage, VerifyReport,
 };

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use logsight_model::{LogEvent, LogGroupName, LogStreamName, ProducerId, RetentionDays, TimeRange};
 use logsight_storage::{
-    AppendOutcome, CommittedBatch, CompactionPolicy, Direction, Directory, Event, Lsn, ManualClock,
-    Position, Producer, RamDirectory, ReadOptions, StorageError, Store, StoreOptions,
+    AppendOutcome, ArtifactKind, CommittedBatch, CompactionPolicy, Direction, Directory, Event,
+    Lsn, ManualClock, Position, Producer, RamDirectory, ReadOptions, SegmentChange, StorageError,
+    Store, StoreOptions,
 };
 use proptest::prelude::*;
 
@@ -235,6 +236,55 @@ fn stream_pages_walk_names_in_order_under_a_prefix() {
     let web01 = store.streams_page("g", "web-01", None, 1).unwrap();
     assert_eq!((web01.streams[0].events, web01.more), (2, false));
     assert!(matches!(store.streams_page("nope", "", None, 5), Err(StorageError::GroupNotFound(_))));
+}
+
+#[test]
+fn artifacts_live_and_die_with_their_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = ArtifactKind::new("index").unwrap();
+    let files = |d: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d.join("segments"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let changes = store.watch_segments();
+    setup(&store, "g", &["s"]);
+    for round in 0..2 {
+        store.append("g", "s", &[ev(round, &format!("event {round}"))]).unwrap();
+        store.flush().unwrap();
+    }
+    let sealed: Vec<SegmentChange> = changes.try_iter().collect();
+    assert_eq!(sealed, [SegmentChange::Added(1), SegmentChange::Added(2)]);
+    // A builder catches up on what lacks its artifact, and registers one.
+    assert_eq!(store.segments_without(&index), [1, 2]);
+    assert!(store.put_artifact(1, &index, b"postings of segment 1").unwrap());
+    assert_eq!(store.segments_without(&index), [2]);
+    assert_eq!(&store.artifact(1, &index).unwrap().unwrap()[..], b"postings of segment 1");
+    assert!(store.artifact(2, &index).unwrap().is_none());
+    // An unregistered artifact file (a build that crashed before its commit) goes at open;
+    // the registered one stays.
+    std::fs::write(dir.path().join("segments").join("0000000000000002.index"), b"half").unwrap();
+    drop(store);
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert_eq!(&store.artifact(1, &index).unwrap().unwrap()[..], b"postings of segment 1");
+    assert!(!files(dir.path()).contains(&"0000000000000002.index".to_owned()));
+    // A merge removes both segments with the artifact and announces its output.
+    let changes = store.watch_segments();
+    store.compact_all(|_| {}).unwrap();
+    let merged: Vec<SegmentChange> = changes.try_iter().collect();
+    assert_eq!(
+        merged,
+        [SegmentChange::Removed(1), SegmentChange::Removed(2), SegmentChange::Added(3)]
+    );
+    assert_eq!(files(dir.path()), ["0000000000000003.seg"]);
+    assert_eq!(store.segments_without(&index), [3]);
+    // An artifact for a segment merged away is refused and leaves no file.
+    assert!(!store.put_artifact(1, &index, b"late").unwrap());
+    assert_eq!(files(dir.path()), ["0000000000000003.seg"]);
 }
 
 #[test]

@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{Inner, LiveGroups, Store};
+use super::{Inner, LiveGroups, SegmentChange, Store};
 use crate::block::{Columns, DecodedBlock};
 use crate::catalog::SegmentEntry;
 use crate::describe::Description;
@@ -428,9 +428,21 @@ fn merge(
     }
     let w = inner.catalog_writes.lock();
     let mut cat = inner.state.read().catalog.clone();
+    let input_artifacts: Vec<(u64, Vec<String>)> = cat
+        .segments
+        .iter()
+        .filter(|e| inputs.iter().any(|s| s.id() == e.id))
+        .map(|e| (e.id, e.artifacts.keys().cloned().collect()))
+        .collect();
     cat.segments.retain(|e| !inputs.iter().any(|s| s.id() == e.id));
     for (seg, bytes) in &opened {
-        let entry = SegmentEntry { id: seg.id(), bytes: *bytes, rank: Some(rank), created };
+        let entry = SegmentEntry {
+            id: seg.id(),
+            bytes: *bytes,
+            rank: Some(rank),
+            created,
+            artifacts: Default::default(),
+        };
         cat.segments.push(entry);
     }
     inner.save_catalog(&mut cat)?;
@@ -448,6 +460,12 @@ fn merge(
     for s in &inputs {
         inner.segments.delete(&segment::file_name(s.id()))?;
     }
+    for (id, kinds) in input_artifacts {
+        inner.delete_artifacts(id, kinds);
+    }
+    let removed = inputs.iter().map(|s| SegmentChange::Removed(s.id()));
+    let added = opened.iter().map(|(s, _)| SegmentChange::Added(s.id()));
+    inner.watchers.send(&removed.chain(added).collect::<Vec<_>>());
     report.outputs = opened.len() as u64;
     report.bytes_written = written.iter().map(|(_, b)| b).sum();
     inner.compacted_bytes.fetch_add(report.bytes_written, Ordering::Relaxed);

@@ -28,6 +28,7 @@ use crate::segment::{self, BlockInput, BlockMeta, Segment};
 use crate::stats::StreamStats;
 use crate::wal::{self, Wal, WalRecord};
 
+mod artifacts;
 mod committed;
 mod compact;
 #[cfg(test)]
@@ -35,6 +36,7 @@ mod disk_full;
 mod repair;
 mod snapshot;
 mod verify;
+pub use artifacts::{ArtifactKind, SegmentChange};
 pub use committed::{CommittedBatch, CommittedEvent, Lsn};
 pub use compact::{CompactionPolicy, CompactionReport};
 pub use repair::RepairReport;
@@ -311,6 +313,8 @@ struct Inner {
     /// due even with no events buffered, so the WAL does not keep them forever.
     unsaved_changes: AtomicU64,
     last_seal: Mutex<std::time::Instant>,
+    /// Who follows segment changes (builders of derived artifacts).
+    watchers: artifacts::Watchers,
     /// The next segment id; the catalog saves it, and files with ids it never saved are
     /// orphans of a crash.
     next_segment: AtomicU64,
@@ -525,6 +529,7 @@ impl Store {
             catalog_writes: Mutex::new(()),
             unsaved_changes: AtomicU64::new(unsaved),
             last_seal: Mutex::new(std::time::Instant::now()),
+            watchers: artifacts::Watchers::default(),
             next_segment: AtomicU64::new(next_segment),
             sealed_bytes: AtomicU64::new(0),
             compacted_bytes: AtomicU64::new(0),
@@ -960,9 +965,16 @@ fn group_info(st: &State, active: &MemTable, name: &str, g: &GroupEntry) -> Grou
 /// but with a catalog restored from elsewhere it may hold acknowledged events found nowhere
 /// else.
 fn set_aside_unknown_segments(dir: &dyn Directory, cat: &Catalog) -> Result<()> {
-    let live: HashSet<String> = cat.segments.iter().map(|s| segment::file_name(s.id)).collect();
+    let mut live: HashSet<String> = cat.segments.iter().map(|s| segment::file_name(s.id)).collect();
+    for s in &cat.segments {
+        live.extend(s.artifacts.keys().map(|kind| artifacts::file_name(s.id, kind)));
+    }
     for name in dir.list()? {
-        if !live.contains(&name) {
+        if !live.contains(&name) && !name.ends_with(".seg") {
+            // Derived data whose registration did not commit: rebuildable, so not kept.
+            tracing::info!(file = %name, "removing an artifact the catalog does not list");
+            dir.delete(&name)?;
+        } else if !live.contains(&name) {
             let to = dir.set_aside(&name)?;
             tracing::warn!(file = %name, moved_to = %to.display(),
                 "segment file not in the catalog set aside (most likely from a seal or merge \
@@ -1147,9 +1159,16 @@ fn write_frozen(
         s.producers = marks.remove(&s.id).unwrap_or_default();
     }
     if let Some((_, bytes)) = &seg {
-        cat.segments.push(SegmentEntry { id, bytes: *bytes, rank: None, created });
+        cat.segments.push(SegmentEntry {
+            id,
+            bytes: *bytes,
+            rank: None,
+            created,
+            artifacts: Default::default(),
+        });
     }
     inner.save_catalog(&mut cat)?;
+    let seg_added = seg.is_some();
     inner.unsaved_changes.store(0, Ordering::Relaxed);
     *inner.last_seal.lock() = std::time::Instant::now();
     let hold = cat.lowest_hold();
@@ -1160,6 +1179,9 @@ fn write_frozen(
             st.segments.insert(id, Arc::new(seg));
         }
         st.frozen = None;
+    }
+    if seg_added {
+        inner.watchers.send(&[SegmentChange::Added(id)]);
     }
     inner.wal.remove_below(checkpoint.wal_file, hold)?;
     tracing::debug!(segment = id, events = mt.events, "sealed");
@@ -1238,13 +1260,23 @@ fn rewrite_segments(inner: &Inner) -> Result<()> {
         };
         let w = inner.catalog_writes.lock();
         let mut cat = inner.state.read().catalog.clone();
-        let created = cat.segments.iter().find(|s| s.id == seg.id()).map_or(0, |s| s.created);
+        let old = cat.segments.iter().find(|s| s.id == seg.id());
+        let created = old.map_or(0, |s| s.created);
+        let old_artifacts: Vec<String> =
+            old.map(|s| s.artifacts.keys().cloned().collect()).unwrap_or_default();
         cat.segments.retain(|s| s.id != seg.id());
         if let Some((new, bytes)) = &replacement {
             let rank = Some(seg.rank());
-            cat.segments.push(SegmentEntry { id: new.id(), bytes: *bytes, rank, created });
+            cat.segments.push(SegmentEntry {
+                id: new.id(),
+                bytes: *bytes,
+                rank,
+                created,
+                artifacts: Default::default(),
+            });
         }
         inner.save_catalog(&mut cat)?;
+        let replacement_id = replacement.as_ref().map(|(new, _)| new.id());
         {
             let mut st = inner.state.write();
             st.catalog = cat;
@@ -1255,6 +1287,10 @@ fn rewrite_segments(inner: &Inner) -> Result<()> {
         }
         drop(w);
         inner.segments.delete(&segment::file_name(seg.id()))?;
+        inner.delete_artifacts(seg.id(), old_artifacts);
+        let mut changes = vec![SegmentChange::Removed(seg.id())];
+        changes.extend(replacement_id.map(SegmentChange::Added));
+        inner.watchers.send(&changes);
         tracing::info!(
             segment = seg.id(),
             kept_blocks = keep.len(),

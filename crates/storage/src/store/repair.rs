@@ -143,7 +143,13 @@ impl super::Store {
                 None => (id, 0),
             };
             let rank = (rank != id).then_some(rank);
-            cat.segments.push(SegmentEntry { id, bytes: seg.file_len(), rank, created });
+            cat.segments.push(SegmentEntry {
+                id,
+                bytes: seg.file_len(),
+                rank,
+                created,
+                artifacts: Default::default(),
+            });
             cat.next_segment_id = cat.next_segment_id.max(id + 1);
         }
         // Streams whose events only the WAL holds.

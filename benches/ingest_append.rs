@@ -44,11 +44,7 @@ fn bench_append(c: &mut Criterion) {
                                 let at = (ts as usize * 7919) % (lines.len() - batch);
                                 let events: Vec<LogEvent> = lines[at..at + batch]
                                     .iter()
-                                    .map(|m| LogEvent {
-                                        timestamp: ts,
-                                        ingestion_time: ts,
-                                        message: m.clone(),
-                                    })
+                                    .map(|m| LogEvent::new(ts, ts, m.clone()).expect("valid event"))
                                     .collect();
                                 store.append("bench", &stream, &events).expect("append");
                             }

@@ -113,10 +113,8 @@ fn bench_ingest(c: &mut Criterion) {
                                     let at = (ts as usize % (lines.len() / BATCH)) * BATCH;
                                     let events: Vec<LogEvent> = lines[at..at + BATCH]
                                         .iter()
-                                        .map(|m| LogEvent {
-                                            timestamp: ts,
-                                            ingestion_time: ts,
-                                            message: m.clone(),
+                                        .map(|m| {
+                                            LogEvent::new(ts, ts, m.clone()).expect("valid event")
                                         })
                                         .collect();
                                     let stream = format!(

@@ -38,7 +38,7 @@ fn build_store(dir: &std::path::Path, lines: &[String], rotate: bool) -> Store {
                     let ts = 1_700_000_000_000 + copy * 10_000_000 + i as i64 * 1000;
                     let message =
                         if rotate { common::rotate_digits(m, copy as u32) } else { m.clone() };
-                    LogEvent { timestamp: ts, ingestion_time: ts, message }
+                    LogEvent::new(ts, ts, message).expect("valid event")
                 })
                 .collect();
             store.append("bench", &stream, &events).expect("append");

@@ -398,7 +398,7 @@ fn put_log_events_rules() {
             "InvalidParameterException: the batch is 1400052 bytes",
         );
         assert_err(put(&mut c, "g", "s", vec![]).await, Code::InvalidArgument, "InvalidParameterException: log_events must hold at least 1 event");
-        assert_err(put(&mut c, "g", "s", vec![ev(now, "")]).await, Code::InvalidArgument, "InvalidParameterException: log_events[0].message is empty");
+        assert_err(put(&mut c, "g", "s", vec![ev(now, "")]).await, Code::InvalidArgument, "InvalidParameterException: log_events[0].message must not be empty");
         assert_eq!(read_all(&mut c, "g", "s").await.len(), before);
         // 10,000 events of 26 + 78 bytes fit exactly in... less than the byte limit: accepted.
         let r = put(&mut c, "g", "s", (0..10_000).map(|i| ev(now, format!("{i:>78}"))).collect()).await;

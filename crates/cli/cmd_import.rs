@@ -47,7 +47,7 @@ impl Batches {
             self.known.insert(key.clone());
         }
         let (batch, bytes) = self.pending.entry(key).or_default();
-        *bytes += event.message.len() + logsight_model::limits::EVENT_OVERHEAD_BYTES;
+        *bytes += event.message().len() + logsight_model::limits::EVENT_OVERHEAD_BYTES;
         batch.push(event);
         if batch.len() >= MAX_BATCH_EVENTS || *bytes >= MAX_BATCH_BYTES {
             self.flush_one(store, group, stream)?;
@@ -59,7 +59,7 @@ impl Batches {
         if let Some((batch, _)) = self.pending.remove(&(group.to_owned(), stream.to_owned())) {
             store.append(group, stream, &batch)?;
             self.events += batch.len() as u64;
-            self.bytes += batch.iter().map(|e| e.message.len() as u64).sum::<u64>();
+            self.bytes += batch.iter().map(|e| e.message().len() as u64).sum::<u64>();
         }
         Ok(())
     }

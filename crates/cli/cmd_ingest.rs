@@ -192,9 +192,9 @@ impl Batcher {
         event: LogEvent,
         out: &mut impl FnMut(Batch),
     ) {
-        let size = event.message.len() + EVENT_OVERHEAD_BYTES;
+        let size = event.message().len() + EVENT_OVERHEAD_BYTES;
         let key = (group, stream);
-        let ts = event.timestamp;
+        let ts = event.timestamp();
         if self.pending.get(&key).is_some_and(|p| p.over_limits(size)) {
             self.flush_one(&key, None, false, out);
         }
@@ -202,7 +202,7 @@ impl Batcher {
         if p.events.is_empty() {
             (p.min_ts, p.max_ts) = (ts, ts);
         }
-        p.events.push((ts, event.message));
+        p.events.push((ts, event.into_message()));
         p.bytes += size;
         (p.min_ts, p.max_ts) = (p.min_ts.min(ts), p.max_ts.max(ts));
     }
@@ -846,8 +846,8 @@ fn run_follow(
                 totals.lossy.fetch_add(u64::from(replaced_invalid_utf8), Ordering::Relaxed);
                 // Cut every stream's batch at the line boundary, so each batch's sequence is
                 // the offset it ends at.
-                let size = e.message.len() + EVENT_OVERHEAD_BYTES;
-                if batcher.would_cut(&g, &s, size, e.timestamp) {
+                let size = e.message().len() + EVENT_OVERHEAD_BYTES;
+                if batcher.would_cut(&g, &s, size, e.timestamp()) {
                     batcher.flush_all(Some(before), &mut route);
                 }
                 batcher.push(g, s, e, &mut route);

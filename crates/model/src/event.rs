@@ -4,15 +4,13 @@ use crate::ModelError;
 use crate::limits::MAX_MESSAGE_BYTES;
 use crate::time::Timestamp;
 
-/// One log event as stored: when it happened, when it arrived, and its text.
+/// One log event as stored: when it happened, when it arrived, and its text. Built only by
+/// [`LogEvent::new`], so every event holds a valid message.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LogEvent {
-    /// When the event happened, epoch milliseconds (supplied by the sender).
-    pub timestamp: Timestamp,
-    /// When logsight received it, epoch milliseconds.
-    pub ingestion_time: Timestamp,
-    /// The message: UTF-8, 1 byte to 1 MiB.
-    pub message: String,
+    timestamp: Timestamp,
+    ingestion_time: Timestamp,
+    message: String,
 }
 
 impl LogEvent {
@@ -25,6 +23,26 @@ impl LogEvent {
         let message = message.into();
         validate_message(&message)?;
         Ok(Self { timestamp, ingestion_time, message })
+    }
+
+    /// When the event happened, epoch milliseconds (supplied by the sender).
+    pub fn timestamp(&self) -> Timestamp {
+        self.timestamp
+    }
+
+    /// When logsight received it, epoch milliseconds.
+    pub fn ingestion_time(&self) -> Timestamp {
+        self.ingestion_time
+    }
+
+    /// The message: UTF-8, 1 byte to 1 MiB.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The message, taken out of the event.
+    pub fn into_message(self) -> String {
+        self.message
     }
 }
 

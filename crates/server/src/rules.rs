@@ -7,9 +7,9 @@
 
 use logsight_model::limits::{
     EVENT_OVERHEAD_BYTES, MAX_AGE_MS, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_BATCH_SPAN_MS,
-    MAX_FUTURE_MS, MAX_MESSAGE_BYTES,
+    MAX_FUTURE_MS,
 };
-use logsight_model::{LogEvent, RetentionDays};
+use logsight_model::{LogEvent, ModelError, RetentionDays};
 
 use crate::error::{Result, ServiceError};
 
@@ -66,32 +66,33 @@ pub fn check_batch(
             "the batch is {size} bytes (message bytes + {EVENT_OVERHEAD_BYTES} per event), more than the limit of {MAX_BATCH_BYTES} bytes"
         )));
     }
-    for (i, (_, m)) in events.iter().enumerate() {
-        if m.is_empty() {
-            return Err(ServiceError::invalid(format!(
-                "log_events[{i}].message is empty; a message needs at least 1 byte"
-            )));
-        }
-        if m.len() > MAX_MESSAGE_BYTES {
-            return Err(ServiceError::invalid(format!(
-                "log_events[{i}].message is {} bytes, more than the limit of {MAX_MESSAGE_BYTES}",
-                m.len()
-            )));
-        }
-    }
-    if let Some(i) = events.windows(2).position(|w| w[1].0 < w[0].0) {
+    // The message rule is the model's, the one every `LogEvent` is built by.
+    let events = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, (t, m))| {
+            LogEvent::new(t, now, m).map_err(|e| match e {
+                ModelError::InvalidMessage { rule } => {
+                    ServiceError::invalid(format!("log_events[{i}].message {rule}"))
+                }
+                other => other.into(),
+            })
+        })
+        .collect::<Result<Vec<LogEvent>>>()?;
+    if let Some(i) = events.windows(2).position(|w| w[1].timestamp() < w[0].timestamp()) {
         return Err(ServiceError::invalid(format!(
             "Log events in a single PutLogEvents request must be in chronological order: log_events[{}].timestamp {} is before log_events[{i}].timestamp {}",
             i + 1,
-            events[i + 1].0,
-            events[i].0
+            events[i + 1].timestamp(),
+            events[i].timestamp()
         )));
     }
     let n = events.len();
-    let too_old = events.partition_point(|(t, _)| *t < now.saturating_sub(MAX_AGE_MS));
-    let expired = retention
-        .map_or(0, |r| events.partition_point(|(t, _)| *t < now.saturating_sub(r.as_millis())));
-    let too_new = events.partition_point(|(t, _)| *t <= now.saturating_add(MAX_FUTURE_MS));
+    let too_old = events.partition_point(|e| e.timestamp() < now.saturating_sub(MAX_AGE_MS));
+    let expired = retention.map_or(0, |r| {
+        events.partition_point(|e| e.timestamp() < now.saturating_sub(r.as_millis()))
+    });
+    let too_new = events.partition_point(|e| e.timestamp() <= now.saturating_add(MAX_FUTURE_MS));
     let rejected = Rejected {
         too_new_start: (too_new < n).then_some(too_new),
         too_old_end: (too_old > 0).then_some(too_old),
@@ -100,21 +101,16 @@ pub fn check_batch(
     let lo = too_old.max(expired).min(too_new);
     let valid = &events[lo..too_new];
     if let (Some(first), Some(last)) = (valid.first(), valid.last())
-        && last.0 - first.0 > MAX_BATCH_SPAN_MS
+        && last.timestamp() - first.timestamp() > MAX_BATCH_SPAN_MS
     {
         return Err(ServiceError::invalid(format!(
             "the log events in the batch span {} ms (from {} to {}), more than the limit of 24 hours",
-            last.0 - first.0,
-            first.0,
-            last.0
+            last.timestamp() - first.timestamp(),
+            first.timestamp(),
+            last.timestamp()
         )));
     }
-    let accepted = events
-        .into_iter()
-        .skip(lo)
-        .take(too_new - lo)
-        .map(|(timestamp, message)| LogEvent { timestamp, ingestion_time: now, message })
-        .collect();
+    let accepted = events.into_iter().skip(lo).take(too_new - lo).collect();
     Ok(Checked { accepted, rejected })
 }
 
@@ -142,7 +138,7 @@ mod tests {
         let c = check_batch(batch(&[NOW - 5, NOW, NOW]), NOW, None).unwrap();
         assert_eq!(c.accepted.len(), 3);
         assert_eq!(c.rejected, Rejected::default());
-        assert!(c.accepted.iter().all(|e| e.ingestion_time == NOW));
+        assert!(c.accepted.iter().all(|e| e.ingestion_time() == NOW));
     }
 
     #[test]
@@ -178,7 +174,7 @@ mod tests {
             c.rejected,
             Rejected { too_new_start: None, too_old_end: Some(2), expired_end: None }
         );
-        let kept: Vec<i64> = c.accepted.iter().map(|e| e.timestamp).collect();
+        let kept: Vec<i64> = c.accepted.iter().map(|e| e.timestamp()).collect();
         assert_eq!(kept, vec![NOW - 14 * D, NOW - 14 * D + 5]);
         let ts = [NOW - 15 * D, NOW, NOW + 2 * H, NOW + 2 * H + 1, NOW + 3 * H];
         let c = check_batch(batch(&ts), NOW, None).unwrap();
@@ -186,7 +182,7 @@ mod tests {
             c.rejected,
             Rejected { too_new_start: Some(3), too_old_end: Some(1), expired_end: None }
         );
-        let kept: Vec<i64> = c.accepted.iter().map(|e| e.timestamp).collect();
+        let kept: Vec<i64> = c.accepted.iter().map(|e| e.timestamp()).collect();
         assert_eq!(kept, vec![NOW, NOW + 2 * H]);
     }
 

@@ -442,13 +442,13 @@ fn offer_batch(spec: &TailSpec, buffer: &mut SessionBuffer, batch: &Appended) {
     if !spec.follows_stream(&batch.stream) {
         return;
     }
-    for e in batch.events.iter().filter(|e| spec.matches(&e.message)) {
+    for e in batch.events.iter().filter(|e| spec.matches(e.message())) {
         buffer.offer(|| TailEvent {
             group: batch.group.clone(),
             stream: batch.stream.clone(),
-            timestamp: e.timestamp,
-            ingestion_time: e.ingestion_time,
-            message: e.message.clone(),
+            timestamp: e.timestamp(),
+            ingestion_time: e.ingestion_time(),
+            message: e.message().to_owned(),
         });
     }
 }

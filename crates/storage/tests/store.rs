@@ -694,7 +694,7 @@ proptest! {
                 .map(|(j, t)| ev(*t, &format!("b{n}e{j}"))).collect();
             store.append("g", &format!("s{stream}"), &evs).unwrap();
             // Within a stream, the store keeps arrival order among equal timestamps.
-            all.extend(evs.iter().map(|e| (*stream, e.timestamp, e.message.clone())));
+            all.extend(evs.iter().map(|e| (*stream, e.timestamp(), e.message().to_owned())));
             if *seal {
                 store.flush().unwrap();
             }

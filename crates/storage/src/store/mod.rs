@@ -679,9 +679,9 @@ impl Store {
         let record = wal::encode_batch(
             id,
             producer.map(|p| (p.id.as_str(), p.sequence, now)),
-            events.iter().map(|e| (e.timestamp, e.ingestion_time, e.message.as_str())),
+            events.iter().map(|e| (e.timestamp(), e.ingestion_time(), e.message())),
         );
-        let raw: usize = events.iter().map(|e| e.message.len()).sum();
+        let raw: usize = events.iter().map(|e| e.message().len()).sum();
         self.wait_for_room(raw);
         let _gate = self.inner.gate.read();
         let ticket = match producer {
@@ -702,9 +702,9 @@ impl Store {
         };
         self.inner.wal.wait_durable(ticket)?;
         let mem = events.iter().map(|e| MemEvent {
-            timestamp: e.timestamp,
-            ingestion_time: e.ingestion_time,
-            message: e.message.as_str().into(),
+            timestamp: e.timestamp(),
+            ingestion_time: e.ingestion_time(),
+            message: e.message().into(),
         });
         let full = {
             let mut active = self.inner.active.lock();

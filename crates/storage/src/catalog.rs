@@ -34,15 +34,31 @@ pub(crate) const FILE: &str = "catalog.json";
 /// Consumers' holds, rewritten at each change (see `Catalog::consumers`).
 pub(crate) const HOLDS_FILE: &str = "holds.json";
 
-/// The body of a `JSON line, CRC line` file, if its checksum holds.
-fn checked_body(text: &str) -> std::result::Result<&str, String> {
-    let (body, crc) = text.split_once('\n').ok_or("missing checksum line")?;
-    let crc = u32::from_str_radix(crc.trim(), 16).map_err(|_| "bad checksum line")?;
+/// Reads a `JSON line, CRC line` file (the form of both files here) into a `T`; `None` when the
+/// file does not exist. A bad checksum or body is corruption of that file.
+fn read_checked<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StorageError::io(format!("reading {}", path.display()), e)),
+    };
+    let bad = |why: String| StorageError::corrupt(path, 0, why);
+    let (body, crc) = text.split_once('\n').ok_or_else(|| bad("missing checksum line".into()))?;
+    let crc = u32::from_str_radix(crc.trim(), 16).map_err(|_| bad("bad checksum line".into()))?;
     if crc32c::crc32c(body.as_bytes()) != crc {
-        return Err("checksum mismatch".into());
+        return Err(bad("checksum mismatch".into()));
     }
-    Ok(body)
+    serde_json::from_str(body).map(Some).map_err(|e| bad(e.to_string()))
 }
+
+/// Writes `value` as a `JSON line, CRC line` file, atomically.
+fn write_checked<T: Serialize>(path: &Path, value: &T, perms: Perms) -> Result<()> {
+    let body = serde_json::to_string(value)
+        .map_err(|e| StorageError::io(format!("encoding {}", path.display()), e.into()))?;
+    let text = format!("{body}\n{:08x}\n", crc32c::crc32c(body.as_bytes()));
+    fsutil::write_atomic(path, text.as_bytes(), perms)
+}
+
 const VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -148,16 +164,12 @@ impl Catalog {
     /// Loads the catalog of `dir`, or an empty one if there is none yet.
     pub(crate) fn load(dir: &Path) -> Result<Catalog> {
         let path = dir.join(FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Catalog::default()),
-            Err(e) => return Err(StorageError::io(format!("reading {}", path.display()), e)),
+        let Some(mut cat) = read_checked::<Catalog>(&path)? else {
+            return Ok(Catalog::default());
         };
-        let bad = |why: String| StorageError::corrupt(&path, 0, why);
-        let body = checked_body(&text).map_err(|why| bad(format!("catalog {why}")))?;
-        let mut cat: Catalog = serde_json::from_str(body).map_err(|e| bad(e.to_string()))?;
         if cat.version != VERSION {
-            return Err(bad(format!("unsupported catalog version {}", cat.version)));
+            let why = format!("unsupported catalog version {}", cat.version);
+            return Err(StorageError::corrupt(&path, 0, why));
         }
         cat.number_groups();
         Ok(cat)
@@ -173,24 +185,15 @@ impl Catalog {
     }
 
     /// Writes the catalog atomically.
-    pub(crate) fn save(&self, dir: &Path, perms: crate::fsutil::Perms) -> Result<()> {
-        let body = serde_json::to_string(self)
-            .map_err(|e| StorageError::io("encoding catalog", std::io::Error::other(e)))?;
-        let text = format!("{body}\n{:08x}\n", crc32c::crc32c(body.as_bytes()));
-        fsutil::write_atomic(&dir.join(FILE), text.as_bytes(), perms)
+    pub(crate) fn save(&self, dir: &Path, perms: Perms) -> Result<()> {
+        write_checked(&dir.join(FILE), self, perms)
     }
 
     /// Loads the holds file of `dir` over the catalog's copy, if there is one.
     pub(crate) fn load_holds(&mut self, dir: &Path) -> Result<()> {
-        let path = dir.join(HOLDS_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(StorageError::io(format!("reading {}", path.display()), e)),
-        };
-        let bad = |why: String| StorageError::corrupt(&path, 0, why);
-        let body = checked_body(&text).map_err(bad)?;
-        self.consumers = serde_json::from_str(body).map_err(|e| bad(e.to_string()))?;
+        if let Some(holds) = read_checked(&dir.join(HOLDS_FILE))? {
+            self.consumers = holds;
+        }
         Ok(())
     }
 
@@ -200,10 +203,7 @@ impl Catalog {
         holds: &BTreeMap<String, u64>,
         perms: Perms,
     ) -> Result<()> {
-        let body = serde_json::to_string(holds)
-            .map_err(|e| StorageError::io("encoding holds", std::io::Error::other(e)))?;
-        let text = format!("{body}\n{:08x}\n", crc32c::crc32c(body.as_bytes()));
-        fsutil::write_atomic(&dir.join(HOLDS_FILE), text.as_bytes(), perms)
+        write_checked(&dir.join(HOLDS_FILE), holds, perms)
     }
 
     /// The lowest consumer position, which bounds what the WAL may drop.
@@ -246,30 +246,19 @@ impl Catalog {
         match change {
             CatalogChange::CreateGroup { name, id, created } => {
                 self.next_group_id = self.next_group_id.max(id + 1);
-                if self.groups.contains_key(&name) {
-                    return out; // a rebuilt catalog knew it already (see `repair`)
-                }
-                // A catalog rebuilt by `repair` may hold it under a placeholder name.
+                // Only a catalog rebuilt by `repair` (whose changes are not numbered) can know
+                // the group already, from a segment described after the change: keep it whole.
                 let entry =
-                    self.groups.remove(&format!("recovered-group-{id}")).unwrap_or(GroupEntry {
-                        id,
-                        created,
-                        retention_days: None,
-                        streams: BTreeMap::new(),
-                    });
-                self.groups.insert(name, entry);
+                    GroupEntry { id, created, retention_days: None, streams: BTreeMap::new() };
+                self.groups.entry(name).or_insert(entry);
             }
             CatalogChange::CreateStream { group, name, id, created } => {
                 self.next_stream_id = self.next_stream_id.max(id + 1);
+                // As for groups: a rebuilt catalog may know the stream already.
                 if let Some(g) = self.groups.get_mut(&group)
                     && !g.streams.contains_key(&name)
                 {
-                    let placeholder = g.streams.remove(&format!("recovered-stream-{id}"));
-                    let entry = placeholder.unwrap_or(StreamEntry {
-                        id,
-                        created,
-                        producers: BTreeMap::new(),
-                    });
+                    let entry = StreamEntry { id, created, producers: BTreeMap::new() };
                     g.streams.insert(name.clone(), entry);
                     out.added.push(AddedStream { id, group_id: g.id, group, name });
                 }

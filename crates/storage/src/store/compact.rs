@@ -387,12 +387,13 @@ fn merge(
     })();
     let mut written = Vec::new();
     let mut failed = result.err();
-    let cat = inner.state.read().catalog.clone();
     for (_, mut out) in outputs {
         if failed.is_none() {
             let blocks = std::mem::replace(&mut out.builder, BlockBuilder::new(1)).finish();
             let finished = out.drain(blocks).and_then(|()| {
-                let d = Description::of(&cat, out.writer.group_spans(), rank, created);
+                // Names read under the state lock, released before the write and its fsync.
+                let spans = out.writer.group_spans();
+                let d = Description::of(&inner.state.read().catalog, spans, rank, created);
                 out.writer.finish(&d.encode())
             });
             match finished {

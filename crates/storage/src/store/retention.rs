@@ -65,10 +65,11 @@ pub(super) fn rewrite_segments(inner: &Inner) -> Result<()> {
                     continue;
                 }
             };
-            let cat = inner.state.read().catalog.clone();
-            let created = cat.segments.iter().find(|s| s.id == seg.id()).map_or(0, |s| s.created);
             let describe = |spans: &segment::GroupSpans| {
-                Description::of(&cat, spans, seg.rank(), created).encode()
+                let st = inner.state.read();
+                let entry = st.catalog.segments.iter().find(|s| s.id == seg.id());
+                let created = entry.map_or(0, |s| s.created);
+                Description::of(&st.catalog, spans, seg.rank(), created).encode()
             };
             let bytes = segment::write_raw(&*inner.segments, id, &raw, describe)?;
             Some((Segment::open(&*inner.segments, id)?.with_rank(seg.rank()), bytes))

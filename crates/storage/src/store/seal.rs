@@ -120,9 +120,10 @@ pub(super) fn write_frozen(
     let seg = if inputs.is_empty() {
         None
     } else {
-        let cat = inner.state.read().catalog.clone();
+        // The description reads the names under the state lock; copying the whole catalog
+        // for it would cost a million-stream store a copy per seal.
         let describe = |spans: &segment::GroupSpans| {
-            let mut d = Description::of(&cat, spans, id, created);
+            let mut d = Description::of(&inner.state.read().catalog, spans, id, created);
             (d.wal_checkpoint, d.next_lsn) = (checkpoint.wal_file, checkpoint.next_lsn);
             d.encode()
         };

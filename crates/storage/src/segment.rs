@@ -165,8 +165,8 @@ pub fn file_name(id: u64) -> String {
 
 /// The segment id a file name stands for, if it names a segment.
 pub fn parse_file_name(name: &str) -> Option<u64> {
-    let hex = name.strip_suffix(".seg")?;
-    (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok())?
+    let id = u64::from_str_radix(name.strip_suffix(".seg")?, 16).ok()?;
+    (file_name(id) == name).then_some(id)
 }
 
 /// Encodes `blocks` and writes them as segment `id`; see [`write_raw`].

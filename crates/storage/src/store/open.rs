@@ -206,16 +206,16 @@ fn set_aside_unknown_segments(dir: &dyn Directory, cat: &Catalog) -> Result<()> 
     for s in &cat.segments {
         live.extend(s.artifacts.keys().map(|kind| artifacts::file_name(s.id, kind)));
     }
-    for name in dir.list()? {
-        if !live.contains(&name) && !name.ends_with(".seg") {
-            // Derived data whose registration did not commit: rebuildable, so not kept.
-            tracing::info!(file = %name, "removing an artifact the catalog does not list");
-            dir.delete(&name)?;
-        } else if !live.contains(&name) {
+    for name in dir.list()?.into_iter().filter(|n| !live.contains(n)) {
+        if name.ends_with(".seg") {
             let to = dir.set_aside(&name)?;
             tracing::warn!(file = %name, moved_to = %to.display(),
                 "segment file not in the catalog set aside (most likely from a seal or merge \
                  interrupted before its commit, whose events are also kept elsewhere)");
+        } else {
+            // Derived data whose registration did not commit: rebuildable, so not kept.
+            tracing::info!(file = %name, "removing an artifact the catalog does not list");
+            dir.delete(&name)?;
         }
     }
     Ok(())

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{DirLock, SEGMENTS, WAL, segment_path};
+use super::{DirLock, SEGMENTS, WAL};
 use crate::block::{Columns, DecodedBlock};
 use crate::catalog::{self, Catalog, GroupEntry, SegmentEntry, StreamEntry};
 use crate::describe;
@@ -241,8 +241,7 @@ fn segment_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     for entry in entries {
         let entry = entry.context(|| format!("listing {}", seg_dir.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let id = name.strip_suffix(".seg").and_then(|h| u64::from_str_radix(h, 16).ok());
-        if let Some(id) = id.filter(|&id| segment_path(dir, id) == entry.path()) {
+        if let Some(id) = crate::segment::parse_file_name(&name) {
             out.push((id, entry.path()));
         }
     }

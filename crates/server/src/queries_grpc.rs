@@ -74,11 +74,11 @@ impl QueriesService {
         &self,
         f: impl FnOnce(&QueryManager, &Definitions) -> Result<T, QueryError> + Send + 'static,
     ) -> Result<T> {
-        let (m, d) = (self.manager.clone(), self.definitions.clone());
-        tokio::task::spawn_blocking(move || f(&m, &d))
-            .await
-            .map_err(|e| ServiceError::Internal(format!("query task failed: {e}")))?
-            .map_err(ServiceError::from)
+        let d = self.definitions.clone();
+        crate::service::on_blocking_thread(self.manager.clone(), move |m| {
+            f(m, &d).map_err(ServiceError::from)
+        })
+        .await
     }
 }
 

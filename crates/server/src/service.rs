@@ -559,13 +559,18 @@ impl Service {
     }
 }
 
-/// Runs `f` on the service on a blocking thread: storage calls never run on the runtime's
-/// workers. Every front end (gRPC, HTTP) goes through this one helper.
-pub async fn on_blocking_thread<T: Send + 'static>(
-    service: Arc<Service>,
-    f: impl FnOnce(&Service) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(move || f(&service))
+/// Runs `f` on `state` (the service, the Watch side, the query manager) on a blocking thread:
+/// storage and engine calls never run on the runtime's workers. Every front end (gRPC, HTTP)
+/// and every service goes through this one helper.
+pub async fn on_blocking_thread<S, T>(
+    state: Arc<S>,
+    f: impl FnOnce(&S) -> Result<T> + Send + 'static,
+) -> Result<T>
+where
+    S: Send + Sync + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(move || f(&state))
         .await
-        .map_err(|e| ServiceError::Internal(format!("storage task failed: {e}")))?
+        .map_err(|e| ServiceError::Internal(format!("blocking task failed: {e}")))?
 }

@@ -45,10 +45,7 @@ impl WatchService {
         &self,
         f: impl FnOnce(&Watch) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let w = self.watch.clone();
-        tokio::task::spawn_blocking(move || f(&w))
-            .await
-            .map_err(|e| ServiceError::Internal(format!("watch task failed: {e}")))?
+        crate::service::on_blocking_thread(self.watch.clone(), f).await
     }
 }
 

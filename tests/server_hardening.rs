@@ -5,11 +5,10 @@
 
 use std::collections::BTreeSet;
 use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body::{Body, Frame};
+use http_body::Body;
 use logsight_proto::v1 as pb;
 use logsight_server::ServerOptions;
 use tokio::io::AsyncReadExt;
@@ -18,27 +17,12 @@ use tokio_stream::StreamExt;
 use tonic::Code;
 use tower::ServiceExt;
 
-use crate::support::{TestServer, create, now_ms};
+use crate::support::{FedBody, TestServer, create, now_ms};
 
 type Client = pb::logs_client::LogsClient<tonic::transport::Channel>;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
-
-/// A request body fed by the test, chunk by chunk; it stays open (stalled) while `tx` lives.
-struct FedBody(mpsc::Receiver<Bytes>);
-
-impl Body for FedBody {
-    type Data = Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
-        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
-    }
 }
 
 /// A gRPC frame header announcing `len` bytes of message.

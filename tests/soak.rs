@@ -16,21 +16,18 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body::{Body, Frame};
 use logsight_proto::v1 as pb;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tower::ServiceExt;
 
-use crate::support::now_ms;
+use crate::support::{FedBody, now_ms};
 
 type Client = pb::logs_client::LogsClient<tonic::transport::Channel>;
 
@@ -407,20 +404,6 @@ fn soak_and_chaos() {
     println!("soak: server RSS over time, anonymous+file MiB: {}", series.join(" "));
 }
 
-/// A body that sends its chunks, then stalls until dropped.
-struct StalledBody(mpsc::Receiver<Bytes>);
-
-impl Body for StalledBody {
-    type Data = Bytes;
-    type Error = tonic::Status;
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
-        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
-    }
-}
-
 #[test]
 #[ignore = "an attack of ~1 GiB over loopback; run by hand (see the module doc)"]
 fn stalled_streams_attack() {
@@ -453,7 +436,7 @@ fn stalled_streams_attack() {
                             .uri("http://localhost/logsight.v1.Logs/PutLogEvents")
                             .header("content-type", "application/grpc")
                             .header("te", "trailers")
-                            .body(tonic::body::Body::new(StalledBody(rx)))
+                            .body(tonic::body::Body::new(FedBody(rx)))
                             .unwrap();
                         let feed = tokio::spawn(async move {
                             // 16 MiB announced; 1 MiB sent in 64 KiB chunks; then a stall.

@@ -188,3 +188,19 @@ pub async fn read_all(
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
+
+/// A request body fed by the test, chunk by chunk; it stays open (stalled) while the sender
+/// lives, as a slow or hostile client's does.
+pub struct FedBody(pub tokio::sync::mpsc::Receiver<bytes::Bytes>);
+
+impl http_body::Body for FedBody {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>> {
+        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(http_body::Frame::data(b))))
+    }
+}

@@ -69,6 +69,7 @@ pub use read::{Direction, Event, Page, Position, ReadOptions};
 pub use scan::{ScanPlan, ScanUnit, StreamRows};
 pub use store::{
     AppendOutcome, ArtifactKind, CommittedBatch, CommittedEvent, CompactionPolicy,
-    CompactionReport, GroupInfo, Lsn, Producer, RepairReport, SegmentChange, SegmentInfo, Store,
-    StoreOptions, StoreStats, StreamInfo, StreamPage, VerifyReport,
+    CompactionReport, Derivation, DeriveError, DeriveReport, DeriveStats, Deriver, GroupInfo, Lsn,
+    Producer, RepairReport, SegmentChange, SegmentInfo, Store, StoreOptions, StoreStats,
+    StreamInfo, StreamPage, VerifyReport,
 };

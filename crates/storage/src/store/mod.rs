@@ -32,6 +32,7 @@ mod artifacts;
 mod background;
 mod committed;
 mod compact;
+mod derive;
 #[cfg(test)]
 mod disk_full;
 mod open;
@@ -43,6 +44,7 @@ mod verify;
 pub use artifacts::{ArtifactKind, SegmentChange};
 pub use committed::{CommittedBatch, CommittedEvent, Lsn};
 pub use compact::{CompactionPolicy, CompactionReport};
+pub use derive::{Derivation, DeriveError, DeriveReport, DeriveStats, Deriver};
 pub use repair::RepairReport;
 pub use snapshot::Snapshot;
 

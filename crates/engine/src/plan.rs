@@ -204,7 +204,13 @@ fn columns(bound: &Bound, sink: &Sink) -> Columns {
             Some(SystemField::Timestamp) | Some(SystemField::Log) => {}
             Some(SystemField::IngestionTime) => c.ingestion_times = true,
             Some(SystemField::Message) => c.messages = true,
-            Some(SystemField::LogStream) | Some(SystemField::Ptr) => c.streams = true,
+            Some(SystemField::LogStream) => c.streams = true,
+            // A pointer names its event exactly: by ingestion time and message checksum too.
+            Some(SystemField::Ptr) => {
+                c.streams = true;
+                c.ingestion_times = true;
+                c.messages = true;
+            }
             // Any other field may come from the message's JSON.
             None => c.messages = true,
         }

@@ -278,16 +278,19 @@ fn flatten(
     }
 }
 
-/// `@ptr`: an opaque token naming the event (group, stream, timestamp, scan position).
+/// `@ptr`: an opaque token naming the event: group, stream, timestamp, ingestion time and
+/// the CRC-32C of the message. Events of one stream that share all of these are identical, so
+/// the token resolves to exactly this event's record whatever seals and merges happen since
+/// (see `logsight_queries::log_record`).
 fn ptr(base: &Base<'_>, ctx: &EvalCtx<'_>) -> String {
     use base64::Engine as _;
     let raw = format!(
-        "{}\n{}\n{}\n{}\n{}",
+        "2\n{}\n{}\n{}\n{}\n{:08x}",
         ctx.names.groups[base.group as usize],
         ctx.names.streams[base.stream as usize],
         base.ts,
-        base.pos.0,
-        base.pos.1
+        base.ingest,
+        crc32c::crc32c(base.message.as_bytes()),
     );
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }

@@ -675,6 +675,36 @@ mod tests {
     }
 
     #[test]
+    fn a_ptr_names_its_event_among_events_of_the_same_millisecond() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = StoreOptions { sync: false, background: false, ..Default::default() };
+        let store = Store::open(dir.path(), opts).unwrap();
+        let g = LogGroupName::new("g").unwrap();
+        store.create_group(&g).unwrap();
+        store.create_stream(&g, &LogStreamName::new("s").unwrap()).unwrap();
+        // Five events in one millisecond, over two batches (two ingestion times) and a seal,
+        // two of them identical in every field.
+        let ev = |ingest: i64, m: &str| LogEvent::new(5_000, ingest, m).unwrap();
+        store.append("g", "s", &[ev(1, "a"), ev(1, "b"), ev(1, "b")]).unwrap();
+        store.flush().unwrap();
+        store.append("g", "s", &[ev(2, "a"), ev(2, "c")]).unwrap();
+        let m = manager(Arc::new(store), Arc::new(ManualClock::new(0)), Default::default());
+        let id = start(&m, "fields @message, @ingestionTime");
+        assert_eq!(finish(&m, &id), QueryStatus::Complete);
+        let page = m.results(&id, None, None).unwrap();
+        assert_eq!(page.columns, vec!["@message", "@ingestionTime", "@ptr"]);
+        assert_eq!(page.rows.len(), 5);
+        for row in &page.rows {
+            let rec = crate::log_record(m.store(), row[2].as_deref().unwrap()).unwrap();
+            let get = |name: &str| rec.iter().find(|f| f.name == name).unwrap().value.clone();
+            assert_eq!(Some(get("@message")), row[0]);
+            // The row prints `1970-01-01 00:00:00.00N`; the record gives epoch ms.
+            let printed: i64 = row[1].as_deref().unwrap()[20..].parse().unwrap();
+            assert_eq!(get("@ingestionTime").parse::<i64>().unwrap(), printed);
+        }
+    }
+
+    #[test]
     fn results_page_with_tokens_and_ptr() {
         let dir = tempfile::tempdir().unwrap();
         let m = manager(store(dir.path(), 25), Arc::new(ManualClock::new(0)), Default::default());

@@ -38,24 +38,48 @@ pub const FIELDS_SAMPLE: usize = 1_000;
 /// `@ingestionTime` as epoch milliseconds, as CloudWatch's GetLogRecord returns them) and the
 /// fields discovered in a JSON message.
 ///
-/// A `@ptr` names the group, stream and millisecond of the event (and its place in the scan
-/// that produced it, which a later scan does not reproduce). Known limit: when several events
-/// of one stream share that millisecond, the first stored is returned.
+/// A `@ptr` names the group, stream, millisecond, ingestion time and message checksum of the
+/// event (see the engine's `@ptr`), so the record returned is the event the query saw, or one
+/// identical to it in every field. Pointers of the first form (group, stream, millisecond and
+/// a scan position) resolve to the first event stored at that millisecond.
 pub fn log_record(store: &Store, ptr: &str) -> Result<Vec<RecordField>> {
     let bad = || QueryError::InvalidParameter(format!("invalid logRecordPointer {ptr:?}"));
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(ptr).map_err(|_| bad())?;
     let raw = String::from_utf8(raw).map_err(|_| bad())?;
     let parts: Vec<&str> = raw.split('\n').collect();
-    let [group, stream, ts, _unit, _row] = parts[..] else { return Err(bad()) };
+    let (group, stream, ts, exact) = match parts[..] {
+        ["2", group, stream, ts, ingest, crc] => {
+            let ingest: i64 = ingest.parse().map_err(|_| bad())?;
+            let crc = u32::from_str_radix(crc, 16).map_err(|_| bad())?;
+            (group, stream, ts, Some((ingest, crc)))
+        }
+        [group, stream, ts, _unit, _row] => (group, stream, ts, None),
+        _ => return Err(bad()),
+    };
     let ts: i64 = ts.parse().map_err(|_| bad())?;
     let opts = ReadOptions {
         range: TimeRange::new(Some(ts), Some(ts.saturating_add(1))),
         ..ReadOptions::default()
     };
-    let page = store.read_stream(group, stream, &opts)?;
     let gone = || QueryError::NotFound(format!("the log record {ptr:?} no longer exists"));
-    let event = page.events.first().ok_or_else(gone)?;
-    Ok(fields_of(group, event))
+    let mut page = store.read_stream(group, stream, &opts)?;
+    // The events of one millisecond can span pages (a page is bounded in events and bytes).
+    let event = loop {
+        let found = page.events.into_iter().find(|e| {
+            exact.is_none_or(|(ingest, crc)| {
+                e.ingestion_time == ingest && crc32c::crc32c(e.message.as_bytes()) == crc
+            })
+        });
+        match (found, page.next) {
+            (Some(e), _) => break e,
+            (None, Some(next)) if page.more => {
+                let opts = ReadOptions { from: Some(next), ..opts.clone() };
+                page = store.read_stream(group, stream, &opts)?;
+            }
+            _ => return Err(gone()),
+        }
+    };
+    Ok(fields_of(group, &event))
 }
 
 fn fields_of(group: &str, e: &Event) -> Vec<RecordField> {

@@ -5,6 +5,13 @@
 //! - `pct` is exact: it keeps every numeric value of the group (counted against the query's
 //!   memory budget) and returns the nearest-rank percentile.
 //! - `stddev` is the sample standard deviation (n - 1), merged with Chan's formula.
+//! - Time series: `countOverTime(f)` and `sumOverTime(x)` are `count(f)` and `sum(x)` over the
+//!   group's window (its `bin`, else the query's range); `rate(x, interval)` is the change of
+//!   `x` from the group's earliest to its latest event, per `interval` of the time between
+//!   them (null with fewer than two events or none of elapsed time; 1 s when no interval is
+//!   given), as a counter's rate; `histogram(x, n)` cuts the group's values into `n` equal
+//!   ranges from their minimum to their maximum and maps each range (`"lo-hi"`) to its count
+//!   (values kept, and charged, as for `pct`).
 //! - `min`/`max` are over values that read as numbers or times; `earliest`/`latest` take the
 //!   value of the event with the smallest/largest `@timestamp` (ties: the smaller value in
 //!   natural order); `sortsFirst`/`sortsLast` the value first/last in natural sort order.
@@ -45,6 +52,10 @@ pub(crate) enum AggKind {
     Latest,
     SortsFirst,
     SortsLast,
+    /// `rate(x, interval)`, the interval in ms.
+    Rate(i64),
+    /// `histogram(x, buckets)`.
+    Histogram(u32),
 }
 
 /// One aggregation of a `stats`.
@@ -76,6 +87,8 @@ pub(crate) enum Acc {
     Approx(Box<Hll>),
     Values(Vec<f64>),
     ByTime(Option<(i64, Value)>),
+    /// The earliest and latest numeric values with their timestamps.
+    Span(Option<((i64, f64), (i64, f64))>),
 }
 
 impl AggKind {
@@ -88,7 +101,8 @@ impl AggKind {
             }
             AggKind::Stddev => Acc::Moments { n: 0, mean: 0.0, m2: 0.0 },
             AggKind::CountDistinct => Acc::Exact(HashSet::new()),
-            AggKind::Pct(_) => Acc::Values(Vec::new()),
+            AggKind::Pct(_) | AggKind::Histogram(_) => Acc::Values(Vec::new()),
+            AggKind::Rate(_) => Acc::Span(None),
             AggKind::Earliest | AggKind::Latest => Acc::ByTime(None),
         }
     }
@@ -194,6 +208,17 @@ impl Acc {
                 }
                 None => 0,
             },
+            Acc::Span(span) => {
+                let (Some(ts), Some(x)) = (ts, v.as_f64()) else { return 0 };
+                *span = Some(match *span {
+                    None => ((ts, x), (ts, x)),
+                    Some((first, last)) => (
+                        if ts < first.0 { (ts, x) } else { first },
+                        if ts >= last.0 { (ts, x) } else { last },
+                    ),
+                });
+                0
+            }
             Acc::ByTime(best) => {
                 let (Some(ts), false) = (ts, v.is_null()) else { return 0 };
                 let want =
@@ -266,6 +291,10 @@ impl Acc {
                 let _ = a.merge(&b);
             }
             (Acc::Values(a), Acc::Values(b)) => a.extend(b),
+            (Acc::Span(_), Acc::Span(Some((first, last)))) => {
+                self.update(kind, Value::float(first.1), Some(first.0));
+                self.update(kind, Value::float(last.1), Some(last.0));
+            }
             (Acc::ByTime(_), Acc::ByTime(Some((ts, v)))) => {
                 self.update(kind, v, Some(ts));
             }
@@ -299,16 +328,59 @@ impl Acc {
             Acc::Exact(set) => Value::Int(set.len() as i64),
             Acc::Approx(hll) => Value::Int(hll.count().round() as i64),
             Acc::Values(values) => {
-                let AggKind::Pct(p) = kind else { return Value::Null };
                 if values.is_empty() {
                     return Value::Null;
                 }
-                values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(Ordering::Equal));
-                Value::float(values[nearest_rank(values.len(), p)])
+                match kind {
+                    AggKind::Pct(p) => {
+                        values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(Ordering::Equal));
+                        Value::float(values[nearest_rank(values.len(), p)])
+                    }
+                    AggKind::Histogram(buckets) => histogram(values, buckets),
+                    _ => Value::Null,
+                }
             }
+            Acc::Span(span) => match *span {
+                Some(((t0, x0), (t1, x1))) if t1 > t0 => {
+                    let AggKind::Rate(interval) = kind else { return Value::Null };
+                    Value::float((x1 - x0) * interval as f64 / (t1 - t0) as f64)
+                }
+                _ => Value::Null,
+            },
             Acc::ByTime(v) => v.as_ref().map(|(_, v)| v.clone()).unwrap_or_default(),
         }
     }
+}
+
+/// `values` in `buckets` equal ranges from their minimum to their maximum (the last range
+/// includes the maximum), as a map from `"lo-hi"` to the count; one range when all are equal.
+fn histogram(values: &[f64], buckets: u32) -> Value {
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let n = if hi > lo { buckets.max(1) as usize } else { 1 };
+    let width = (hi - lo) / n as f64;
+    let mut counts = vec![0i64; n];
+    for &x in values {
+        let i = if width > 0.0 { ((x - lo) / width) as usize } else { 0 };
+        counts[i.min(n - 1)] += 1;
+    }
+    let bound = |i: usize| {
+        if i == n { hi } else { lo + width * i as f64 }
+    };
+    let map = counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let range = format!(
+                "{}-{}",
+                Value::float(bound(i)).render().unwrap_or_default(),
+                Value::float(bound(i + 1)).render().unwrap_or_default()
+            );
+            (range, Value::Int(c))
+        })
+        .collect();
+    Value::Map(std::sync::Arc::new(map))
 }
 
 /// The 0-based index of the nearest-rank `p`th percentile of `n` sorted values.

@@ -412,6 +412,33 @@ impl Binder {
                 "latest" => AggKind::Latest,
                 "sortsFirst" => AggKind::SortsFirst,
                 "sortsLast" => AggKind::SortsLast,
+                "countOverTime" | "count_over_time" => AggKind::Count,
+                "sumOverTime" | "sum_over_time" => AggKind::Sum,
+                "rate" => match call.args.get(1) {
+                    None => AggKind::Rate(1_000),
+                    Some(Expr::Literal(Literal::Period(p))) => {
+                        AggKind::Rate(crate::functions::fixed_period_ms(*p).ok_or_else(|| {
+                            self.invalid(format!(
+                                "the `rate` interval must be a fixed period, found {p}"
+                            ))
+                        })?)
+                    }
+                    Some(_) => {
+                        return Err(self.invalid(
+                            "`rate` takes a period as its interval, as in rate(bytes, 1m)",
+                        ));
+                    }
+                },
+                "histogram" => match &call.args[1] {
+                    Expr::Literal(Literal::Int(n)) if (1..=1_000).contains(n) => {
+                        AggKind::Histogram(*n as u32)
+                    }
+                    _ => {
+                        return Err(self.invalid(
+                            "`histogram` takes 1 to 1000 buckets as its second argument",
+                        ));
+                    }
+                },
                 other => return Err(self.unsupported(other)),
             };
             let arg = match kind {
@@ -740,10 +767,22 @@ mod tests {
         let e = bind_text(q).unwrap_err();
         assert!(matches!(e, EngineError::NotSupported(_)));
         assert_eq!(e.query_error().unwrap().message, "not supported yet: pattern");
-        let e = bind_text("stats rate(x, 5m)").unwrap_err();
-        assert_eq!(e.query_error().unwrap().message, "not supported yet: rate");
         let e = bind_text("fields parseDate(x, 'yyyy')").unwrap_err();
         assert_eq!(e.query_error().unwrap().message, "not supported yet: parseDate");
+    }
+
+    #[test]
+    fn time_series_aggregations_check_their_arguments() {
+        assert!(bind_text("stats rate(x, 5m), rate(x), countOverTime(f) by bin(1m)").is_ok());
+        assert!(bind_text("stats sum_over_time(x), count_over_time(x), histogram(x, 10)").is_ok());
+        let e = bind_text("stats rate(x, 1mo)").unwrap_err();
+        assert!(e.query_error().unwrap().message.contains("fixed period"), "{e}");
+        let e = bind_text("stats rate(x, y)").unwrap_err();
+        assert!(e.query_error().unwrap().message.contains("takes a period"), "{e}");
+        for bad in ["stats histogram(x, 0)", "stats histogram(x, 1001)", "stats histogram(x, y)"] {
+            let e = bind_text(bad).unwrap_err();
+            assert!(e.query_error().unwrap().message.contains("1 to 1000 buckets"), "{bad}: {e}");
+        }
     }
 
     #[test]

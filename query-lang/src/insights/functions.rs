@@ -118,6 +118,9 @@ pub static FUNCTIONS: &[Function] = &[
     // `count()`, `count(*)` and `count(field)`.
     agg("count", Aggregation, 0, 1),
     agg("count_distinct", Aggregation, 1, 1),
+    // The English reference spells the time-series functions in snake case, the others in
+    // camel case: both are accepted.
+    agg("count_over_time", TimeSeries, 1, 1),
     agg("countOverTime", TimeSeries, 1, 1),
     scalar("dateceil", Datetime, 2, 2),
     scalar("datefloor", Datetime, 2, 2),
@@ -183,6 +186,7 @@ pub static FUNCTIONS: &[Function] = &[
     scalar("strlen", Str, 1, 1),
     scalar("substr", Str, 2, 3),
     agg("sum", Aggregation, 1, 1),
+    agg("sum_over_time", TimeSeries, 1, 1),
     agg("sumOverTime", TimeSeries, 1, 1),
     scalar("toDouble", Numeric, 1, 1),
     scalar("toInt", Numeric, 1, 1),

@@ -83,4 +83,28 @@ case("fields latency_ms, @timestamp | sort latency_ms desc | limit 3", ["latency
      [[str(e[4]["latency_ms"]), ts(e[1])] for e in top])
 case('fields toupper(method) as m, strlen(path) as n, concat(method, ":", status) as c | filter @timestamp = fromMillis(%d) | display m, n, c' % js[0][1],
      ["m", "n", "c"], [[js[0][4]["method"].upper(), str(len(js[0][4]["path"])), "%s:%s" % (js[0][4]["method"], js[0][4]["status"])]])
+# Time-series aggregations over each minute's window (docs/query-engine.md).
+tsb = {}
+for e in ev:
+    b = e[1] // 60000 * 60000
+    c, sm = tsb.get(b, (0, 0))
+    j = e[4] or {}
+    tsb[b] = (c + (1 if "status" in j else 0), sm + j.get("bytes", 0))
+case("stats countOverTime(status) as c, sum_over_time(bytes) as s by bin(1m)", ["bin(1m)", "c", "s"],
+     [[ts(b), str(c), str(sm)] for b, (c, sm) in sorted(tsb.items())])
+rows = [["", ""]]
+for m in ms:
+    pts = [(e[1], e[4]["bytes"]) for e in js if e[4]["method"] == m]
+    (t0, x0), (t1, x1) = min(pts), max(pts)
+    rows.append([m, num((x1 - x0) * 60000 / (t1 - t0))])
+case("stats rate(bytes, 1m) as r by method | sort method", ["method", "r"], rows)
+lat = [e[4]["latency_ms"] for e in js]
+lo, hi = min(lat), max(lat)
+w = (hi - lo) / 4
+bounds = [lo + w * i for i in range(4)] + [hi]
+counts = [0] * 4
+for x in lat:
+    counts[min(int((x - lo) / w), 3)] += 1
+h = {"%s-%s" % (num(float(bounds[i])), num(float(bounds[i + 1]))): counts[i] for i in range(4)}
+case("stats histogram(latency_ms, 4) as h", ["h"], [[json.dumps(dict(sorted(h.items())), separators=(",", ":"))]])
 open(os.path.join(here, "..", "requests.test"), "w").write("\n".join(out))

@@ -18,7 +18,7 @@ use crate::functions::floor_to;
 use crate::plan::{Plan, Sink};
 use crate::pool::Pool;
 use crate::row::{Base, EvalCtx, Names, Row};
-use crate::source::{Decoder, Unit};
+use crate::source::{Decoder, ScanSet, Unit};
 use crate::value::{Key, Value, natural_cmp};
 use crate::{CancelToken, Progress};
 
@@ -29,6 +29,14 @@ pub(crate) struct Limits {
     pub(crate) timeout: std::time::Duration,
     /// When the query started, epoch ms (`now()`).
     pub(crate) now_ms: i64,
+}
+
+/// Partial results of a running scan: every `every`, the workers' partial results so far are
+/// merged (as the end of the scan merges them) and handed to `publish`, which a query manager
+/// shows as GetQueryResults' partial rows. Best effort: a snapshot never changes the result.
+pub(crate) struct Snapshots<'a> {
+    pub(crate) every: std::time::Duration,
+    pub(crate) publish: &'a dyn Fn(Vec<Row<'static>>, &Plan, &EvalCtx<'_>),
 }
 
 /// What every scan task of one query shares.
@@ -46,6 +54,9 @@ struct Shared {
     timeout: std::time::Duration,
     found: AtomicUsize,
     now_ms: i64,
+    /// Each worker's latest copy of its partial result, when snapshots are wanted.
+    copies: Vec<parking_lot::Mutex<Option<Partial>>>,
+    copy_every: Option<std::time::Duration>,
 }
 
 impl Shared {
@@ -73,6 +84,7 @@ pub(crate) fn ctx<'q>(plan: &'q Plan, names: &'q Names, now_ms: i64) -> EvalCtx<
 }
 
 /// A worker's share of the result.
+#[derive(Clone)]
 enum Partial {
     Count(HashMap<i64, u64>),
     Agg(AggTable),
@@ -84,13 +96,15 @@ enum Partial {
 pub(crate) fn scan(
     pool: &Pool,
     plan: Arc<Plan>,
-    units: Vec<Unit>,
-    names: Names,
+    set: ScanSet,
     cancel: &CancelToken,
     progress: &Arc<Progress>,
     limits: &Limits,
+    snapshots: Option<&Snapshots<'_>>,
 ) -> Result<(Vec<Row<'static>>, isize)> {
     let now_ms = limits.now_ms;
+    let ScanSet { units, names, .. } = set;
+    let tasks = pool.threads().min(units.len()).max(1);
     let shared = Arc::new(Shared {
         plan,
         units,
@@ -105,14 +119,17 @@ pub(crate) fn scan(
         timeout: limits.timeout,
         found: AtomicUsize::new(0),
         now_ms,
+        copies: (0..tasks).map(|_| parking_lot::Mutex::new(None)).collect(),
+        // Workers copy their partials twice as often as they are published, so a snapshot
+        // is at most one period behind.
+        copy_every: snapshots.map(|s| s.every / 2),
     });
-    let tasks = pool.threads().min(shared.units.len()).max(1);
     let (tx, rx) = channel::unbounded::<Result<Partial>>();
-    for _ in 0..tasks {
+    for task in 0..tasks {
         let shared = shared.clone();
         let tx = tx.clone();
         pool.spawn(Box::new(move || {
-            let result = work(&shared);
+            let result = work(&shared, task);
             if result.is_err() {
                 shared.stop.store(true, AO::Relaxed);
             }
@@ -122,13 +139,32 @@ pub(crate) fn scan(
     drop(tx);
     let mut partials = Vec::new();
     let mut error = None;
-    for _ in 0..tasks {
-        let wait = limits.deadline.saturating_duration_since(Instant::now());
+    let mut next_snapshot = snapshots.map(|s| Instant::now() + s.every);
+    let mut done = 0;
+    while done < tasks {
+        let mut wait = limits.deadline.saturating_duration_since(Instant::now());
+        if let (Some(s), Some(at)) = (snapshots, next_snapshot) {
+            let now = Instant::now();
+            let every = s.every.max(std::time::Duration::from_millis(1));
+            let at = if now >= at {
+                publish_snapshot(&shared, s, limits);
+                now + every
+            } else {
+                at
+            };
+            next_snapshot = Some(at);
+            wait = wait.min(at.saturating_duration_since(Instant::now()));
+        }
         match rx.recv_timeout(wait) {
-            Ok(Ok(p)) => partials.push(p),
+            Ok(Ok(p)) => {
+                done += 1;
+                partials.push(p);
+            }
             Ok(Err(e)) => {
+                done += 1;
                 error.get_or_insert(e);
             }
+            Err(channel::RecvTimeoutError::Timeout) if Instant::now() < limits.deadline => {}
             Err(channel::RecvTimeoutError::Timeout) => {
                 shared.stop.store(true, AO::Relaxed);
                 error.get_or_insert(EngineError::Timeout(limits.timeout));
@@ -149,7 +185,22 @@ pub(crate) fn scan(
     Ok((merge(&shared, partials)?, used))
 }
 
-fn work(shared: &Shared) -> Result<Partial> {
+/// Merges the workers' latest copies and publishes the rows.
+fn publish_snapshot(shared: &Shared, snapshots: &Snapshots<'_>, limits: &Limits) {
+    let copies: Vec<Partial> = shared.copies.iter().filter_map(|c| c.lock().clone()).collect();
+    if copies.is_empty() {
+        return;
+    }
+    if let Ok(rows) = merge(shared, copies) {
+        let rows = post(rows, &shared.plan.post, &shared.ctx(), limits.budget, 0);
+        // A snapshot past the memory budget is skipped; the query itself goes on.
+        if let Ok(rows) = rows {
+            (snapshots.publish)(rows, &shared.plan, &shared.ctx());
+        }
+    }
+}
+
+fn work(shared: &Shared, task: usize) -> Result<Partial> {
     let plan = &shared.plan;
     let ctx = shared.ctx();
     let mut partial = match &plan.sink {
@@ -159,7 +210,14 @@ fn work(shared: &Shared) -> Result<Partial> {
         Sink::Any { .. } | Sink::Collect => Partial::Rows(Vec::new()),
     };
     let mut decoder = Decoder::default();
+    let mut copied = Instant::now();
     loop {
+        if let Some(every) = shared.copy_every
+            && copied.elapsed() >= every
+        {
+            *shared.copies[task].lock() = Some(partial.clone());
+            copied = Instant::now();
+        }
         if shared.stop.load(AO::Relaxed) {
             break;
         }
@@ -319,11 +377,12 @@ fn add(
 }
 
 /// Groups of a `stats` and their running aggregations.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct AggTable {
     groups: HashMap<Vec<Key>, Group>,
 }
 
+#[derive(Clone)]
 struct Group {
     accs: Vec<Acc>,
     /// The `by` values as first seen (for the output row).
@@ -403,6 +462,7 @@ impl AggTable {
 }
 
 /// The best `k` rows seen so far.
+#[derive(Clone)]
 struct TopK {
     order: Vec<SortSpec>,
     k: usize,

@@ -58,6 +58,9 @@ pub struct EngineConfig {
     pub memory_budget: usize,
     /// Per-query timeout.
     pub timeout: Duration,
+    /// How often a running query publishes its rows so far ([`Progress::partial`]); `None`:
+    /// never.
+    pub partial_every: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -66,6 +69,7 @@ impl Default for EngineConfig {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             memory_budget: 512 << 20,
             timeout: Duration::from_secs(60 * 60),
+            partial_every: Some(Duration::from_secs(1)),
         }
     }
 }
@@ -106,16 +110,24 @@ impl CancelToken {
     }
 }
 
-/// Counters of a query, updated while it runs.
+/// Counters of a query, updated while it runs, and its rows so far.
 #[derive(Debug, Default)]
 pub struct Progress {
     scanned: AtomicU64,
     matched: AtomicU64,
     bytes: AtomicU64,
     groups: AtomicU64,
+    partial: parking_lot::Mutex<Option<Arc<QueryResult>>>,
 }
 
 impl Progress {
+    /// The rows of the scanned part of the data, as the whole query would answer over it
+    /// (`stats` over what was scanned, the best rows so far of a `sort`), published while
+    /// the query runs (every [`EngineConfig::partial_every`]); `None` before the first.
+    pub fn partial(&self) -> Option<Arc<QueryResult>> {
+        self.partial.lock().clone()
+    }
+
     /// The counters now.
     pub fn snapshot(&self) -> Statistics {
         Statistics {
@@ -311,7 +323,7 @@ impl Engine {
         for sub in std::mem::take(&mut bound.subqueries) {
             let sub_req = QueryRequest { limit: None, ..req.clone() };
             let plan = self.plan_bound(source, &sub_req, sub)?;
-            let (rows, names, plan) = self.scan(source, plan, cancel, progress, &limits)?;
+            let (rows, names, plan) = self.scan(source, plan, cancel, progress, &limits, None)?;
             let ctx = exec::ctx(&plan, &names, now);
             let first = plan.bound.output[0];
             let mut set = std::collections::HashSet::new();
@@ -332,22 +344,18 @@ impl Engine {
             }
         }
         let plan = self.plan_bound(source, req, bound)?;
-        let (rows, names, plan) = self.scan(source, plan, cancel, progress, &limits)?;
+        let publish = |rows: Vec<row::Row<'static>>, plan: &Plan, ctx: &row::EvalCtx<'_>| {
+            let (columns, rows) = render(plan, ctx, rows);
+            let partial = QueryResult { columns, rows, statistics: progress.snapshot(), ptr_added };
+            *progress.partial.lock() = Some(Arc::new(partial));
+        };
+        let snapshots =
+            self.config.partial_every.map(|every| exec::Snapshots { every, publish: &publish });
+        let (rows, names, plan) =
+            self.scan(source, plan, cancel, progress, &limits, snapshots.as_ref())?;
         let ctx = exec::ctx(&plan, &names, now);
-        let columns: Vec<String> =
-            plan.bound.output.iter().map(|id| plan.bound.symbols.name(*id).to_string()).collect();
-        let out = rows
-            .into_iter()
-            .take(plan.cap)
-            .map(|mut r| {
-                plan.bound
-                    .output
-                    .iter()
-                    .map(|id| r.get(*id, &ctx).render().map(|c| c.into_owned()))
-                    .collect()
-            })
-            .collect();
-        Ok(QueryResult { columns, rows: out, statistics: progress.snapshot(), ptr_added })
+        let (columns, rows) = render(&plan, &ctx, rows);
+        Ok(QueryResult { columns, rows, statistics: progress.snapshot(), ptr_added })
     }
 
     #[allow(clippy::type_complexity)]
@@ -358,6 +366,7 @@ impl Engine {
         cancel: &CancelToken,
         progress: &Arc<Progress>,
         limits: &exec::Limits,
+        snapshots: Option<&exec::Snapshots<'_>>,
     ) -> Result<(Vec<row::Row<'static>>, row::Names, Arc<Plan>)> {
         let now = limits.now_ms;
         let set = source.plan(&plan.groups, plan.streams.as_deref(), plan.range)?;
@@ -365,7 +374,7 @@ impl Engine {
         let plan = Arc::new(plan);
         let names = set.names.clone();
         let (rows, used) =
-            exec::scan(&self.pool, plan.clone(), set.units, set.names, cancel, progress, limits)?;
+            exec::scan(&self.pool, plan.clone(), set, cancel, progress, limits, snapshots)?;
         let ctx = exec::ctx(&plan, &names, now);
         let rows = exec::post(rows, &plan.post, &ctx, limits.budget, used)?;
         if Instant::now() > limits.deadline {
@@ -386,6 +395,29 @@ impl Engine {
             .expect("the OS can start a query thread");
         RunningQuery { handle, cancel, progress }
     }
+}
+
+/// The plan's output columns and the first `plan.cap` rows as text.
+#[allow(clippy::type_complexity)]
+fn render(
+    plan: &Plan,
+    ctx: &row::EvalCtx<'_>,
+    rows: Vec<row::Row<'static>>,
+) -> (Vec<String>, Vec<Vec<Option<String>>>) {
+    let columns =
+        plan.bound.output.iter().map(|id| plan.bound.symbols.name(*id).to_string()).collect();
+    let rows = rows
+        .into_iter()
+        .take(plan.cap)
+        .map(|mut r| {
+            plan.bound
+                .output
+                .iter()
+                .map(|id| r.get(*id, ctx).render().map(|c| c.into_owned()))
+                .collect()
+        })
+        .collect();
+    (columns, rows)
 }
 
 /// Puts the subqueries' result sets into every `in (subquery)` of every stage.
@@ -432,6 +464,11 @@ impl RunningQuery {
     /// Statistics so far.
     pub fn statistics(&self) -> Statistics {
         self.progress.snapshot()
+    }
+
+    /// Its rows so far ([`Progress::partial`]).
+    pub fn partial(&self) -> Option<Arc<QueryResult>> {
+        self.progress.partial()
     }
 
     /// Asks the query to stop.

@@ -103,3 +103,48 @@ fn unknown_groups_are_resource_not_found() {
     let e = engine.run(&src, &r, &CancelToken::new()).unwrap_err();
     assert!(e.to_string().contains("ResourceNotFoundException"), "{e}");
 }
+
+#[test]
+fn a_running_query_publishes_its_rows_so_far() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts =
+        StoreOptions { sync: false, background: false, block_bytes: 8 << 10, ..Default::default() };
+    let store = Store::open(dir.path(), opts).unwrap();
+    let g = LogGroupName::new("g").unwrap();
+    store.create_group(&g).unwrap();
+    store.create_stream(&g, &LogStreamName::new("s").unwrap()).unwrap();
+    let n = 200_000i64;
+    let events: Vec<LogEvent> = (0..n)
+        .map(|i| LogEvent::new(i, i, format!("request {} took {} ms", i % 1000, i % 97)).unwrap())
+        .collect();
+    for chunk in events.chunks(20_000) {
+        store.append("g", "s", chunk).unwrap();
+    }
+    store.flush().unwrap();
+    let src = DataSource::new(Arc::new(store));
+    let engine = Arc::new(Engine::new(EngineConfig {
+        threads: 2,
+        partial_every: Some(Duration::from_millis(1)),
+        ..Default::default()
+    }));
+    let q = r"parse @message /took (?<ms>\d+) ms/ | stats count(*) as n, sum(ms) as total";
+    let running = engine.start(src, QueryRequest { end_ms: n, ..req(q) });
+    let mut seen: Vec<i64> = Vec::new();
+    while !running.is_finished() {
+        if let Some(p) = running.partial() {
+            assert_eq!(p.columns, ["n", "total"]);
+            let count: i64 = p.rows[0][0].as_deref().unwrap().parse().unwrap();
+            if seen.last() != Some(&count) {
+                seen.push(count);
+            }
+        }
+        std::thread::yield_now();
+    }
+    let done = running.wait().unwrap();
+    let total: i64 = (0..n).map(|i| i % 97).sum();
+    assert_eq!(done.rows, [[Some(n.to_string()), Some(total.to_string())]]);
+    // Snapshots only grow, never past the end, and some came before it.
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    assert!(seen.iter().all(|&c| c <= n), "{seen:?}");
+    assert!(seen.iter().any(|&c| c < n), "no partial result seen before the end: {seen:?}");
+}

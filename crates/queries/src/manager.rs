@@ -194,8 +194,8 @@ pub struct ResultsPage {
     pub status: QueryStatus,
     /// Field names of the rows, in the query's order (`@ptr` last when the rows are events).
     pub columns: Vec<String>,
-    /// The page's rows (only once `Complete`): one cell per column, `None` where the row has
-    /// no such field.
+    /// The page's rows: one cell per column, `None` where the row has no such field. While
+    /// the query runs, the rows of the part scanned so far (see `Progress::partial`).
     pub rows: Vec<Vec<Option<String>>>,
     /// Statistics so far (final once the query ended).
     pub statistics: Statistics,
@@ -385,12 +385,21 @@ impl QueryManager {
             error: e.error.clone(),
             ptr_added: false,
         };
-        if let Some(r) = &e.result {
+        // While it runs, the rows of what it scanned so far, as CloudWatch shows partial
+        // results; they may change from one call to the next until it is Complete.
+        let rows = match (&e.result, e.status) {
+            (Some(r), _) => Some(r.clone()),
+            (None, QueryStatus::Running) => e.progress.partial(),
+            (None, _) => None,
+        };
+        if let Some(r) = &rows {
             let from = parse_token(token, r.rows.len())?;
             let to = (from + max).min(r.rows.len());
             page.columns = r.columns.clone();
             page.rows = r.rows[from..to].to_vec();
-            page.statistics = r.statistics;
+            if e.result.is_some() {
+                page.statistics = r.statistics;
+            }
             page.ptr_added = r.ptr_added;
             page.next_token = (to < r.rows.len()).then(|| format!("{id}/{to}"));
         }

@@ -1,99 +1,46 @@
-//! The query engine end to end (plan, parallel scan, merge) on both cores of the pool.
-//!
-//! Data: two groups of 64 streams each over 24 hours, sealed. `text`: the 16 Loghub samples
-//! repeated with every digit rotated per copy, so no copy repeats another's numbers (the
-//! pessimistic shape of `segment_scan`); `json`: generated request logs (method, path,
-//! status, latency, bytes, user) whose values come from a fixed LCG, so they do not repeat in
-//! a pattern zstd could fold. Queries:
-//! - `stats count(*) by bin(5m)` on `text`: reads timestamps only (elements = events);
-//! - a regex filter on `@message` no index can answer, counted (bytes = message bytes);
-//! - `stats avg(latency_ms), pct(latency_ms, 95) by bin(1h)` on `json` (JSON discovery on
-//!   every event; elements = events).
+//! The query engine end to end (plan, parallel scan, merge) on both cores of the pool, over
+//! the issue's data set (`dataset.rs`): 10 million events by default (`LOGSIGHT_BENCH_EVENTS`
+//! sets another size), half JSON request logs in group `app` (100 streams), half Loghub lines
+//! with scrambled digits in 16 groups, 24 hours, sealed every 100,000 events and compacted.
+//! Queries (throughput per run; divide by 2 for per core):
+//! - `stats count(*) by bin(5m)` on `app`: reads timestamps only (elements = events);
+//! - a regex on `@message` no index can answer (an IP and port), over the 16 text groups,
+//!   counted (bytes = their message bytes);
+//! - `stats avg(latency_ms), pct(latency_ms, 95) by bin(1h)` on `app` (elements = events).
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
 mod common;
+mod dataset;
 
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use logsight_engine::{CancelToken, DataSource, Engine, EngineConfig, QueryRequest};
-use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_storage::{Store, StoreOptions};
 
-const STREAMS: usize = 64;
-const DAY_MS: i64 = 86_400_000;
-const START: i64 = 1_714_521_600_000;
-/// Copies of the Loghub samples (about 32,000 lines each).
-const TEXT_COPIES: i64 = 8;
-const JSON_EVENTS: usize = 250_000;
-
-/// Appends `messages` to `group` spread over 64 streams and 24 hours, in time order.
-fn load(store: &Store, group: &str, messages: Vec<String>) -> u64 {
-    let g = LogGroupName::new(group).expect("valid");
-    store.create_group(&g).expect("new group");
-    for s in 0..STREAMS {
-        store
-            .create_stream(&g, &LogStreamName::new(format!("stream-{s:02}")).expect("valid"))
-            .expect("new");
-    }
-    let n = messages.len() as i64;
-    let bytes = messages.iter().map(|m| m.len() as u64).sum();
-    let mut per_stream: Vec<Vec<LogEvent>> = vec![Vec::new(); STREAMS];
-    for (i, m) in messages.into_iter().enumerate() {
-        let ts = START + (i as i64) * DAY_MS / n;
-        per_stream[i % STREAMS].push(LogEvent::new(ts, ts, m).expect("valid event"));
-    }
-    for (s, events) in per_stream.iter().enumerate() {
-        for chunk in events.chunks(5_000) {
-            store.append(group, &format!("stream-{s:02}"), chunk).expect("append");
-        }
-    }
-    bytes
-}
-
-fn json_messages() -> Vec<String> {
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = |n: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % n
-    };
-    let methods = ["GET", "POST", "PUT", "DELETE"];
-    (0..JSON_EVENTS)
-        .map(|_| {
-            format!(
-                r#"{{"method":"{}","path":"/api/users/{}","status":{},"latency_ms":{},"bytes":{},"user":{{"id":{},"region":"r{}"}},"request_id":"{:016x}"}}"#,
-                methods[next(4) as usize],
-                next(100_000),
-                [200, 201, 404, 500][next(4) as usize],
-                next(2_000),
-                next(100_000),
-                next(1_000_000),
-                next(8),
-                next(u64::MAX)
-            )
-        })
-        .collect()
-}
+use dataset::{DAY_MS, JSON_GROUP, START};
 
 fn bench(c: &mut Criterion) {
+    let events: usize = std::env::var("LOGSIGHT_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let opts = StoreOptions { sync: false, background: false, ..Default::default() };
     let store = Store::open(dir.path(), opts).expect("store opens");
-    let lines = common::loghub_lines();
-    let text: Vec<String> = (0..TEXT_COPIES)
-        .flat_map(|k| lines.iter().map(move |l| common::rotate_digits(l, k as u32)))
-        .collect();
-    let text_events = text.len() as u64;
-    let text_bytes = load(&store, "text", text);
-    load(&store, "json", json_messages());
-    store.flush().expect("seal");
+    let built = std::time::Instant::now();
+    let loaded = dataset::load(&store, events);
+    eprintln!(
+        "loaded {} events ({} MiB of messages) in {:.1?}",
+        loaded.events,
+        (loaded.json_bytes + loaded.text_bytes) >> 20,
+        built.elapsed()
+    );
     let source = DataSource::new(Arc::new(store));
     let engine = Engine::new(EngineConfig { threads: 2, ..Default::default() });
-    let req = |group: &str, query: &str| QueryRequest {
+    let req = |groups: Vec<String>, query: &str| QueryRequest {
         query: query.into(),
-        groups: vec![group.into()],
+        groups,
         start_ms: START,
         end_ms: START + DAY_MS,
         limit: None,
@@ -102,16 +49,19 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("query_engine");
     g.sample_size(10);
-    g.throughput(Throughput::Elements(text_events));
-    let q = req("text", "stats count(*) by bin(5m)");
+    g.throughput(Throughput::Elements(loaded.json_events));
+    let q = req(vec![JSON_GROUP.into()], "stats count(*) by bin(5m)");
     g.bench_function("count_by_bin_5m", |b| b.iter(|| run(&q)));
 
-    g.throughput(Throughput::Bytes(text_bytes));
-    let q = req("text", r"filter @message like /ERROR.*\d{4}7$/ | stats count(*)");
+    g.throughput(Throughput::Bytes(loaded.text_bytes));
+    let q = req(
+        dataset::text_groups(),
+        r"filter @message like /\d+\.\d+\.\d+\.\d+:\d{4,5}/ | stats count(*)",
+    );
     g.bench_function("regex_filter_message", |b| b.iter(|| run(&q)));
 
-    g.throughput(Throughput::Elements(JSON_EVENTS as u64));
-    let q = req("json", "stats avg(latency_ms), pct(latency_ms, 95) by bin(1h)");
+    g.throughput(Throughput::Elements(loaded.json_events));
+    let q = req(vec![JSON_GROUP.into()], "stats avg(latency_ms), pct(latency_ms, 95) by bin(1h)");
     g.bench_function("json_avg_pct_by_bin_1h", |b| b.iter(|| run(&q)));
     g.finish();
     if let Some(rss) = common::peak_rss_bytes() {

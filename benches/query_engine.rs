@@ -46,11 +46,29 @@ fn bench(c: &mut Criterion) {
         limit: None,
     };
     let run = |r: &QueryRequest| engine.run(&source, r, &CancelToken::new()).expect("query runs");
+    // Throughput per CPU-second (per core), from the process's CPU time over runs adding up
+    // to at least 3 CPU-seconds (the kernel counts in 10 ms ticks).
+    let per_core = |name: &str, r: &QueryRequest, units: f64, unit: &str| {
+        run(r);
+        let Some(before) = common::cpu_seconds() else { return };
+        let (mut runs, mut cpu) = (0u32, 0.0);
+        while cpu < 3.0 && runs < 1_000 {
+            run(r);
+            runs += 1;
+            cpu = common::cpu_seconds().unwrap_or(before) - before;
+        }
+        let per_run = cpu / f64::from(runs);
+        eprintln!(
+            "{name}: {per_run:.4} CPU-s per run ({runs} runs), {:.1} {unit} per core",
+            units / per_run
+        );
+    };
 
     let mut g = c.benchmark_group("query_engine");
     g.sample_size(10);
     g.throughput(Throughput::Elements(loaded.json_events));
     let q = req(vec![JSON_GROUP.into()], "stats count(*) by bin(5m)");
+    per_core("count_by_bin_5m", &q, loaded.json_events as f64 / 1e6, "M events/s");
     g.bench_function("count_by_bin_5m", |b| b.iter(|| run(&q)));
 
     g.throughput(Throughput::Bytes(loaded.text_bytes));
@@ -58,10 +76,12 @@ fn bench(c: &mut Criterion) {
         dataset::text_groups(),
         r"filter @message like /\d+\.\d+\.\d+\.\d+:\d{4,5}/ | stats count(*)",
     );
+    per_core("regex_filter_message", &q, loaded.text_bytes as f64 / (1 << 20) as f64, "MiB/s");
     g.bench_function("regex_filter_message", |b| b.iter(|| run(&q)));
 
     g.throughput(Throughput::Elements(loaded.json_events));
     let q = req(vec![JSON_GROUP.into()], "stats avg(latency_ms), pct(latency_ms, 95) by bin(1h)");
+    per_core("json_avg_pct_by_bin_1h", &q, loaded.json_events as f64 / 1e6, "M events/s");
     g.bench_function("json_avg_pct_by_bin_1h", |b| b.iter(|| run(&q)));
     g.finish();
     if let Some(rss) = common::peak_rss_bytes() {

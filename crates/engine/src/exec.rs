@@ -210,6 +210,9 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
         Sink::Any { .. } | Sink::Collect => Partial::Rows(Vec::new()),
     };
     let mut decoder = Decoder::default();
+    // A worker's own copy of the operations: each compiled regex then has a match cache
+    // owned by this thread, instead of one pool the workers contend for.
+    let scan_ops = plan.scan_ops.clone();
     let mut copied = Instant::now();
     loop {
         if let Some(every) = shared.copy_every
@@ -262,7 +265,7 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
                         matched += 1;
                         delta += add(&mut partial, row, plan, &ctx, shared);
                     };
-                    run_ops(&plan.scan_ops, Row::from_event(base), &ctx, &mut sink_row);
+                    run_ops(&scan_ops, Row::from_event(base), &ctx, &mut sink_row);
                     if matches!(plan.sink, Sink::Any { n } if shared.found.load(AO::Relaxed) >= n) {
                         shared.stop.store(true, AO::Relaxed);
                         break 'runs;

@@ -61,6 +61,10 @@ impl Server {
                 let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send((http.local_addr().unwrap(), grpc.local_addr().unwrap())).unwrap();
                 let shared = logsight_server::Shared::start(store, &opts).unwrap();
+                let http_opts = logsight_http::HttpOptions {
+                    max_body_bytes: 16 << 20,
+                    ..logsight_http::HttpOptions::from_server(&opts)
+                };
                 let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
                     let _ = rx.wait_for(|s| *s).await;
                 };
@@ -71,15 +75,7 @@ impl Server {
                         &opts,
                         until(stopped.clone())
                     ),
-                    logsight_http::serve_with(
-                        http,
-                        shared.clone(),
-                        &logsight_http::HttpOptions {
-                            max_body_bytes: 16 << 20,
-                            ..logsight_http::HttpOptions::from_server(&opts)
-                        },
-                        until(stopped)
-                    ),
+                    logsight_http::serve_with(http, shared.clone(), &http_opts, until(stopped)),
                 );
                 shared.close().await.unwrap();
                 g.unwrap();
@@ -414,11 +410,11 @@ fn every_operation_through_the_aws_sdk() {
 
         // Operations logsight does not have yet answer UnknownOperationException.
         let (code, _) = refused(
-            c.start_query()
+            c.create_export_task()
                 .log_group_name("other")
-                .start_time(0)
-                .end_time(1)
-                .query_string("fields @message")
+                .from(0)
+                .to(1)
+                .destination("bucket")
                 .send()
                 .await,
         );

@@ -573,14 +573,19 @@ fn queries_filters_and_tails_are_authorized_per_group_and_audited() {
         put_filter("/app/web").await.unwrap();
         assert_eq!(refused(put_filter("/app/secret").await).0, "AccessDeniedException");
         assert_eq!(refused(put_filter("/other").await).0, "AccessDeniedException");
-        let (code, _) =
-            refused(analyst.start_live_tail().log_group_identifiers("/app/secret").send().await);
-        assert_eq!(code, "AccessDeniedException");
+        let tailer = tail_client(&server, "AKIDANALYST", "analyst-secret");
+        let tail = |g: &str| tailer.start_live_tail().log_group_identifiers(g).send();
+        let mut session = tail("/app/web").await.unwrap();
+        let first = session.response_stream.recv().await.unwrap().unwrap();
+        assert!(first.is_session_start(), "{first:?}");
+        drop(session);
+        let (code, msg) = refused(tail("/app/secret").await);
+        assert_eq!(code, "AccessDeniedException", "{msg}");
 
         // Both outcomes are in the trail, with the groups the query named.
         let records = audit_records(&admin, |rs| {
             rs.iter().filter(|r| r["eventName"] == "StartQuery").count() >= 5
-                && rs.iter().any(|r| r["eventName"] == "StartLiveTail")
+                && rs.iter().filter(|r| r["eventName"] == "StartLiveTail").count() >= 2
         })
         .await;
         let starts: Vec<&serde_json::Value> =
@@ -594,9 +599,14 @@ fn queries_filters_and_tails_are_authorized_per_group_and_audited() {
             r["eventName"] == "PutMetricFilter" && r["errorCode"] == "AccessDeniedException"
         });
         assert!(put.is_some(), "{records:#?}");
-        let tail = records.iter().find(|r| r["eventName"] == "StartLiveTail").unwrap();
-        assert_eq!(tail["errorCode"], "AccessDeniedException");
-        assert_eq!(tail["readOnly"], true);
+        let tails: Vec<_> = records.iter().filter(|r| r["eventName"] == "StartLiveTail").collect();
+        assert!(tails[0]["errorCode"].is_null(), "{:?}", tails[0]);
+        assert_eq!(
+            tails[0]["requestParameters"]["logGroupIdentifiers"],
+            serde_json::json!(["/app/web"])
+        );
+        assert_eq!(tails[1]["errorCode"], "AccessDeniedException");
+        assert!(tails.iter().all(|t| t["readOnly"] == true));
     });
 }
 
@@ -622,12 +632,13 @@ impl cwl::config::Intercept for NoHostPrefix {
     }
 }
 
-fn tail_client(server: &Server) -> cwl::Client {
+/// An SDK client as [`Server::client`]'s, whose StartLiveTail reaches the server.
+fn tail_client(server: &Server, akid: &str, secret: &str) -> cwl::Client {
     let conf = cwl::Config::builder()
         .behavior_version(cwl::config::BehaviorVersion::latest())
         .region(cwl::config::Region::new("us-east-1"))
         .endpoint_url(&server.http)
-        .credentials_provider(cwl::config::Credentials::new("AKIDANY", "s", None, None, "test"))
+        .credentials_provider(cwl::config::Credentials::new(akid, secret, None, None, "test"))
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .retry_config(cwl::config::retry::RetryConfig::disabled())
         .interceptor(NoHostPrefix)
@@ -642,7 +653,7 @@ fn live_tail_through_the_aws_sdk_event_stream() {
         timeout: Duration::from_secs(60),
     };
     let server = Server::start_with(None, 0, timing);
-    let c = tail_client(&server);
+    let c = tail_client(&server, "AKIDANY", "any-secret");
     rt().block_on(async {
         group_with_stream(&c, "/tail/web", "host-1").await;
         c.create_log_stream()
@@ -748,7 +759,7 @@ fn live_tail_sessions_time_out_with_session_timeout_exception() {
         timeout: Duration::from_millis(700),
     };
     let server = Server::start_with(None, 0, timing);
-    let c = tail_client(&server);
+    let c = tail_client(&server, "AKIDANY", "any-secret");
     rt().block_on(async {
         c.create_log_group().log_group_name("short").send().await.unwrap();
         let mut session = c.start_live_tail().log_group_identifiers("short").send().await.unwrap();

@@ -122,11 +122,18 @@ async fn start(api: &Api, identity: &Identity, req: StartLiveTail) -> Result<Ans
         },
     );
     let rest = ReceiverStream::new(session.messages).map(move |m| match m {
-        SessionMessage::Update(u) => event("sessionUpdate", &update(u, &identifiers)),
+        SessionMessage::Update(u) => session_update(u, &identifiers),
         SessionMessage::End(e) => exception(&e),
     });
     let frames = tokio_stream::once(first).chain(rest).map(Ok::<Bytes, Infallible>);
     Ok(Answer::EventStream(axum::body::Body::from_stream(frames)))
+}
+
+/// One update as a framed `sessionUpdate` event; each event names its group by `identifiers`
+/// (group name → the identifier the request gave). Once per session and update interval: up
+/// to 500 events, measured by `benches/http_live_tail.rs`.
+pub fn session_update(u: Update, identifiers: &HashMap<String, String>) -> Bytes {
+    event("sessionUpdate", &update(u, identifiers))
 }
 
 fn update(u: Update, identifiers: &HashMap<String, String>) -> SessionUpdate {

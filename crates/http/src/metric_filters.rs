@@ -197,6 +197,8 @@ impl Operation for DeleteMetricFilter {
 #[serde(rename_all = "camelCase")]
 pub struct TestMetricFilter {
     filter_pattern: String,
+    /// Missing is none, refused by the rule of 1 to 50 messages.
+    #[serde(default)]
     log_event_messages: Vec<String>,
 }
 

@@ -106,7 +106,13 @@ impl Server {
     }
 
     /// A raw HTTP/1.1 request; returns (status, body).
-    fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    pub(crate) fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
         let addr = self.http.strip_prefix("http://").unwrap();
         let mut s = TcpStream::connect(addr).unwrap();
         let mut req = format!(

@@ -506,6 +506,12 @@ fn metric_filters_through_the_aws_sdk() {
         let r = c.describe_metric_filters().log_group_name("/mf/db").send().await.unwrap();
         assert!(r.metric_filters().is_empty(), "{r:?}");
     });
+    // The exposition counts the filters left: errors-5xx and latency on /mf/web.
+    let (status, body) = server.raw("GET", "/metrics", &[], "");
+    assert_eq!(status, 200);
+    assert!(body.lines().any(|l| l == "logsight_metric_filters 2"), "{body}");
+    assert!(body.lines().any(|l| l == "logsight_queries_running 0"), "{body}");
+    assert!(body.contains("# TYPE logsight_metric_filter_lag_batches gauge"), "{body}");
 }
 
 /// Allows the Insights and metric-filter actions on `/app/*` but denies all on `/app/secret*`.

@@ -195,6 +195,15 @@ impl Shared {
         g.buffered_events = stats.buffered_events;
         g.damaged_segments = stats.damaged_segments.len() as u64;
         g.groups = store.groups().len() as u64;
+        g.sealed_bytes = stats.sealed_bytes;
+        g.compacted_bytes = stats.compacted_bytes;
+        let load = self.queries.load();
+        (g.queries_scheduled, g.queries_running) = (load.scheduled as u64, load.running as u64);
+        g.metric_filters = self.watch.filters().snapshot().values().map(|f| f.len() as u64).sum();
+        let consumer = self.watch.consumer_status();
+        g.metric_filter_lag = consumer.lag();
+        g.metric_filter_lost_batches = consumer.lost_batches;
+        g.alarm_actions_dropped = self.watch.dropped_actions();
         g
     }
 

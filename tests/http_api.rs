@@ -26,24 +26,20 @@ impl Server {
     /// Starts both APIs with the audit trail on; with `principals` (a principals file's JSON)
     /// calls must be signed. The server's clock runs `skew_ms` ahead of the real one.
     pub(crate) fn start(principals: Option<&str>, skew_ms: i64) -> Server {
-        Server::start_with(principals, skew_ms, logsight_server::tail::Timing::default())
+        Server::start_with(principals, skew_ms, |_| {})
     }
 
-    /// [`Server::start`] with live tail sessions on `tail`'s update interval and length.
+    /// [`Server::start`] with the options `tune` sets (live tail timing, idle timeout, ...).
     pub(crate) fn start_with(
         principals: Option<&str>,
         skew_ms: i64,
-        tail: logsight_server::tail::Timing,
+        tune: impl FnOnce(&mut logsight_server::ServerOptions),
     ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store =
             Arc::new(logsight_storage::Store::open(dir.path(), Default::default()).unwrap());
-        let mut opts = logsight_server::ServerOptions {
-            audit: true,
-            live_tail_update_interval: tail.update_interval,
-            live_tail_timeout: tail.timeout,
-            ..Default::default()
-        };
+        let mut opts = logsight_server::ServerOptions { audit: true, ..Default::default() };
+        tune(&mut opts);
         opts.principals = principals.map(|p| logsight_auth::Principals::from_json(p).unwrap());
         if skew_ms != 0 {
             opts.clock = Arc::new(logsight_storage::ManualClock::new(now_ms() + skew_ms));

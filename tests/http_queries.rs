@@ -654,11 +654,11 @@ fn tail_client(server: &Server, akid: &str, secret: &str) -> cwl::Client {
 
 #[test]
 fn live_tail_through_the_aws_sdk_event_stream() {
-    let timing = logsight_server::tail::Timing {
-        update_interval: Duration::from_millis(200),
-        timeout: Duration::from_secs(60),
-    };
-    let server = Server::start_with(None, 0, timing);
+    let server = Server::start_with(None, 0, |o| {
+        o.live_tail_update_interval = Duration::from_millis(200);
+        // Shorter than the session: a streaming answer keeps its connection from being idle.
+        o.idle_timeout = Duration::from_millis(500);
+    });
     let c = tail_client(&server, "AKIDANY", "any-secret");
     rt().block_on(async {
         group_with_stream(&c, "/tail/web", "host-1").await;
@@ -760,11 +760,11 @@ fn live_tail_through_the_aws_sdk_event_stream() {
 
 #[test]
 fn live_tail_sessions_time_out_with_session_timeout_exception() {
-    let timing = logsight_server::tail::Timing {
-        update_interval: Duration::from_millis(100),
-        timeout: Duration::from_millis(700),
-    };
-    let server = Server::start_with(None, 0, timing);
+    let server = Server::start_with(None, 0, |o| {
+        o.live_tail_update_interval = Duration::from_millis(100);
+        o.live_tail_timeout = Duration::from_millis(1500);
+        o.idle_timeout = Duration::from_millis(400);
+    });
     let c = tail_client(&server, "AKIDANY", "any-secret");
     rt().block_on(async {
         c.create_log_group().log_group_name("short").send().await.unwrap();
@@ -783,8 +783,9 @@ fn live_tail_sessions_time_out_with_session_timeout_exception() {
                 other => break other,
             }
         };
-        // An update every interval, also when nothing matched, until the end.
-        assert!(empty_updates >= 3, "{empty_updates}");
+        // An update every interval, also when nothing matched, until the end, on a connection
+        // open longer than the idle timeout.
+        assert!(empty_updates >= 10, "{empty_updates}");
         let err = end.expect_err("the session should end with an exception").into_service_error();
         assert!(err.is_session_timeout_exception(), "{err:?}");
     });

@@ -202,14 +202,27 @@ impl axum::serve::Listener for Accepted {
     }
 }
 
-/// Counts a request as a call on its connection while it runs (the idle timeout spares it).
+/// Counts a request as a call on its connection while it runs (the idle timeout spares it);
+/// an event stream (a live tail) is a call until its body ends.
 async fn count_call(
     ConnectInfo(peer): ConnectInfo<Peer>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let _call = peer.conn.as_ref().map(ConnInfo::call);
-    next.run(req).await
+    let call = peer.conn.as_ref().map(ConnInfo::call);
+    let response = next.run(req).await;
+    let streamed = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == EVENT_STREAM);
+    match call {
+        Some(call) if streamed => {
+            let (parts, body) = response.into_parts();
+            let chunks = tokio_stream::StreamExt::map(body.into_data_stream(), move |chunk| {
+                let _busy = &call;
+                chunk
+            });
+            Response::from_parts(parts, axum::body::Body::from_stream(chunks))
+        }
+        _ => response,
+    }
 }
 
 async fn serve_api(

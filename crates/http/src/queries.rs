@@ -104,8 +104,8 @@ impl Operation for StartQuery {
 #[serde(rename_all = "camelCase")]
 pub struct GetQueryResults {
     query_id: String,
-    /// A page of the results (logsight's extension; the SDKs send neither and get the first
-    /// 10,000 rows, as CloudWatch returns).
+    /// A page of the results (reference §5.4; the Rust SDK's model has neither member, and
+    /// its callers get the first 10,000 rows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     next_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

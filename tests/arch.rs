@@ -43,7 +43,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("crates/auth", &[]),
-    ("crates/http", &["logsight-server", "logsight-auth", "logsight-model"]),
+    (
+        "crates/http",
+        &[
+            "logsight-server",
+            "logsight-auth",
+            "logsight-model",
+            "logsight-queries",
+            "logsight-watch",
+        ],
+    ),
     (
         "crates/engine",
         &["logsight-storage", "logsight-model", "logsight-query-lang", "logsight-index"],

@@ -26,10 +26,20 @@ impl Server {
     /// Starts both APIs with the audit trail on; with `principals` (a principals file's JSON)
     /// calls must be signed. The server's clock runs `skew_ms` ahead of the real one.
     pub(crate) fn start(principals: Option<&str>, skew_ms: i64) -> Server {
+        Server::start_with(principals, skew_ms, |_| {})
+    }
+
+    /// [`Server::start`] with the options `tune` sets (live tail timing, idle timeout, ...).
+    pub(crate) fn start_with(
+        principals: Option<&str>,
+        skew_ms: i64,
+        tune: impl FnOnce(&mut logsight_server::ServerOptions),
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store =
             Arc::new(logsight_storage::Store::open(dir.path(), Default::default()).unwrap());
         let mut opts = logsight_server::ServerOptions { audit: true, ..Default::default() };
+        tune(&mut opts);
         opts.principals = principals.map(|p| logsight_auth::Principals::from_json(p).unwrap());
         if skew_ms != 0 {
             opts.clock = Arc::new(logsight_storage::ManualClock::new(now_ms() + skew_ms));
@@ -47,6 +57,10 @@ impl Server {
                 let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send((http.local_addr().unwrap(), grpc.local_addr().unwrap())).unwrap();
                 let shared = logsight_server::Shared::start(store, &opts).unwrap();
+                let http_opts = logsight_http::HttpOptions {
+                    max_body_bytes: 16 << 20,
+                    ..logsight_http::HttpOptions::from_server(&opts)
+                };
                 let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
                     let _ = rx.wait_for(|s| *s).await;
                 };
@@ -57,7 +71,7 @@ impl Server {
                         &opts,
                         until(stopped.clone())
                     ),
-                    logsight_http::serve(http, shared.clone(), 16 << 20, until(stopped)),
+                    logsight_http::serve_with(http, shared.clone(), &http_opts, until(stopped)),
                 );
                 shared.close().await.unwrap();
                 g.unwrap();
@@ -88,7 +102,13 @@ impl Server {
     }
 
     /// A raw HTTP/1.1 request; returns (status, body).
-    fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    pub(crate) fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
         let addr = self.http.strip_prefix("http://").unwrap();
         let mut s = TcpStream::connect(addr).unwrap();
         let mut req = format!(
@@ -392,11 +412,11 @@ fn every_operation_through_the_aws_sdk() {
 
         // Operations logsight does not have yet answer UnknownOperationException.
         let (code, _) = refused(
-            c.start_query()
+            c.create_export_task()
                 .log_group_name("other")
-                .start_time(0)
-                .end_time(1)
-                .query_string("fields @message")
+                .from(0)
+                .to(1)
+                .destination("bucket")
                 .send()
                 .await,
         );

@@ -7,6 +7,7 @@ mod compression;
 mod data_dir_faults;
 mod grpc_auth;
 mod http_api;
+mod http_queries;
 mod live_tail;
 mod queries_api;
 mod query_cli;

@@ -10,7 +10,10 @@
 //! `{"__type", "message"}` with the error table's HTTP status. Every call, allowed or not, is
 //! counted and audited.
 
+pub mod live_tail;
+pub mod metric_filters;
 pub mod ops;
+pub mod queries;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,15 +29,18 @@ use axum::routing::{get, post};
 use logsight_auth::sigv4;
 use logsight_server::audit::{Call, Failure, Protocol};
 use logsight_server::conn::{self, Conn, ConnInfo, ConnLimits};
-use logsight_server::tail::new_id;
+use logsight_server::tail::{Timing, new_id};
 use logsight_server::tls::TlsConfig;
 use logsight_server::{ServiceError, Shared, error_code, http_status};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 /// The `X-Amz-Target` prefix of CloudWatch Logs operations.
 pub const TARGET_PREFIX: &str = "Logs_20140328.";
 /// The protocol's content type.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+/// The content type of an event stream (StartLiveTail's answer).
+pub const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
 
 /// Why the HTTP server stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -44,14 +50,45 @@ pub enum HttpError {
     Io(#[from] std::io::Error),
 }
 
+/// The API's state: the shared state of both front ends, and what live tail sessions need.
+#[derive(Debug, Clone)]
+pub struct Api {
+    shared: Arc<Shared>,
+    tail_timing: Timing,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Api {
+    /// The API over `shared`; live tails run on `tail_timing` and end when `stopping` turns
+    /// true (so that a graceful shutdown does not wait for them).
+    pub fn new(shared: Arc<Shared>, tail_timing: Timing, stopping: watch::Receiver<bool>) -> Api {
+        Api { shared, tail_timing, stopping }
+    }
+
+    /// The shared state.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Live tail sessions' update interval and length.
+    pub fn tail_timing(&self) -> Timing {
+        self.tail_timing
+    }
+
+    /// Turns true when the server shuts down.
+    pub fn stopping(&self) -> &watch::Receiver<bool> {
+        &self.stopping
+    }
+}
+
 /// The router: the API at `POST /`, metrics at `GET /metrics`. Bodies up to `max_body_bytes`.
-pub fn router(shared: Arc<Shared>, max_body_bytes: usize) -> Router {
+pub fn router(api: Api, max_body_bytes: usize) -> Router {
     Router::new()
-        .route("/", post(api))
+        .route("/", post(serve_api))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(shared)
+        .with_state(api)
 }
 
 /// How the HTTP listener serves.
@@ -63,6 +100,8 @@ pub struct HttpOptions {
     pub limits: ConnLimits,
     /// Serve TLS with this certificate; `None`: plain TCP.
     pub tls: Option<TlsConfig>,
+    /// Live tail sessions' update interval and length.
+    pub tail_timing: Timing,
 }
 
 impl HttpOptions {
@@ -72,6 +111,10 @@ impl HttpOptions {
             max_body_bytes: opts.max_message_bytes,
             limits: opts.conn_limits(),
             tls: opts.tls.clone(),
+            tail_timing: Timing {
+                update_interval: opts.live_tail_update_interval,
+                timeout: opts.live_tail_timeout,
+            },
         }
     }
 }
@@ -103,9 +146,15 @@ pub async fn serve_with(
     let local = listener.local_addr()?;
     let tls = opts.tls.as_ref().map(|t| t.acceptor(b"http/1.1"));
     let accepted = Accepted { conns: conn::incoming_with(listener, opts.limits, tls), local };
-    let app = router(shared, opts.max_body_bytes)
+    let (stop, stopping) = watch::channel(false);
+    let app = router(Api::new(shared, opts.tail_timing, stopping), opts.max_body_bytes)
         .layer(axum::middleware::from_fn(count_call))
         .into_make_service_with_connect_info::<Peer>();
+    let shutdown = async move {
+        shutdown.await;
+        // Live tails end, so the in-flight requests the graceful shutdown waits for finish.
+        let _ = stop.send(true);
+    };
     axum::serve(accepted, app).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
@@ -153,31 +202,44 @@ impl axum::serve::Listener for Accepted {
     }
 }
 
-/// Counts a request as a call on its connection while it runs (the idle timeout spares it).
+/// Counts a request as a call on its connection while it runs (the idle timeout spares it);
+/// an event stream (a live tail) is a call until its body ends.
 async fn count_call(
     ConnectInfo(peer): ConnectInfo<Peer>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let _call = peer.conn.as_ref().map(ConnInfo::call);
-    next.run(req).await
+    let call = peer.conn.as_ref().map(ConnInfo::call);
+    let response = next.run(req).await;
+    let streamed = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == EVENT_STREAM);
+    match call {
+        Some(call) if streamed => {
+            let (parts, body) = response.into_parts();
+            let chunks = tokio_stream::StreamExt::map(body.into_data_stream(), move |chunk| {
+                let _busy = &call;
+                chunk
+            });
+            Response::from_parts(parts, axum::body::Body::from_stream(chunks))
+        }
+        _ => response,
+    }
 }
 
-async fn api(
-    State(shared): State<Arc<Shared>>,
+async fn serve_api(
+    State(api): State<Api>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&shared, peer.remote, &method, &uri, &headers, body).await
+    handle(&api, peer.remote, &method, &uri, &headers, body).await
 }
 
 /// Handles one API request; never panics on any input, and answers every failure with a
 /// CloudWatch error. Public for the request-parser property tests.
 pub async fn handle(
-    shared: &Arc<Shared>,
+    api: &Api,
     peer: Option<SocketAddr>,
     method: &Method,
     uri: &Uri,
@@ -185,6 +247,7 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
+    let shared = api.shared();
     let request_id = new_id();
     let sig_req = sigv4::Request::new(method, uri, headers);
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -219,7 +282,7 @@ pub async fn handle(
                     target.strip_prefix(TARGET_PREFIX).and_then(ops::lookup),
                 ) {
                     (Some(_), Some(handler)) => {
-                        let handled = handler(shared.clone(), identity, body).await;
+                        let handled = handler(api.clone(), identity, body).await;
                         call.request_parameters = handled.parameters;
                         call.read_only = handled.read_only;
                         handled.result
@@ -236,7 +299,15 @@ pub async fn handle(
     let failure = result.as_ref().err().map(Failure::from);
     shared.finish(&call, failure.as_ref().map_or(Ok(()), Err), started).await;
     match result {
-        Ok(body) => json_response(StatusCode::OK, &request_id, body),
+        Ok(ops::Answer::Json(body)) => json_response(StatusCode::OK, &request_id, body),
+        Ok(ops::Answer::EventStream(body)) => {
+            let mut r = (StatusCode::OK, body).into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(EVENT_STREAM));
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                r.headers_mut().insert("x-amzn-requestid", v);
+            }
+            r
+        }
         Err(e) => error_response(&e, &request_id),
     }
 }
@@ -254,7 +325,14 @@ fn json_response(status: StatusCode, request_id: &str, body: Vec<u8>) -> Respons
 pub fn error_response(e: &ServiceError, request_id: &str) -> Response {
     let (name, _) = error_code(e);
     let status = StatusCode::from_u16(http_status(e)).unwrap_or(StatusCode::BAD_REQUEST);
-    let body = serde_json::json!({"__type": name, "message": e.to_string()});
+    let mut body = serde_json::json!({"__type": name, "message": e.to_string()});
+    if let ServiceError::MalformedQuery { message, start, end } = e {
+        // CloudWatch's MalformedQueryException member: where the query fails to compile.
+        body["queryCompileError"] = serde_json::json!({
+            "location": {"startCharOffset": start, "endCharOffset": end},
+            "message": message,
+        });
+    }
     let mut r = json_response(status, request_id, body.to_string().into_bytes());
     if let Some(ms) = e.retry_after_ms() {
         // Whole seconds, rounded up, as HTTP's Retry-After.
@@ -265,8 +343,8 @@ pub fn error_response(e: &ServiceError, request_id: &str) -> Response {
     r
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let text = shared.metrics().render(&shared.gauges());
+async fn metrics(State(api): State<Api>) -> Response {
+    let text = api.shared.metrics().render(&api.shared.gauges());
     let mut r = text.into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
@@ -291,7 +369,7 @@ mod tests {
     const PRINCIPALS: &str = r#"[{"name": "a", "access_key_id": "AKID", "secret_access_key": "secret-key",
         "policy": {"Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}}]"#;
 
-    fn shared(auth: bool) -> (tempfile::TempDir, tokio::runtime::Runtime, Arc<Shared>) {
+    fn shared(auth: bool) -> (tempfile::TempDir, tokio::runtime::Runtime, Api) {
         let dir = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -306,7 +384,8 @@ mod tests {
             ..Default::default()
         };
         let shared = rt.block_on(async { Shared::start(store, &opts).unwrap() });
-        (dir, rt, shared)
+        let (_, stopping) = watch::channel(false);
+        (dir, rt, Api::new(shared, Timing::default(), stopping))
     }
 
     fn target() -> impl Strategy<Value = String> {
@@ -367,7 +446,7 @@ mod tests {
             authorization in proptest::option::of(".{0,80}"),
             amz_date in proptest::option::of("[0-9TZ]{0,16}"),
         ) {
-            let (_dir, rt, shared) = shared(auth);
+            let (_dir, rt, api) = shared(auth);
             let mut headers = HeaderMap::new();
             if let Ok(v) = HeaderValue::from_str(&target) {
                 headers.insert("x-amz-target", v);
@@ -377,7 +456,7 @@ mod tests {
                     headers.insert(name, v);
                 }
             }
-            let r = rt.block_on(handle(&shared, None, &Method::POST, &Uri::from_static("/"), &headers, Bytes::from(body)));
+            let r = rt.block_on(handle(&api, None, &Method::POST, &Uri::from_static("/"), &headers, Bytes::from(body)));
             let status = r.status();
             let bytes = rt.block_on(axum::body::to_bytes(r.into_body(), usize::MAX)).unwrap();
             let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
@@ -389,7 +468,7 @@ mod tests {
                 prop_assert!(v["__type"].as_str().is_some_and(|t| t.ends_with("Exception")), "{v}");
                 prop_assert!(v["message"].is_string(), "{v}");
             }
-            rt.block_on(shared.close()).unwrap();
+            rt.block_on(api.shared().close()).unwrap();
         }
     }
 }

@@ -11,11 +11,16 @@ use axum::body::Bytes as Body;
 use logsight_server::access::Identity;
 use logsight_server::audit::ACCOUNT_ID;
 use logsight_server::rules::Rejected;
-use logsight_server::service::{FilterEvents, GetEvents, Service, StreamOrder};
+use logsight_server::service::{FilterEvents, GetEvents, StreamOrder};
 use logsight_server::{ServiceError, Shared};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::Api;
+use crate::live_tail;
+use crate::metric_filters as mf;
+use crate::queries as q;
 
 /// One CloudWatch Logs operation.
 pub trait Operation: Serialize + DeserializeOwned + Send + 'static {
@@ -28,6 +33,12 @@ pub trait Operation: Serialize + DeserializeOwned + Send + 'static {
 
     /// The log group it acts on, for authorization; `None` for operations over every group.
     fn group(&self) -> Option<&str>;
+
+    /// The log groups it acts on, each authorized; none: every group. Operations naming
+    /// several groups (StartQuery) override it.
+    fn groups(&self) -> Vec<&str> {
+        self.group().into_iter().collect()
+    }
 
     /// Checks that can be made before authorization (fields logsight does not support).
     fn validate(&self) -> Result<(), ServiceError> {
@@ -44,24 +55,33 @@ pub trait Operation: Serialize + DeserializeOwned + Send + 'static {
         0
     }
 
-    /// Runs on a blocking thread.
-    fn run(self, svc: &Service, region: &str) -> Result<Self::Output, ServiceError>;
+    /// Runs on a blocking thread, over the state both front ends share.
+    fn run(self, shared: &Shared, region: &str) -> Result<Self::Output, ServiceError>;
+}
+
+/// A successful answer's body.
+pub enum Answer {
+    /// A JSON document (`application/x-amz-json-1.1`).
+    Json(Vec<u8>),
+    /// An event stream (`application/vnd.amazon.eventstream`): StartLiveTail's.
+    EventStream(axum::body::Body),
 }
 
 /// What a handler reports back: the response body or the error, and the audit parameters
 /// (null when the body did not parse).
 pub struct Handled {
-    /// JSON response body, or the error.
-    pub result: Result<Vec<u8>, ServiceError>,
+    /// The answer, or the error.
+    pub result: Result<Answer, ServiceError>,
     /// For the audit record.
     pub parameters: Value,
     /// For the audit record.
     pub read_only: bool,
 }
 
-type HandlerFuture = Pin<Box<dyn Future<Output = Handled> + Send>>;
-/// A handler: the shared state, the authenticated caller, the body.
-pub type Handler = fn(Arc<Shared>, Identity, Body) -> HandlerFuture;
+/// What a handler returns.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Handled> + Send>>;
+/// A handler: the API's state, the authenticated caller, the body.
+pub type Handler = fn(Api, Identity, Body) -> HandlerFuture;
 
 /// Every operation logsight serves over HTTP.
 pub const TABLE: &[(&str, Handler)] = &[
@@ -76,6 +96,20 @@ pub const TABLE: &[(&str, Handler)] = &[
     (PutLogEvents::NAME, handler::<PutLogEvents>),
     (GetLogEvents::NAME, handler::<GetLogEvents>),
     (FilterLogEvents::NAME, handler::<FilterLogEvents>),
+    (q::StartQuery::NAME, handler::<q::StartQuery>),
+    (q::GetQueryResults::NAME, handler::<q::GetQueryResults>),
+    (q::StopQuery::NAME, handler::<q::StopQuery>),
+    (q::DescribeQueries::NAME, handler::<q::DescribeQueries>),
+    (q::GetLogRecord::NAME, handler::<q::GetLogRecord>),
+    (q::GetLogGroupFields::NAME, handler::<q::GetLogGroupFields>),
+    (q::PutQueryDefinition::NAME, handler::<q::PutQueryDefinition>),
+    (q::DescribeQueryDefinitions::NAME, handler::<q::DescribeQueryDefinitions>),
+    (q::DeleteQueryDefinition::NAME, handler::<q::DeleteQueryDefinition>),
+    (mf::PutMetricFilter::NAME, handler::<mf::PutMetricFilter>),
+    (mf::DescribeMetricFilters::NAME, handler::<mf::DescribeMetricFilters>),
+    (mf::DeleteMetricFilter::NAME, handler::<mf::DeleteMetricFilter>),
+    (mf::TestMetricFilter::NAME, handler::<mf::TestMetricFilter>),
+    (live_tail::NAME, live_tail::handler),
 ];
 
 /// The handler of `operation`.
@@ -83,8 +117,9 @@ pub fn lookup(operation: &str) -> Option<Handler> {
     TABLE.iter().find(|(name, _)| *name == operation).map(|(_, h)| *h)
 }
 
-fn handler<O: Operation>(shared: Arc<Shared>, identity: Identity, body: Body) -> HandlerFuture {
+fn handler<O: Operation>(api: Api, identity: Identity, body: Body) -> HandlerFuture {
     Box::pin(async move {
+        let shared = api.shared();
         let req: O = match parse(&body) {
             Ok(r) => r,
             Err(e) => {
@@ -96,12 +131,12 @@ fn handler<O: Operation>(shared: Arc<Shared>, identity: Identity, body: Body) ->
             }
         };
         let parameters = req.audit_parameters();
-        let result = call(&shared, &identity, req).await;
+        let result = call(shared, &identity, req).await.map(Answer::Json);
         Handled { result, parameters, read_only: O::READ_ONLY }
     })
 }
 
-fn parse<O: DeserializeOwned>(body: &[u8]) -> Result<O, ServiceError> {
+pub(crate) fn parse<O: DeserializeOwned>(body: &[u8]) -> Result<O, ServiceError> {
     // An empty body is an empty object, as the SDKs send for operations without input.
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body };
     serde_json::from_slice(body).map_err(|e| {
@@ -117,28 +152,41 @@ async fn call<O: Operation>(
     req: O,
 ) -> Result<Vec<u8>, ServiceError> {
     req.validate()?;
-    shared.access().authorize(identity, O::NAME, req.group())?;
+    let groups = req.groups();
+    if groups.is_empty() {
+        shared.access().authorize(identity, O::NAME, None)?;
+    }
+    for group in groups {
+        shared.access().authorize(identity, O::NAME, Some(group))?;
+    }
     let bytes = req.ingest_bytes();
     let _permit = if bytes > 0 { Some(shared.admission().reserve(bytes).await?) } else { None };
     let region = identity.region.clone();
-    let out = shared.blocking(move |s| req.run(s, &region)).await?;
+    let out = shared.on_blocking(move |s| req.run(s, &region)).await?;
     serde_json::to_vec(&out)
         .map_err(|e| ServiceError::Internal(format!("encoding the response: {e}")))
 }
 
+/// A log group's name from an identifier: its name, or its ARN (with or without `:*`).
+pub(crate) fn group_name(identifier: &str) -> &str {
+    identifier
+        .split_once(":log-group:")
+        .map_or(identifier, |(_, rest)| rest.strip_suffix(":*").unwrap_or(rest))
+}
+
 /// The group named by `logGroupName` or `logGroupIdentifier` (a name or an ARN).
-fn group_of<'a>(name: &'a Option<String>, identifier: &'a Option<String>) -> Option<&'a str> {
+pub(crate) fn group_of<'a>(
+    name: &'a Option<String>,
+    identifier: &'a Option<String>,
+) -> Option<&'a str> {
     match (name, identifier) {
         (Some(n), _) => Some(n),
-        (None, Some(id)) => Some(
-            id.split_once(":log-group:")
-                .map_or(id.as_str(), |(_, rest)| rest.strip_suffix(":*").unwrap_or(rest)),
-        ),
+        (None, Some(id)) => Some(group_name(id)),
         (None, None) => None,
     }
 }
 
-fn one_group<'a>(
+pub(crate) fn one_group<'a>(
     name: &'a Option<String>,
     identifier: &'a Option<String>,
 ) -> Result<&'a str, ServiceError> {
@@ -151,7 +199,7 @@ fn one_group<'a>(
         .ok_or_else(|| ServiceError::invalid("logGroupName or logGroupIdentifier is required"))
 }
 
-fn unsupported(field: &str, present: bool) -> Result<(), ServiceError> {
+pub(crate) fn unsupported(field: &str, present: bool) -> Result<(), ServiceError> {
     if present {
         Err(ServiceError::invalid(format!("{field} is not supported by logsight")))
     } else {
@@ -159,7 +207,7 @@ fn unsupported(field: &str, present: bool) -> Result<(), ServiceError> {
     }
 }
 
-fn group_arn(region: &str, name: &str) -> String {
+pub(crate) fn group_arn(region: &str, name: &str) -> String {
     format!("arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{name}")
 }
 
@@ -199,8 +247,8 @@ impl Operation for CreateLogGroup {
             ))),
         }
     }
-    fn run(self, svc: &Service, _: &str) -> Result<Empty, ServiceError> {
-        svc.create_group(&self.log_group_name).map(|()| Empty {})
+    fn run(self, shared: &Shared, _: &str) -> Result<Empty, ServiceError> {
+        shared.service().create_group(&self.log_group_name).map(|()| Empty {})
     }
 }
 
@@ -218,8 +266,13 @@ impl Operation for DeleteLogGroup {
     fn group(&self) -> Option<&str> {
         Some(&self.log_group_name)
     }
-    fn run(self, svc: &Service, _: &str) -> Result<Empty, ServiceError> {
-        svc.delete_group(&self.log_group_name).map(|()| Empty {})
+    fn run(self, shared: &Shared, _: &str) -> Result<Empty, ServiceError> {
+        logsight_server::shared::delete_log_group(
+            shared.service(),
+            Some(shared.watch()),
+            &self.log_group_name,
+        )
+        .map(|()| Empty {})
     }
 }
 
@@ -245,7 +298,7 @@ pub struct LogGroup {
     creation_time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     retention_in_days: Option<u32>,
-    metric_filter_count: u32,
+    metric_filter_count: usize,
     arn: String,
     log_group_arn: String,
     stored_bytes: u64,
@@ -271,10 +324,10 @@ impl Operation for DescribeLogGroups {
     fn validate(&self) -> Result<(), ServiceError> {
         unsupported("logGroupNamePattern", self.log_group_name_pattern.is_some())
     }
-    fn run(self, svc: &Service, region: &str) -> Result<LogGroups, ServiceError> {
+    fn run(self, shared: &Shared, region: &str) -> Result<LogGroups, ServiceError> {
         let prefix = self.log_group_name_prefix.unwrap_or_default();
         let (groups, next_token) =
-            svc.describe_groups(&prefix, self.limit, self.next_token.as_deref())?;
+            shared.service().describe_groups(&prefix, self.limit, self.next_token.as_deref())?;
         let log_groups = groups
             .into_iter()
             .map(|g| {
@@ -282,7 +335,7 @@ impl Operation for DescribeLogGroups {
                 LogGroup {
                     creation_time: g.creation_time,
                     retention_in_days: g.retention_days,
-                    metric_filter_count: 0,
+                    metric_filter_count: shared.metric_filter_count(&g.name),
                     arn: format!("{arn}:*"),
                     log_group_arn: arn,
                     stored_bytes: g.stored_bytes,
@@ -310,8 +363,11 @@ impl Operation for PutRetentionPolicy {
     fn group(&self) -> Option<&str> {
         Some(&self.log_group_name)
     }
-    fn run(self, svc: &Service, _: &str) -> Result<Empty, ServiceError> {
-        svc.put_retention(&self.log_group_name, self.retention_in_days).map(|()| Empty {})
+    fn run(self, shared: &Shared, _: &str) -> Result<Empty, ServiceError> {
+        shared
+            .service()
+            .put_retention(&self.log_group_name, self.retention_in_days)
+            .map(|()| Empty {})
     }
 }
 
@@ -329,8 +385,8 @@ impl Operation for DeleteRetentionPolicy {
     fn group(&self) -> Option<&str> {
         Some(&self.log_group_name)
     }
-    fn run(self, svc: &Service, _: &str) -> Result<Empty, ServiceError> {
-        svc.delete_retention(&self.log_group_name).map(|()| Empty {})
+    fn run(self, shared: &Shared, _: &str) -> Result<Empty, ServiceError> {
+        shared.service().delete_retention(&self.log_group_name).map(|()| Empty {})
     }
 }
 
@@ -351,8 +407,11 @@ impl Operation for CreateLogStream {
     fn group(&self) -> Option<&str> {
         Some(&self.log_group_name)
     }
-    fn run(self, svc: &Service, _: &str) -> Result<Empty, ServiceError> {
-        svc.create_stream(&self.log_group_name, &self.log_stream_name).map(|()| Empty {})
+    fn run(self, shared: &Shared, _: &str) -> Result<Empty, ServiceError> {
+        shared
+            .service()
+            .create_stream(&self.log_group_name, &self.log_stream_name)
+            .map(|()| Empty {})
     }
 }
 
@@ -371,8 +430,11 @@ impl Operation for DeleteLogStream {
     fn group(&self) -> Option<&str> {
         Some(&self.log_group_name)
     }
-    fn run(self, svc: &Service, _: &str) -> Result<Empty, ServiceError> {
-        svc.delete_stream(&self.log_group_name, &self.log_stream_name).map(|()| Empty {})
+    fn run(self, shared: &Shared, _: &str) -> Result<Empty, ServiceError> {
+        shared
+            .service()
+            .delete_stream(&self.log_group_name, &self.log_stream_name)
+            .map(|()| Empty {})
     }
 }
 
@@ -431,7 +493,7 @@ impl Operation for DescribeLogStreams {
     fn validate(&self) -> Result<(), ServiceError> {
         one_group(&self.log_group_name, &self.log_group_identifier).map(|_| ())
     }
-    fn run(self, svc: &Service, region: &str) -> Result<LogStreams, ServiceError> {
+    fn run(self, shared: &Shared, region: &str) -> Result<LogStreams, ServiceError> {
         let group = one_group(&self.log_group_name, &self.log_group_identifier)?.to_owned();
         let order = match self.order_by.as_deref() {
             None | Some("LogStreamName") => StreamOrder::Name,
@@ -442,7 +504,7 @@ impl Operation for DescribeLogStreams {
                 )));
             }
         };
-        let (streams, next_token) = svc.describe_streams(
+        let (streams, next_token) = shared.service().describe_streams(
             &group,
             self.log_stream_name_prefix.as_deref().unwrap_or(""),
             order,
@@ -535,9 +597,14 @@ impl Operation for PutLogEvents {
     fn ingest_bytes(&self) -> usize {
         logsight_server::rules::batch_bytes(self.log_events.iter().map(|e| e.message.as_str()))
     }
-    fn run(self, svc: &Service, _: &str) -> Result<PutLogEventsOutput, ServiceError> {
+    fn run(self, shared: &Shared, _: &str) -> Result<PutLogEventsOutput, ServiceError> {
         let events = self.log_events.into_iter().map(|e| (e.timestamp, e.message)).collect();
-        let out = svc.put_events(&self.log_group_name, &self.log_stream_name, events, None)?;
+        let out = shared.service().put_events(
+            &self.log_group_name,
+            &self.log_stream_name,
+            events,
+            None,
+        )?;
         Ok(PutLogEventsOutput { rejected_log_events_info: rejected_info(out.rejected) })
     }
 }
@@ -591,7 +658,7 @@ impl Operation for GetLogEvents {
     fn validate(&self) -> Result<(), ServiceError> {
         one_group(&self.log_group_name, &self.log_group_identifier).map(|_| ())
     }
-    fn run(self, svc: &Service, _: &str) -> Result<GetLogEventsOutput, ServiceError> {
+    fn run(self, shared: &Shared, _: &str) -> Result<GetLogEventsOutput, ServiceError> {
         let q = GetEvents {
             group: one_group(&self.log_group_name, &self.log_group_identifier)?.to_owned(),
             stream: self.log_stream_name,
@@ -601,7 +668,7 @@ impl Operation for GetLogEvents {
             limit: self.limit,
             start_from_head: self.start_from_head.unwrap_or(false),
         };
-        let page = svc.get_events(&q)?;
+        let page = shared.service().get_events(&q)?;
         Ok(GetLogEventsOutput {
             events: page
                 .events
@@ -684,7 +751,7 @@ impl Operation for FilterLogEvents {
     fn validate(&self) -> Result<(), ServiceError> {
         one_group(&self.log_group_name, &self.log_group_identifier).map(|_| ())
     }
-    fn run(self, svc: &Service, _: &str) -> Result<FilterLogEventsOutput, ServiceError> {
+    fn run(self, shared: &Shared, _: &str) -> Result<FilterLogEventsOutput, ServiceError> {
         let q = FilterEvents {
             group: one_group(&self.log_group_name, &self.log_group_identifier)?.to_owned(),
             streams: self.log_stream_names.unwrap_or_default(),
@@ -695,7 +762,7 @@ impl Operation for FilterLogEvents {
             token: self.next_token,
             limit: self.limit,
         };
-        let page = svc.filter_events(&q)?;
+        let page = shared.service().filter_events(&q)?;
         let complete = page.next.is_none();
         Ok(FilterLogEventsOutput {
             events: page
@@ -732,7 +799,8 @@ mod tests {
         for n in names {
             assert!(lookup(n).is_some());
         }
-        assert!(lookup("StartQuery").is_none());
+        assert!(lookup("StartQuery").is_some());
+        assert!(lookup("CreateExportTask").is_none());
     }
 
     #[test]

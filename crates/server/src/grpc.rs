@@ -18,7 +18,7 @@ use crate::admission::Admission;
 use crate::error::{ServiceError, error_code};
 use crate::rules::Rejected;
 use crate::service::{FilterEvents, GetEvents, PutOutcome, Service, StreamOrder};
-use crate::tail::{self, SessionMessage, StreamFilter, TailSpec};
+use crate::tail::{self, SessionMessage, TailSpec};
 
 type Reply<T> = Result<Response<T>, Status>;
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -217,14 +217,11 @@ impl Logs for LogsService {
         req: Request<pb::DeleteLogGroupRequest>,
     ) -> Reply<pb::DeleteLogGroupResponse> {
         let r = req.into_inner();
-        let name = r.log_group_name.clone();
-        self.blocking(move |s| s.delete_group(&r.log_group_name)).await?;
-        if let Some(w) = self.metric_filters.clone() {
-            tokio::task::spawn_blocking(move || w.filters().delete_group(&name))
-                .await
-                .map_err(|e| ServiceError::Internal(format!("watch task failed: {e}")))?
-                .map_err(ServiceError::from)?;
-        }
+        let watch = self.metric_filters.clone();
+        self.blocking(move |s| {
+            crate::shared::delete_log_group(s, watch.as_deref(), &r.log_group_name)
+        })
+        .await?;
         ok(pb::DeleteLogGroupResponse {})
     }
 
@@ -473,38 +470,18 @@ impl Logs for LogsService {
             r.log_stream_name_prefixes,
             r.log_event_filter_pattern,
         )?;
-        let (names, prefixes) = match &spec.streams {
-            StreamFilter::All => (vec![], vec![]),
-            StreamFilter::Names(n) => (n.iter().map(|n| n.to_string()).collect(), vec![]),
-            StreamFilter::Prefixes(p) => (vec![], p.clone()),
-        };
-        let session_id = tail::new_id();
+        let (names, prefixes) = spec.listed_streams();
+        let session =
+            tail::open(self.service.clone(), spec, self.tail_timing, self.stopping.clone()).await?;
         let start = pb::LiveTailSessionStart {
-            request_id: tail::new_id(),
-            session_id: session_id.clone(),
-            log_group_names: spec.groups.iter().map(|g| g.to_string()).collect(),
+            request_id: session.request_id,
+            session_id: session.session_id,
+            log_group_names: session.spec.groups.iter().map(|g| g.to_string()).collect(),
             log_stream_names: names,
             log_stream_name_prefixes: prefixes,
-            log_event_filter_pattern: spec.pattern.clone(),
+            log_event_filter_pattern: session.spec.pattern.clone(),
         };
-        let messages = tail::start(
-            self.service.hub(),
-            spec,
-            session_id,
-            self.tail_timing,
-            self.stopping.clone(),
-        );
-        // Every group must exist (the retention lookup is the catalog-only check). Checked once
-        // subscribed, so a group deleted before the check is refused and one deleted after it
-        // ends the session: no session outlives its group.
-        let groups = start.log_group_names.clone();
-        self.blocking(move |s| {
-            for g in &groups {
-                s.store().retention_days(g)?;
-            }
-            Ok(())
-        })
-        .await?;
+        let messages = session.messages;
         let start = pb::StartLiveTailResponse {
             response_stream: Some(pb::start_live_tail_response::ResponseStream::SessionStart(
                 start,

@@ -56,6 +56,22 @@ pub struct Gauges {
     pub damaged_segments: u64,
     /// Log groups.
     pub groups: u64,
+    /// Bytes written by seals since the store opened.
+    pub sealed_bytes: u64,
+    /// Bytes written by compactions since the store opened.
+    pub compacted_bytes: u64,
+    /// Logs Insights queries waiting for a slot (`Scheduled`).
+    pub queries_scheduled: u64,
+    /// Logs Insights queries running.
+    pub queries_running: u64,
+    /// Metric filters, over every group.
+    pub metric_filters: u64,
+    /// Committed batches the metric-filter consumer has not applied yet.
+    pub metric_filter_lag: u64,
+    /// Batches the log dropped before the consumer read them.
+    pub metric_filter_lost_batches: u64,
+    /// Alarm actions dropped because their queue was full.
+    pub alarm_actions_dropped: u64,
 }
 
 impl Metrics {
@@ -137,6 +153,18 @@ impl Metrics {
                 "Audit records the store refused.",
                 g.audit_failed,
             ),
+            ("logsight_sealed_bytes_total", "Bytes written by seals.", g.sealed_bytes),
+            ("logsight_compacted_bytes_total", "Bytes written by compactions.", g.compacted_bytes),
+            (
+                "logsight_metric_filter_lost_batches_total",
+                "Committed batches the metric-filter consumer never read.",
+                g.metric_filter_lost_batches,
+            ),
+            (
+                "logsight_alarm_actions_dropped_total",
+                "Alarm actions dropped because their queue was full.",
+                g.alarm_actions_dropped,
+            ),
         ];
         for (name, help, v) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
@@ -167,6 +195,18 @@ impl Metrics {
                 g.damaged_segments,
             ),
             ("logsight_log_groups", "Log groups.", g.groups),
+            (
+                "logsight_queries_scheduled",
+                "Logs Insights queries waiting for a slot.",
+                g.queries_scheduled,
+            ),
+            ("logsight_queries_running", "Logs Insights queries running.", g.queries_running),
+            ("logsight_metric_filters", "Metric filters.", g.metric_filters),
+            (
+                "logsight_metric_filter_lag_batches",
+                "Committed batches the metric-filter consumer has not applied yet.",
+                g.metric_filter_lag,
+            ),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");

@@ -83,14 +83,44 @@ impl QueriesService {
 }
 
 fn start_query(r: pb::StartQueryRequest) -> Result<StartQuery> {
-    let limit = match r.limit {
+    start_request(r.query_string, r.log_group_names, r.start_time, r.end_time, r.limit)
+}
+
+/// A StartQuery request as either front end receives it (times in epoch seconds), checked.
+pub fn start_request(
+    query: String,
+    groups: Vec<String>,
+    start_s: i64,
+    end_s: i64,
+    limit: Option<i32>,
+) -> Result<StartQuery> {
+    let limit = match limit {
         None => None,
         Some(l) => Some(
             usize::try_from(l)
                 .map_err(|_| ServiceError::invalid(format!("limit must be positive, found {l}")))?,
         ),
     };
-    Ok(StartQuery::new(r.query_string, r.log_group_names, r.start_time, r.end_time, limit)?)
+    Ok(StartQuery::new(query, groups, start_s, end_s, limit)?)
+}
+
+/// DescribeQueries' `status` filter: empty is none.
+pub fn status_filter(status: &str) -> Result<Option<QueryStatus>> {
+    match status {
+        "" => Ok(None),
+        s => Ok(Some(QueryStatus::from_name(s).ok_or_else(|| {
+            ServiceError::invalid(format!(
+                "status must be one of Scheduled, Running, Complete, Failed, Cancelled, \
+                 Timeout; found {}",
+                crate::error::shown(s)
+            ))
+        })?)),
+    }
+}
+
+/// GetLogGroupFields' time (epoch seconds; 0: now) in epoch milliseconds.
+pub fn fields_time_ms(time_s: i64, now_ms: i64) -> i64 {
+    if time_s == 0 { now_ms } else { time_s.saturating_mul(1000) }
 }
 
 fn statistics(s: Statistics) -> pb::QueryStatistics {
@@ -117,7 +147,8 @@ fn rows(columns: &[String], rows: &[Vec<Option<String>>]) -> Vec<pb::ResultRow> 
         .collect()
 }
 
-fn count(value: i32, field: &str) -> Result<Option<usize>> {
+/// A page size as the requests carry it: 0 is the default, a negative one is refused.
+pub fn count(value: i32, field: &str) -> Result<Option<usize>> {
     match value {
         0 => Ok(None),
         v if v < 0 => Err(ServiceError::invalid(format!("{field} must be positive, found {v}"))),
@@ -170,16 +201,7 @@ impl QueriesRpc for QueriesService {
         r: Request<pb::DescribeQueriesRequest>,
     ) -> Reply<pb::DescribeQueriesResponse> {
         let r = r.into_inner();
-        let status = match r.status.as_str() {
-            "" => None,
-            s => Some(QueryStatus::from_name(s).ok_or_else(|| {
-                ServiceError::invalid(format!(
-                    "status must be one of Scheduled, Running, Complete, Failed, Cancelled, \
-                     Timeout; found {}",
-                    crate::error::shown(s)
-                ))
-            })?),
-        };
+        let status = status_filter(&r.status)?;
         let filter = DescribeFilter { group: token(&r.log_group_name).map(str::to_string), status };
         let max = count(r.max_results, "maxResults")?;
         let list =
@@ -220,7 +242,7 @@ impl QueriesRpc for QueriesService {
         r: Request<pb::GetLogGroupFieldsRequest>,
     ) -> Reply<pb::GetLogGroupFieldsResponse> {
         let r = r.into_inner();
-        let time_ms = if r.time == 0 { self.clock.now_ms() } else { r.time.saturating_mul(1000) };
+        let time_ms = fields_time_ms(r.time, self.clock.now_ms());
         let fields = self
             .blocking(move |m, _| {
                 logsight_queries::group_fields(m.store(), &r.log_group_name, time_ms)

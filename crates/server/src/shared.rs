@@ -148,6 +148,20 @@ impl Shared {
         crate::service::on_blocking_thread(self.service.clone(), f).await
     }
 
+    /// Runs `f` over the whole shared state on a blocking thread: for calls that reach the
+    /// Watch side or the query manager as well as the service (they lock, fsync, read storage).
+    pub async fn on_blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Shared) -> Result<T, ServiceError> + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        crate::service::on_blocking_thread(self.clone(), f).await
+    }
+
+    /// Metric filters on `group`, as DescribeLogGroups reports them.
+    pub fn metric_filter_count(&self, group: &str) -> usize {
+        self.watch.filters().count(group)
+    }
+
     /// Ends a call: counts it and queues its audit record.
     pub async fn finish(&self, call: &Call, outcome: Result<(), &Failure>, started: Instant) {
         let proto = match call.protocol {
@@ -181,6 +195,15 @@ impl Shared {
         g.buffered_events = stats.buffered_events;
         g.damaged_segments = stats.damaged_segments.len() as u64;
         g.groups = store.groups().len() as u64;
+        g.sealed_bytes = stats.sealed_bytes;
+        g.compacted_bytes = stats.compacted_bytes;
+        let load = self.queries.load();
+        (g.queries_scheduled, g.queries_running) = (load.scheduled as u64, load.running as u64);
+        g.metric_filters = self.watch.filters().snapshot().values().map(|f| f.len() as u64).sum();
+        let consumer = self.watch.consumer_status();
+        g.metric_filter_lag = consumer.lag();
+        g.metric_filter_lost_batches = consumer.lost_batches;
+        g.alarm_actions_dropped = self.watch.dropped_actions();
         g
     }
 
@@ -201,4 +224,18 @@ impl Shared {
         .map_err(|e| ServerError::Flush(e.to_string()))?
         .map_err(|e| ServerError::Flush(e.to_string()))
     }
+}
+
+/// DeleteLogGroup on either front end: the group and its events, then its metric filters.
+/// Blocking.
+pub fn delete_log_group(
+    service: &Service,
+    watch: Option<&logsight_watch::Watch>,
+    group: &str,
+) -> Result<(), ServiceError> {
+    service.delete_group(group)?;
+    if let Some(w) = watch {
+        w.filters().delete_group(group)?;
+    }
+    Ok(())
 }

@@ -175,6 +175,16 @@ impl TailSpec {
     pub fn matches(&self, message: &str) -> bool {
         self.matcher.matches(message)
     }
+
+    /// The stream names and the stream prefixes followed (at most one list is not empty), as
+    /// the session's start message lists them.
+    pub fn listed_streams(&self) -> (Vec<String>, Vec<String>) {
+        match &self.streams {
+            StreamFilter::All => (vec![], vec![]),
+            StreamFilter::Names(n) => (n.iter().map(|n| n.to_string()).collect(), vec![]),
+            StreamFilter::Prefixes(p) => (vec![], p.clone()),
+        }
+    }
 }
 
 /// One matched event, as a session delivers it.
@@ -368,6 +378,42 @@ pub fn start(
     let buffer = SessionBuffer::new(Limits::CLOUDWATCH, rand::random());
     tokio::spawn(run(spec, session_id, subs, buffer, timing, tx, stopping));
     rx
+}
+
+/// A started session, as its first message describes it.
+#[derive(Debug)]
+pub struct Session {
+    /// The StartLiveTail request's id.
+    pub request_id: String,
+    /// The session's id.
+    pub session_id: String,
+    /// What it follows.
+    pub spec: TailSpec,
+    /// Its updates, then its end.
+    pub messages: mpsc::Receiver<SessionMessage>,
+}
+
+/// StartLiveTail on either front end: starts a session ([`start`]) on the service's fan-out,
+/// then checks that every group exists. Checked once subscribed, so a group deleted before the
+/// check is refused and one deleted after it ends the session: no session outlives its group.
+pub async fn open(
+    service: Arc<crate::service::Service>,
+    spec: TailSpec,
+    timing: Timing,
+    stopping: watch::Receiver<bool>,
+) -> Result<Session, ServiceError> {
+    let session_id = new_id();
+    let messages = start(service.hub(), spec.clone(), session_id.clone(), timing, stopping);
+    let groups: Vec<String> = spec.groups.iter().map(|g| g.to_string()).collect();
+    crate::service::on_blocking_thread(service, move |s| {
+        // The retention lookup is the catalog-only existence check.
+        for g in &groups {
+            s.store().retention_days(g)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(Session { request_id: new_id(), session_id, spec, messages })
 }
 
 /// A session's feed from one group: batches, then `None` if the group is deleted.

@@ -59,7 +59,11 @@ fn ok<T>(t: T) -> Reply<T> {
 }
 
 /// A page of `items` from an offset token; the next token if more remain.
-fn page<T>(items: Vec<T>, token: Option<&str>, limit: usize) -> Result<(Vec<T>, Option<String>)> {
+pub fn page<T>(
+    items: Vec<T>,
+    token: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<T>, Option<String>)> {
     let start: usize = match token {
         None | Some("") => 0,
         Some(t) => {
@@ -181,6 +185,33 @@ fn datapoint(p: &Aggregate, timestamp: i64, stats: &[Statistic], unit: &str) -> 
     d
 }
 
+/// PutMetricFilter's `metricTransformations`: exactly one, as CloudWatch.
+pub fn one_transformation<T>(list: Vec<T>) -> Result<T> {
+    let [t] = <[T; 1]>::try_from(list).map_err(|_| {
+        ServiceError::invalid("metricTransformations must hold exactly one transformation")
+    })?;
+    Ok(t)
+}
+
+/// PutMetricFilter: the group must exist, then the Watch side's rules and quotas. Blocking (it
+/// fsyncs `filters.json`).
+pub fn put_metric_filter(watch: &Watch, store: &Store, spec: FilterSpec) -> Result<()> {
+    store.group(&spec.group)?;
+    Ok(watch.put_metric_filter(spec)?)
+}
+
+/// DescribeMetricFilters: a page (`limit` 1..50, 0: 50) of the filters `q` selects, in
+/// CloudWatch's order, from an offset token.
+pub fn describe_metric_filters(
+    watch: &Watch,
+    q: &FilterQuery,
+    limit_: i32,
+    token: Option<&str>,
+) -> Result<(Vec<Arc<MetricFilter>>, Option<String>)> {
+    let n = limit(limit_, 50, 50, "limit")?;
+    page(watch.filters().describe(q), token, n)
+}
+
 fn check_range(start: i64, end: i64, period: i32) -> Result<i64> {
     if period <= 0 {
         return Err(ServiceError::invalid("Period must be a positive number of seconds"));
@@ -206,10 +237,7 @@ impl WatchRpc for WatchService {
         req: Request<pb::PutMetricFilterRequest>,
     ) -> Reply<pb::PutMetricFilterResponse> {
         let r = req.into_inner();
-        let [t] =
-            <[pb::MetricTransformation; 1]>::try_from(r.metric_transformations).map_err(|_| {
-                ServiceError::invalid("metricTransformations must hold exactly one transformation")
-            })?;
+        let t = one_transformation(r.metric_transformations)?;
         let spec = FilterSpec {
             group: r.log_group_name,
             name: r.filter_name,
@@ -222,11 +250,7 @@ impl WatchRpc for WatchService {
             unit: (!t.unit.is_empty()).then_some(t.unit),
         };
         let store = self.store.clone();
-        self.blocking(move |w| {
-            store.group(&spec.group)?;
-            Ok(w.put_metric_filter(spec)?)
-        })
-        .await?;
+        self.blocking(move |w| put_metric_filter(w, &store, spec)).await?;
         ok(pb::PutMetricFilterResponse {})
     }
 
@@ -235,15 +259,14 @@ impl WatchRpc for WatchService {
         req: Request<pb::DescribeMetricFiltersRequest>,
     ) -> Reply<pb::DescribeMetricFiltersResponse> {
         let r = req.into_inner();
-        let n = limit(r.limit, 50, 50, "limit")?;
         let q = FilterQuery {
             group: r.log_group_name,
             name_prefix: (!r.filter_name_prefix.is_empty()).then_some(r.filter_name_prefix),
             metric_name: (!r.metric_name.is_empty()).then_some(r.metric_name),
             namespace: (!r.metric_namespace.is_empty()).then_some(r.metric_namespace),
         };
-        let all = self.watch.filters().describe(&q);
-        let (items, next_token) = page(all, r.next_token.as_deref(), n)?;
+        let (items, next_token) =
+            describe_metric_filters(&self.watch, &q, r.limit, r.next_token.as_deref())?;
         ok(pb::DescribeMetricFiltersResponse {
             metric_filters: items.iter().map(|f| filter_pb(f)).collect(),
             next_token,

@@ -10,6 +10,7 @@ mod http_api;
 mod live_tail;
 mod queries_api;
 mod query_cli;
+mod repl;
 mod server_api;
 mod server_cli;
 mod server_hardening;

@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use logsight_query_lang::insights::{COMMANDS, functions};
+use logsight_query_lang::insights::{self, COMMANDS, functions};
 
 /// Keywords inside commands.
 pub const KEYWORDS: [&str; 12] =
@@ -41,6 +41,8 @@ pub struct Token {
     pub kind: Kind,
     /// Where it is, in bytes.
     pub span: Range<usize>,
+    /// A string, quoted name or regex that the line ends inside of.
+    pub open: bool,
 }
 
 fn is_word_start(c: char) -> bool {
@@ -71,16 +73,16 @@ pub fn tokenize(line: &str) -> Vec<Token> {
         {
             last.span.end = span.end;
         } else {
-            out.push(Token { kind, span });
+            out.push(Token { kind, span, open: false });
         }
     };
     if line.trim_start().starts_with('.') {
         let start = line.len() - line.trim_start().len();
         let end = line[start..].find(char::is_whitespace).map_or(line.len(), |e| start + e);
         push(&mut out, Kind::Other, 0..start);
-        out.push(Token { kind: Kind::Meta, span: start..end });
+        out.push(Token { kind: Kind::Meta, span: start..end, open: false });
         if end < line.len() {
-            out.push(Token { kind: Kind::Other, span: end..line.len() });
+            out.push(Token { kind: Kind::Other, span: end..line.len(), open: false });
         }
         out.retain(|t| !t.span.is_empty());
         return out;
@@ -100,7 +102,7 @@ pub fn tokenize(line: &str) -> Vec<Token> {
                     i += 1;
                 }
             }
-            '"' | '\'' | '`' => {
+            c if c == '"' || c == '\'' || c == '`' || (c == '/' && regex_here(line, &out)) => {
                 let mut j = i + 1;
                 while j < chars.len() && chars[j].1 != c {
                     if chars[j].1 == '\\' && c != '`' {
@@ -111,6 +113,11 @@ pub fn tokenize(line: &str) -> Vec<Token> {
                 let end = at((j + 1).min(chars.len()));
                 let kind = if c == '`' { Kind::Field } else { Kind::String };
                 push(&mut out, kind, pos..end);
+                if j >= chars.len()
+                    && let Some(last) = out.last_mut()
+                {
+                    last.open = true;
+                }
                 stage_start = false;
                 i = j + 1;
             }
@@ -157,47 +164,46 @@ pub fn tokenize(line: &str) -> Vec<Token> {
     out
 }
 
-/// Whether pressing Enter on `text` should run it (true) or start a new line (false): a query
-/// continues while its last line ends with `|` or a bracket or quote is left open. Meta
-/// commands and blank input are always complete.
+/// Whether a `/` here starts a regex rather than dividing: after `parse FIELD`, or
+/// where no value stands before it (after an operator, `(`, `,`, a keyword or nothing).
+fn regex_here(line: &str, before: &[Token]) -> bool {
+    let mut significant = before.iter().rev().filter(|t| !line[t.span.clone()].trim().is_empty());
+    let Some(prev) = significant.next() else { return true };
+    let prev_text = line[prev.span.clone()].trim_end();
+    match prev.kind {
+        Kind::Keyword | Kind::Command => true,
+        Kind::Field => significant.next().is_some_and(|t| {
+            t.kind == Kind::Command && line[t.span.clone()].eq_ignore_ascii_case("parse")
+        }),
+        Kind::Other => !prev_text.ends_with([')', ']']),
+        _ => false,
+    }
+}
+
+/// Whether `text` ends inside a string, a quoted name or a regex.
+fn ends_open(text: &str) -> bool {
+    tokenize(text).last().is_some_and(|t| t.open)
+}
+
+/// Whether pressing Enter on `text` should run it (true) or start a new line (false). A query
+/// continues while its last line ends with `|`, or while the parser stops at its very end
+/// (an open bracket, quote or regex, a dangling operator): it wants more. A query that
+/// fails earlier is complete, so that Enter shows its error. Meta commands and blank input
+/// are always complete.
 pub fn is_complete(text: &str) -> bool {
-    if text.trim().is_empty() || text.trim_start().starts_with('.') {
+    let text = text.trim_end();
+    if text.is_empty() || text.trim_start().starts_with('.') {
         return true;
     }
-    let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    let mut chars = text.chars().peekable();
-    let mut last_significant = None;
-    while let Some(c) = chars.next() {
-        if let Some(q) = quote {
-            if c == '\\' && q != '`' {
-                chars.next();
-            } else if c == q {
-                quote = None;
-            }
-            last_significant = Some(c);
-            continue;
-        }
-        match c {
-            '#' => {
-                // A comment runs to the end of its line.
-                for n in chars.by_ref() {
-                    if n == '\n' {
-                        break;
-                    }
-                }
-                continue;
-            }
-            '"' | '\'' | '`' => quote = Some(c),
-            '(' | '[' => depth += 1,
-            ')' | ']' => depth -= 1,
-            _ => {}
-        }
-        if !c.is_whitespace() {
-            last_significant = Some(c);
-        }
+    // `|` as the last thing written (not inside a string or a comment).
+    let last = tokenize(text).into_iter().rev().find(|t| !text[t.span.clone()].trim().is_empty());
+    if last.is_some_and(|t| t.kind == Kind::Other && text[t.span].trim_end().ends_with('|')) {
+        return false;
     }
-    quote.is_none() && depth <= 0 && last_significant != Some('|')
+    match insights::parse(text) {
+        Ok(_) => true,
+        Err(e) => e.start < text.chars().count() && !ends_open(text),
+    }
 }
 
 /// One completion: the text to put in place of `span`.
@@ -321,7 +327,7 @@ mod tests {
                 (Kind::Keyword, "and"),
                 (Kind::Field, "@message"),
                 (Kind::Keyword, "like"),
-                (Kind::Field, "x"),
+                (Kind::String, "/x/"),
                 (Kind::Command, "stats"),
                 (Kind::Function, "count"),
                 (Kind::Keyword, "as"),
@@ -351,6 +357,23 @@ mod tests {
             ]
         );
         assert_eq!(kinds(" .range 15m"), vec![(Kind::Meta, ".range")]);
+        // A regex after `parse FIELD`, `like` or `(`; a slash after a value divides.
+        assert_eq!(
+            kinds(r#"parse @message /"p":"(?<p>[^"]*)"/ | filter a / 2 > 1 or b like /x"/"#),
+            vec![
+                (Kind::Command, "parse"),
+                (Kind::Field, "@message"),
+                (Kind::String, r#"/"p":"(?<p>[^"]*)"/"#),
+                (Kind::Command, "filter"),
+                (Kind::Field, "a"),
+                (Kind::Number, "2"),
+                (Kind::Number, "1"),
+                (Kind::Keyword, "or"),
+                (Kind::Field, "b"),
+                (Kind::Keyword, "like"),
+                (Kind::String, r#"/x"/"#),
+            ]
+        );
     }
 
     #[test]
@@ -383,6 +406,10 @@ mod tests {
             "stats count(*) by bin(5m) # trailing |",
             ".groups a |",
             "filter x in [1, 2]",
+            r#"parse @message /"path":"(?<p>[^"]*)"/ | stats count(*) by p"#,
+            // Wrong before its end: Enter shows the error.
+            "stats coutn(*)",
+            "limit abc",
         ] {
             assert!(is_complete(complete), "{complete:?}");
         }
@@ -394,6 +421,8 @@ mod tests {
             "filter x = \"abc",
             "filter x in [1,",
             "filter x = 'it\\'s",
+            "parse @message /abc",
+            "filter x =",
         ] {
             assert!(!is_complete(open), "{open:?}");
         }

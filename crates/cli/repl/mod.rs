@@ -228,9 +228,12 @@ impl Session {
 
     fn query(&mut self, query: &str) -> Step {
         let req = self.request(query);
-        let spinner = self.interactive.then(spinner);
+        // Shown from the first report on: by then Ctrl-C is listened for.
+        let mut spinner: Option<indicatif::ProgressBar> = None;
+        let interactive = self.interactive;
         let mut progress = |s: &Stats| {
-            if let Some(bar) = &spinner {
+            if interactive {
+                let bar = spinner.get_or_insert_with(self::spinner);
                 bar.set_message(format!("{} records scanned, {} matched", s.scanned, s.matched));
             }
         };
@@ -430,7 +433,6 @@ fn spinner() -> indicatif::ProgressBar {
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
-    bar.set_message("0 records scanned, 0 matched");
     bar.enable_steady_tick(std::time::Duration::from_millis(100));
     bar
 }

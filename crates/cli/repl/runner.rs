@@ -95,6 +95,9 @@ enum Backend {
     },
 }
 
+/// How long a Ctrl-C waits for the query's id (RunQuery's first message) to stop it by id.
+const STOP_WAIT: Duration = Duration::from_secs(2);
+
 /// How often the in-process run reports its counters (RunQuery's own pace is 250 ms).
 const LOCAL_PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
@@ -129,7 +132,8 @@ impl Runner {
         })
     }
 
-    /// Runs `req` to its end, calling `progress` with the statistics as they grow. With
+    /// Runs `req` to its end, calling `progress` with the statistics as they grow (first with
+    /// zeros, once Ctrl-C is being listened for). With
     /// `interruptible`, Ctrl-C (SIGINT) stops the query (StopQuery, or the engine's cancel
     /// token) and the call returns [`Failure::Cancelled`].
     pub fn run(
@@ -327,12 +331,26 @@ fn stats_of(s: logsight_engine::Statistics) -> Stats {
     }
 }
 
-/// Resolves on the next Ctrl-C when `on`, never otherwise.
-async fn interrupted(on: bool) {
-    if on && tokio::signal::ctrl_c().await.is_ok() {
-        return;
+/// Resolves on the next Ctrl-C (SIGINT) after it was made, when made `on`; never otherwise.
+struct Interrupt(Option<tokio::signal::unix::Signal>);
+
+impl Interrupt {
+    /// Listens from now on (inside the runtime): a SIGINT that comes later is seen even before
+    /// the first await. The process keeps tokio's handler once one was made, so a Ctrl-C
+    /// between queries (the editor reads it as a key anyway) never kills the session.
+    fn new(on: bool) -> Interrupt {
+        use tokio::signal::unix::{SignalKind, signal};
+        Interrupt(if on { signal(SignalKind::interrupt()).ok() } else { None })
     }
-    std::future::pending::<()>().await
+
+    async fn wait(&mut self) {
+        match &mut self.0 {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
 }
 
 async fn run_local(
@@ -348,13 +366,14 @@ async fn run_local(
     // The coordinator blocks until the pool's workers finish: never on the async runtime.
     let mut task = tokio::task::spawn_blocking(move || engine.run_with(&source, &r, &c, &p));
     let mut tick = tokio::time::interval(LOCAL_PROGRESS_EVERY);
-    let ctrl_c = interrupted(interruptible);
-    tokio::pin!(ctrl_c);
+    let mut ctrl_c = Interrupt::new(interruptible);
+    // Reported once the interrupt listens, so whoever shows progress knows Ctrl-C works.
+    progress(&Stats::default());
     let outcome = loop {
         tokio::select! {
             joined = &mut task => break joined.map_err(|e| anyhow!("the query thread failed: {e}"))?,
             _ = tick.tick() => progress(&stats_of(counters.snapshot())),
-            _ = &mut ctrl_c => {
+            _ = ctrl_c.wait() => {
                 cancel.cancel();
                 // The scan checks the token between units; wait for it to stop.
                 let _ = (&mut task).await;
@@ -385,12 +404,12 @@ async fn run_remote(
         Some(rendered) => Failure::Malformed(rendered),
         None => Failure::Failed(status_error(s)),
     };
-    let ctrl_c = interrupted(interruptible);
-    tokio::pin!(ctrl_c);
+    let mut ctrl_c = Interrupt::new(interruptible);
+    progress(&Stats::default());
     let mut stream = tokio::select! {
         r = client.run_query(start) => r.map_err(remote_failure)?.into_inner(),
         // Dropping the call before it answers cancels it; the server stops the query.
-        _ = &mut ctrl_c => return Err(Failure::Cancelled),
+        _ = ctrl_c.wait() => return Err(Failure::Cancelled),
     };
     let mut query_id = String::new();
     let mut columns: Vec<String> = Vec::new();
@@ -398,7 +417,14 @@ async fn run_remote(
     let last = loop {
         let msg = tokio::select! {
             m = stream.message() => m,
-            _ = &mut ctrl_c => {
+            _ = ctrl_c.wait() => {
+                if query_id.is_empty() {
+                    // The first message names the query and comes at once; without it the
+                    // server would stop the query only when it notices the stream gone.
+                    if let Ok(Ok(Some(m))) = tokio::time::timeout(STOP_WAIT, stream.message()).await {
+                        query_id = m.query_id;
+                    }
+                }
                 if !query_id.is_empty() {
                     // Stopped at once rather than when the server notices the stream gone;
                     // an error here (it just ended) changes nothing.

@@ -82,6 +82,8 @@ pub struct Runner {
     backend: Backend,
 }
 
+// One per session: boxing the clients would save nothing worth an indirection.
+#[allow(clippy::large_enum_variant)]
 enum Backend {
     Remote {
         queries: QueriesClient<Signing>,

@@ -295,10 +295,33 @@ const SLOW_QUERY: &str = "parse @message /\"path\":\"(?<p>[^\"]*)\"/ \
                           | stats count_distinct(@message) as d, count(*) as n by p, bin(1s)";
 
 #[test]
-fn ctrl_c_stops_a_running_query_and_the_prompt_returns() {
-    let server = TestServer::start();
-    let evs = events(150_000, now_ms() - 600_000, 3);
+fn ctrl_c_stops_the_query_and_the_prompt_returns() {
+    // One query slot, taken by queries started first: the REPL's query waits behind them
+    // (Scheduled), so it cannot finish before Ctrl-C however fast the machine is.
+    let mut opts = logsight_server::ServerOptions::default();
+    opts.queries.slots = 1;
+    let server = TestServer::start_with(opts);
+    let base = now_ms() - 600_000;
+    let evs = events(150_000, base, 3);
     ingest(&server, "big", &evs);
+    let blocker = format!("{SLOW_QUERY} | sort d desc");
+    rt().block_on(async {
+        let mut c =
+            logsight_proto::v1::queries_client::QueriesClient::connect(server.endpoint.clone())
+                .await
+                .unwrap();
+        for _ in 0..4 {
+            c.start_query(pb::StartQueryRequest {
+                log_group_names: vec!["big".into()],
+                start_time: base / 1000 - 1,
+                end_time: now_ms() / 1000 + 1,
+                query_string: blocker.clone(),
+                limit: None,
+            })
+            .await
+            .unwrap();
+        }
+    });
     let history = tempfile::tempdir().unwrap();
     let mut repl = Repl::spawn(&server, &history.path().join("h"), &["--group", "big"]);
     repl.line(SLOW_QUERY);

@@ -11,6 +11,7 @@ mod http_queries;
 mod live_tail;
 mod queries_api;
 mod query_cli;
+mod repl;
 mod server_api;
 mod server_cli;
 mod server_hardening;

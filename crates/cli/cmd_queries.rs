@@ -87,7 +87,7 @@ enum SavedCommand {
 
 /// Runs `logsight query` on a server: RunQuery streams progress, then rows, then the final
 /// status, so the wall time is the query's, not a polling interval's.
-pub fn run_remote(args: &QueryArgs, endpoint: &str) -> Result<ExitCode> {
+pub fn run_remote(args: &QueryArgs, query: &str, endpoint: &str) -> Result<ExitCode> {
     let end = args.end.unwrap_or_else(now_ms);
     let start = args.start.unwrap_or(end - 3_600_000);
     let limit = match args.limit {
@@ -99,7 +99,7 @@ pub fn run_remote(args: &QueryArgs, endpoint: &str) -> Result<ExitCode> {
         // The API takes whole seconds, both inclusive.
         start_time: start.div_euclid(1000),
         end_time: end.div_euclid(1000),
-        query_string: args.query.clone(),
+        query_string: query.to_string(),
         limit,
     };
     runtime()?.block_on(async move {
@@ -107,7 +107,7 @@ pub fn run_remote(args: &QueryArgs, endpoint: &str) -> Result<ExitCode> {
         let mut c = crate::client::connect_queries(endpoint).await?;
         let mut stream = match c.run_query(req).await {
             Ok(r) => r.into_inner(),
-            Err(s) => return failed(s, &args.query),
+            Err(s) => return failed(s, query),
         };
         let mut columns: Vec<String> = Vec::new();
         let mut rows: Vec<Vec<Option<String>>> = Vec::new();
@@ -115,7 +115,7 @@ pub fn run_remote(args: &QueryArgs, endpoint: &str) -> Result<ExitCode> {
             let msg = match stream.message().await {
                 Ok(Some(m)) => m,
                 Ok(None) => bail!("the server ended the query's stream before its end"),
-                Err(s) => return failed(s, &args.query),
+                Err(s) => return failed(s, query),
             };
             if !msg.columns.is_empty() {
                 columns = msg.columns.clone();
@@ -143,7 +143,13 @@ pub fn run_remote(args: &QueryArgs, endpoint: &str) -> Result<ExitCode> {
             bytes: s.bytes_scanned as u64,
             groups: s.log_groups_scanned as u64,
         };
-        print_results(args.output, &columns, &rows, &stats, started)?;
+        print_results(
+            args.output.unwrap_or(crate::cmd_query::Output::Table),
+            &columns,
+            &rows,
+            &stats,
+            started,
+        )?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -151,15 +157,22 @@ pub fn run_remote(args: &QueryArgs, endpoint: &str) -> Result<ExitCode> {
 /// A MalformedQueryException is printed with a caret under the offending text (exit 2), as
 /// the in-process run prints it; other errors name their exception.
 fn failed(s: tonic::Status, query: &str) -> Result<ExitCode> {
-    let offset = |key| {
-        s.metadata().get(key).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
-    };
-    if let (Some(start), Some(end)) = (offset(QUERY_ERROR_START), offset(QUERY_ERROR_END)) {
-        let message = s.message().strip_prefix("MalformedQueryException: ").unwrap_or(s.message());
-        eprint!("{}", ParseError::new(start, end, message).render(query));
+    if let Some(rendered) = malformed(&s, query) {
+        eprint!("{rendered}");
         return Ok(ExitCode::from(EXIT_MALFORMED));
     }
     Err(status_error(s))
+}
+
+/// A MalformedQueryException rendered with a caret under the offending text of `query`;
+/// `None` for other errors.
+pub fn malformed(s: &tonic::Status, query: &str) -> Option<String> {
+    let offset = |key| {
+        s.metadata().get(key).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
+    };
+    let (start, end) = (offset(QUERY_ERROR_START)?, offset(QUERY_ERROR_END)?);
+    let message = s.message().strip_prefix("MalformedQueryException: ").unwrap_or(s.message());
+    Some(ParseError::new(start, end, message).render(query))
 }
 
 pub fn run(args: QueriesArgs) -> Result<ExitCode> {

@@ -19,7 +19,7 @@ use crate::common::{now_ms, open_store, parse_time_arg};
 pub const EXIT_MALFORMED: u8 = 2;
 
 /// How rows are printed.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
     /// Aligned columns.
     Table,
@@ -55,34 +55,45 @@ pub struct QueryArgs {
     /// Rows returned at most (1 to 100,000); default the query's limit, else 10,000.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
-    pub output: Output,
+    /// Output format: table by default (the REPL on piped stdin: json).
+    #[arg(long, value_enum)]
+    pub output: Option<Output>,
     /// Print the plan instead of running the query (with --data-dir).
     #[arg(long)]
     pub explain: bool,
+    /// The history file of the REPL (opened when no query is given).
+    #[arg(long, env = crate::repl::HISTORY_ENV, value_name = "FILE")]
+    pub history: Option<PathBuf>,
     /// The query, e.g. 'fields @timestamp, @message | sort @timestamp desc | limit 20'.
-    pub query: String,
+    /// Without it, the interactive REPL opens (`logsight repl`), or on piped stdin each query
+    /// read from it runs in turn.
+    pub query: Option<String>,
 }
 
 /// Runs `logsight query`.
 pub fn run(args: QueryArgs) -> Result<ExitCode> {
+    let Some(query) = args.query.clone() else {
+        if args.check || args.explain || args.limit.is_some() {
+            bail!("--check, --explain and --limit need a query");
+        }
+        return crate::repl::run(crate::repl::ReplArgs::from_query(args));
+    };
     if args.check {
-        return check(&args.query);
+        return check(&query);
     }
     let Some(dir) = &args.data_dir else {
         if args.explain {
             bail!("--explain reads the store's layout: give --data-dir DIR");
         }
         let endpoint = args.endpoint.clone().unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
-        return crate::cmd_queries::run_remote(&args, &endpoint);
+        return crate::cmd_queries::run_remote(&args, &query, &endpoint);
     };
     let store = Arc::new(open_store(dir, false)?);
     let source = DataSource::new(store);
     let engine = Engine::new(EngineConfig::default());
     let end = args.end.unwrap_or_else(now_ms);
     let req = QueryRequest {
-        query: args.query.clone(),
+        query: query.clone(),
         groups: args.group.clone(),
         start_ms: args.start.unwrap_or(end - 3_600_000),
         end_ms: end,
@@ -94,13 +105,13 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
                 println!("{text}");
                 Ok(ExitCode::SUCCESS)
             }
-            Err(e) => failed(&e, &args.query),
+            Err(e) => failed(&e, &query),
         };
     }
     let started = std::time::Instant::now();
     let result = match engine.run(&source, &req, &CancelToken::new()) {
         Ok(r) => r,
-        Err(e) => return failed(&e, &args.query),
+        Err(e) => return failed(&e, &query),
     };
     let s = result.statistics;
     let stats = Stats {
@@ -109,11 +120,18 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
         bytes: s.bytes_scanned,
         groups: s.log_groups_scanned,
     };
-    print_results(args.output, &result.columns, &result.rows, &stats, started)?;
+    print_results(
+        args.output.unwrap_or(Output::Table),
+        &result.columns,
+        &result.rows,
+        &stats,
+        started,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// A query's counters, as both runs report them on stderr.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Stats {
     /// Records that passed the filters.
     pub matched: u64,
@@ -211,7 +229,7 @@ fn one_line(s: &str) -> String {
 }
 
 /// Objects are written by hand so that keys keep the query's field order.
-fn print_json(
+pub fn print_json(
     out: &mut impl Write,
     columns: &[String],
     rows: &[Vec<Option<String>>],
@@ -231,7 +249,12 @@ fn print_json(
     Ok(())
 }
 
-fn print_csv(out: &mut impl Write, columns: &[String], rows: &[Vec<Option<String>>]) -> Result<()> {
+/// CSV with a header row; a cell with a comma, quote or line break is quoted.
+pub fn print_csv(
+    out: &mut impl Write,
+    columns: &[String],
+    rows: &[Vec<Option<String>>],
+) -> Result<()> {
     let field = |s: &str| {
         if s.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", s.replace('"', "\"\""))

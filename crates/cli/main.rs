@@ -26,6 +26,7 @@ mod cmd_verify;
 mod common;
 mod lines;
 mod print;
+mod repl;
 mod signing;
 
 use std::process::ExitCode;
@@ -63,6 +64,9 @@ enum Command {
     Repair(cmd_repair::RepairArgs),
     /// Run a Logs Insights query on a server or a data directory, or check one (`--check`).
     Query(cmd_query::QueryArgs),
+    /// An interactive query console: line editing, history, completion, charts; Ctrl-C
+    /// stops a query. With piped stdin, runs each query read from it.
+    Repl(repl::ReplArgs),
     /// List and stop a server's queries; put, list and delete saved queries.
     Queries(cmd_queries::QueriesArgs),
     /// Test a filter pattern against log lines, like TestMetricFilter.
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => cmd_verify::run(args),
         Command::Repair(args) => cmd_repair::run(args),
         Command::Query(args) => cmd_query::run(args),
+        Command::Repl(args) => repl::run(args),
         Command::Queries(args) => cmd_queries::run(args),
         Command::TestPattern(args) => cmd_test_pattern::run(args),
         Command::Serve(args) => cmd_serve::run(args),

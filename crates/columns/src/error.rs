@@ -1,0 +1,16 @@
+/// What can go wrong building or reading JSON field columns.
+#[derive(Debug, thiserror::Error)]
+pub enum ColumnsError {
+    /// The artifact's bytes are damaged (a checksum, a bound or a tag is wrong).
+    #[error("corrupt columns artifact: {0}")]
+    Corrupt(String),
+    /// zstd refused to compress a column.
+    #[error("compressing a column: {0}")]
+    Compress(std::io::Error),
+    /// A column's blob did not decompress.
+    #[error("decompressing a column: {0}")]
+    Decompress(std::io::Error),
+    /// Reading the segment failed.
+    #[error(transparent)]
+    Storage(#[from] logsight_storage::StorageError),
+}

@@ -114,9 +114,12 @@ pub(crate) struct ColumnBuilder {
 }
 
 impl ColumnBuilder {
-    /// Sets row `row`'s value (rows come in ascending order; a second value for the same row,
-    /// two paths flattening to one name, replaces the first, as the engine's discovery does).
+    /// Sets row `row`'s value (rows come in ascending order). When two paths flatten to
+    /// one name in a row, the first is kept, as the engine's discovery does.
     pub(crate) fn set(&mut self, row: usize, v: &serde_json::Value) {
+        if self.cells.len() > row {
+            return;
+        }
         let cell = Cell::from_json(v, |s| match self.ids.get(s) {
             Some(&id) => id,
             None => {
@@ -126,12 +129,8 @@ impl ColumnBuilder {
                 id
             }
         });
-        if self.cells.len() > row {
-            self.cells[row] = cell;
-        } else {
-            self.cells.resize(row, Cell::Absent);
-            self.cells.push(cell);
-        }
+        self.cells.resize(row, Cell::Absent);
+        self.cells.push(cell);
     }
 
     fn finish(mut self, rows: usize) -> Column {
@@ -466,9 +465,10 @@ impl SegmentColumns {
     /// Reads and checks one field's column of a block.
     pub fn read(&self, block: &BlockFields, field: &FieldMeta) -> Result<Column, ColumnsError> {
         let (start, end) = (field.offset as usize, (field.offset + field.len) as usize);
-        let blob = self.bytes.get(start..end).ok_or_else(|| {
-            ColumnsError::Corrupt(format!("column at {start} past the end"))
-        })?;
+        let blob = self
+            .bytes
+            .get(start..end)
+            .ok_or_else(|| ColumnsError::Corrupt(format!("column at {start} past the end")))?;
         if crc32c::crc32c(blob) != field.crc {
             return Err(ColumnsError::Corrupt(format!("column at {start}: checksum")));
         }

@@ -55,15 +55,15 @@ fn typed_cells_round_trip_with_absent_rows_and_mixed_types() {
 }
 
 #[test]
-fn a_name_reached_twice_keeps_the_last_value() {
+fn a_name_reached_twice_keeps_the_first_value() {
     let cols = artifact(&[&[r#"{"a.b": 1, "a": {"b": 2}}"#]]);
-    let mut last = None;
+    let mut first = None;
     flatten(&parse_object(r#"{"a.b": 1, "a": {"b": 2}}"#).unwrap(), |k, v| {
-        if k == "a.b" {
-            last = v.as_i64();
+        if k == "a.b" && first.is_none() {
+            first = v.as_i64();
         }
     });
-    assert_eq!(column(&cols, 0, "a.b").unwrap().cell(0), Cell::Int(last.unwrap()));
+    assert_eq!(column(&cols, 0, "a.b").unwrap().cell(0), Cell::Int(first.unwrap()));
 }
 
 #[test]

@@ -29,8 +29,11 @@ pub struct Columns {
     pub timestamps: bool,
     /// `@ingestionTime`.
     pub ingestion_times: bool,
-    /// `@message` (also for JSON discovery and `parse`).
+    /// `@message` for its text (`@message`, `parse`, functions over it).
     pub messages: bool,
+    /// Fields discovered in JSON messages: read from the JSON field columns where a
+    /// segment has them, else from the messages.
+    pub json: bool,
     /// `@logStream` (also for `@ptr`).
     pub streams: bool,
 }
@@ -74,6 +77,9 @@ pub struct Plan {
     pub(crate) range: TimeRange,
     pub(crate) streams: Option<Vec<String>>,
     pub(crate) columns: Columns,
+    /// When `columns.json`: every field of the query that JSON could supply (all but the
+    /// system fields), with its id.
+    pub(crate) json_fields: Vec<(FieldId, String)>,
     pub(crate) index: Vec<IndexPredicate>,
     pub(crate) scan_ops: Vec<RowOp>,
     pub(crate) scan_texts: Vec<String>,
@@ -136,6 +142,7 @@ impl Plan {
             Some(_) => (Sink::Collect, rest.clone()),
         };
         let columns = columns(&bound, &sink);
+        let json_fields = if columns.json { bound.symbols.json_candidates() } else { Vec::new() };
         let streams = stream_pruning(&bound, &scan_ops);
         Plan {
             bound,
@@ -143,6 +150,7 @@ impl Plan {
             range,
             streams,
             columns,
+            json_fields,
             index: Vec::new(),
             scan_ops,
             scan_texts,
@@ -206,7 +214,7 @@ fn columns(bound: &Bound, sink: &Sink) -> Columns {
             Some(SystemField::Message) => c.messages = true,
             Some(SystemField::LogStream) | Some(SystemField::Ptr) => c.streams = true,
             // Any other field may come from the message's JSON.
-            None => c.messages = true,
+            None => c.json = true,
         }
     }
     c
@@ -277,6 +285,9 @@ impl fmt::Display for Columns {
         if self.messages {
             names.push("messages");
         }
+        if self.json {
+            names.push("JSON fields");
+        }
         if self.streams {
             names.push("streams");
         }
@@ -299,6 +310,14 @@ impl fmt::Display for Plan {
             None => writeln!(f, "streams: all")?,
         }
         writeln!(f, "columns: {}", self.columns)?;
+        if self.columns.json {
+            let names: Vec<&str> = self.json_fields.iter().map(|(_, n)| n.as_str()).collect();
+            writeln!(
+                f,
+                "JSON fields: {} (from the JSON field columns where built, else parsed from messages)",
+                names.join(", ")
+            )?;
+        }
         if self.index.is_empty() {
             writeln!(f, "index pushdown: none (no field index yet)")?;
         } else {
@@ -386,7 +405,21 @@ mod tests {
         assert_eq!(p.columns, Columns { timestamps: true, ..Columns::default() });
         let p = plan("filter status = 500 | stats count(*) by bin(5m)");
         assert!(matches!(p.sink, Sink::Aggregate(_)));
+        assert!(p.columns.json && !p.columns.messages);
+        // Every non-system name: JSON may hold a key spelled like an output name too.
+        assert!(p.json_fields.iter().any(|(_, n)| n == "status"));
+        assert!(p.json_fields.iter().all(|(_, n)| !n.starts_with("@timestamp")));
+    }
+
+    #[test]
+    fn json_fields_need_no_message_text_unless_the_query_reads_it() {
+        let p = plan("stats avg(latency_ms) by bin(1m)");
+        assert_eq!(p.columns, Columns { timestamps: true, json: true, ..Columns::default() });
+        let p = plan("filter @message like 'x' | stats avg(latency_ms)");
+        assert!(p.columns.json && p.columns.messages);
+        let p = plan("parse @message 'a=*' as a | stats count(*) by a");
         assert!(p.columns.messages);
+        assert!(p.to_string().contains("JSON fields: a, "), "{p}");
     }
 
     #[test]

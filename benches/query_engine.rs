@@ -51,32 +51,6 @@ fn load(store: &Store, group: &str, messages: Vec<String>) -> u64 {
     bytes
 }
 
-fn json_messages() -> Vec<String> {
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = |n: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % n
-    };
-    let methods = ["GET", "POST", "PUT", "DELETE"];
-    (0..JSON_EVENTS)
-        .map(|_| {
-            format!(
-                r#"{{"method":"{}","path":"/api/users/{}","status":{},"latency_ms":{},"bytes":{},"user":{{"id":{},"region":"r{}"}},"request_id":"{:016x}"}}"#,
-                methods[next(4) as usize],
-                next(100_000),
-                [200, 201, 404, 500][next(4) as usize],
-                next(2_000),
-                next(100_000),
-                next(1_000_000),
-                next(8),
-                next(u64::MAX)
-            )
-        })
-        .collect()
-}
-
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let opts = StoreOptions { sync: false, background: false, ..Default::default() };
@@ -87,7 +61,7 @@ fn bench(c: &mut Criterion) {
         .collect();
     let text_events = text.len() as u64;
     let text_bytes = load(&store, "text", text);
-    load(&store, "json", json_messages());
+    load(&store, "json", common::json_messages(JSON_EVENTS));
     store.flush().expect("seal");
     let source = DataSource::new(Arc::new(store));
     let engine = Engine::new(EngineConfig { threads: 2, ..Default::default() });

@@ -34,6 +34,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "crates/server",
         &[
             "logsight-storage",
+            "logsight-columns",
             "logsight-model",
             "logsight-proto",
             "logsight-query-lang",

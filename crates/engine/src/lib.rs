@@ -255,10 +255,11 @@ impl Engine {
             set.blocks_total
         );
         if plan.columns.json {
-            source.attach_fields(&mut set);
+            let pruned = source.attach_fields(&mut set, &plan.prunes);
             let with = set.units.iter().filter(|u| u.has_fields()).count();
             text.push_str(&format!(
-                "\nJSON fields from columns in {with} of {} units (the rest parse messages)",
+                "\nJSON fields from columns in {with} of {} units (the rest parse messages); \
+                 {pruned} units pruned by their columns' statistics",
                 set.units.len()
             ));
         }
@@ -371,7 +372,7 @@ impl Engine {
         let now = limits.now_ms;
         let mut set = source.plan(&plan.groups, plan.streams.as_deref(), plan.range)?;
         if plan.columns.json {
-            source.attach_fields(&mut set);
+            source.attach_fields(&mut set, &plan.prunes);
         }
         progress.groups.fetch_add(plan.groups.len() as u64, Ordering::Relaxed);
         let plan = Arc::new(plan);

@@ -17,7 +17,7 @@ use logsight_model::TimeRange;
 use logsight_storage::{Columns as StorageColumns, DecodedBlock, ScanUnit, StorageError, Store};
 
 use crate::error::EngineError;
-use crate::plan::Columns;
+use crate::plan::{Columns, FieldPrune};
 use crate::row::{FieldId, Names};
 use crate::value::Value;
 
@@ -330,10 +330,11 @@ impl DataSource {
         Ok(set)
     }
 
-    /// Gives each sealed unit its segment's JSON field columns, where built: each
+    /// Gives each sealed unit its segment's JSON field columns, where built (each
     /// segment's artifact is opened once; a damaged one is dropped for rebuild and its units
-    /// read messages.
-    pub(crate) fn attach_fields(&self, set: &mut ScanSet) {
+    /// read messages), then drops the units whose columns show that no row meets `prunes`.
+    /// Returns how many units were dropped.
+    pub(crate) fn attach_fields(&self, set: &mut ScanSet, prunes: &[FieldPrune]) -> usize {
         let kind = logsight_columns::kind();
         let mut open: HashMap<u64, Option<Arc<SegmentFields>>> = HashMap::new();
         for unit in &mut set.units {
@@ -363,5 +364,17 @@ impl DataSource {
                 })
                 .clone();
         }
+        let before = set.units.len();
+        set.units.retain(|unit| {
+            let Some(seg) = &unit.fields else { return true };
+            let Some(block) = unit.inner.location().and_then(|(_, i)| seg.columns.block(i)) else {
+                return true;
+            };
+            prunes.iter().all(|p| {
+                let stats = block.field(&p.field).map(|m| (m.numeric, m.has_text || m.has_other));
+                p.test.may_match(stats)
+            })
+        });
+        before - set.units.len()
     }
 }

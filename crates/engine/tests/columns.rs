@@ -43,6 +43,11 @@ const QUERIES: &[&str] = &[
     "filter @message like 'plain' | stats count(*) as n by latency_ms",
     "fields strlen(level) as k, latency_ms * 2 as d | sort d asc | limit 30",
     "parse @message 'latency_ms=*' as latency_ms | stats count(*) as n by latency_ms",
+    // Pruned by the columns' statistics: only some streams' blocks have these fields.
+    "filter status = 203 | stats count(*) as n by bin(1m)",
+    "filter w005 >= 5 and level != 'x' | stats count(*) as n",
+    "filter 100 > latency_ms and status in [203, 7] | fields latency_ms, status | limit 20",
+    "filter level = 'ERROR' and ok = 1 | stats count(*) as n",
 ];
 
 fn store(dir: &std::path::Path) -> Arc<Store> {
@@ -127,6 +132,12 @@ fn columns_on_and_off_give_identical_results() {
     let from_columns = text.lines().find(|l| l.starts_with("JSON fields from columns")).unwrap();
     let n: usize = from_columns.split(" ").nth(5).unwrap().parse().unwrap();
     assert!(n > 10, "{from_columns}");
+    let pruning = explain(&engine, &source, "filter status = 203 | stats count(*)");
+    assert!(pruning.contains("block pruning from JSON field columns: status in [203, 203]"));
+    let line = pruning.lines().find(|l| l.contains("units pruned")).unwrap();
+    let pruned: usize =
+        line.split("; ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(pruned > 10, "{line}");
     let columnar = run_all(&engine, &source);
     for (i, q) in QUERIES.iter().enumerate() {
         assert_eq!(parsed[i], columnar[i], "{q}");

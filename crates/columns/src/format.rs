@@ -34,6 +34,13 @@ const TAG_STR: u8 = 6;
 const FLAG_NUMERIC: u8 = 1;
 const FLAG_TEXT: u8 = 2;
 const FLAG_OTHER: u8 = 4;
+const FLAG_NOT_STORED: u8 = 8;
+
+/// A string column with more distinct values than this share of its rows (and more than
+/// [`MIN_DISTINCT`]) is not stored: ids and trace ids would be a second, no smaller copy of
+/// what the messages hold. Its statistics still are; readers parse messages for it.
+const MAX_DISTINCT_SHARE: f64 = 0.5;
+const MIN_DISTINCT: usize = 64;
 
 /// One row's value of a field.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -153,6 +160,8 @@ pub struct FieldMeta {
     pub has_text: bool,
     /// Whether some row holds `null` or a boolean.
     pub has_other: bool,
+    /// Whether the column itself is stored (else only these statistics: read the messages).
+    pub stored: bool,
 }
 
 /// One block's fields.
@@ -202,9 +211,16 @@ impl Writer {
         let mut metas = Vec::with_capacity(names.len());
         for (name, builder) in names {
             let column = builder.finish(rows);
+            let mut meta = stats(&column);
+            let distinct = column.dict.len();
+            if distinct > MIN_DISTINCT && distinct as f64 > MAX_DISTINCT_SHARE * meta.present as f64
+            {
+                meta.stored = false;
+                metas.push((name, meta));
+                continue;
+            }
             let raw = encode_column(&column);
             let blob = zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(ColumnsError::Compress)?;
-            let mut meta = stats(&column);
             meta.offset = self.out.len() as u64;
             meta.len = blob.len() as u64;
             meta.crc = crc32c::crc32c(&blob);
@@ -230,7 +246,8 @@ impl Writer {
                 put_varint(&mut dir, u64::from(m.present));
                 let flags = if m.numeric.is_some() { FLAG_NUMERIC } else { 0 }
                     | if m.has_text { FLAG_TEXT } else { 0 }
-                    | if m.has_other { FLAG_OTHER } else { 0 };
+                    | if m.has_other { FLAG_OTHER } else { 0 }
+                    | if m.stored { 0 } else { FLAG_NOT_STORED };
                 dir.push(flags);
                 if let Some((lo, hi)) = m.numeric {
                     dir.extend_from_slice(&lo.to_le_bytes());
@@ -259,6 +276,7 @@ fn stats(column: &Column) -> FieldMeta {
         numeric: None,
         has_text: false,
         has_other: false,
+        stored: true,
     };
     let mut widen = |x: f64| {
         m.numeric = Some(match m.numeric {
@@ -415,12 +433,15 @@ impl SegmentColumns {
                 let name = std::str::from_utf8(r.take(len)?).map_err(|_| bad("name"))?.to_owned();
                 let offset = r.varint()?;
                 let blen = r.varint()?;
-                if offset < MAGIC.len() as u64 || offset.saturating_add(blen) > dir_offset {
-                    return Err(bad("blob bounds"));
-                }
                 let crc = u32::from_le_bytes(r.take(4)?.try_into().map_err(|_| bad("crc"))?);
                 let present = u32::try_from(r.varint()?).map_err(|_| bad("present"))?;
                 let flags = r.take(1)?[0];
+                let stored = flags & FLAG_NOT_STORED == 0;
+                if stored
+                    && (offset < MAGIC.len() as u64 || offset.saturating_add(blen) > dir_offset)
+                {
+                    return Err(bad("blob bounds"));
+                }
                 let numeric = if flags & FLAG_NUMERIC != 0 {
                     let lo = f64::from_le_bytes(r.take(8)?.try_into().map_err(|_| bad("min"))?);
                     let hi = f64::from_le_bytes(r.take(8)?.try_into().map_err(|_| bad("max"))?);
@@ -436,6 +457,7 @@ impl SegmentColumns {
                     numeric,
                     has_text: flags & FLAG_TEXT != 0,
                     has_other: flags & FLAG_OTHER != 0,
+                    stored,
                 };
                 fields.insert(name, meta);
             }
@@ -462,8 +484,11 @@ impl SegmentColumns {
         self.bytes.len()
     }
 
-    /// Reads and checks one field's column of a block.
+    /// Reads and checks one field's column of a block (an error for a column not stored).
     pub fn read(&self, block: &BlockFields, field: &FieldMeta) -> Result<Column, ColumnsError> {
+        if !field.stored {
+            return Err(ColumnsError::NotStored);
+        }
         let (start, end) = (field.offset as usize, (field.offset + field.len) as usize);
         let blob = self
             .bytes

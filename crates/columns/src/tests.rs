@@ -67,6 +67,20 @@ fn a_name_reached_twice_keeps_the_first_value() {
 }
 
 #[test]
+fn near_unique_strings_keep_statistics_only() {
+    let msgs: Vec<String> = (0..200)
+        .map(|i| format!(r#"{{"trace":"t{i:08x}","level":"L{}","n":{i}}}"#, i % 3))
+        .collect();
+    let cols = artifact(&[&msgs.iter().map(String::as_str).collect::<Vec<_>>()]);
+    let b = cols.block(0).unwrap();
+    let trace = b.field("trace").unwrap();
+    assert!(!trace.stored && trace.has_text && trace.present == 200);
+    assert!(matches!(cols.read(b, trace), Err(ColumnsError::NotStored)));
+    assert!(b.field("level").unwrap().stored && b.field("n").unwrap().stored);
+    assert_eq!(column(&cols, 0, "n").unwrap().cell(199), Cell::Int(199));
+}
+
+#[test]
 fn blocks_without_json_are_covered_and_empty() {
     let cols = artifact(&[&["a", "b"], &[r#"{"k":1}"#]]);
     assert_eq!(cols.blocks(), 2);

@@ -133,6 +133,10 @@ impl Unit {
         decoder.json.clear();
         for (id, name) in fields {
             let Some(meta) = block.field(name) else { continue };
+            if !meta.stored {
+                // Statistics only (near-unique strings): this unit parses its messages.
+                return self.decode(decoder, columns);
+            }
             match seg.columns.read(block, meta) {
                 Ok(column) => decoder.json.push(JsonColumn::new(*id, column)),
                 Err(e) => {

@@ -15,7 +15,11 @@ const BASE: i64 = 1_714_521_600_000;
 fn message(i: usize) -> String {
     let wide: Vec<String> = (0..210).map(|k| format!("\"w{k:03}\":{k}")).collect();
     match i % 12 {
-        0 => format!(r#"{{"latency_ms": {}, "level": "INFO", "path": "/a/{}"}}"#, i % 97, i % 5),
+        0 => format!(
+            r#"{{"latency_ms": {}, "level": "INFO", "path": "/a/{}", "trace": "t{i:06x}"}}"#,
+            i % 97,
+            i % 5
+        ),
         1 => format!(r#"{{"latency_ms": {}.5, "level": "ERROR", "ok": true}}"#, i % 13),
         2 => format!(r#"{{"latency_ms": "{}", "level": "WARN"}}"#, i % 31),
         3 => r#"{"latency_ms": "slow", "level": null, "ok": false}"#.to_string(),
@@ -43,6 +47,8 @@ const QUERIES: &[&str] = &[
     "filter @message like 'plain' | stats count(*) as n by latency_ms",
     "fields strlen(level) as k, latency_ms * 2 as d | sort d asc | limit 30",
     "parse @message 'latency_ms=*' as latency_ms | stats count(*) as n by latency_ms",
+    // `trace` is near-unique: statistics only, its units parse messages.
+    "filter ispresent(trace) | stats count(*) as n, count_distinct(trace) as d by level",
     // Pruned by the columns' statistics: only some streams' blocks have these fields.
     "filter status = 203 | stats count(*) as n by bin(1m)",
     "filter w005 >= 5 and level != 'x' | stats count(*) as n",
@@ -51,8 +57,12 @@ const QUERIES: &[&str] = &[
 ];
 
 fn store(dir: &std::path::Path) -> Arc<Store> {
-    let opts =
-        StoreOptions { sync: false, background: false, block_bytes: 4 << 10, ..Default::default() };
+    let opts = StoreOptions {
+        sync: false,
+        background: false,
+        block_bytes: 32 << 10,
+        ..Default::default()
+    };
     let store = Store::open(dir, opts).unwrap();
     let g = LogGroupName::new("g").unwrap();
     store.create_group(&g).unwrap();
@@ -131,13 +141,22 @@ fn columns_on_and_off_give_identical_results() {
     assert!(units >= 2);
     let from_columns = text.lines().find(|l| l.starts_with("JSON fields from columns")).unwrap();
     let n: usize = from_columns.split(" ").nth(5).unwrap().parse().unwrap();
-    assert!(n > 10, "{from_columns}");
+    assert!(n >= 3, "{from_columns}");
     let pruning = explain(&engine, &source, "filter status = 203 | stats count(*)");
     assert!(pruning.contains("block pruning from JSON field columns: status in [203, 203]"));
     let line = pruning.lines().find(|l| l.contains("units pruned")).unwrap();
     let pruned: usize =
         line.split("; ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
-    assert!(pruned > 10, "{line}");
+    assert!(pruned >= 2, "{line}");
+    // Some blocks keep `trace` as statistics only (near-unique strings).
+    let kind = logsight_columns::kind();
+    let not_stored = store.segments().iter().any(|seg| {
+        let cols =
+            logsight_columns::SegmentColumns::open(store.artifact(seg.id, &kind).unwrap().unwrap())
+                .unwrap();
+        (0..cols.blocks()).any(|b| cols.block(b).unwrap().field("trace").is_some_and(|f| !f.stored))
+    });
+    assert!(not_stored);
     let columnar = run_all(&engine, &source);
     for (i, q) in QUERIES.iter().enumerate() {
         assert_eq!(parsed[i], columnar[i], "{q}");
@@ -145,7 +164,6 @@ fn columns_on_and_off_give_identical_results() {
 
     // A damaged artifact is noticed, never served: the query reads messages and gets the
     // same rows, and the artifact is dropped for the builder to make again.
-    let kind = logsight_columns::kind();
     let seg = store.segments()[0].id;
     let path = tmp.path().join("segments").join(format!("{seg:016x}.columns"));
     let good = std::fs::read(&path).unwrap();

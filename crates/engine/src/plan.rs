@@ -279,10 +279,10 @@ fn field_prunes(bound: &Bound, scan_ops: &[RowOp]) -> Vec<FieldPrune> {
     for op in scan_ops {
         let RowOp::Filter(e) = op else { break };
         conjuncts(e, &mut |c| {
-            if let Some((id, test)) = prune_test(c) {
-                if bound.symbols.system(id).is_none() {
-                    out.push(FieldPrune { field: bound.symbols.name(id).to_owned(), test });
-                }
+            if let Some((id, test)) = prune_test(c)
+                && bound.symbols.system(id).is_none()
+            {
+                out.push(FieldPrune { field: bound.symbols.name(id).to_owned(), test });
             }
         });
     }

@@ -348,6 +348,10 @@ fn prune_test(e: &CExpr) -> Option<(FieldId, PruneTest)> {
                 .iter()
                 .map(|k| crate::value::parse_number(k).as_ref().and_then(number))
                 .collect();
+            let numbers = numbers.map(|mut ns| {
+                ns.sort_by(f64::total_cmp);
+                ns
+            });
             Some((*id, numbers.map_or(PruneTest::Present, PruneTest::OneOf)))
         }
         _ => None,

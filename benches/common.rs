@@ -75,3 +75,31 @@ pub fn cpu_seconds() -> Option<f64> {
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / 100.0)
 }
+
+/// `n` generated request logs (method, path, status, latency, bytes, user, request id) whose
+/// values come from a fixed xorshift, so they do not repeat in a pattern zstd could fold.
+pub fn json_messages(n: usize) -> Vec<String> {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let methods = ["GET", "POST", "PUT", "DELETE"];
+    (0..n)
+        .map(|_| {
+            format!(
+                r#"{{"method":"{}","path":"/api/users/{}","status":{},"latency_ms":{},"bytes":{},"user":{{"id":{},"region":"r{}"}},"request_id":"{:016x}"}}"#,
+                methods[next(4) as usize],
+                next(100_000),
+                [200, 201, 404, 500][next(4) as usize],
+                next(2_000),
+                next(100_000),
+                next(1_000_000),
+                next(8),
+                next(u64::MAX)
+            )
+        })
+        .collect()
+}

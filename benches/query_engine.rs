@@ -36,6 +36,11 @@ fn bench(c: &mut Criterion) {
         (loaded.json_bytes + loaded.text_bytes) >> 20,
         built.elapsed()
     );
+    // The derived artifacts the server builds after each seal and compaction.
+    let built = std::time::Instant::now();
+    let columns =
+        store.derive_missing(&logsight_columns::ColumnsDeriver::default()).expect("columns");
+    eprintln!("JSON columns: {} MiB in {:.1?}", columns.bytes >> 20, built.elapsed());
     let source = DataSource::new(Arc::new(store));
     let engine = Engine::new(EngineConfig { threads: 2, ..Default::default() });
     let req = |groups: Vec<String>, query: &str| QueryRequest {

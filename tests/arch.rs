@@ -13,6 +13,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "logsight-model",
             "logsight-query-lang",
             "logsight-storage",
+            "logsight-columns",
             "logsight-proto",
             "logsight-server",
             "logsight-engine",
@@ -27,11 +28,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("crates/model", &[]),
     ("query-lang", &[]),
     ("crates/storage", &["logsight-model"]),
+    ("crates/columns", &["logsight-storage"]),
     ("crates/proto", &[]),
     (
         "crates/server",
         &[
             "logsight-storage",
+            "logsight-columns",
             "logsight-model",
             "logsight-proto",
             "logsight-query-lang",
@@ -55,10 +58,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "crates/engine",
-        &["logsight-storage", "logsight-model", "logsight-query-lang", "logsight-index"],
+        &[
+            "logsight-storage",
+            "logsight-columns",
+            "logsight-model",
+            "logsight-query-lang",
+            "logsight-index",
+        ],
     ),
     ("crates/index", &["logsight-storage", "logsight-model"]),
-    ("crates/queries", &["logsight-engine", "logsight-storage", "logsight-model"]),
+    (
+        "crates/queries",
+        &["logsight-engine", "logsight-columns", "logsight-storage", "logsight-model"],
+    ),
     ("crates/alarms", &["logsight-model", "logsight-query-lang"]),
     ("crates/metrics", &[]),
     (
@@ -80,6 +92,7 @@ const PLANNED: &[&str] = &["crates/index"];
 /// Crate directory → external crates it must not use (the design's "knows nothing of" rules).
 const BANNED: &[(&str, &[&str])] = &[
     ("crates/index", &["tokio", "tonic", "prost"]),
+    ("crates/columns", &["tokio", "tonic", "prost", "tantivy"]),
     ("crates/model", &["tokio", "tonic", "prost", "tantivy", "zstd", "memmap2"]),
     ("query-lang", &["tokio", "tonic", "prost", "tantivy", "zstd", "memmap2"]),
     ("crates/storage", &["tokio", "tonic", "prost"]),

@@ -232,7 +232,7 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
         }
         let i = shared.next.fetch_add(1, AO::Relaxed);
         let Some(unit) = shared.units.get(i) else { break };
-        let batch = unit.decode(&mut decoder, plan.columns)?;
+        let batch = unit.decode_fields(&mut decoder, plan.columns, &plan.json_fields)?;
         shared.progress.scanned.fetch_add(batch.len() as u64, AO::Relaxed);
         shared.progress.bytes.fetch_add(unit.bytes(), AO::Relaxed);
         let mut matched = 0u64;
@@ -254,7 +254,7 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
                         },
                         stream: run.stream,
                         group: batch.group(),
-                        message: if plan.columns.messages {
+                        message: if batch.has_messages() {
                             Cow::Borrowed(batch.message(r))
                         } else {
                             Cow::Borrowed("")
@@ -265,7 +265,11 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
                         matched += 1;
                         delta += add(&mut partial, row, plan, &ctx, shared);
                     };
-                    run_ops(&scan_ops, Row::from_event(base), &ctx, &mut sink_row);
+                    let mut row = Row::from_event(base);
+                    if let Some(fields) = batch.json_fields(r) {
+                        row.set_json(fields);
+                    }
+                    run_ops(&scan_ops, row, &ctx, &mut sink_row);
                     if matches!(plan.sink, Sink::Any { n } if shared.found.load(AO::Relaxed) >= n) {
                         shared.stop.store(true, AO::Relaxed);
                         break 'runs;

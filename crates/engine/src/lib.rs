@@ -258,14 +258,24 @@ impl Engine {
     /// The plan as text, with the scan it would do (`logsight query --explain`).
     pub fn explain(&self, source: &DataSource, req: &QueryRequest) -> Result<String> {
         let plan = self.plan(source, req)?;
-        let set = source.plan(&plan.groups, plan.streams.as_deref(), plan.range)?;
+        let mut set = source.plan(&plan.groups, plan.streams.as_deref(), plan.range)?;
         let events: u64 = set.units.iter().map(|u| u.events()).sum();
-        Ok(format!(
+        let mut text = format!(
             "{plan}\nscan: {} units ({} events) after pruning; {} sealed blocks in the store",
             set.units.len(),
             events,
             set.blocks_total
-        ))
+        );
+        if plan.columns.json {
+            let pruned = source.attach_fields(&mut set, &plan.prunes);
+            let with = set.units.iter().filter(|u| u.has_fields()).count();
+            text.push_str(&format!(
+                "\nJSON fields from columns in {with} of {} units (the rest parse messages); \
+                 {pruned} units pruned by their columns' statistics",
+                set.units.len()
+            ));
+        }
+        Ok(text)
     }
 
     /// Runs a query to the end on the caller's thread (the scan itself runs on the pool).
@@ -369,7 +379,10 @@ impl Engine {
         snapshots: Option<&exec::Snapshots<'_>>,
     ) -> Result<(Vec<row::Row<'static>>, row::Names, Arc<Plan>)> {
         let now = limits.now_ms;
-        let set = source.plan(&plan.groups, plan.streams.as_deref(), plan.range)?;
+        let mut set = source.plan(&plan.groups, plan.streams.as_deref(), plan.range)?;
+        if plan.columns.json {
+            source.attach_fields(&mut set, &plan.prunes);
+        }
         progress.groups.fetch_add(plan.groups.len() as u64, Ordering::Relaxed);
         let plan = Arc::new(plan);
         let names = set.names.clone();

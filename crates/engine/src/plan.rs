@@ -29,8 +29,11 @@ pub struct Columns {
     pub timestamps: bool,
     /// `@ingestionTime`.
     pub ingestion_times: bool,
-    /// `@message` (also for JSON discovery and `parse`).
+    /// `@message` for its text (`@message`, `parse`, functions over it).
     pub messages: bool,
+    /// Fields discovered in JSON messages: read from the JSON field columns where a
+    /// segment has them, else from the messages.
+    pub json: bool,
     /// `@logStream` (also for `@ptr`).
     pub streams: bool,
 }
@@ -42,6 +45,28 @@ pub struct IndexPredicate {
     pub field: String,
     /// Values any of which match.
     pub values: Vec<String>,
+}
+
+/// A condition on a JSON field that every matching row meets, from the filters that run
+/// first: a block whose JSON field columns show no row can meet it is skipped.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct FieldPrune {
+    /// The field (never a system field).
+    pub(crate) field: String,
+    /// What its value must satisfy.
+    pub(crate) test: PruneTest,
+}
+
+/// The value tests pruning understands.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum PruneTest {
+    /// Present (any comparison or `in` is false on a missing field).
+    Present,
+    /// A number in `[lo, hi]` (bounds inclusive or not), or text / another type (whose
+    /// numeric reading the block statistics do not bound).
+    Range { lo: Option<(f64, bool)>, hi: Option<(f64, bool)> },
+    /// One of these numbers, or text / another type.
+    OneOf(Vec<f64>),
 }
 
 /// How the scan workers keep their share of the result.
@@ -74,6 +99,11 @@ pub struct Plan {
     pub(crate) range: TimeRange,
     pub(crate) streams: Option<Vec<String>>,
     pub(crate) columns: Columns,
+    /// When `columns.json`: every field of the query that JSON could supply (all but the
+    /// system fields), with its id.
+    pub(crate) json_fields: Vec<(FieldId, String)>,
+    /// Block pruning from JSON field columns' statistics.
+    pub(crate) prunes: Vec<FieldPrune>,
     pub(crate) index: Vec<IndexPredicate>,
     pub(crate) scan_ops: Vec<RowOp>,
     pub(crate) scan_texts: Vec<String>,
@@ -136,13 +166,17 @@ impl Plan {
             Some(_) => (Sink::Collect, rest.clone()),
         };
         let columns = columns(&bound, &sink);
+        let json_fields = if columns.json { bound.symbols.json_candidates() } else { Vec::new() };
         let streams = stream_pruning(&bound, &scan_ops);
+        let prunes = if columns.json { field_prunes(&bound, &scan_ops) } else { Vec::new() };
         Plan {
             bound,
             groups,
             range,
             streams,
             columns,
+            json_fields,
+            prunes,
             index: Vec::new(),
             scan_ops,
             scan_texts,
@@ -212,7 +246,7 @@ fn columns(bound: &Bound, sink: &Sink) -> Columns {
                 c.messages = true;
             }
             // Any other field may come from the message's JSON.
-            None => c.messages = true,
+            None => c.json = true,
         }
     }
     c
@@ -245,6 +279,124 @@ fn stream_pruning(bound: &Bound, scan_ops: &[RowOp]) -> Option<Vec<String>> {
     None
 }
 
+/// Conditions on JSON fields from the filters that run before anything can set a field.
+fn field_prunes(bound: &Bound, scan_ops: &[RowOp]) -> Vec<FieldPrune> {
+    let mut out = Vec::new();
+    for op in scan_ops {
+        let RowOp::Filter(e) = op else { break };
+        conjuncts(e, &mut |c| {
+            if let Some((id, test)) = prune_test(c)
+                && bound.symbols.system(id).is_none()
+            {
+                out.push(FieldPrune { field: bound.symbols.name(id).to_owned(), test });
+            }
+        });
+    }
+    out
+}
+
+fn conjuncts<'e>(e: &'e CExpr, f: &mut dyn FnMut(&'e CExpr)) {
+    match e {
+        CExpr::Binary(BinaryOp::And, a, b) => {
+            conjuncts(a, f);
+            conjuncts(b, f);
+        }
+        other => f(other),
+    }
+}
+
+/// Numbers beyond 2^53 do not survive the statistics' `f64`: no bound from them.
+const EXACT: f64 = 9_007_199_254_740_992.0;
+
+fn number(v: &Value) -> Option<f64> {
+    let x = match v {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => *f,
+        _ => return None,
+    };
+    (x.abs() < EXACT).then_some(x)
+}
+
+/// `field op literal` (either side), `field in [...]`: the field and what a matching value
+/// must satisfy. A field read through a map path (`a.b` of a map `a`) is still the JSON leaf
+/// `a.b` here: nothing before the first filters sets a field, and JSON leaves are not maps.
+fn prune_test(e: &CExpr) -> Option<(FieldId, PruneTest)> {
+    match e {
+        CExpr::Binary(op, a, b) => {
+            let (id, lit, op) = match (a.as_ref(), b.as_ref()) {
+                (CExpr::Field { id, .. }, CExpr::Lit(v)) => (*id, v, *op),
+                (CExpr::Lit(v), CExpr::Field { id, .. }) => (*id, v, flip(*op)?),
+                _ => return None,
+            };
+            if matches!(lit, Value::Null) {
+                return None;
+            }
+            let Some(n) = number(lit) else {
+                return matches!(
+                    op,
+                    BinaryOp::Eq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq
+                )
+                .then_some((id, PruneTest::Present));
+            };
+            let test = match op {
+                BinaryOp::Eq => PruneTest::Range { lo: Some((n, true)), hi: Some((n, true)) },
+                BinaryOp::Gt => PruneTest::Range { lo: Some((n, false)), hi: None },
+                BinaryOp::GtEq => PruneTest::Range { lo: Some((n, true)), hi: None },
+                BinaryOp::Lt => PruneTest::Range { lo: None, hi: Some((n, false)) },
+                BinaryOp::LtEq => PruneTest::Range { lo: None, hi: Some((n, true)) },
+                _ => return None,
+            };
+            Some((id, test))
+        }
+        CExpr::In { expr, set: crate::expr::InSet::Ready(set), negated: false } => {
+            let CExpr::Field { id, .. } = expr.as_ref() else { return None };
+            let numbers: Option<Vec<f64>> = set
+                .iter()
+                .map(|k| crate::value::parse_number(k).as_ref().and_then(number))
+                .collect();
+            let numbers = numbers.map(|mut ns| {
+                ns.sort_by(f64::total_cmp);
+                ns
+            });
+            Some((*id, numbers.map_or(PruneTest::Present, PruneTest::OneOf)))
+        }
+        _ => None,
+    }
+}
+
+fn flip(op: BinaryOp) -> Option<BinaryOp> {
+    Some(match op {
+        BinaryOp::Eq => BinaryOp::Eq,
+        BinaryOp::Lt => BinaryOp::Gt,
+        BinaryOp::LtEq => BinaryOp::GtEq,
+        BinaryOp::Gt => BinaryOp::Lt,
+        BinaryOp::GtEq => BinaryOp::LtEq,
+        _ => return None,
+    })
+}
+
+impl PruneTest {
+    /// Whether some row of a block may pass, from the field's block statistics: `None`
+    /// when no row has the field; else the range of numbers stored as numbers, and whether
+    /// text or other types occur (which are not bounded, so they keep the block).
+    pub(crate) fn may_match(&self, stats: Option<(Option<(f64, f64)>, bool)>) -> bool {
+        let Some((numeric, unbounded)) = stats else { return false };
+        if unbounded {
+            return true;
+        }
+        let Some((min, max)) = numeric else { return false };
+        match self {
+            PruneTest::Present => true,
+            PruneTest::Range { lo, hi } => {
+                let above = lo.is_none_or(|(l, inc)| if inc { max >= l } else { max > l });
+                let below = hi.is_none_or(|(h, inc)| if inc { min <= h } else { min < h });
+                above && below
+            }
+            PruneTest::OneOf(ns) => ns.iter().any(|&n| n >= min && n <= max),
+        }
+    }
+}
+
 fn streams_in(e: &CExpr, id: FieldId) -> Option<Vec<String>> {
     match e {
         CExpr::Binary(BinaryOp::And, a, b) => streams_in(a, id).or_else(|| streams_in(b, id)),
@@ -274,6 +426,28 @@ fn streams_in(e: &CExpr, id: FieldId) -> Option<Vec<String>> {
     }
 }
 
+impl fmt::Display for PruneTest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let num = crate::value::format_float;
+        match self {
+            PruneTest::Present => f.write_str("present"),
+            PruneTest::Range { lo, hi } => {
+                let lo = lo.map_or("(-inf".to_string(), |(l, inc)| {
+                    format!("{}{}", if inc { "[" } else { "(" }, num(l))
+                });
+                let hi = hi.map_or("inf)".to_string(), |(h, inc)| {
+                    format!("{}{}", num(h), if inc { "]" } else { ")" })
+                });
+                write!(f, "in {lo}, {hi} or not a number")
+            }
+            PruneTest::OneOf(ns) => {
+                let ns: Vec<String> = ns.iter().map(|&n| num(n)).collect();
+                write!(f, "one of [{}] or not a number", ns.join(", "))
+            }
+        }
+    }
+}
+
 impl fmt::Display for Columns {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut names = vec!["timestamps"];
@@ -282,6 +456,9 @@ impl fmt::Display for Columns {
         }
         if self.messages {
             names.push("messages");
+        }
+        if self.json {
+            names.push("JSON fields");
         }
         if self.streams {
             names.push("streams");
@@ -305,6 +482,17 @@ impl fmt::Display for Plan {
             None => writeln!(f, "streams: all")?,
         }
         writeln!(f, "columns: {}", self.columns)?;
+        for p in &self.prunes {
+            writeln!(f, "block pruning from JSON field columns: {} {}", p.field, p.test)?;
+        }
+        if self.columns.json {
+            let names: Vec<&str> = self.json_fields.iter().map(|(_, n)| n.as_str()).collect();
+            writeln!(
+                f,
+                "JSON fields: {} (from the JSON field columns where built, else parsed from messages)",
+                names.join(", ")
+            )?;
+        }
         if self.index.is_empty() {
             writeln!(f, "index pushdown: none (no field index yet)")?;
         } else {
@@ -392,7 +580,68 @@ mod tests {
         assert_eq!(p.columns, Columns { timestamps: true, ..Columns::default() });
         let p = plan("filter status = 500 | stats count(*) by bin(5m)");
         assert!(matches!(p.sink, Sink::Aggregate(_)));
+        assert!(p.columns.json && !p.columns.messages);
+        // Every non-system name: JSON may hold a key spelled like an output name too.
+        assert!(p.json_fields.iter().any(|(_, n)| n == "status"));
+        assert!(p.json_fields.iter().all(|(_, n)| !n.starts_with("@timestamp")));
+    }
+
+    #[test]
+    fn json_fields_need_no_message_text_unless_the_query_reads_it() {
+        let p = plan("stats avg(latency_ms) by bin(1m)");
+        assert_eq!(p.columns, Columns { timestamps: true, json: true, ..Columns::default() });
+        let p = plan("filter @message like 'x' | stats avg(latency_ms)");
+        assert!(p.columns.json && p.columns.messages);
+        let p = plan("parse @message 'a=*' as a | stats count(*) by a");
         assert!(p.columns.messages);
+        assert!(p.to_string().contains("JSON fields: a, "), "{p}");
+    }
+
+    #[test]
+    fn first_filters_give_block_prunes() {
+        let p = plan("filter latency_ms > 100 and level = 'ERROR' and 5 >= n | stats count(*)");
+        let tests: Vec<(&str, &PruneTest)> =
+            p.prunes.iter().map(|f| (f.field.as_str(), &f.test)).collect();
+        assert_eq!(
+            tests,
+            [
+                ("latency_ms", &PruneTest::Range { lo: Some((100.0, false)), hi: None }),
+                ("level", &PruneTest::Present),
+                ("n", &PruneTest::Range { lo: None, hi: Some((5.0, true)) }),
+            ]
+        );
+        let p = plan("filter status in [500, 503] | stats count(*)");
+        assert_eq!(p.prunes[0].test, PruneTest::OneOf(vec![500.0, 503.0]));
+        // Not under `or`, `!=`, `not in`, after something that sets fields, or on `@` fields.
+        for q in [
+            "filter a > 1 or b > 2",
+            "filter a != 1",
+            "filter a not in [1]",
+            "fields 1 as a | filter a > 1",
+            "filter @timestamp > 5",
+            "filter a = null",
+        ] {
+            assert!(plan(q).prunes.is_empty(), "{q}");
+        }
+    }
+
+    #[test]
+    fn prune_tests_keep_blocks_that_may_match() {
+        let gt = PruneTest::Range { lo: Some((10.0, false)), hi: None };
+        assert!(!gt.may_match(None), "no row has the field");
+        assert!(!gt.may_match(Some((Some((1.0, 10.0)), false))));
+        assert!(gt.may_match(Some((Some((1.0, 10.5)), false))));
+        assert!(gt.may_match(Some((Some((1.0, 2.0)), true))), "text may read as a number");
+        assert!(!gt.may_match(Some((None, false))), "no numbers, no text");
+        let ge = PruneTest::Range { lo: Some((10.0, true)), hi: None };
+        assert!(ge.may_match(Some((Some((1.0, 10.0)), false))));
+        let eq = PruneTest::Range { lo: Some((7.0, true)), hi: Some((7.0, true)) };
+        assert!(eq.may_match(Some((Some((7.0, 7.0)), false))));
+        assert!(!eq.may_match(Some((Some((8.0, 9.0)), false))));
+        let one = PruneTest::OneOf(vec![1.0, 50.0]);
+        assert!(one.may_match(Some((Some((40.0, 60.0)), false))));
+        assert!(!one.may_match(Some((Some((2.0, 49.0)), false))));
+        assert!(PruneTest::Present.may_match(Some((None, true))));
     }
 
     #[test]

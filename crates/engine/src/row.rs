@@ -70,6 +70,14 @@ impl Symbols {
     pub(crate) fn system(&self, id: FieldId) -> Option<SystemField> {
         self.system[id]
     }
+
+    /// Every field a JSON message could supply (all but the system fields), by id.
+    pub(crate) fn json_candidates(&self) -> Vec<(FieldId, String)> {
+        (0..self.names.len())
+            .filter(|&id| self.system[id].is_none())
+            .map(|id| (id, self.names[id].clone()))
+            .collect()
+    }
 }
 
 /// Names of streams and groups, shared by every row of a query.
@@ -114,7 +122,7 @@ pub(crate) struct Row<'a> {
 pub const ACCOUNT_ID: &str = "000000000000";
 
 /// At most this many fields are extracted from one JSON event (§1.6).
-pub const MAX_JSON_FIELDS: usize = 200;
+pub use logsight_columns::MAX_JSON_FIELDS;
 
 impl<'a> Row<'a> {
     pub(crate) fn from_event(base: Base<'a>) -> Row<'a> {
@@ -201,31 +209,29 @@ impl<'a> Row<'a> {
     /// pipeline has not set.
     fn discover_json(&mut self, ctx: &EvalCtx<'_>) {
         let Some(base) = &self.base else { return };
-        let text = base.message.trim_start();
-        if !text.starts_with('{') {
-            return;
-        }
-        let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text)
-        else {
-            return;
-        };
+        let Some(object) = logsight_columns::parse_object(&base.message) else { return };
         let mut found = Vec::new();
-        let mut extracted = 0;
-        let mut path = String::new();
-        for (k, v) in &map {
-            path.clear();
-            // A log field whose name starts with `@` is shown with an extra `@`.
-            if k.starts_with('@') {
-                path.push('@');
+        logsight_columns::flatten(&object, |name, leaf| {
+            if let Some(id) = ctx.symbols.get(name) {
+                found.push((id, Value::from_json(leaf)));
             }
-            path.push_str(k);
-            flatten(v, &mut path, ctx.symbols, &mut extracted, &mut found);
-        }
+        });
         for (id, v) in found {
             if !matches!(self.fields.get(id), Some(Some(_))) {
                 self.set(id, v);
             }
         }
+    }
+
+    /// Sets the row's JSON fields from stored columns instead of discovering them in the
+    /// message: `fields` are every field of the query the row's JSON has (the same values
+    /// discovery would find), so discovery is off for this row. Called before any pipeline
+    /// operation, so nothing set by the pipeline is overwritten.
+    pub(crate) fn set_json(&mut self, fields: impl Iterator<Item = (FieldId, Value)>) {
+        for (id, v) in fields {
+            self.set(id, v);
+        }
+        self.json_done = true;
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -236,45 +242,6 @@ impl<'a> Row<'a> {
         let fields: usize =
             self.fields.iter().map(|f| f.as_ref().map_or(0, Value::heap_bytes) + 24).sum();
         96 + base + fields
-    }
-}
-
-fn flatten(
-    v: &serde_json::Value,
-    path: &mut String,
-    symbols: &Symbols,
-    extracted: &mut usize,
-    out: &mut Vec<(FieldId, Value)>,
-) {
-    use serde_json::Value as J;
-    if *extracted >= MAX_JSON_FIELDS {
-        return;
-    }
-    match v {
-        J::Object(map) => {
-            for (k, child) in map {
-                let len = path.len();
-                path.push('.');
-                path.push_str(k);
-                flatten(child, path, symbols, extracted, out);
-                path.truncate(len);
-            }
-        }
-        J::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                let len = path.len();
-                path.push('.');
-                path.push_str(&i.to_string());
-                flatten(child, path, symbols, extracted, out);
-                path.truncate(len);
-            }
-        }
-        leaf => {
-            *extracted += 1;
-            if let Some(id) = symbols.get(path) {
-                out.push((id, Value::from_json(leaf)));
-            }
-        }
     }
 }
 

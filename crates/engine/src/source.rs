@@ -8,15 +8,18 @@
 //! query's groups are planned on one storage snapshot, so the query sees one consistent state
 //! whatever is appended, sealed or merged while it runs.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
+use logsight_columns::{Cell, Column, SegmentColumns};
 use logsight_model::TimeRange;
 use logsight_storage::{Columns as StorageColumns, DecodedBlock, ScanUnit, StorageError, Store};
 
 use crate::error::EngineError;
-use crate::plan::Columns;
-use crate::row::Names;
+use crate::plan::{Columns, FieldPrune};
+use crate::row::{FieldId, Names};
+use crate::value::Value;
 
 /// Where queries read events: a store.
 #[derive(Clone)]
@@ -48,6 +51,35 @@ pub(crate) struct Unit {
     /// Where the plan's streams start in the query's names table (a row's stream index is
     /// this plus its index in the plan).
     streams_base: u32,
+    /// The JSON field columns of the unit's segment, when built and the query reads JSON.
+    fields: Option<Arc<SegmentFields>>,
+}
+
+/// A segment's JSON field columns, opened (directory checked) once per query.
+struct SegmentFields {
+    columns: SegmentColumns,
+    segment: u64,
+    store: Arc<Store>,
+}
+
+impl std::fmt::Debug for SegmentFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SegmentFields({:016x})", self.segment)
+    }
+}
+
+impl SegmentFields {
+    fn drop_damaged(&self, error: &dyn std::fmt::Display) {
+        drop_damaged(&self.store, self.segment, error);
+    }
+}
+
+/// Forgets a damaged artifact so the builder makes it again; the query reads messages.
+fn drop_damaged(store: &Store, segment: u64, error: &dyn std::fmt::Display) {
+    tracing::warn!(segment, %error, "JSON field columns damaged; rebuilding");
+    if let Err(e) = store.drop_artifacts(&logsight_columns::kind(), Some(segment)) {
+        tracing::warn!(segment, error = %e, "damaged columns not dropped");
+    }
 }
 
 impl Unit {
@@ -68,12 +100,11 @@ impl Unit {
         decoder: &'d mut Decoder,
         columns: Columns,
     ) -> Result<Batch<'d>, EngineError> {
-        // Timestamps always: the time range is cut on them.
-        let cols = StorageColumns {
-            timestamps: true,
-            ingestion_times: columns.ingestion_times,
-            messages: columns.messages,
-        };
+        // Timestamps always: the time range is cut on them. JSON fields come from the
+        // messages here (`decode_fields` reads them from columns).
+        let messages = columns.messages || columns.json;
+        let cols =
+            StorageColumns { timestamps: true, ingestion_times: columns.ingestion_times, messages };
         self.inner.decode_columns(cols, &mut decoder.block).map_err(storage_error)?;
         let runs = self
             .inner
@@ -81,7 +112,94 @@ impl Unit {
             .into_iter()
             .map(|r| Run { stream: self.streams_base + r.index as u32, rows: r.rows })
             .collect();
-        Ok(Batch { block: &decoder.block, runs, group: self.group })
+        Ok(Batch { block: &decoder.block, runs, group: self.group, messages, json: None })
+    }
+
+    /// Like [`Unit::decode`], but when the unit's segment has JSON field columns, `fields`
+    /// are read from them and messages only if the plan reads their text; a damaged column
+    /// is dropped for rebuild and the unit read from its messages instead.
+    pub(crate) fn decode_fields<'d>(
+        &self,
+        decoder: &'d mut Decoder,
+        columns: Columns,
+        fields: &[(FieldId, String)],
+    ) -> Result<Batch<'d>, EngineError> {
+        let Some(seg) = self.fields.as_ref().filter(|_| columns.json) else {
+            return self.decode(decoder, columns);
+        };
+        let Some(block) = self.inner.location().and_then(|(_, i)| seg.columns.block(i)) else {
+            return self.decode(decoder, columns);
+        };
+        decoder.json.clear();
+        for (id, name) in fields {
+            let Some(meta) = block.field(name) else { continue };
+            if !meta.stored {
+                // Statistics only (near-unique strings): this unit parses its messages.
+                return self.decode(decoder, columns);
+            }
+            match seg.columns.read(block, meta) {
+                Ok(column) => decoder.json.push(JsonColumn::new(*id, column)),
+                Err(e) => {
+                    seg.drop_damaged(&e);
+                    return self.decode(decoder, columns);
+                }
+            }
+        }
+        let cols = StorageColumns {
+            timestamps: true,
+            ingestion_times: columns.ingestion_times,
+            messages: columns.messages,
+        };
+        self.inner.decode_columns(cols, &mut decoder.block).map_err(storage_error)?;
+        if decoder.block.len() != block.rows() {
+            seg.drop_damaged(&"row count differs from the block's");
+            return self.decode(decoder, columns);
+        }
+        let runs = self
+            .inner
+            .rows_in(&decoder.block, self.range)
+            .into_iter()
+            .map(|r| Run { stream: self.streams_base + r.index as u32, rows: r.rows })
+            .collect();
+        Ok(Batch {
+            block: &decoder.block,
+            runs,
+            group: self.group,
+            messages: columns.messages,
+            json: Some(&decoder.json),
+        })
+    }
+
+    /// Whether the unit's JSON fields come from columns.
+    pub(crate) fn has_fields(&self) -> bool {
+        self.fields.is_some()
+    }
+}
+
+/// One field's column of a block, with its dictionary as values (built once per block).
+#[derive(Debug)]
+pub(crate) struct JsonColumn {
+    id: FieldId,
+    column: Column,
+    dict: Vec<Value>,
+}
+
+impl JsonColumn {
+    fn new(id: FieldId, column: Column) -> JsonColumn {
+        let dict = column.dict().iter().map(|s| Value::str(s)).collect();
+        JsonColumn { id, column, dict }
+    }
+
+    /// Row `row`'s value as JSON discovery would find it: `None` when the row lacks it.
+    fn value(&self, row: usize) -> Option<Value> {
+        Some(match self.column.cell(row) {
+            Cell::Absent => return None,
+            Cell::Null => Value::Null,
+            Cell::Bool(b) => Value::Bool(b),
+            Cell::Int(i) => Value::Int(i),
+            Cell::Float(f) => Value::Float(f),
+            Cell::Str(i) => self.dict.get(i as usize).cloned().unwrap_or(Value::Null),
+        })
     }
 }
 
@@ -98,6 +216,7 @@ pub(crate) struct Run {
 #[derive(Debug, Default)]
 pub(crate) struct Decoder {
     block: DecodedBlock,
+    json: Vec<JsonColumn>,
 }
 
 /// The decoded rows of one unit that fall in the query's range, as columns: runs of rows of
@@ -107,6 +226,9 @@ pub(crate) struct Batch<'d> {
     block: &'d DecodedBlock,
     runs: Vec<Run>,
     group: u32,
+    messages: bool,
+    /// The query's JSON fields from columns (`None`: discover them in the messages).
+    json: Option<&'d [JsonColumn]>,
 }
 
 impl<'d> Batch<'d> {
@@ -134,9 +256,23 @@ impl<'d> Batch<'d> {
         self.block.ingestion_times[row]
     }
 
-    /// Only when the plan reads messages.
+    /// Whether messages were decoded (else [`Batch::message`] is not to be called).
+    pub(crate) fn has_messages(&self) -> bool {
+        self.messages
+    }
+
+    /// Only when [`Batch::has_messages`].
     pub(crate) fn message(&self, row: usize) -> &'d str {
         self.block.message(row)
+    }
+
+    /// Row `row`'s JSON fields from columns, or `None` when they are to be discovered in
+    /// the message.
+    pub(crate) fn json_fields(
+        &self,
+        row: usize,
+    ) -> Option<impl Iterator<Item = (FieldId, Value)> + 'd> {
+        self.json.map(|cols| cols.iter().filter_map(move |c| Some((c.id, c.value(row)?))))
     }
 
     pub(crate) fn group(&self) -> u32 {
@@ -191,9 +327,58 @@ impl DataSource {
                     range: plan.range,
                     group: gi as u32,
                     streams_base,
+                    fields: None,
                 });
             }
         }
         Ok(set)
+    }
+
+    /// Gives each sealed unit its segment's JSON field columns, where built (each
+    /// segment's artifact is opened once; a damaged one is dropped for rebuild and its units
+    /// read messages), then drops the units whose columns show that no row meets `prunes`.
+    /// Returns how many units were dropped.
+    pub(crate) fn attach_fields(&self, set: &mut ScanSet, prunes: &[FieldPrune]) -> usize {
+        let kind = logsight_columns::kind();
+        let mut open: HashMap<u64, Option<Arc<SegmentFields>>> = HashMap::new();
+        for unit in &mut set.units {
+            let Some((segment, _)) = unit.inner.location() else { continue };
+            unit.fields = open
+                .entry(segment)
+                .or_insert_with(|| {
+                    let bytes = match self.store.artifact(segment, &kind) {
+                        Ok(Some(b)) => b,
+                        Ok(None) => return None,
+                        Err(e) => {
+                            tracing::warn!(segment, error = %e, "JSON field columns unreadable");
+                            return None;
+                        }
+                    };
+                    match SegmentColumns::open(bytes) {
+                        Ok(columns) => Some(Arc::new(SegmentFields {
+                            columns,
+                            segment,
+                            store: self.store.clone(),
+                        })),
+                        Err(e) => {
+                            drop_damaged(&self.store, segment, &e);
+                            None
+                        }
+                    }
+                })
+                .clone();
+        }
+        let before = set.units.len();
+        set.units.retain(|unit| {
+            let Some(seg) = &unit.fields else { return true };
+            let Some(block) = unit.inner.location().and_then(|(_, i)| seg.columns.block(i)) else {
+                return true;
+            };
+            prunes.iter().all(|p| {
+                let stats = block.field(&p.field).map(|m| (m.numeric, m.has_text || m.has_other));
+                p.test.may_match(stats)
+            })
+        });
+        before - set.units.len()
     }
 }

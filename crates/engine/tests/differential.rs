@@ -196,9 +196,13 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn engine_matches_the_reference(evs in events(), f in filters(), s in shapes(), seal in any::<bool>()) {
+    fn engine_matches_the_reference(evs in events(), f in filters(), s in shapes(), seal in any::<bool>(), columns in any::<bool>()) {
         let dir = tempfile::tempdir().unwrap();
-        let source = DataSource::new(store_of(&evs, dir.path(), seal));
+        let store = store_of(&evs, dir.path(), seal);
+        if columns {
+            store.derive_missing(&logsight_columns::ColumnsDeriver::default()).unwrap();
+        }
+        let source = DataSource::new(store);
         let engine = Engine::new(EngineConfig { threads: 3, ..Default::default() });
         let query = query_text(&f, &s);
         let req = QueryRequest { query: query.clone(), groups: vec!["g".into()], start_ms: 0, end_ms: i64::MAX / 2, limit: None };

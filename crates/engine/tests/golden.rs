@@ -127,10 +127,20 @@ fn golden_files() {
         let (data, cases) = parse_file(&std::fs::read_to_string(&file).unwrap());
         let tmp = tempfile::tempdir().unwrap();
         let (store, group) = build(&data, tmp.path());
-        let source = DataSource::new(store);
-        for case in cases {
+        let source = DataSource::new(store.clone());
+        // Every case twice: JSON fields parsed from messages, then read from the JSON field
+        // columns (which must change nothing).
+        let runs = cases.iter().map(|c| (c, false)).chain(cases.iter().map(|c| (c, true)));
+        let mut built = false;
+        for (case, columns) in runs {
+            if columns && !built {
+                built = true;
+                let report = store.derive_missing(&logsight_columns::ColumnsDeriver::default());
+                assert!(report.unwrap().failed.is_empty());
+            }
+            let mode = if columns { " (JSON field columns)" } else { "" };
             ran += 1;
-            let (query, result) = match &case {
+            let (query, result) = match case {
                 Case::Rows { query, .. } | Case::Error { query, .. } => {
                     let req = QueryRequest {
                         query: query.clone(),
@@ -142,7 +152,7 @@ fn golden_files() {
                     (query, engine.run(&source, &req, &CancelToken::new()))
                 }
             };
-            match (&case, result) {
+            match (case, result) {
                 (Case::Rows { expected, .. }, Ok(r)) => {
                     let mut got = vec![r.columns.join(" | ")];
                     got.extend(r.rows.iter().map(|row| {
@@ -153,7 +163,7 @@ fn golden_files() {
                     }));
                     if &got != expected {
                         failures.push(format!(
-                            "{}: {query}\n  expected:\n    {}\n  got:\n    {}",
+                            "{}{mode}: {query}\n  expected:\n    {}\n  got:\n    {}",
                             file.display(),
                             expected.join("\n    "),
                             got.join("\n    ")
@@ -161,7 +171,7 @@ fn golden_files() {
                     }
                 }
                 (Case::Rows { .. }, Err(e)) => {
-                    failures.push(format!("{}: {query}\n  failed: {e}", file.display()))
+                    failures.push(format!("{}{mode}: {query}\n  failed: {e}", file.display()))
                 }
                 (Case::Error { message, .. }, Err(e)) => {
                     let text = e.render(query);
@@ -178,6 +188,6 @@ fn golden_files() {
             }
         }
     }
-    assert!(ran >= 20, "ran {ran} cases");
+    assert!(ran >= 40, "ran {ran} cases");
     assert!(failures.is_empty(), "{} golden failures:\n{}", failures.len(), failures.join("\n\n"));
 }

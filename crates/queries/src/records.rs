@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use base64::Engine as _;
-use logsight_engine::{ACCOUNT_ID, MAX_JSON_FIELDS};
+use logsight_engine::ACCOUNT_ID;
 use logsight_model::TimeRange;
 use logsight_storage::{Direction, Event, ReadOptions, Store};
 
@@ -127,45 +127,19 @@ pub fn group_fields(store: &Store, group: &str, time_ms: i64) -> Result<Vec<Fiel
     Ok(out)
 }
 
-/// The leaves of a JSON message flattened as Logs Insights discovers them (§1.6): dotted
-/// paths, array indexes as segments, a top-level name starting with `@` shown with another
-/// `@`, at most 200 fields.
+/// The leaves of a JSON message flattened as Logs Insights discovers them (§1.6), through
+/// the one copy of the rules (`logsight_columns::flatten`).
 fn json_fields(message: &str) -> Vec<RecordField> {
-    let text = message.trim_start();
-    if !text.starts_with('{') {
-        return Vec::new();
-    }
-    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text) else {
-        return Vec::new();
-    };
+    let Some(object) = logsight_columns::parse_object(message) else { return Vec::new() };
     let mut out = Vec::new();
-    for (k, v) in &map {
-        let path = if k.starts_with('@') { format!("@{k}") } else { k.clone() };
-        flatten(v, path, &mut out);
-    }
+    logsight_columns::flatten(&object, |name, leaf| {
+        let value = match leaf {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        out.push(RecordField { name: name.to_owned(), value });
+    });
     out
-}
-
-fn flatten(v: &serde_json::Value, path: String, out: &mut Vec<RecordField>) {
-    use serde_json::Value as J;
-    if out.len() >= MAX_JSON_FIELDS {
-        return;
-    }
-    match v {
-        J::Object(map) => {
-            for (k, child) in map {
-                flatten(child, format!("{path}.{k}"), out);
-            }
-        }
-        J::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                flatten(child, format!("{path}.{i}"), out);
-            }
-        }
-        J::String(s) => out.push(RecordField { name: path, value: s.clone() }),
-        J::Null => out.push(RecordField { name: path, value: "null".into() }),
-        leaf => out.push(RecordField { name: path, value: leaf.to_string() }),
-    }
 }
 
 #[cfg(test)]

@@ -183,6 +183,14 @@ pub enum ServerError {
     /// The saved queries could not be loaded.
     #[error("loading saved queries: {0}")]
     Queries(String),
+    /// A derived-artifact builder's thread could not start.
+    #[error("starting the {kind} builder: {source}")]
+    Deriver {
+        /// The artifact kind.
+        kind: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting, lets

@@ -31,6 +31,8 @@ pub struct Shared {
     queries: Arc<logsight_queries::QueryManager>,
     /// Saved queries (`<data dir>/queries/`).
     query_definitions: Arc<logsight_queries::Definitions>,
+    /// The JSON field columns builder (its thread stops in [`Shared::close`]).
+    columns: parking_lot::Mutex<Option<logsight_storage::Derivation>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -80,6 +82,11 @@ impl Shared {
             time: opts.filter_scan_time,
             ..crate::service::FilterBudget::default()
         };
+        // JSON field columns of every segment, built after seals and compactions on a
+        // thread of their own (never on the ingest path).
+        let columns = store
+            .derive(Arc::new(logsight_columns::ColumnsDeriver::default()))
+            .map_err(|source| ServerError::Deriver { kind: logsight_columns::KIND, source })?;
         let service = Arc::new(Service::new(
             store,
             opts.clock.clone(),
@@ -97,6 +104,7 @@ impl Shared {
             clock: opts.clock.clone(),
             queries: Arc::new(queries),
             query_definitions: Arc::new(query_definitions),
+            columns: parking_lot::Mutex::new(Some(columns)),
         }))
     }
 
@@ -216,7 +224,10 @@ impl Shared {
         // The Watch threads stop first (the consumer records its position), then the store
         // flushes.
         let (watch, store) = (self.watch.clone(), self.service.store().clone());
+        let columns = self.columns.lock().take();
         tokio::task::spawn_blocking(move || {
+            // Joins the builder after the artifact in hand.
+            drop(columns);
             watch.shutdown();
             store.flush()
         })

@@ -1,0 +1,91 @@
+//! JSON field columns: building them, and queries reading them instead of parsing messages.
+//!
+//! Data: 250,000 generated JSON request logs (`common::json_messages`: values from a fixed
+//! xorshift, nothing repeats in a pattern) in one group of 64 streams over 24 hours, sealed
+//! into one segment. Benchmarks:
+//! - `build`: the `ColumnsDeriver` over the whole segment (elements = events), the work the
+//!   builder thread does after a seal or compaction;
+//! - `avg_pct_by_bin_1m/{messages,columns}`: `stats avg(latency_ms), pct(latency_ms, 99) by
+//!   bin(1m)`, JSON parsed from every message, then read from the `latency_ms` column;
+//! - `filter_status_count/{messages,columns}`: `filter status >= 500 | stats count(*) by bin(5m)`.
+#![allow(missing_docs)] // criterion's macros generate undocumented items
+
+mod common;
+
+use std::sync::Arc;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use logsight_columns::ColumnsDeriver;
+use logsight_engine::{CancelToken, DataSource, Engine, EngineConfig, QueryRequest};
+use logsight_model::{LogEvent, LogGroupName, LogStreamName};
+use logsight_storage::{Deriver, Store, StoreOptions};
+
+const STREAMS: usize = 64;
+const DAY_MS: i64 = 86_400_000;
+const START: i64 = 1_714_521_600_000;
+const EVENTS: usize = 250_000;
+
+fn bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opts = StoreOptions { sync: false, background: false, ..Default::default() };
+    let store = Arc::new(Store::open(dir.path(), opts).expect("store opens"));
+    let g = LogGroupName::new("json").expect("valid");
+    store.create_group(&g).expect("new group");
+    for s in 0..STREAMS {
+        let name = LogStreamName::new(format!("stream-{s:02}")).expect("valid");
+        store.create_stream(&g, &name).expect("new");
+    }
+    let mut per_stream: Vec<Vec<LogEvent>> = vec![Vec::new(); STREAMS];
+    for (i, m) in common::json_messages(EVENTS).into_iter().enumerate() {
+        let ts = START + (i as i64) * DAY_MS / EVENTS as i64;
+        per_stream[i % STREAMS].push(LogEvent::new(ts, ts, m).expect("valid event"));
+    }
+    for (s, events) in per_stream.iter().enumerate() {
+        for chunk in events.chunks(5_000) {
+            store.append("json", &format!("stream-{s:02}"), chunk).expect("append");
+        }
+    }
+    store.flush().expect("seal");
+    store.compact_all(|_| ()).expect("compact");
+
+    let mut g = c.benchmark_group("columns");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(EVENTS as u64));
+    let deriver = ColumnsDeriver::default();
+    let segment = store.segment(store.segments()[0].id).expect("live segment");
+    g.bench_function("build", |b| b.iter(|| deriver.build(&segment).expect("builds")));
+
+    let source = DataSource::new(store.clone());
+    let engine = Engine::new(EngineConfig { threads: 2, ..Default::default() });
+    let queries = [
+        ("avg_pct_by_bin_1m", "stats avg(latency_ms), pct(latency_ms, 99) by bin(1m)"),
+        ("filter_status_count", "filter status >= 500 | stats count(*) by bin(5m)"),
+    ];
+    let req = |query: &str| QueryRequest {
+        query: query.into(),
+        groups: vec!["json".into()],
+        start_ms: START,
+        end_ms: START + DAY_MS,
+        limit: None,
+    };
+    let run = |r: &QueryRequest| engine.run(&source, r, &CancelToken::new()).expect("query runs");
+    for (name, q) in queries {
+        let r = req(q);
+        g.bench_function(format!("{name}/messages"), |b| b.iter(|| run(&r)));
+    }
+    let report = store.derive_missing(&deriver).expect("columns built");
+    let segment_bytes = store.stats().segment_bytes;
+    eprintln!(
+        "columns: {} bytes beside {segment_bytes} segment bytes ({:.1}%)",
+        report.bytes,
+        100.0 * report.bytes as f64 / segment_bytes as f64
+    );
+    for (name, q) in queries {
+        let r = req(q);
+        g.bench_function(format!("{name}/columns"), |b| b.iter(|| run(&r)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,19 @@
+/// What can go wrong building or reading JSON field columns.
+#[derive(Debug, thiserror::Error)]
+pub enum ColumnsError {
+    /// The artifact's bytes are damaged (a checksum, a bound or a tag is wrong).
+    #[error("corrupt columns artifact: {0}")]
+    Corrupt(String),
+    /// The block keeps only statistics for this field (too many distinct strings).
+    #[error("column not stored: read the messages")]
+    NotStored,
+    /// zstd refused to compress a column.
+    #[error("compressing a column: {0}")]
+    Compress(std::io::Error),
+    /// A column's blob did not decompress.
+    #[error("decompressing a column: {0}")]
+    Decompress(std::io::Error),
+    /// Reading the segment failed.
+    #[error(transparent)]
+    Storage(#[from] logsight_storage::StorageError),
+}

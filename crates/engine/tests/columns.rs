@@ -1,0 +1,191 @@
+//! JSON field columns change speed, never results: every query runs over the same events
+//! with JSON fields parsed from the messages and read from the columns, including mixed
+//! types, non-JSON events, name collisions, the 200-field cut and a damaged artifact.
+
+use std::sync::Arc;
+
+use logsight_columns::ColumnsDeriver;
+use logsight_engine::{CancelToken, DataSource, Engine, EngineConfig, QueryRequest};
+use logsight_model::{LogEvent, LogGroupName, LogStreamName};
+use logsight_storage::{Store, StoreOptions};
+
+const BASE: i64 = 1_714_521_600_000;
+
+/// Messages of every shape a JSON field can take, cycled over many blocks.
+fn message(i: usize) -> String {
+    let wide: Vec<String> = (0..210).map(|k| format!("\"w{k:03}\":{k}")).collect();
+    match i % 12 {
+        0 => format!(
+            r#"{{"latency_ms": {}, "level": "INFO", "path": "/a/{}", "trace": "t{i:06x}"}}"#,
+            i % 97,
+            i % 5
+        ),
+        1 => format!(r#"{{"latency_ms": {}.5, "level": "ERROR", "ok": true}}"#, i % 13),
+        2 => format!(r#"{{"latency_ms": "{}", "level": "WARN"}}"#, i % 31),
+        3 => r#"{"latency_ms": "slow", "level": null, "ok": false}"#.to_string(),
+        4 => format!("plain text line {i} latency_ms=5"),
+        5 => format!(r#"  {{"req": {{"tags": ["a", "b{}"], "n": [1, {{"x": {i}}}]}}}}"#, i % 3),
+        6 => format!(r#"{{"@timestamp": "fake", "@x": {i}, "level": "INFO"}}"#),
+        7 => r#"{"a.b": 1, "a": {"b": 2}, "latency_ms": 18446744073709551615}"#.to_string(),
+        8 => format!("{{{}}}", wide.join(",")),
+        9 => "[1, 2, 3]".to_string(),
+        10 => r#"{"broken": "#.to_string(),
+        _ => format!(r#"{{"latency_ms": -{}, "level": "INFO", "status": {}}}"#, i % 7, 200 + i % 4),
+    }
+}
+
+const QUERIES: &[&str] = &[
+    "stats avg(latency_ms) as a, pct(latency_ms, 99) as p, count(latency_ms) as c by bin(1m)",
+    "stats count(*) as n, sum(latency_ms) as s, min(latency_ms) as lo, max(latency_ms) as hi by level",
+    "filter latency_ms > 20 | stats count(*) as n by level",
+    "filter level = 'ERROR' or ok = 1 | fields latency_ms, ok, level | sort latency_ms desc | limit 50",
+    "filter ispresent(latency_ms) and not ispresent(status) | stats count(*) as n",
+    "fields req.tags.1, req.n.1.x, `@@x`, @timestamp | filter ispresent(req.tags.0) or ispresent(`@@x`) | limit 40",
+    "stats count(*) as n by a.b, w000, w199, w209",
+    "filter level in ['INFO', 'WARN'] | stats count_distinct(path) as d, count(*) as n by level",
+    "fields latency_ms as l | filter l > 3 | stats sum(l) as s",
+    "filter @message like 'plain' | stats count(*) as n by latency_ms",
+    "fields strlen(level) as k, latency_ms * 2 as d | sort d asc | limit 30",
+    "parse @message 'latency_ms=*' as latency_ms | stats count(*) as n by latency_ms",
+    // `trace` is near-unique: statistics only, its units parse messages.
+    "filter ispresent(trace) | stats count(*) as n, count_distinct(trace) as d by level",
+    // Pruned by the columns' statistics: only some streams' blocks have these fields.
+    "filter status = 203 | stats count(*) as n by bin(1m)",
+    "filter w005 >= 5 and level != 'x' | stats count(*) as n",
+    "filter 100 > latency_ms and status in [203, 7] | fields latency_ms, status | limit 20",
+    "filter level = 'ERROR' and ok = 1 | stats count(*) as n",
+];
+
+fn store(dir: &std::path::Path) -> Arc<Store> {
+    let opts = StoreOptions {
+        sync: false,
+        background: false,
+        block_bytes: 32 << 10,
+        ..Default::default()
+    };
+    let store = Store::open(dir, opts).unwrap();
+    let g = LogGroupName::new("g").unwrap();
+    store.create_group(&g).unwrap();
+    for s in 0..3 {
+        store.create_stream(&g, &LogStreamName::new(format!("s{s}")).unwrap()).unwrap();
+    }
+    for i in 0..3000 {
+        let ts = BASE + i as i64 * 250;
+        let ev = LogEvent::new(ts, ts, message(i)).unwrap();
+        store.append("g", &format!("s{}", i % 3), &[ev]).unwrap();
+        if i == 1800 {
+            store.flush().unwrap();
+        }
+    }
+    store.flush().unwrap();
+    // A few buffered events too: they never have columns.
+    for i in 3000..3100 {
+        let ts = BASE + i as i64 * 250;
+        store.append("g", "s0", &[LogEvent::new(ts, ts, message(i)).unwrap()]).unwrap();
+    }
+    Arc::new(store)
+}
+
+fn run_all(engine: &Engine, source: &DataSource) -> Vec<Vec<Vec<Option<String>>>> {
+    QUERIES
+        .iter()
+        .map(|q| {
+            let req = QueryRequest {
+                query: q.to_string(),
+                groups: vec!["g".into()],
+                start_ms: 0,
+                end_ms: i64::MAX / 2,
+                limit: None,
+            };
+            let r = engine
+                .run(source, &req, &CancelToken::new())
+                .unwrap_or_else(|e| panic!("{q}: {e}"));
+            assert!(!r.rows.is_empty(), "{q}: no rows, a weak comparison");
+            let mut rows = r.rows;
+            // `stats` orders groups whose keys print alike (text "5", number 5) arbitrarily.
+            if q.contains("stats") {
+                rows.sort();
+            }
+            rows
+        })
+        .collect()
+}
+
+fn explain(engine: &Engine, source: &DataSource, q: &str) -> String {
+    let req = QueryRequest {
+        query: q.into(),
+        groups: vec!["g".into()],
+        start_ms: 0,
+        end_ms: i64::MAX / 2,
+        limit: None,
+    };
+    engine.explain(source, &req).unwrap()
+}
+
+#[test]
+fn columns_on_and_off_give_identical_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let source = DataSource::new(store.clone());
+    let engine = Engine::new(EngineConfig { threads: 2, ..Default::default() });
+    let parsed = run_all(&engine, &source);
+    let q = QUERIES[0];
+    assert!(explain(&engine, &source, q).contains("JSON fields from columns in 0 of"));
+
+    let report = store.derive_missing(&ColumnsDeriver::default()).unwrap();
+    assert!(report.built >= 2 && report.failed.is_empty(), "{report:?}");
+    let text = explain(&engine, &source, q);
+    assert!(text.contains("columns: timestamps, JSON fields\n"), "{text}");
+    assert!(text.contains("JSON fields: latency_ms"), "{text}");
+    let units = store.segments().len();
+    assert!(units >= 2);
+    let from_columns = text.lines().find(|l| l.starts_with("JSON fields from columns")).unwrap();
+    let n: usize = from_columns.split(" ").nth(5).unwrap().parse().unwrap();
+    assert!(n >= 3, "{from_columns}");
+    let pruning = explain(&engine, &source, "filter status = 203 | stats count(*)");
+    assert!(pruning.contains("block pruning from JSON field columns: status in [203, 203]"));
+    let line = pruning.lines().find(|l| l.contains("units pruned")).unwrap();
+    let pruned: usize =
+        line.split("; ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(pruned >= 2, "{line}");
+    // Some blocks keep `trace` as statistics only (near-unique strings).
+    let kind = logsight_columns::kind();
+    let not_stored = store.segments().iter().any(|seg| {
+        let cols =
+            logsight_columns::SegmentColumns::open(store.artifact(seg.id, &kind).unwrap().unwrap())
+                .unwrap();
+        (0..cols.blocks()).any(|b| cols.block(b).unwrap().field("trace").is_some_and(|f| !f.stored))
+    });
+    assert!(not_stored);
+    let columnar = run_all(&engine, &source);
+    for (i, q) in QUERIES.iter().enumerate() {
+        assert_eq!(parsed[i], columnar[i], "{q}");
+    }
+
+    // A damaged artifact is noticed, never served: the query reads messages and gets the
+    // same rows, and the artifact is dropped for the builder to make again.
+    let seg = store.segments()[0].id;
+    let path = tmp.path().join("segments").join(format!("{seg:016x}.columns"));
+    let good = std::fs::read(&path).unwrap();
+    // Damage the column blobs (every 97th byte, so the queried ones are hit): found when read.
+    let dir_offset = u64::from_le_bytes(good[good.len() - 32..good.len() - 24].try_into().unwrap());
+    let mut bytes = good.clone();
+    for i in (8..dir_offset as usize).step_by(97) {
+        bytes[i] ^= 0xff;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(parsed, run_all(&engine, &source));
+    assert_eq!(store.segments_without(&kind), [seg]);
+    store.derive_missing(&ColumnsDeriver::default()).unwrap();
+    assert!(store.segments_without(&kind).is_empty());
+    // Damage the directory: found when the artifact is opened.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[dir_offset as usize + 3] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let damaged = run_all(&engine, &source);
+    assert_eq!(parsed, damaged);
+    assert_eq!(store.segments_without(&kind), [seg]);
+    store.derive_missing(&ColumnsDeriver::default()).unwrap();
+    assert!(store.segments_without(&kind).is_empty());
+    assert_eq!(parsed, run_all(&engine, &source));
+}

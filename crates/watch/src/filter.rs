@@ -457,7 +457,9 @@ pub(crate) mod tests {
             "1.2.3.4 bob \"GET /\" 404 many",
             "",
         ];
-        let cases: &[(&str, &str, &[(&str, &str)])] = &[
+        /// Pattern, value, dimensions.
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+        let cases: &[Case] = &[
             ("[date, time, level, ...]", "1", &[("Level", "$level")]),
             ("[date, time, level, ...]", "$time", &[("Level", "$level"), ("Date", "$date")]),
             ("[ip, user, ..., status, bytes]", "$bytes", &[("Status", "$status")]),

@@ -62,7 +62,8 @@ fn tokens(c: &mut Criterion) {
         let mut ts = 1_700_000_000_000i64;
         b.iter(|| {
             ts += 1;
-            let pos = Position { direction: Direction::Forward, timestamp: ts, skip: 3 };
+            let pos =
+                Position { direction: Direction::Forward, timestamp: ts, stream: 7, ordinal: 3 };
             let t = key.issue(&scope, pos);
             key.open(&scope, &t).unwrap()
         })
@@ -72,7 +73,8 @@ fn tokens(c: &mut Criterion) {
         b.iter(|| {
             ts += 1;
             let scope = Scope::filter_events("app/prod", Streams::Names(&names));
-            let pos = Position { direction: Direction::Forward, timestamp: ts, skip: 0 };
+            let pos =
+                Position { direction: Direction::Forward, timestamp: ts, stream: 7, ordinal: 0 };
             let t = key.issue(&scope, pos);
             key.open(&scope, &t).unwrap()
         })

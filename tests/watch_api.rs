@@ -815,6 +815,174 @@ fn the_command_line_drives_filters_alarms_and_metrics() {
     assert!(empty.trim().is_empty(), "{empty}");
 }
 
+#[test]
+fn the_command_line_puts_statistic_sets_and_lists_alarms_for_a_metric() {
+    use crate::support::{logsight, logsight_ok};
+    let server = TestServer::start();
+    let ep = server.endpoint.as_str();
+    let t0 = (now_ms() - 600_000).div_euclid(60_000) * 60_000;
+    let put = |extra: &[&str], ts: i64| {
+        let ts = ts.to_string();
+        let mut args = vec![
+            "metrics",
+            "put",
+            "--endpoint",
+            ep,
+            "--namespace",
+            "Web",
+            "--metric-name",
+            "Queue",
+            "--dimension",
+            "Host=a",
+            "--timestamp",
+            &ts,
+        ];
+        args.extend_from_slice(extra);
+        logsight(&args, b"")
+    };
+    // Four samples summing to 20, from 1 to 9, then one plain sample of 5.
+    assert!(put(&["--statistic-values", "4,20,1,9"], t0).status.success());
+    assert!(put(&["--value", "5"], t0 + 1_000).status.success());
+    let bad = put(&["--statistic-values", "4,20,1"], t0);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("SAMPLECOUNT,SUM,MIN,MAX"));
+    let both = put(&["--statistic-values", "1,1,1,1", "--value", "1"], t0);
+    assert!(!both.status.success(), "a set and a value at once are refused");
+    let (start, end) = (t0.to_string(), (t0 + 60_000).to_string());
+    for (statistic, key, want) in [
+        ("SampleCount", "sample_count", 5.0),
+        ("Sum", "sum", 25.0),
+        ("Minimum", "minimum", 1.0),
+        ("Maximum", "maximum", 9.0),
+        ("Average", "average", 5.0),
+    ] {
+        let got = logsight_ok(
+            &[
+                "metrics",
+                "get",
+                "--endpoint",
+                ep,
+                "--namespace",
+                "Web",
+                "--metric-name",
+                "Queue",
+                "--dimension",
+                "Host=a",
+                "--statistic",
+                statistic,
+                "--period",
+                "60",
+                "--start",
+                &start,
+                "--end",
+                &end,
+                "--output",
+                "json",
+            ],
+            b"",
+        );
+        let got: serde_json::Value = serde_json::from_str(got.trim()).unwrap();
+        assert_eq!(got, serde_json::json!([{"timestamp": t0, key: want}]), "{statistic}");
+    }
+
+    for (name, metric, host, statistic, period) in [
+        ("queue-a-max", "Queue", "Host=a", "Maximum", "60"),
+        ("queue-a-sum", "Queue", "Host=a", "Sum", "300"),
+        ("queue-a-p99", "Queue", "Host=a", "p99", "60"),
+        ("queue-b-max", "Queue", "Host=b", "Maximum", "60"),
+        ("other-a-max", "Other", "Host=a", "Maximum", "60"),
+    ] {
+        logsight_ok(
+            &[
+                "alarms",
+                "put",
+                "--endpoint",
+                ep,
+                "--name",
+                name,
+                "--namespace",
+                "Web",
+                "--metric-name",
+                metric,
+                "--dimension",
+                host,
+                "--statistic",
+                statistic,
+                "--period",
+                period,
+                "--threshold",
+                "100",
+            ],
+            b"",
+        );
+    }
+    let for_metric = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "alarms",
+            "for-metric",
+            "--endpoint",
+            ep,
+            "--namespace",
+            "Web",
+            "--metric-name",
+            "Queue",
+            "--dimension",
+            "Host=a",
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let out = logsight_ok(&args, b"");
+        let mut names: Vec<String> = out
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|a| {
+                assert_eq!(a["alarm_type"], "MetricAlarm");
+                a["alarm_name"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(for_metric(&[]), ["queue-a-max", "queue-a-p99", "queue-a-sum"]);
+    assert_eq!(for_metric(&["--statistic", "Maximum"]), ["queue-a-max"]);
+    assert_eq!(for_metric(&["--statistic", "p99"]), ["queue-a-p99"]);
+    assert_eq!(for_metric(&["--period", "300"]), ["queue-a-sum"]);
+    assert!(for_metric(&["--statistic", "Minimum"]).is_empty());
+    let table = logsight_ok(
+        &[
+            "alarms",
+            "for-metric",
+            "--endpoint",
+            ep,
+            "--namespace",
+            "Web",
+            "--metric-name",
+            "Queue",
+            "--dimension",
+            "Host=b",
+        ],
+        b"",
+    );
+    assert!(table.starts_with("queue-b-max") && table.contains("Maximum(Web/Queue)"), "{table}");
+    let bad = logsight(
+        &[
+            "alarms",
+            "for-metric",
+            "--endpoint",
+            ep,
+            "--namespace",
+            "Web",
+            "--metric-name",
+            "Queue",
+            "--dimension",
+            "nohost",
+        ],
+        b"",
+    );
+    assert!(!bad.status.success());
+}
+
 /// Every stored event is counted once, also across a kill -9 of the server during ingest.
 #[test]
 fn a_kill_9_during_ingest_neither_loses_nor_double_counts() {

@@ -111,6 +111,28 @@ enum AlarmsCommand {
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// List the metric alarms watching one metric (DescribeAlarmsForMetric).
+    ForMetric {
+        /// The metric's namespace.
+        #[arg(long)]
+        namespace: String,
+        /// The metric's name.
+        #[arg(long)]
+        metric_name: String,
+        /// `NAME=VALUE` (repeatable): only alarms on exactly these dimensions.
+        #[arg(long = "dimension", value_name = "NAME=VALUE")]
+        dimensions: Vec<String>,
+        /// Only alarms on this statistic (SampleCount, Average, Sum, Minimum, Maximum or a
+        /// percentile pNN).
+        #[arg(long, default_value = "")]
+        statistic: String,
+        /// Only alarms with this period, in seconds.
+        #[arg(long)]
+        period: Option<i32>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// Delete alarms (their history stays).
     Delete {
         /// Alarm names.
@@ -240,31 +262,35 @@ pub fn run(args: AlarmsArgs) -> Result<ExitCode> {
                         None => break,
                     }
                 }
-                let rows = metric
+                let rows = metric.into_iter().map(metric_row).chain(composite.into_iter().map(|a| Row {
+                    name: a.alarm_name,
+                    kind: "CompositeAlarm",
+                    what: a.alarm_rule,
+                    state: a.state.unwrap_or_default(),
+                    enabled: a.actions_enabled,
+                }));
+                print_rows(rows, output);
+            }
+            AlarmsCommand::ForMetric { namespace, metric_name, dimensions, statistic, period, output } => {
+                let (statistic, extended_statistic) =
+                    if statistic.starts_with('p') { (String::new(), statistic) } else { (statistic, String::new()) };
+                let dimensions = pairs(&dimensions, "--dimension")?
                     .into_iter()
-                    .map(|a| {
-                        let stat = if a.statistic.is_empty() { a.extended_statistic.clone() } else { a.statistic.clone() };
-                        let what = format!(
-                            "{stat}({}/{}) {} {} for {}/{} of {} s",
-                            a.namespace, a.metric_name, a.comparison_operator, a.threshold, a.datapoints_to_alarm, a.evaluation_periods, a.period
-                        );
-                        (a.alarm_name, "MetricAlarm", what, a.state.unwrap_or_default(), a.actions_enabled)
+                    .map(|(name, value)| pb::Dimension { name, value })
+                    .collect();
+                let r = c
+                    .describe_alarms_for_metric(pb::DescribeAlarmsForMetricRequest {
+                        metric_name,
+                        namespace,
+                        dimensions,
+                        statistic,
+                        extended_statistic,
+                        period: period.unwrap_or(0),
                     })
-                    .chain(composite.into_iter().map(|a| (a.alarm_name, "CompositeAlarm", a.alarm_rule, a.state.unwrap_or_default(), a.actions_enabled)));
-                for (name, kind, what, st, enabled) in rows {
-                    match output {
-                        Output::Json => println!(
-                            "{}",
-                            json!({"alarm_name": name, "alarm_type": kind, "definition": what, "state_value": st.state_value,
-                                   "state_reason": st.state_reason, "state_updated_timestamp": st.state_updated_timestamp,
-                                   "actions_enabled": enabled})
-                        ),
-                        Output::Table => {
-                            println!("{:<28} {:<18} {}", name, st.state_value, what);
-                            println!("{:<28} {:<18} {}", "", fmt_ts(st.state_updated_timestamp), st.state_reason);
-                        }
-                    }
-                }
+                    .await
+                    .map_err(status_error)?
+                    .into_inner();
+                print_rows(r.metric_alarms.into_iter().map(metric_row), output);
             }
             AlarmsCommand::Delete { names } => {
                 c.delete_alarms(pb::DeleteAlarmsRequest { alarm_names: names.clone() }).await.map_err(status_error)?;
@@ -328,4 +354,57 @@ pub fn run(args: AlarmsArgs) -> Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// One alarm as `list` and `for-metric` print it.
+struct Row {
+    name: String,
+    kind: &'static str,
+    what: String,
+    state: pb::AlarmState,
+    enabled: bool,
+}
+
+fn metric_row(a: pb::MetricAlarm) -> Row {
+    let stat = if a.statistic.is_empty() { &a.extended_statistic } else { &a.statistic };
+    let what = format!(
+        "{stat}({}/{}) {} {} for {}/{} of {} s",
+        a.namespace,
+        a.metric_name,
+        a.comparison_operator,
+        a.threshold,
+        a.datapoints_to_alarm,
+        a.evaluation_periods,
+        a.period
+    );
+    Row {
+        name: a.alarm_name,
+        kind: "MetricAlarm",
+        what,
+        state: a.state.unwrap_or_default(),
+        enabled: a.actions_enabled,
+    }
+}
+
+fn print_rows(rows: impl Iterator<Item = Row>, output: Output) {
+    for Row { name, kind, what, state: st, enabled } in rows {
+        match output {
+            Output::Json => println!(
+                "{}",
+                json!({"alarm_name": name, "alarm_type": kind, "definition": what,
+                       "state_value": st.state_value, "state_reason": st.state_reason,
+                       "state_updated_timestamp": st.state_updated_timestamp,
+                       "actions_enabled": enabled})
+            ),
+            Output::Table => {
+                println!("{:<28} {:<18} {}", name, st.state_value, what);
+                println!(
+                    "{:<28} {:<18} {}",
+                    "",
+                    fmt_ts(st.state_updated_timestamp),
+                    st.state_reason
+                );
+            }
+        }
+    }
 }

@@ -8,8 +8,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use figment::providers::{Env, Format, Json, Serialized};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use logsight_server::ServerOptions;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::client::{DEFAULT_LISTEN, runtime};
 
@@ -52,13 +55,18 @@ pub struct ServeArgs {
     /// "request_timeout_ms", "max_connections", "fd_reserve", "idle_timeout_ms",
     /// "filter_scan_time_ms"}, the modes of data files and directories in octal, "file_mode"
     /// (default "0600") and "dir_mode" (default "0700"), and "tls_cert": "FILE",
-    /// "tls_key": "FILE". Flags override it.
+    /// "tls_key": "FILE". Environment variables LOGSIGHT_SERVE_<KEY> (e.g.
+    /// LOGSIGHT_SERVE_MAX_CONNECTIONS=64) override the file, and flags override both.
     #[arg(long)]
     config: Option<PathBuf>,
 }
 
-/// The config file's keys; every one is optional.
-#[derive(Debug, Default, Deserialize)]
+/// The prefix of the environment variables that set config keys.
+const ENV_PREFIX: &str = "LOGSIGHT_SERVE_";
+
+/// The config keys; every one is optional. An unknown key, in the file or the environment, is
+/// an error naming it.
+#[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct Config {
     data_dir: Option<PathBuf>,
@@ -83,26 +91,74 @@ struct Config {
     tls_key: Option<PathBuf>,
 }
 
-pub fn run(args: ServeArgs) -> Result<ExitCode> {
-    let config: Config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading config {}", path.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("parsing config {}", path.display()))?
-        }
-        None => Config::default(),
+/// The keys flags can set, as a figment layer: only the flags given.
+#[derive(Serialize)]
+struct Flags<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<&'a PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_listen: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<&'a PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_cert: Option<&'a PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_key: Option<&'a PathBuf>,
+}
+
+/// The `LOGSIGHT_SERVE_*` variables as config keys, their values kept as text: figment's
+/// `Env` would read `0750` as the number 750, which a mode or an address must not become.
+/// Numbers are read from the text when the config is extracted (lossily).
+struct EnvText(Env);
+
+impl Provider for EnvText {
+    fn metadata(&self) -> Metadata {
+        self.0.metadata()
+    }
+
+    fn data(&self) -> std::result::Result<Map<Profile, Dict>, figment::Error> {
+        let dict = self.0.iter().map(|(k, v)| (k.as_str().to_owned(), Value::from(v))).collect();
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// The config from its sources, later ones winning: the file (`--config`), the
+/// `LOGSIGHT_SERVE_*` environment variables, then the flags.
+fn load_config(args: &ServeArgs) -> Result<Config> {
+    let mut figment = Figment::new();
+    if let Some(path) = &args.config {
+        // Read here rather than by figment, which skips a missing file silently.
+        std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        figment = figment.merge(Json::file_exact(path));
+    }
+    let flags = Flags {
+        data_dir: args.data_dir.as_ref(),
+        listen: args.listen.as_ref(),
+        http_listen: args.http_listen.as_ref(),
+        auth: args.auth.as_ref(),
+        tls_cert: args.tls_cert.as_ref(),
+        tls_key: args.tls_key.as_ref(),
     };
-    let data_dir =
-        args.data_dir.or(config.data_dir.clone()).unwrap_or_else(|| DEFAULT_DATA_DIR.into());
-    let listen = args.listen.or(config.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into());
-    let http_listen = args
-        .http_listen
-        .or(config.http_listen.clone())
-        .unwrap_or_else(|| DEFAULT_HTTP_LISTEN.into());
+    let figment =
+        figment.merge(EnvText(Env::prefixed(ENV_PREFIX))).merge(Serialized::defaults(flags));
+    let file = args.config.as_ref().map(|p| format!(" (config {})", p.display()));
+    // Lossy: a number may come as text (from the environment); text stays text.
+    figment.extract_lossy().map_err(|e| {
+        anyhow::anyhow!("invalid serve configuration{}: {e}", file.unwrap_or_default())
+    })
+}
+
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    let config = load_config(&args)?;
+    let data_dir = config.data_dir.clone().unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+    let listen = config.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let http_listen = config.http_listen.clone().unwrap_or_else(|| DEFAULT_HTTP_LISTEN.into());
     let mut opts = ServerOptions { audit: true, ..ServerOptions::default() };
-    if let Some(path) = args.auth.or(config.auth.clone()) {
-        let principals = logsight_auth::Principals::load(&path)?;
+    if let Some(path) = &config.auth {
+        let principals = logsight_auth::Principals::load(path)?;
         anyhow::ensure!(!principals.is_empty(), "{} lists no principals", path.display());
         opts.principals = Some(principals);
     }
@@ -120,9 +176,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         opts.live_tail_timeout = std::time::Duration::from_millis(ms);
     }
     apply_limits(&config, &mut opts)?;
-    match (args.tls_cert.or(config.tls_cert.clone()), args.tls_key.or(config.tls_key.clone())) {
+    match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
-            opts.tls = Some(logsight_server::tls::TlsConfig::from_pem_files(&cert, &key)?);
+            opts.tls = Some(logsight_server::tls::TlsConfig::from_pem_files(cert, key)?);
         }
         (None, None) => {}
         _ => anyhow::bail!("TLS needs both a certificate (tls_cert) and its key (tls_key)"),
@@ -262,5 +318,87 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn args(config: Option<&str>, listen: Option<&str>) -> ServeArgs {
+        ServeArgs {
+            data_dir: None,
+            listen: listen.map(str::to_owned),
+            http_listen: None,
+            auth: None,
+            insecure_no_auth: false,
+            tls_cert: None,
+            tls_key: None,
+            config: config.map(PathBuf::from),
+        }
+    }
+
+    /// Runs `f` with the environment and working directory isolated (figment's jail); `f`'s
+    /// error message fails the test.
+    #[allow(clippy::result_large_err)] // figment's Jail takes closures returning its own error
+    fn jailed(f: impl FnOnce(&mut Jail) -> Result<()>) {
+        Jail::expect_with(|jail| f(jail).map_err(|e| format!("{e:#}").into()));
+    }
+
+    #[test]
+    fn flags_beat_the_environment_which_beats_the_file() {
+        jailed(|jail| {
+            jail.create_file(
+                "serve.json",
+                r#"{"listen": "127.0.0.1:1", "data_dir": "from-file", "max_connections": 10,
+                    "file_mode": "0640", "http_listen": "127.0.0.1:2"}"#,
+            )?;
+            jail.set_env("LOGSIGHT_SERVE_LISTEN", "127.0.0.1:3");
+            jail.set_env("LOGSIGHT_SERVE_MAX_CONNECTIONS", "20");
+            jail.set_env("LOGSIGHT_SERVE_DIR_MODE", "0750");
+            // Other LOGSIGHT_ variables (the client's) are not config keys.
+            jail.set_env("LOGSIGHT_ENDPOINT", "http://127.0.0.1:9");
+            let c = load_config(&args(Some("serve.json"), Some("127.0.0.1:4")))?;
+            assert_eq!(c.listen.as_deref(), Some("127.0.0.1:4"), "flag");
+            assert_eq!(c.max_connections, Some(20), "environment over file");
+            assert_eq!(c.dir_mode.as_deref(), Some("0750"), "environment, a string kept whole");
+            assert_eq!(c.data_dir, Some(PathBuf::from("from-file")), "file");
+            assert_eq!(c.file_mode.as_deref(), Some("0640"), "file");
+            assert_eq!(c.http_listen.as_deref(), Some("127.0.0.1:2"), "file");
+            assert_eq!(c.request_timeout_ms, None, "unset");
+            let c = load_config(&args(Some("serve.json"), None))?;
+            assert_eq!(c.listen.as_deref(), Some("127.0.0.1:3"), "environment over file");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn nothing_given_is_every_default() {
+        jailed(|_| {
+            assert_eq!(load_config(&args(None, None))?, Config::default());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        jailed(|jail| {
+            jail.create_file("typo.json", r#"{"max_conections": 5}"#)?;
+            let e = format!("{:#}", load_config(&args(Some("typo.json"), None)).unwrap_err());
+            assert!(e.contains("max_conections") && e.contains("typo.json"), "{e}");
+            jail.create_file("bad.json", r#"{"max_connections": "many"}"#)?;
+            let e = format!("{:#}", load_config(&args(Some("bad.json"), None)).unwrap_err());
+            assert!(e.contains("max_connections") && e.contains("bad.json"), "{e}");
+            jail.create_file("broken.json", r#"{"listen": "#)?;
+            let e = format!("{:#}", load_config(&args(Some("broken.json"), None)).unwrap_err());
+            assert!(e.contains("broken.json"), "{e}");
+            let e = format!("{:#}", load_config(&args(Some("missing.json"), None)).unwrap_err());
+            assert!(e.contains("reading config missing.json"), "{e}");
+            jail.set_env("LOGSIGHT_SERVE_LISTN", "127.0.0.1:1");
+            let e = format!("{:#}", load_config(&args(None, None)).unwrap_err());
+            assert!(e.contains("listn"), "{e}");
+            Ok(())
+        });
     }
 }

@@ -371,43 +371,6 @@ impl Service {
         Ok(PutOutcome { accepted, rejected: checked.rejected, duplicate: false })
     }
 
-    /// How many events of the stream have timestamp `ts`.
-    fn count_at(&self, group: &str, stream: &str, ts: i64) -> Result<u64> {
-        let mut n = 0u64;
-        let mut from = None;
-        loop {
-            let page = self.store.read_stream(
-                group,
-                stream,
-                &ReadOptions {
-                    range: TimeRange::new(Some(ts), ts.checked_add(1)),
-                    direction: Direction::Forward,
-                    from,
-                    limit: 100_000,
-                    max_bytes: usize::MAX,
-                },
-            )?;
-            n += page.events.len() as u64;
-            if page.events.is_empty() || !page.more {
-                return Ok(n);
-            }
-            from = page.next;
-        }
-    }
-
-    /// The position in the other direction at the same boundary as `(dir, ts, skip)`.
-    fn flip(
-        &self,
-        group: &str,
-        stream: &str,
-        dir: Direction,
-        ts: i64,
-        skip: u64,
-    ) -> Result<Position> {
-        let count = self.count_at(group, stream, ts)?;
-        Ok(Position { direction: opposite(dir), timestamp: ts, skip: count.saturating_sub(skip) })
-    }
-
     /// GetLogEvents: one page of a stream, with forward and backward tokens. When the end is
     /// reached, the token for that direction equals the one sent.
     pub fn get_events(&self, req: &GetEvents) -> Result<EventsPage> {
@@ -428,23 +391,17 @@ impl Service {
             s,
             &ReadOptions { range, direction, from, limit, max_bytes: PAGE_BYTES },
         )?;
+        // The ends of the range, as positions.
         let edge = |d: Direction| match d {
-            Direction::Forward => {
-                Position { direction: d, timestamp: range.start.unwrap_or(i64::MIN), skip: 0 }
-            }
-            Direction::Backward => Position {
-                direction: d,
-                timestamp: range.end.map_or(i64::MAX, |e| e.saturating_sub(1)),
-                skip: 0,
-            },
+            Direction::Forward => Position::at_time(d, range.start.unwrap_or(i64::MIN)),
+            Direction::Backward => Position::at_time(d, range.end.unwrap_or(i64::MAX)),
         };
         let same = page.next.or(from).unwrap_or_else(|| edge(direction));
+        // The other way continues from the page's first event, or from where this page was
+        // to start: the same cut, read backward.
         let other = match (page.events.first(), from) {
-            (Some(first), from) => {
-                let prior = from.filter(|p| p.timestamp == first.timestamp).map_or(0, |p| p.skip);
-                self.flip(g, s, direction, first.timestamp, prior)?
-            }
-            (None, Some(p)) => self.flip(g, s, direction, p.timestamp, p.skip)?,
+            (Some(first), _) => Position::after(opposite(direction), first),
+            (None, Some(p)) => p.reversed(),
             (None, None) => edge(opposite(direction)),
         };
         let mut events = page.events;
@@ -530,16 +487,11 @@ impl Service {
             )?;
             let n = page.events.len();
             for ev in page.events {
-                let skip = match pos {
-                    Some(p) if p.timestamp == ev.timestamp => p.skip + 1,
-                    _ => 1,
-                };
-                pos =
-                    Some(Position { direction: Direction::Forward, timestamp: ev.timestamp, skip });
+                pos = Some(Position::after(Direction::Forward, &ev));
                 scanned += 1;
                 if matcher.matches(&ev.message) {
                     bytes += ev.message.len();
-                    let event_id = format!("{}-{}", ev.timestamp, skip - 1);
+                    let event_id = format!("{}-{}-{}", ev.timestamp, ev.stream_id, ev.ordinal);
                     events.push(FilteredEvent { event: ev, event_id });
                     if events.len() >= limit || bytes >= PAGE_BYTES {
                         return Ok(FilterPage { events, searched, next: next(pos) });

@@ -16,7 +16,7 @@ use crate::error::{ServiceError, shown};
 /// The bytes of the tag kept in a token (128 bits).
 const TAG_BYTES: usize = 16;
 /// The token format's version, first in every token.
-const VERSION: &str = "v1";
+const VERSION: &str = "v2";
 
 /// What a token is valid for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +100,7 @@ impl TokenKey {
             Direction::Forward => 'f',
             Direction::Backward => 'b',
         };
-        let body = format!("{VERSION}.{d}.{}.{}", pos.timestamp, pos.skip);
+        let body = format!("{VERSION}.{d}.{}.{}.{}", pos.timestamp, pos.stream, pos.ordinal);
         let tag: String = self.tag(scope, &body).iter().map(|b| format!("{b:02x}")).collect();
         format!("{body}.{tag}")
     }
@@ -111,9 +111,14 @@ impl TokenKey {
         let (body, tag) = token.rsplit_once('.').ok_or_else(malformed)?;
         let tag = parse_hex(tag).ok_or_else(malformed)?;
         let mut fields = body.split('.');
-        let (Some(VERSION), Some(d), Some(ts), Some(skip), None) =
-            (fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
-        else {
+        let (Some(VERSION), Some(d), Some(ts), Some(stream), Some(ordinal), None) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        ) else {
             return Err(malformed());
         };
         let direction = match d {
@@ -122,7 +127,8 @@ impl TokenKey {
             _ => return Err(malformed()),
         };
         let timestamp = ts.parse().map_err(|_| malformed())?;
-        let skip = skip.parse().map_err(|_| malformed())?;
+        let stream = stream.parse().map_err(|_| malformed())?;
+        let ordinal = ordinal.parse().map_err(|_| malformed())?;
         if !constant_time_eq(&self.tag(scope, body), &tag) {
             return Err(ServiceError::invalid(format!(
                 "invalid next_token {:?}: it was not issued for this operation, log group and \
@@ -130,7 +136,7 @@ impl TokenKey {
                 shown(token)
             )));
         }
-        Ok(Position { direction, timestamp, skip })
+        Ok(Position { direction, timestamp, stream, ordinal })
     }
 }
 
@@ -154,8 +160,8 @@ fn constant_time_eq(a: &[u8; TAG_BYTES], b: &[u8; TAG_BYTES]) -> bool {
 mod tests {
     use super::*;
 
-    fn pos(d: Direction, timestamp: i64, skip: u64) -> Position {
-        Position { direction: d, timestamp, skip }
+    fn pos(d: Direction, timestamp: i64, ordinal: u64) -> Position {
+        Position { direction: d, timestamp, stream: 4, ordinal }
     }
 
     #[test]
@@ -164,7 +170,7 @@ mod tests {
         let here = Scope::get_events("g", "s");
         let p = pos(Direction::Backward, -5, 3);
         let t = key.issue(&here, p);
-        assert!(t.starts_with("v1.b.-5.3."), "{t}");
+        assert!(t.starts_with("v2.b.-5.4.3."), "{t}");
         assert_eq!(key.open(&here, &t), Ok(p));
         let others = [
             Scope::get_events("g2", "s"),
@@ -199,9 +205,10 @@ mod tests {
         let key = TokenKey::from_bytes([2; 32]);
         let scope = Scope::filter_events("g", Streams::All);
         let t = key.issue(&scope, pos(Direction::Forward, 100, 0));
-        let moved = t.replacen("v1.f.100.", "v1.f.99.", 1);
+        let moved = t.replacen("v2.f.100.", "v2.f.99.", 1);
         assert!(key.open(&scope, &moved).is_err());
-        for junk in ["", "f/1/2", "v1.f.1.2", "v1.x.1.2.00", "v1.f.a.2.00", &t[..t.len() - 1]] {
+        let old = ["v1.f.1.2.00", "v2.f.1.2", "v2.x.1.2.3.00", "v2.f.a.2.3.00"];
+        for junk in ["", "f/1/2/3", &t[..t.len() - 1]].into_iter().chain(old) {
             let e = key.open(&scope, junk).unwrap_err();
             assert!(e.to_string().starts_with("invalid next_token"), "{junk}: {e}");
         }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use logsight_model::TimeRange;
 
-use crate::block::DecodedBlock;
+use crate::block::{Columns, DecodedBlock};
 use crate::error::{Result, StorageError};
 use crate::memtable::{Chunk, MemEvent};
 use crate::segment::Segment;
@@ -34,15 +34,52 @@ pub enum Direction {
     Backward,
 }
 
-/// Where a paged read stopped: opaque to clients, stable across seals.
+/// Where a paged read stopped: a cut in the order of events, opaque to clients.
+///
+/// The cut lies before the event `(timestamp, stream, ordinal)`, where `ordinal` counts a
+/// stream's events at one timestamp in arrival order (0 first). A forward read resumes at the
+/// events at or after the cut, a backward read at the events before it, so the same cut read
+/// the other way ([`Position::reversed`]) continues from the same boundary. Seals and
+/// compactions keep each stream's order among equal timestamps and appends land after the
+/// events already there, so a cut stays exact across all three: no event is returned twice or
+/// skipped. Resuming locates the cut from block directories (decoding at most the few blocks
+/// where that timestamp starts or ends), so a page costs the same however many events share
+/// the timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
     /// The direction the read was going.
     pub direction: Direction,
-    /// Timestamp of the last event returned.
+    /// Timestamp of the cut.
     pub timestamp: i64,
-    /// How many events with that timestamp were returned so far.
-    pub skip: u64,
+    /// Stream id of the cut (ids are never reused).
+    pub stream: u64,
+    /// How many of that stream's events at that timestamp lie before the cut.
+    pub ordinal: u64,
+}
+
+impl Position {
+    /// The start of `[t, ..)` for a forward read; the end of `[.., t)` for a backward one.
+    pub fn at_time(direction: Direction, t: i64) -> Self {
+        Position { direction, timestamp: t, stream: 0, ordinal: 0 }
+    }
+
+    /// The position just past `ev` for a read going `direction`.
+    pub fn after(direction: Direction, ev: &Event) -> Self {
+        let ordinal = match direction {
+            Direction::Forward => ev.ordinal + 1,
+            Direction::Backward => ev.ordinal,
+        };
+        Position { direction, timestamp: ev.timestamp, stream: ev.stream_id, ordinal }
+    }
+
+    /// The same cut, read the other way.
+    pub fn reversed(self) -> Self {
+        let direction = match self.direction {
+            Direction::Forward => Direction::Backward,
+            Direction::Backward => Direction::Forward,
+        };
+        Position { direction, ..self }
+    }
 }
 
 impl fmt::Display for Position {
@@ -51,7 +88,7 @@ impl fmt::Display for Position {
             Direction::Forward => 'f',
             Direction::Backward => 'b',
         };
-        write!(f, "{d}/{}/{}", self.timestamp, self.skip)
+        write!(f, "{d}/{}/{}/{}", self.timestamp, self.stream, self.ordinal)
     }
 }
 
@@ -59,15 +96,19 @@ impl FromStr for Position {
     type Err = StorageError;
     fn from_str(s: &str) -> Result<Self> {
         let bad = || StorageError::InvalidArgument(format!("invalid position token {s:?}"));
-        let mut parts = s.splitn(3, '/');
+        let mut parts = s.split('/');
         let direction = match parts.next() {
             Some("f") => Direction::Forward,
             Some("b") => Direction::Backward,
             _ => return Err(bad()),
         };
         let timestamp = parts.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
-        let skip = parts.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
-        Ok(Position { direction, timestamp, skip })
+        let stream = parts.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
+        let ordinal = parts.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        Ok(Position { direction, timestamp, stream, ordinal })
     }
 }
 
@@ -103,8 +144,13 @@ impl Default for ReadOptions {
 pub struct Event {
     /// The stream it belongs to.
     pub stream: Arc<str>,
+    /// That stream's id.
+    pub stream_id: u64,
     /// Event time, epoch ms.
     pub timestamp: i64,
+    /// Its place among its stream's events at its timestamp, in arrival order (0 first); with
+    /// the stream id and the timestamp it names the event for as long as the event is stored.
+    pub ordinal: u64,
     /// Arrival time, epoch ms.
     pub ingestion_time: i64,
     /// The message.
@@ -120,6 +166,9 @@ pub struct Page {
     pub next: Option<Position>,
     /// Whether events may remain past this page.
     pub more: bool,
+    /// Blocks decoded (wholly or in part) to read the page: the cost of a page, which does not
+    /// grow with how deep into a run of one timestamp the page starts.
+    pub blocks_decoded: usize,
 }
 
 /// The wanted streams of a read: id → name, sorted by id.
@@ -153,12 +202,60 @@ pub(crate) enum SourceData {
     },
 }
 
-impl SourceData {
-    /// The id of the one stream of a buffered source (blocks may hold several).
-    fn single_stream(&self) -> u64 {
-        match self {
-            SourceData::Block { .. } => 0,
-            SourceData::Memory { stream_id, .. } => *stream_id,
+impl Source {
+    /// The lowest and highest stream id the source may hold.
+    fn streams(&self) -> (u64, u64) {
+        match &self.data {
+            SourceData::Block { seg, index, .. } => {
+                let m = &seg.blocks()[*index];
+                (m.min_stream, m.max_stream)
+            }
+            SourceData::Memory { stream_id, .. } => (*stream_id, *stream_id),
+        }
+    }
+
+    /// A bound on the order key of every event of the source: no event comes before it in
+    /// the walk's direction, so the merge opens (decodes) the source only when it is due.
+    fn bound(&self, dir: Direction) -> Key {
+        let (lo, hi) = self.streams();
+        match dir {
+            Direction::Forward => (self.min_ts, lo, self.rank, 0),
+            Direction::Backward => (!self.max_ts, !hi, !self.rank, 0),
+        }
+    }
+
+    /// Whether every event of the source is of stream `s` at time `t`, known from its
+    /// directory entry alone.
+    fn only(&self, t: i64, s: u64) -> bool {
+        self.min_ts == t && self.max_ts == t && self.streams() == (s, s)
+    }
+
+    /// How many events of stream `s` at time `t` the source holds. Buffered events and
+    /// blocks holding only those events are counted for free; other blocks are decoded
+    /// (their times only).
+    fn count_at(&self, t: i64, s: u64, decoded: &mut usize) -> Result<usize> {
+        let (lo, hi) = self.streams();
+        if t < self.min_ts || t > self.max_ts || s < lo || s > hi {
+            return Ok(0);
+        }
+        match &self.data {
+            SourceData::Memory { events, rows, .. } => {
+                let run = &events[rows.clone()];
+                Ok(run.partition_point(|e| e.timestamp <= t)
+                    - run.partition_point(|e| e.timestamp < t))
+            }
+            SourceData::Block { seg, index, .. } => {
+                if self.only(t, s) {
+                    return Ok(seg.blocks()[*index].count as usize);
+                }
+                let mut b = DecodedBlock::default();
+                seg.decode_columns(*index, Columns::TIMESTAMPS, &mut b)?;
+                *decoded += 1;
+                Ok(b.run(s).map_or(0, |run| {
+                    let ts = &b.timestamps[run.rows.clone()];
+                    ts.partition_point(|&x| x <= t) - ts.partition_point(|&x| x < t)
+                }))
+            }
         }
     }
 }
@@ -190,7 +287,20 @@ impl Open {
             Rows::Block(b) => (b.ingestion_times[i], b.message(i).to_owned()),
             Rows::Memory(m) => (m[i].ingestion_time, m[i].message.to_string()),
         };
-        Event { stream: self.stream.clone(), timestamp: self.ts(i), ingestion_time, message }
+        Event {
+            stream: self.stream.clone(),
+            stream_id: self.stream_id,
+            timestamp: self.ts(i),
+            ordinal: 0,
+            ingestion_time,
+            message,
+        }
+    }
+    /// The rows `lo..hi` (ascending indices) at timestamp `t`.
+    fn rows_at(&self, lo: usize, hi: usize, t: i64) -> Range<usize> {
+        let a = lo + partition_point(hi - lo, |i| self.ts(lo + i) < t);
+        let b = a + partition_point(hi - a, |i| self.ts(a + i) <= t);
+        a..b
     }
 }
 
@@ -202,6 +312,83 @@ fn key(dir: Direction, ts: i64, sid: u64, rank: u64, idx: u64) -> Key {
     match dir {
         Direction::Forward => (ts, sid, rank, idx),
         Direction::Backward => (!ts, !sid, !rank, !idx),
+    }
+}
+
+/// Where a resumed read's cut falls among the events of its stream at its timestamp: those
+/// events are ordered by source rank, then row; the cut lies `rows` rows into the source
+/// ranked `rank`, or after all of them (`rank` `None`).
+struct Cut {
+    at: Position,
+    rank: Option<u64>,
+    rows: usize,
+    /// How many of the stream's events at the timestamp lie before the cut (the position's
+    /// ordinal, unless fewer are stored).
+    before: u64,
+}
+
+impl Cut {
+    /// Finds the cut of `at` among `sources`: the sources holding its stream at its timestamp,
+    /// in rank order, counted until the ordinal is reached.
+    fn locate(at: Position, sources: &[Source], decoded: &mut usize) -> Result<Cut> {
+        let (t, s) = (at.timestamp, at.stream);
+        let mut holding: Vec<&Source> = sources
+            .iter()
+            .filter(|src| {
+                let (lo, hi) = src.streams();
+                src.min_ts <= t && t <= src.max_ts && lo <= s && s <= hi
+            })
+            .collect();
+        holding.sort_unstable_by_key(|src| src.rank);
+        let mut before = 0u64;
+        for src in holding {
+            let n = src.count_at(t, s, decoded)? as u64;
+            if before + n > at.ordinal {
+                let rows = (at.ordinal - before) as usize;
+                return Ok(Cut { at, rank: Some(src.rank), rows, before: at.ordinal });
+            }
+            before += n;
+        }
+        Ok(Cut { at, rank: None, rows: 0, before })
+    }
+
+    /// How many of the rows at the cut's timestamp of a stream `sid` run in the source ranked
+    /// `rank` (`n` rows) lie before the cut.
+    fn rows_before(&self, sid: u64, rank: u64, n: usize) -> usize {
+        match sid.cmp(&self.at.stream) {
+            std::cmp::Ordering::Less => n,
+            std::cmp::Ordering::Greater => 0,
+            std::cmp::Ordering::Equal => match self.rank {
+                None => n,
+                Some(r) if rank < r => n,
+                Some(r) if rank == r => self.rows.min(n),
+                Some(_) => 0,
+            },
+        }
+    }
+
+    /// Whether the source lies wholly on the side of the cut the read has passed, known from
+    /// its directory entry alone (so it need not be decoded). The range already starts (ends)
+    /// at the cut's timestamp.
+    fn passed(&self, src: &Source) -> bool {
+        let (t, s) = (self.at.timestamp, self.at.stream);
+        let (lo, hi) = src.streams();
+        match self.at.direction {
+            // Its events from `t` on are at `t`, of streams up to `s`, and those of `s` rank
+            // before the cut.
+            Direction::Forward => {
+                src.max_ts < t
+                    || (src.max_ts == t
+                        && (hi < s || (hi == s && self.rank.is_none_or(|r| src.rank < r))))
+            }
+            // Its events up to `t` are at `t`, of streams from `s` on, and those of `s` rank
+            // after the cut.
+            Direction::Backward => {
+                src.min_ts > t
+                    || (src.min_ts == t
+                        && (lo > s || (lo == s && self.rank.is_some_and(|r| src.rank > r))))
+            }
+        }
     }
 }
 
@@ -226,41 +413,54 @@ pub(crate) fn read_page(mut sources: Vec<Source>, opts: &ReadOptions) -> Result<
             }
         }
     }
-    let bound = |s: &Source| match dir {
-        Direction::Forward => s.min_ts,
-        Direction::Backward => !s.max_ts,
-    };
     sources.retain(|s| range.overlaps(s.min_ts, s.max_ts));
+    let mut decoded = 0;
+    let cut = opts.from.map(|p| Cut::locate(p, &sources, &mut decoded)).transpose()?;
+    if let Some(cut) = &cut {
+        sources.retain(|s| !cut.passed(s));
+    }
+    // Backward pages number their last stream's events from the total at that time.
+    let all = (dir == Direction::Backward).then(|| sources.clone());
     // Pending sources, popped from the back in bound order.
-    sources.sort_by_key(|s| Reverse((bound(s), s.data.single_stream(), s.rank)));
+    sources.sort_by_key(|s| Reverse(s.bound(dir)));
 
     let mut opened: Vec<Open> = Vec::new();
     let mut heap: BinaryHeap<Reverse<(Key, usize)>> = BinaryHeap::new();
-    let mut events = Vec::new();
+    let mut events: Vec<Event> = Vec::new();
     let mut bytes = 0usize;
-    let (mut skip_ts, mut to_skip) = opts.from.map_or((0, 0), |p| (p.timestamp, p.skip));
-    let mut last: Option<(i64, u64)> = opts.from.map(|p| (p.timestamp, p.skip));
 
     loop {
         // Open every source that could hold the next event in order.
         while let Some(src) = sources.last() {
-            let top = heap.peek().map(|Reverse((k, _))| k.0);
-            if top.is_some_and(|t| bound(src) > t) {
+            let top = heap.peek().map(|Reverse((k, _))| *k);
+            if top.is_some_and(|t| src.bound(dir) > t) {
                 break;
             }
             let src = sources.pop().expect("peeked");
+            if matches!(src.data, SourceData::Block { .. }) {
+                decoded += 1;
+            }
             for mut o in open(src)? {
                 // Restrict to the range: timestamps are sorted within a stream's rows.
                 let (start, end) = (o.next, o.stop);
-                let lo = start
+                let mut lo = start
                     + partition_point(end - start, |i| {
                         range.start.is_some_and(|s| o.ts(start + i) < s)
                     });
-                let hi = start
+                let mut hi = start
                     + partition_point(end - start, |i| {
                         range.end.is_none_or(|e| o.ts(start + i) < e)
                     });
-                let hi = hi.max(lo);
+                hi = hi.max(lo);
+                // And to the events past the cut.
+                if let Some(cut) = &cut {
+                    let at = o.rows_at(lo, hi, cut.at.timestamp);
+                    let before = cut.rows_before(o.stream_id, o.rank, at.len());
+                    match dir {
+                        Direction::Forward => lo = lo.max(at.start + before),
+                        Direction::Backward => hi = hi.min(at.start + before).max(lo),
+                    }
+                }
                 (o.next, o.stop) = match dir {
                     Direction::Forward => (lo, hi),
                     Direction::Backward => (hi, lo),
@@ -278,61 +478,75 @@ pub(crate) fn read_page(mut sources: Vec<Source>, opts: &ReadOptions) -> Result<
         let Some(Reverse((_, at))) = heap.pop() else { break };
         let o = &mut opened[at];
         let i = first_index(dir, o.next);
-        let ts = o.ts(i);
-        // Resuming inside a timestamp: this run's rows at it come before any other run's
-        // (the order is timestamp, stream, rank, row), so they are skipped together, found
-        // by binary search: paging through a long run of one timestamp costs what paging
-        // through distinct ones does.
-        let skipping = to_skip > 0 && ts == skip_ts;
-        let take = if skipping {
-            let k = (same_ts_rows(o, dir, ts) as u64).min(to_skip);
-            to_skip -= k;
-            k as usize
-        } else {
-            1
-        };
         match dir {
-            Direction::Forward => o.next += take,
-            Direction::Backward => o.next -= take,
+            Direction::Forward => o.next += 1,
+            Direction::Backward => o.next -= 1,
         }
         if o.next != o.stop {
             let j = first_index(dir, o.next);
             heap.push(Reverse((key(dir, o.ts(j), o.stream_id, o.rank, j as u64), at)));
         }
-        if skipping {
-            continue;
+        let mut ev = o.event(i);
+        if dir == Direction::Forward {
+            // A stream's events at one timestamp come together, from the cut's on.
+            ev.ordinal = match events.last() {
+                Some(p) if (p.timestamp, p.stream_id) == (ev.timestamp, ev.stream_id) => {
+                    p.ordinal + 1
+                }
+                _ => cut
+                    .as_ref()
+                    .filter(|c| (c.at.timestamp, c.at.stream) == (ev.timestamp, ev.stream_id))
+                    .map_or(0, |c| c.before),
+            };
         }
-        to_skip = 0;
-        skip_ts = i64::MIN;
-        let ev = o.event(i);
         bytes += ev.message.len();
-        last = Some(match last {
-            Some((t, k)) if t == ts => (t, k + 1),
-            _ => (ts, 1),
-        });
         events.push(ev);
         if events.len() >= opts.limit || bytes >= opts.max_bytes {
             break;
         }
     }
     let more = !heap.is_empty() || !sources.is_empty();
-    let next = last.map(|(timestamp, skip)| Position { direction: dir, timestamp, skip });
-    Ok(Page { events, next, more })
+    if let Some(all) = all {
+        number_backward(&mut events, cut.as_ref(), more, &all, &mut decoded)?;
+    }
+    let next = events.last().map(|ev| Position::after(dir, ev)).or(opts.from);
+    Ok(Page { events, next, more, blocks_decoded: decoded })
 }
 
-/// How many of `o`'s remaining rows, from its next one on in the walk's direction, are at
-/// `ts` (timestamps are sorted within a run).
-fn same_ts_rows(o: &Open, dir: Direction, ts: i64) -> usize {
-    match dir {
-        Direction::Forward => {
-            let n = o.stop - o.next;
-            partition_point(n, |k| o.ts(o.next + k) <= ts)
+/// Numbers the events of a backward page, which meets each stream's events at a timestamp
+/// last first: a run resumed at the cut counts down from it; a run the page holds whole
+/// counts down from its length; only a run the page may have cut short (the last, when more
+/// may follow) needs its stream's total at that timestamp.
+fn number_backward(
+    events: &mut [Event],
+    cut: Option<&Cut>,
+    more: bool,
+    all: &[Source],
+    decoded: &mut usize,
+) -> Result<()> {
+    let mut start = 0;
+    while start < events.len() {
+        let (t, s) = (events[start].timestamp, events[start].stream_id);
+        let len =
+            events[start..].iter().take_while(|e| (e.timestamp, e.stream_id) == (t, s)).count();
+        let end = start + len;
+        let top = match cut {
+            Some(c) if start == 0 && (c.at.timestamp, c.at.stream) == (t, s) => c.before,
+            _ if end < events.len() || !more => len as u64,
+            _ => {
+                let mut total = 0;
+                for src in all {
+                    total += src.count_at(t, s, decoded)? as u64;
+                }
+                total
+            }
+        };
+        for (k, ev) in events[start..end].iter_mut().enumerate() {
+            ev.ordinal = top - 1 - k as u64;
         }
-        Direction::Backward => {
-            let n = o.next - o.stop;
-            partition_point(n, |k| o.ts(o.next - 1 - k) >= ts)
-        }
+        start = end;
     }
+    Ok(())
 }
 
 /// The first index in `0..n` for which `pred` is false (`pred` must be true then false).

@@ -10,6 +10,7 @@
 //! nothing either, since no filter older than them exists). The log is asked to hold batches
 //! after the recorded position only.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +20,7 @@ use logsight_metrics::{Aggregate, Delta, MetricKey, MetricStore, Resolution, Wri
 use parking_lot::Mutex;
 
 use crate::error::{Result, WatchError};
-use crate::filter::MetricFilter;
+use crate::filter::{LentDimensions, MetricFilter};
 use crate::filter_set::{FilterSet, Scratch};
 use crate::filters::FilterRegistry;
 use crate::log::{CommittedLog, Lsn};
@@ -154,6 +155,12 @@ impl StepData {
 /// batch share few buckets, so a short list searched from its end beats hashing the key.
 #[derive(Default)]
 struct FixedBuckets(Vec<(i64, Aggregate)>);
+
+/// One series of a filter with dimensions within a batch.
+struct Series {
+    key: MetricKey,
+    buckets: FixedBuckets,
+}
 
 impl FixedBuckets {
     fn add(&mut self, bucket: i64, value: f64) {
@@ -322,6 +329,10 @@ impl Consumer {
         }
         let mut fixed: Vec<FixedBuckets> = Vec::new();
         fixed.resize_with(filters.len(), FixedBuckets::default);
+        // Series of filters with dimensions, by the values borrowed from the batch's messages:
+        // a match looks its series up without building a key; each combination (per filter and
+        // hour) builds its key and meets the dimension budget once per batch.
+        let mut lent: HashMap<(usize, LentDimensions<'_>, i64), Option<Series>> = HashMap::new();
         let mut scratch = std::mem::take(&mut self.scratch);
         for e in &batch.events {
             set.candidates(&e.message, &active, &mut scratch);
@@ -329,6 +340,29 @@ impl Consumer {
                 let f = &filters[i];
                 if !active[i] {
                     continue; // disabled by an earlier event of this batch
+                }
+                if f.lends_dimensions() {
+                    let Some(em) = f.emit_lent(&e.message) else { continue };
+                    let hour = e.ingestion_time.div_euclid(3_600_000);
+                    let series = match lent.entry((i, em.dimensions, hour)) {
+                        Entry::Occupied(o) => o.into_mut(),
+                        Entry::Vacant(v) => {
+                            let key = f.key_of(&em.dimensions);
+                            if let Some(key) = &key
+                                && !self.within_budget(f, key, e.ingestion_time)
+                            {
+                                active[i] = false;
+                                continue;
+                            }
+                            v.insert(
+                                key.map(|key| Series { key, buckets: FixedBuckets::default() }),
+                            )
+                        }
+                    };
+                    if let Some(series) = series {
+                        series.buckets.add(Resolution::TenSeconds.bucket_of(e.timestamp), em.value);
+                    }
+                    continue;
                 }
                 let Some(em) = f.emit(&e.message) else { continue };
                 if f.spec().default_value.is_some()
@@ -347,6 +381,13 @@ impl Consumer {
             }
         }
         self.scratch = scratch;
+        for ((i, _, _), series) in lent {
+            if let Some(Series { key, buckets }) = series {
+                for (bucket, agg) in buckets.0 {
+                    data.add(&key, &filters[i].spec().unit, bucket, agg);
+                }
+            }
+        }
         for (f, buckets) in filters.iter().zip(fixed) {
             if let Some(key) = f.fixed_key() {
                 for (bucket, agg) in buckets.0 {

@@ -86,6 +86,8 @@ pub struct MetricFilter {
     created_after: Lsn,
     /// The metric key when it has no dimensions (the same for every match).
     fixed_key: Option<MetricKey>,
+    /// For a space-delimited pattern, where the value and dimensions are among its fields.
+    lent: Option<LentFields>,
     /// Switched off for making too many dimension combinations, until replaced.
     disabled: bool,
 }
@@ -95,6 +97,30 @@ pub struct MetricFilter {
 pub struct Emission<'a> {
     /// The series.
     pub key: Cow<'a, MetricKey>,
+    /// The value.
+    pub value: f64,
+}
+
+/// The pattern's field indexes ([`FilterPattern::field_index`]) of a space-delimited filter's
+/// value (if it is a field) and dimensions (in the order of [`FilterSpec::dimensions`]).
+#[derive(Debug, Clone)]
+struct LentFields {
+    value: Option<usize>,
+    dimensions: Vec<usize>,
+}
+
+/// The dimension values of one match, borrowed from the message, in the order of
+/// [`FilterSpec::dimensions`]: what identifies a series before its [`MetricKey`] is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LentDimensions<'m> {
+    values: [&'m str; MAX_FILTER_DIMENSIONS],
+}
+
+/// What one matching event of a space-delimited filter contributes, borrowed from the message.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LentEmission<'m> {
+    /// The dimension values.
+    pub dimensions: LentDimensions<'m>,
     /// The value.
     pub value: f64,
 }
@@ -183,6 +209,7 @@ impl MetricFilter {
         } else {
             None
         };
+        let lent = lent_fields(&pattern, &value, &spec);
         Ok(MetricFilter {
             spec,
             pattern,
@@ -190,6 +217,7 @@ impl MetricFilter {
             created_ms,
             created_after,
             fixed_key,
+            lent,
             disabled: false,
         })
     }
@@ -229,6 +257,49 @@ impl MetricFilter {
         self.fixed_key.as_ref()
     }
 
+    /// Whether [`MetricFilter::emit_lent`] applies: a space-delimited filter with
+    /// dimensions, all of them fields of its pattern.
+    pub fn lends_dimensions(&self) -> bool {
+        self.lent.as_ref().is_some_and(|l| !l.dimensions.is_empty())
+    }
+
+    /// What `message` emits, borrowed from it (no allocation); `None` as for
+    /// [`MetricFilter::emit`], and also when the filter does not lend its fields. The series is
+    /// [`MetricFilter::key_of`] the dimensions.
+    pub fn emit_lent<'m>(&self, message: &'m str) -> Option<LentEmission<'m>> {
+        let lent = self.lent.as_ref()?;
+        let mut fields: [Option<&'m str>; MAX_FILTER_DIMENSIONS + 1] = Default::default();
+        let wanted = lent.dimensions.iter().copied().chain(lent.value);
+        let matched = self.pattern.match_fields(message, &mut |i, v| {
+            for (slot, w) in fields.iter_mut().zip(wanted.clone()) {
+                if w == i {
+                    *slot = Some(v);
+                }
+            }
+        });
+        if !matched {
+            return None;
+        }
+        let value = match (&self.value, lent.value) {
+            (MetricValue::Constant(v), _) => *v,
+            (MetricValue::Field(_), Some(_)) => number(fields[lent.dimensions.len()]?)?,
+            (MetricValue::Field(_), None) => return None,
+        };
+        let mut dimensions = LentDimensions { values: [""; MAX_FILTER_DIMENSIONS] };
+        for (d, v) in dimensions.values.iter_mut().zip(&fields[..lent.dimensions.len()]) {
+            *d = v.filter(|v| !v.is_empty())?;
+        }
+        Some(LentEmission { dimensions, value })
+    }
+
+    /// The series of a lent emission's dimensions; `None` if they do not make a valid key
+    /// (such an event emits nothing, as with [`MetricFilter::emit`]).
+    pub fn key_of(&self, dimensions: &LentDimensions<'_>) -> Option<MetricKey> {
+        let dims = self.spec.dimensions.keys().zip(dimensions.values);
+        let dims = dims.map(|(name, v)| (name.clone(), v.to_owned())).collect();
+        MetricKey::new(&self.spec.namespace, &self.spec.metric_name, dims).ok()
+    }
+
     /// What `message` emits: `None` if it does not match, or a field the value or a dimension
     /// needs is missing or (for the value) not a number.
     pub fn emit(&self, message: &str) -> Option<Emission<'_>> {
@@ -238,12 +309,20 @@ impl MetricFilter {
                 .matches(message)
                 .then_some(Emission { key: Cow::Borrowed(key), value: *value });
         }
+        if let Some(lent) = self.emit_lent(message) {
+            let key = match &self.fixed_key {
+                Some(k) => Cow::Borrowed(k),
+                None => Cow::Owned(self.key_of(&lent.dimensions)?),
+            };
+            return Some(Emission { key, value: lent.value });
+        }
+        if self.lent.is_some() {
+            return None;
+        }
         let x = self.pattern.extract(message)?;
         let value = match &self.value {
             MetricValue::Constant(v) => *v,
-            MetricValue::Field(f) => {
-                x.get(f)?.trim().parse::<f64>().ok().filter(|v| v.is_finite())?
-            }
+            MetricValue::Field(f) => number(&x.get(f)?)?,
         };
         let key = match &self.fixed_key {
             Some(k) => Cow::Borrowed(k),
@@ -261,6 +340,30 @@ impl MetricFilter {
         };
         Some(Emission { key, value })
     }
+}
+
+/// A field's value as a metric value: a finite number, spaces around it ignored.
+fn number(text: &str) -> Option<f64> {
+    text.trim().parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// Where a space-delimited filter finds its value and dimensions, if every one it needs is a
+/// field of its pattern (a filter naming another field never emits; the general path says so).
+fn lent_fields(
+    pattern: &FilterPattern,
+    value: &MetricValue,
+    spec: &FilterSpec,
+) -> Option<LentFields> {
+    if pattern.kind() != PatternKind::SpaceDelimited {
+        return None;
+    }
+    let value = match value {
+        MetricValue::Constant(_) => None,
+        MetricValue::Field(f) => Some(pattern.field_index(f)?),
+    };
+    let dimensions =
+        spec.dimensions.values().map(|f| pattern.field_index(f)).collect::<Option<Vec<_>>>()?;
+    Some(LentFields { value, dimensions })
 }
 
 /// One match of TestMetricFilter.
@@ -337,6 +440,61 @@ pub(crate) mod tests {
         let f = MetricFilter::new(spec("ERROR", "1"), 0, Lsn::ZERO).unwrap();
         assert_eq!(f.emit("[ERROR 500] x").unwrap().value, 1.0);
         assert!(f.emit("INFO ok").is_none());
+    }
+
+    /// The lent path (fields borrowed by index) against the oracle: the owned values
+    /// `FilterPattern::extract` finds, made into a key by hand.
+    #[test]
+    fn lent_emissions_agree_with_extracted_values() {
+        let lines = [
+            LINE_A,
+            "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1",
+            "2015-10-18 18:01:47,978 ERROR [main] org.apache.hadoop: x",
+            "a b",
+            "a b c",
+            "  spaced   out\tline  with \"quoted words\" and [brackets here] 7 ",
+            "1.2.3.4 bob \"GET /\" 404 12.5",
+            "1.2.3.4 bob \"GET /\" 404 many",
+            "",
+        ];
+        /// Pattern, value, dimensions.
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+        let cases: &[Case] = &[
+            ("[date, time, level, ...]", "1", &[("Level", "$level")]),
+            ("[date, time, level, ...]", "$time", &[("Level", "$level"), ("Date", "$date")]),
+            ("[ip, user, ..., status, bytes]", "$bytes", &[("Status", "$status")]),
+            ("[ip, user, request, status=4*, bytes]", "$bytes", &[("User", "$user")]),
+            ("[a, b, c]", "$c", &[]),
+            ("[a, b]", "1", &[("B", "$b")]),
+        ];
+        for (pattern, value, dims) in cases {
+            let mut s = spec(pattern, value);
+            s.unit = None;
+            s.dimensions = dims.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let f = MetricFilter::new(s.clone(), 0, Lsn::ZERO).unwrap();
+            assert_eq!(f.lends_dimensions(), !dims.is_empty(), "{pattern}");
+            for line in lines {
+                let want = f.pattern().extract(line).and_then(|x| {
+                    let v = if *value == "1" { 1.0 } else { x.get(value)?.trim().parse().ok()? };
+                    let mut key = BTreeMap::new();
+                    for (k, field) in &s.dimensions {
+                        let d = x.get(field)?;
+                        if d.is_empty() {
+                            return None;
+                        }
+                        key.insert(k.clone(), d.into_owned());
+                    }
+                    Some((MetricKey::new("App", "Errors", key).ok()?, v))
+                });
+                let got = f.emit(line).map(|e| (e.key.into_owned(), e.value));
+                assert_eq!(got, want, "{pattern} on {line:?}");
+                if f.lends_dimensions() {
+                    let lent =
+                        f.emit_lent(line).and_then(|e| Some((f.key_of(&e.dimensions)?, e.value)));
+                    assert_eq!(lent, want, "{pattern} on {line:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -36,6 +36,8 @@ impl Slot {
 pub(crate) struct Delimited {
     pub(crate) slots: Vec<Slot>,
     has_ellipsis: bool,
+    /// The only `...` ends the pattern (`[date, time, level, ...]`, the common form).
+    trailing_ellipsis: bool,
 }
 
 /// One message field: the raw start (for "the rest of the line") and its value.
@@ -101,7 +103,9 @@ impl Delimited {
         message: &'m str,
         bind: Option<&mut dyn FnMut(usize, &'m str)>,
     ) -> bool {
-        if self.has_ellipsis {
+        if self.trailing_ellipsis {
+            self.run_prefix(message, bind)
+        } else if self.has_ellipsis {
             self.run_with_ellipsis(message, bind)
         } else {
             self.run_linear(message, bind)
@@ -143,9 +147,28 @@ impl Delimited {
         matched
     }
 
+    /// A trailing `...` takes whatever follows (even nothing), so the named fields take the
+    /// first fields one to one, none of them the rest of the line: what the backtracking
+    /// search finds, in one scan and without allocating.
+    fn run_prefix<'m>(
+        &self,
+        message: &'m str,
+        bind: Option<&mut dyn FnMut(usize, &'m str)>,
+    ) -> bool {
+        let named = &self.slots[..self.slots.len() - 1];
+        let mut fields = Fields::new(message);
+        let matched = named.iter().all(|slot| fields.next().is_some_and(|f| slot.accepts(f.value)));
+        if matched && let Some(bind) = bind {
+            for (i, f) in Fields::new(message).take(named.len()).enumerate() {
+                bind(i, f.value);
+            }
+        }
+        matched
+    }
+
     /// With `...` the fields are collected and matched with memoised backtracking: each
     /// (slot, field) pair is tried at most once, so the cost is O(slots x fields).
-    fn run_with_ellipsis<'m>(
+    pub(super) fn run_with_ellipsis<'m>(
         &self,
         message: &'m str,
         bind: Option<&mut dyn FnMut(usize, &'m str)>,
@@ -254,8 +277,9 @@ pub(crate) fn parse(input: &str) -> PResult<'_, Delimited> {
             return fail(after, format!("expected `,` or `]` but found {}", found(after)));
         }
     }
-    let has_ellipsis = slots.iter().any(|s| matches!(s, Slot::Ellipsis));
-    Ok((rest, Delimited { slots, has_ellipsis }))
+    let ellipses = slots.iter().filter(|s| matches!(s, Slot::Ellipsis)).count();
+    let trailing_ellipsis = ellipses == 1 && matches!(slots.last(), Some(Slot::Ellipsis));
+    Ok((rest, Delimited { slots, has_ellipsis: ellipses > 0, trailing_ellipsis }))
 }
 
 /// Parses `...`, `name`, or a condition such as `name = value || name = other`.

@@ -244,6 +244,25 @@ impl FilterPattern {
         }
     }
 
+    /// The index of the field `$name` of a space-delimited pattern, as
+    /// [`FilterPattern::match_fields`] lends it; `None` for other keys and other forms.
+    pub fn field_index(&self, key: &str) -> Option<usize> {
+        let Matcher::Delimited(d) = &self.inner.matcher else { return None };
+        let name = key.strip_prefix('$').filter(|n| !n.is_empty() && !n.starts_with('.'))?;
+        (0..d.slots.len()).find(|&i| d.name(i) == name)
+    }
+
+    /// Whether `message` matches; on a match of a space-delimited pattern, lends each named
+    /// field's value to `bind` with the field's index ([`FilterPattern::field_index`]). What
+    /// [`FilterPattern::extract`] finds, without building owned names and values: the metric
+    /// filter consumer's path for every matching line.
+    pub fn match_fields<'m>(&self, message: &'m str, bind: &mut dyn FnMut(usize, &'m str)) -> bool {
+        match &self.inner.matcher {
+            Matcher::Delimited(d) => d.run(message, Some(bind)),
+            _ => self.matches(message),
+        }
+    }
+
     /// Which form the pattern uses.
     pub fn kind(&self) -> PatternKind {
         match &self.inner.matcher {

@@ -66,3 +66,48 @@ fn regexes_are_counted_in_every_form() {
         assert_eq!(super::compile(pattern).unwrap().regex_count(), n, "{pattern}");
     }
 }
+
+proptest! {
+    /// A pattern ending in its only `...` takes the one-scan path; the memoised backtracking
+    /// search is the oracle, for matching and for the values bound.
+    #[test]
+    fn a_trailing_ellipsis_binds_as_the_backtracking_search_does(
+        words in prop::collection::vec(
+            prop::sample::select(vec!["INFO", "ERROR", "\"a b\"", "[x y]", "42", "7", "", "\t"]),
+            0..7),
+    ) {
+        let message = words.join(" ");
+        for pattern in ["[a, ...]", "[a, b, ...]", "[a=ERROR, b, c, ...]", "[a, b>10, ...]", "[...]"] {
+            let p = FilterPattern::compile(pattern).unwrap();
+            let Matcher::Delimited(d) = &p.inner.matcher else { unreachable!() };
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            let got = d.run(&message, Some(&mut |i, v| fast.push((i, v))));
+            let want = d.run_with_ellipsis(&message, Some(&mut |i, v| slow.push((i, v))));
+            prop_assert_eq!(got, want, "{} on {:?}", pattern, message);
+            prop_assert_eq!(fast, slow, "{} on {:?}", pattern, message);
+        }
+    }
+}
+
+#[test]
+fn lent_fields_are_the_extracted_ones() {
+    let p = FilterPattern::compile("[ip, user, ..., status=4*, bytes]").unwrap();
+    assert_eq!(p.field_index("$status"), Some(3));
+    assert_eq!(
+        (p.field_index("$nope"), p.field_index("status"), p.field_index("$.ip")),
+        (None, None, None)
+    );
+    let line = "1.2.3.4 bob x y 404 12";
+    let mut lent = Vec::new();
+    assert!(p.match_fields(line, &mut |i, v| lent.push((i, v.to_owned()))));
+    let extracted = p.extract(line).unwrap();
+    for (i, v) in &lent {
+        let name = ["$ip", "$user", "", "$status", "$bytes"][*i];
+        assert_eq!(extracted.get(name).as_deref(), Some(v.as_str()));
+    }
+    assert_eq!(lent.len(), extracted.len());
+    assert!(!p.match_fields("1.2.3.4 bob 500 12", &mut |_, _| panic!("no match, nothing lent")));
+    let json = FilterPattern::compile("{ $.a = 1 }").unwrap();
+    assert_eq!(json.field_index("$a"), None);
+    assert!(json.match_fields(r#"{"a": 1}"#, &mut |_, _| panic!("JSON lends nothing")));
+}

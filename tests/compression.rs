@@ -26,6 +26,11 @@ struct Ratios {
     write_amplification: f64,
     /// Geometric mean ratio after compacting to completion.
     compacted: f64,
+    /// The same with the full-text index's bytes counted too (each segment's artifact shared
+    /// among its groups by their stored bytes in it).
+    indexed: f64,
+    /// Index bytes over segment bytes.
+    index_share: f64,
 }
 
 /// Loads the samples in `shape`, one group per sample, with one event every 100 ms.
@@ -65,28 +70,47 @@ fn ratios(shape: Shape) -> Ratios {
         store.flush().unwrap();
         while store.compact_once().unwrap().is_some() {}
     }
-    let geomean = |store: &Store| {
+    let geomean_with = |store: &Store, extra: u64| {
         let groups = store.groups();
         let stored: u64 = groups.iter().map(|g| g.stored_bytes).sum();
         assert_eq!(stored, store.stats().segment_bytes, "every segment byte is attributed");
         assert_eq!(groups.iter().map(|g| g.events).sum::<u64>(), 32_000);
-        let log_sum: f64 =
-            groups.iter().map(|g| (g.raw_bytes as f64 / g.stored_bytes as f64).ln()).sum();
+        let log_sum: f64 = groups
+            .iter()
+            .map(|g| {
+                let share = extra as f64 * g.stored_bytes as f64 / stored as f64;
+                (g.raw_bytes as f64 / (g.stored_bytes as f64 + share)).ln()
+            })
+            .sum();
         (log_sum / groups.len() as f64).exp()
     };
+    let geomean = |store: &Store| geomean_with(store, 0);
     let sealed = geomean(&store);
     let stats = store.stats();
     let write_amplification =
         (stats.sealed_bytes + stats.compacted_bytes) as f64 / stats.sealed_bytes as f64;
     store.compact_all(|_| ()).unwrap();
-    Ratios { sealed, write_amplification, compacted: geomean(&store) }
+    let index = store.derive_missing(&logsight_index::IndexDeriver::new()).unwrap();
+    assert!(index.failed.is_empty());
+    Ratios {
+        sealed,
+        write_amplification,
+        compacted: geomean(&store),
+        indexed: geomean_with(&store, index.bytes),
+        index_share: index.bytes as f64 / store.stats().segment_bytes as f64,
+    }
 }
 
 fn report(name: &str, r: &Ratios) {
     eprintln!(
         "{name}: {:.2}x as merged in the background (write amplification {:.2}), \
-         {:.2}x compacted to completion",
-        r.sealed, r.write_amplification, r.compacted
+         {:.2}x compacted to completion; {:.2}x with the full-text index (index = {:.1}% of \
+         the segment bytes)",
+        r.sealed,
+        r.write_amplification,
+        r.compacted,
+        r.indexed,
+        r.index_share * 100.0
     );
 }
 

@@ -183,6 +183,9 @@ pub enum ServerError {
     /// The saved queries could not be loaded.
     #[error("loading saved queries: {0}")]
     Queries(String),
+    /// The full-text index builder could not start.
+    #[error("starting the full-text index builder: {0}")]
+    Index(String),
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops accepting, lets

@@ -31,6 +31,8 @@ pub struct Shared {
     queries: Arc<logsight_queries::QueryManager>,
     /// Saved queries (`<data dir>/queries/`).
     query_definitions: Arc<logsight_queries::Definitions>,
+    /// The full-text index builder (its thread stops in [`Shared::close`], or when dropped).
+    indexer: std::sync::Mutex<Option<logsight_storage::Derivation>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -76,6 +78,11 @@ impl Shared {
             opts.clock.clone(),
             opts.queries.clone(),
         );
+        // Builds the full-text index of every segment that lacks one, then of each new one,
+        // on a thread of its own; queries scan what is not indexed yet.
+        let indexer = store
+            .derive(Arc::new(logsight_index::IndexDeriver::new()))
+            .map_err(|e| ServerError::Index(e.to_string()))?;
         let budget = crate::service::FilterBudget {
             time: opts.filter_scan_time,
             ..crate::service::FilterBudget::default()
@@ -97,6 +104,7 @@ impl Shared {
             clock: opts.clock.clone(),
             queries: Arc::new(queries),
             query_definitions: Arc::new(query_definitions),
+            indexer: std::sync::Mutex::new(Some(indexer)),
         }))
     }
 
@@ -193,7 +201,10 @@ impl Shared {
         // The Watch threads stop first (the consumer records its position), then the store
         // flushes.
         let (watch, store) = (self.watch.clone(), self.service.store().clone());
+        let indexer = self.indexer.lock().map(|mut i| i.take()).unwrap_or_default();
         tokio::task::spawn_blocking(move || {
+            // Waits for the artifact in hand, so nothing is written after the flush.
+            drop(indexer);
             watch.shutdown();
             store.flush()
         })

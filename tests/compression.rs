@@ -33,6 +33,13 @@ struct Ratios {
     /// Bytes of the JSON field columns, and of the segments, after compaction.
     columns_bytes: u64,
     segment_bytes: u64,
+    /// The same with the full-text index's bytes counted too (each segment's artifact shared
+    /// among its groups by their stored bytes in it).
+    indexed: f64,
+    /// Index bytes over segment bytes.
+    index_share: f64,
+    /// All stored bytes counted: segments, JSON field columns and the full-text index.
+    all_stored: f64,
 }
 
 /// Loads the samples in `shape`, one group per sample, with one event every 100 ms.
@@ -72,15 +79,21 @@ fn ratios(shape: Shape) -> Ratios {
         store.flush().unwrap();
         while store.compact_once().unwrap().is_some() {}
     }
-    let geomean = |store: &Store| {
+    let geomean_with = |store: &Store, extra: u64| {
         let groups = store.groups();
         let stored: u64 = groups.iter().map(|g| g.stored_bytes).sum();
         assert_eq!(stored, store.stats().segment_bytes, "every segment byte is attributed");
         assert_eq!(groups.iter().map(|g| g.events).sum::<u64>(), 32_000);
-        let log_sum: f64 =
-            groups.iter().map(|g| (g.raw_bytes as f64 / g.stored_bytes as f64).ln()).sum();
+        let log_sum: f64 = groups
+            .iter()
+            .map(|g| {
+                let share = extra as f64 * g.stored_bytes as f64 / stored as f64;
+                (g.raw_bytes as f64 / (g.stored_bytes as f64 + share)).ln()
+            })
+            .sum();
         (log_sum / groups.len() as f64).exp()
     };
+    let geomean = |store: &Store| geomean_with(store, 0);
     let sealed = geomean(&store);
     let stats = store.stats();
     let write_amplification =
@@ -89,7 +102,19 @@ fn ratios(shape: Shape) -> Ratios {
     let compacted = geomean(&store);
     let (columns_bytes, segment_bytes) = columns_cost(&store);
     let with_columns = compacted * segment_bytes as f64 / (segment_bytes + columns_bytes) as f64;
-    Ratios { sealed, write_amplification, compacted, with_columns, columns_bytes, segment_bytes }
+    let index = store.derive_missing(&logsight_index::IndexDeriver::new()).unwrap();
+    assert!(index.failed.is_empty());
+    Ratios {
+        sealed,
+        write_amplification,
+        compacted,
+        with_columns,
+        columns_bytes,
+        segment_bytes,
+        indexed: geomean_with(&store, index.bytes),
+        index_share: index.bytes as f64 / segment_bytes as f64,
+        all_stored: geomean_with(&store, index.bytes + columns_bytes),
+    }
 }
 
 /// Builds every segment's JSON field columns; returns their bytes and the segments'.
@@ -110,13 +135,17 @@ fn report(name: &str, r: &Ratios) {
     eprintln!(
         "{name}: {:.2}x as merged in the background (write amplification {:.2}), \
          {:.2}x compacted to completion; {:.2}x with JSON field columns \
-         ({} column bytes beside {} segment bytes)",
+         ({} column bytes beside {} segment bytes); {:.2}x with the full-text index (index = \
+         {:.1}% of the segment bytes); {:.2}x with both",
         r.sealed,
         r.write_amplification,
         r.compacted,
         r.with_columns,
         r.columns_bytes,
-        r.segment_bytes
+        r.segment_bytes,
+        r.indexed,
+        r.index_share * 100.0,
+        r.all_stored
     );
 }
 

@@ -155,3 +155,32 @@ fn invalid_queries_exit_2_and_unknown_groups_name_the_exception() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ResourceNotFoundException"));
 }
+
+#[test]
+fn reindex_builds_the_index_that_queries_then_prune_with() {
+    let dir = data_dir();
+    let data = dir.path().to_string_lossy().into_owned();
+    let reindex = || {
+        Command::new(env!("CARGO_BIN_EXE_logsight"))
+            .args(["reindex", "--data-dir", &data])
+            .output()
+            .expect("run logsight")
+    };
+    let out = reindex();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("built 1 index artifacts"), "{stdout}");
+    // Again: the artifact is dropped and built anew.
+    let out = reindex();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dropped 1 index artifacts"));
+    let out = run_query(&dir, &["--explain"], "filter @message like ' zebra ' | fields @message");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("index pushdown: @message tokens zebra\n"), "{stdout}");
+    assert!(stdout.contains("index: 1 blocks (3 events,"), "{stdout}");
+    let out = run_query(
+        &dir,
+        &["--output", "csv"],
+        "filter @message like 'plain text' | fields @message",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "@message\nplain text 503\n");
+}

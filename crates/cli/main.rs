@@ -17,6 +17,7 @@ mod cmd_metric_filters;
 mod cmd_metrics;
 mod cmd_queries;
 mod cmd_query;
+mod cmd_reindex;
 mod cmd_repair;
 mod cmd_serve;
 mod cmd_streams;
@@ -56,6 +57,9 @@ enum Command {
     /// Merge a data directory's segments to completion (offline; the server merges in the
     /// background on its own).
     Compact(cmd_compact::CompactArgs),
+    /// Drop and rebuild every full-text index artifact (offline; the server builds missing
+    /// ones in the background on its own).
+    Reindex(cmd_reindex::ReindexArgs),
     /// Show groups, streams, event counts, stored bytes and compression.
     Inspect(cmd_inspect::InspectArgs),
     /// Check every checksum of a data directory (offline); exits 2 if anything is damaged.
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
         Command::Import(args) => cmd_import::run(args),
         Command::Export(args) => cmd_export::run(args),
         Command::Compact(args) => cmd_compact::run(args),
+        Command::Reindex(args) => cmd_reindex::run(args),
         Command::Inspect(args) => cmd_inspect::run(args),
         Command::Verify(args) => cmd_verify::run(args),
         Command::Repair(args) => cmd_repair::run(args),

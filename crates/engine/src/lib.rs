@@ -118,6 +118,9 @@ pub struct Progress {
     bytes: AtomicU64,
     groups: AtomicU64,
     partial: parking_lot::Mutex<Option<Arc<QueryResult>>>,
+    skipped_records: AtomicU64,
+    skipped_bytes: AtomicU64,
+    index_damaged: AtomicU64,
 }
 
 impl Progress {
@@ -135,6 +138,9 @@ impl Progress {
             records_matched: self.matched.load(Ordering::Relaxed),
             bytes_scanned: self.bytes.load(Ordering::Relaxed),
             log_groups_scanned: self.groups.load(Ordering::Relaxed),
+            estimated_records_skipped: self.skipped_records.load(Ordering::Relaxed),
+            estimated_bytes_skipped: self.skipped_bytes.load(Ordering::Relaxed),
+            index_segments_damaged: self.index_damaged.load(Ordering::Relaxed),
         }
     }
 }
@@ -151,6 +157,14 @@ pub struct Statistics {
     pub bytes_scanned: u64,
     /// Log groups scanned.
     pub log_groups_scanned: u64,
+    /// Events in blocks the full-text index ruled out (not decoded; counted before the time
+    /// range is applied, hence an estimate, as CloudWatch calls it).
+    pub estimated_records_skipped: u64,
+    /// Message bytes of those blocks.
+    pub estimated_bytes_skipped: u64,
+    /// Segments whose index artifact was found damaged: scanned whole (results stay right)
+    /// and rebuilt in the background; a warning.
+    pub index_segments_damaged: u64,
 }
 
 /// A query's result: named columns and rows of text (every value a string, as
@@ -259,12 +273,20 @@ impl Engine {
     pub fn explain(&self, source: &DataSource, req: &QueryRequest) -> Result<String> {
         let plan = self.plan(source, req)?;
         let mut set = source.plan(&plan.groups, plan.streams.as_deref(), plan.range)?;
+        let pruned = source.prune(&mut set, &plan.text);
         let events: u64 = set.units.iter().map(|u| u.events()).sum();
         let mut text = format!(
-            "{plan}\nscan: {} units ({} events) after pruning; {} sealed blocks in the store",
+            "{plan}\nscan: {} units ({} events) after pruning; {} sealed blocks in the store\n\
+             index: {} blocks ({} events, {} message bytes) skipped; {} segments not indexed \
+             yet, {} with a damaged index (scanned)",
             set.units.len(),
             events,
-            set.blocks_total
+            set.blocks_total,
+            pruned.units,
+            pruned.records,
+            pruned.bytes,
+            pruned.unindexed,
+            pruned.damaged,
         );
         if plan.columns.json {
             let pruned = source.attach_fields(&mut set, &plan.prunes);
@@ -380,6 +402,10 @@ impl Engine {
     ) -> Result<(Vec<row::Row<'static>>, row::Names, Arc<Plan>)> {
         let now = limits.now_ms;
         let mut set = source.plan(&plan.groups, plan.streams.as_deref(), plan.range)?;
+        let pruned = source.prune(&mut set, &plan.text);
+        progress.skipped_records.fetch_add(pruned.records, Ordering::Relaxed);
+        progress.skipped_bytes.fetch_add(pruned.bytes, Ordering::Relaxed);
+        progress.index_damaged.fetch_add(pruned.damaged, Ordering::Relaxed);
         if plan.columns.json {
             source.attach_fields(&mut set, &plan.prunes);
         }

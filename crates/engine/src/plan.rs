@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use logsight_index::Requirement;
 use logsight_model::TimeRange;
 use logsight_query_lang::insights::{BinaryOp, Period};
 
@@ -105,6 +106,8 @@ pub struct Plan {
     /// Block pruning from JSON field columns' statistics.
     pub(crate) prunes: Vec<FieldPrune>,
     pub(crate) index: Vec<IndexPredicate>,
+    /// Terms every matching message contains, for the full-text index to prune blocks.
+    pub(crate) text: Requirement,
     pub(crate) scan_ops: Vec<RowOp>,
     pub(crate) scan_texts: Vec<String>,
     pub(crate) sink: Sink,
@@ -169,6 +172,7 @@ impl Plan {
         let json_fields = if columns.json { bound.symbols.json_candidates() } else { Vec::new() };
         let streams = stream_pruning(&bound, &scan_ops);
         let prunes = if columns.json { field_prunes(&bound, &scan_ops) } else { Vec::new() };
+        let text = text_requirement(&bound, &scan_ops);
         Plan {
             bound,
             groups,
@@ -178,6 +182,7 @@ impl Plan {
             json_fields,
             prunes,
             index: Vec::new(),
+            text,
             scan_ops,
             scan_texts,
             sink,
@@ -397,6 +402,42 @@ impl PruneTest {
     }
 }
 
+/// What the `like` and regex conditions on `@message` in the filters that run before
+/// anything can change `@message` require of every matching message. The filters still run:
+/// the index only skips blocks that cannot match.
+fn text_requirement(bound: &Bound, scan_ops: &[RowOp]) -> Requirement {
+    let Some(id) = bound.symbols.get("@message") else { return Requirement::none() };
+    let mut req = Requirement::none();
+    for op in scan_ops {
+        match op {
+            RowOp::Filter(e) => req = req.and(message_requirement(e, id)),
+            RowOp::Fields(ps) if ps.iter().any(|(f, _)| *f == id) => break,
+            RowOp::Fields(_) => {}
+            RowOp::Parse(_) | RowOp::Unnest { .. } => break,
+        }
+    }
+    req
+}
+
+fn message_requirement(e: &CExpr, id: FieldId) -> Requirement {
+    let is_message = |x: &CExpr| matches!(x, CExpr::Field { id: f, path: None } if *f == id);
+    match e {
+        CExpr::Binary(BinaryOp::And, a, b) => {
+            message_requirement(a, id).and(message_requirement(b, id))
+        }
+        CExpr::Binary(BinaryOp::Or, a, b) => {
+            message_requirement(a, id).or(message_requirement(b, id))
+        }
+        CExpr::Contains { expr, needle, negated: false } if is_message(expr) => {
+            Requirement::substring(needle.needle())
+        }
+        CExpr::Regex { expr, re, negated: false } if is_message(expr) => {
+            Requirement::regex(re.as_str())
+        }
+        _ => Requirement::none(),
+    }
+}
+
 fn streams_in(e: &CExpr, id: FieldId) -> Option<Vec<String>> {
     match e {
         CExpr::Binary(BinaryOp::And, a, b) => streams_in(a, id).or_else(|| streams_in(b, id)),
@@ -493,9 +534,12 @@ impl fmt::Display for Plan {
                 names.join(", ")
             )?;
         }
-        if self.index.is_empty() {
-            writeln!(f, "index pushdown: none (no field index yet)")?;
+        if self.text.is_empty() {
+            writeln!(f, "index pushdown: none")?;
         } else {
+            writeln!(f, "index pushdown: @message tokens {}", self.text)?;
+        }
+        if !self.index.is_empty() {
             for p in &self.index {
                 writeln!(f, "index pushdown: {} in [{}]", p.field, p.values.join(", "))?;
             }
@@ -571,6 +615,36 @@ mod tests {
         // Not when something may have changed @logStream first, nor under `or`.
         assert_eq!(plan("fields 'x' as @logStream | filter @logStream = 'x'").streams, None);
         assert_eq!(plan("filter @logStream = 'a' or y = 2").streams, None);
+    }
+
+    #[test]
+    fn message_conditions_are_pushed_to_the_index() {
+        let text = |q: &str| plan(q).text.to_string();
+        assert_eq!(
+            text("filter @message like 'Failed password for'"),
+            "*failed AND password AND for*"
+        );
+        assert_eq!(text("filter @message like /port [0-9]+ ssh2/ and x = 1"), "*port AND ssh2*");
+        assert_eq!(
+            text("filter @message =~ /disk full/ or @message like ' oom '"),
+            "(oom | full*)"
+        );
+        assert_eq!(
+            text("filter @message like 'a b c' | fields @timestamp | filter @message like /x y/"),
+            "*a AND b AND c* AND *x AND y*"
+        );
+        // Nothing when the condition is negated, under `or` with an unindexable side, or after
+        // something may have changed @message.
+        assert_eq!(text("filter @message not like 'error'"), "");
+        assert_eq!(text("filter @message like 'error' or x = 1"), "");
+        assert_eq!(text("fields 'x' as @message | filter @message like 'error'"), "");
+        assert_eq!(text("parse @message 'a * b' as c | filter @message like 'error'"), "");
+        assert_eq!(text("filter other like 'error'"), "");
+        assert!(
+            plan("filter @message like 'Failed password for'")
+                .to_string()
+                .contains("index pushdown: @message tokens *failed AND password AND for*")
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use logsight_columns::{Cell, Column, SegmentColumns};
+use logsight_index::{Lookup, Requirement, TextIndex};
 use logsight_model::TimeRange;
 use logsight_storage::{Columns as StorageColumns, DecodedBlock, ScanUnit, StorageError, Store};
 
@@ -21,10 +22,11 @@ use crate::plan::{Columns, FieldPrune};
 use crate::row::{FieldId, Names};
 use crate::value::Value;
 
-/// Where queries read events: a store.
+/// Where queries read events: a store, and the full-text index of its segments.
 #[derive(Clone)]
 pub struct DataSource {
     store: Arc<Store>,
+    index: Option<Arc<TextIndex>>,
 }
 
 impl std::fmt::Debug for DataSource {
@@ -40,6 +42,19 @@ pub(crate) struct ScanSet {
     pub(crate) names: Names,
     /// Sealed blocks in the store before pruning, and units after.
     pub(crate) blocks_total: usize,
+}
+
+/// What the full-text index ruled out of a scan.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pruned {
+    /// Units skipped, their events and message bytes.
+    pub(crate) units: u64,
+    pub(crate) records: u64,
+    pub(crate) bytes: u64,
+    /// Segments scanned whole because their artifact was damaged (dropped for rebuild).
+    pub(crate) damaged: u64,
+    /// Segments scanned whole because they have no artifact yet.
+    pub(crate) unindexed: u64,
 }
 
 /// One independently decodable piece of the scan.
@@ -288,9 +303,53 @@ fn storage_error(e: StorageError) -> EngineError {
 }
 
 impl DataSource {
-    /// Queries over `store`.
+    /// Queries over `store`, pruned by the full-text index where segments have one.
     pub fn new(store: Arc<Store>) -> DataSource {
-        DataSource { store }
+        let index = Some(Arc::new(TextIndex::new(store.clone())));
+        DataSource { store, index }
+    }
+
+    /// Queries over `store` that scan every block (the index's differential tests).
+    pub fn without_index(store: Arc<Store>) -> DataSource {
+        DataSource { store, index: None }
+    }
+
+    /// Drops the units of sealed blocks that the index says cannot hold a message meeting
+    /// `req`. Buffered events and segments without a usable artifact are kept.
+    pub(crate) fn prune(&self, set: &mut ScanSet, req: &Requirement) -> Pruned {
+        let mut pruned = Pruned::default();
+        let Some(index) = &self.index else { return pruned };
+        if req.is_empty() {
+            return pruned;
+        }
+        let mut answers: std::collections::HashMap<u64, Option<logsight_index::Candidates>> =
+            std::collections::HashMap::new();
+        set.units.retain(|unit| {
+            let Some((segment, block)) = unit.inner.location() else { return true };
+            let answer = answers.entry(segment).or_insert_with(|| {
+                // Merged away since the snapshot: its artifact went with it; scan.
+                let blocks = self.store.segment(segment)?.blocks().len();
+                match index.lookup(segment, blocks, req) {
+                    Lookup::Candidates(c) => Some(c),
+                    Lookup::Unindexed => {
+                        pruned.unindexed += 1;
+                        None
+                    }
+                    Lookup::Corrupt(_) => {
+                        pruned.damaged += 1;
+                        None
+                    }
+                }
+            });
+            let keep = answer.as_ref().is_none_or(|c| c.contains(block));
+            if !keep {
+                pruned.units += 1;
+                pruned.records += unit.events();
+                pruned.bytes += unit.bytes();
+            }
+            keep
+        });
+        pruned
     }
 
     /// Every log group's name.

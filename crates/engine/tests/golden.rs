@@ -70,6 +70,8 @@ fn build(data: &str, dir: &Path) -> (Arc<Store>, String) {
     };
     // Half the data sealed into segments, the rest still buffered: both paths are scanned.
     store.flush().unwrap();
+    // Indexed, so the queries below run with the index's pruning (and again without it).
+    store.derive_missing(&logsight_index::IndexDeriver::new()).unwrap();
     (Arc::new(store), group.to_string())
 }
 
@@ -128,6 +130,7 @@ fn golden_files() {
         let tmp = tempfile::tempdir().unwrap();
         let (store, group) = build(&data, tmp.path());
         let source = DataSource::new(store.clone());
+        let unindexed = DataSource::without_index(store.clone());
         // Every case twice: JSON fields parsed from messages, then read from the JSON field
         // columns (which must change nothing).
         let runs = cases.iter().map(|c| (c, false)).chain(cases.iter().map(|c| (c, true)));
@@ -149,7 +152,21 @@ fn golden_files() {
                         end_ms: i64::MAX / 2,
                         limit: None,
                     };
-                    (query, engine.run(&source, &req, &CancelToken::new()))
+                    let result = engine.run(&source, &req, &CancelToken::new());
+                    // The index changes speed, never results.
+                    let scanned = engine.run(&unindexed, &req, &CancelToken::new());
+                    let shown = |r: &logsight_engine::Result<logsight_engine::QueryResult>| {
+                        r.as_ref()
+                            .map(|r| (r.columns.clone(), r.rows.clone()))
+                            .map_err(|e| e.to_string())
+                    };
+                    if shown(&result) != shown(&scanned) {
+                        failures.push(format!(
+                            "{}: {query}\n  differs with the index off",
+                            file.display()
+                        ));
+                    }
+                    (query, result)
                 }
             };
             match (case, result) {

@@ -31,8 +31,9 @@ pub struct Shared {
     queries: Arc<logsight_queries::QueryManager>,
     /// Saved queries (`<data dir>/queries/`).
     query_definitions: Arc<logsight_queries::Definitions>,
-    /// The JSON field columns builder (its thread stops in [`Shared::close`]).
-    columns: parking_lot::Mutex<Option<logsight_storage::Derivation>>,
+    /// The builders of derived artifacts (JSON field columns, the full-text index); their
+    /// threads stop in [`Shared::close`].
+    derivations: parking_lot::Mutex<Vec<logsight_storage::Derivation>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -78,6 +79,11 @@ impl Shared {
             opts.clock.clone(),
             opts.queries.clone(),
         );
+        // Builds the full-text index of every segment that lacks one, then of each new one,
+        // on a thread of its own; queries scan what is not indexed yet.
+        let indexer = store
+            .derive(Arc::new(logsight_index::IndexDeriver::new()))
+            .map_err(|source| ServerError::Deriver { kind: "index", source })?;
         let budget = crate::service::FilterBudget {
             time: opts.filter_scan_time,
             ..crate::service::FilterBudget::default()
@@ -104,7 +110,7 @@ impl Shared {
             clock: opts.clock.clone(),
             queries: Arc::new(queries),
             query_definitions: Arc::new(query_definitions),
-            columns: parking_lot::Mutex::new(Some(columns)),
+            derivations: parking_lot::Mutex::new(vec![columns, indexer]),
         }))
     }
 
@@ -224,10 +230,11 @@ impl Shared {
         // The Watch threads stop first (the consumer records its position), then the store
         // flushes.
         let (watch, store) = (self.watch.clone(), self.service.store().clone());
-        let columns = self.columns.lock().take();
+        let derivations = std::mem::take(&mut *self.derivations.lock());
         tokio::task::spawn_blocking(move || {
-            // Joins the builder after the artifact in hand.
-            drop(columns);
+            // Joins the builders after the artifact in hand, so nothing is written after the
+            // flush.
+            drop(derivations);
             watch.shutdown();
             store.flush()
         })

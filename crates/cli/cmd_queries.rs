@@ -120,13 +120,7 @@ pub fn run_remote(args: &QueryArgs, query: &str, endpoint: &str) -> Result<ExitC
             if !msg.columns.is_empty() {
                 columns = msg.columns.clone();
             }
-            for r in &msg.results {
-                let mut cells: HashMap<&str, &str> =
-                    r.fields.iter().map(|f| (f.field.as_str(), f.value.as_str())).collect();
-                rows.push(
-                    columns.iter().map(|c| cells.remove(c.as_str()).map(str::to_string)).collect(),
-                );
-            }
+            push_rows(&columns, &msg.results, &mut rows);
             if msg.done {
                 break msg;
             }
@@ -327,5 +321,19 @@ fn one_line(s: &str, max: usize) -> String {
         flat
     } else {
         format!("{}…", flat.chars().take(max - 1).collect::<String>())
+    }
+}
+
+/// Appends RunQuery's `results` to `rows`, one cell per column in `columns`' order (`None`
+/// where a row lacks the field).
+pub(crate) fn push_rows(
+    columns: &[String],
+    results: &[pb::ResultRow],
+    rows: &mut Vec<Vec<Option<String>>>,
+) {
+    for r in results {
+        let mut cells: HashMap<&str, &str> =
+            r.fields.iter().map(|f| (f.field.as_str(), f.value.as_str())).collect();
+        rows.push(columns.iter().map(|c| cells.remove(c.as_str()).map(str::to_string)).collect());
     }
 }

@@ -2,7 +2,6 @@
 //! GetLogGroupFields, saved queries), or in-process on a data directory with the engine (the
 //! path `logsight query --data-dir` takes). The session sees one [`Runner`] either way.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -451,13 +450,7 @@ async fn run_remote(
         if !msg.columns.is_empty() {
             columns = msg.columns.clone();
         }
-        for r in &msg.results {
-            let mut cells: HashMap<&str, &str> =
-                r.fields.iter().map(|f| (f.field.as_str(), f.value.as_str())).collect();
-            rows.push(
-                columns.iter().map(|c| cells.remove(c.as_str()).map(str::to_string)).collect(),
-            );
-        }
+        crate::cmd_queries::push_rows(&columns, &msg.results, &mut rows);
         if msg.done {
             break msg;
         }

@@ -1,6 +1,6 @@
 //! The Logs Insights operations (StartQuery, GetQueryResults, StopQuery, DescribeQueries,
 //! GetLogRecord, GetLogGroupFields) and the saved-query operations, in AWS's shapes, over the
-//! server's one `QueryManager` and saved queries: the checks are `logsight_server::queries_grpc`'s
+//! server's one `QueryManager` and saved queries: the checks are `logsight_server::query_rules`'s
 //! and `logsight-queries`'s, shared with the gRPC `Queries` service.
 //!
 //! Authorization is the gRPC gate's: StartQuery needs `logs:StartQuery` on each group it names
@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use logsight_queries::{DescribeFilter, PutDefinition, Statistics};
-use logsight_server::queries_grpc::{count, fields_time_ms, start_request, status_filter};
+use logsight_server::query_rules::{count, fields_time_ms, start_request, status_filter};
 use logsight_server::{ServiceError, Shared};
 use serde::{Deserialize, Serialize};
 

@@ -45,6 +45,7 @@ pub mod grpc_gate;
 pub mod limits;
 pub mod metrics;
 pub mod queries_grpc;
+pub mod query_rules;
 pub mod rules;
 pub mod service;
 pub mod shared;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use logsight_proto::v1 as pb;
 use logsight_proto::v1::queries_server::Queries as QueriesRpc;
 use logsight_queries::{
-    Definitions, DescribeFilter, PutDefinition, QueryError, QueryManager, QueryStatus, ResultsPage,
-    StartQuery, Statistics,
+    Definitions, DescribeFilter, PutDefinition, QueryError, QueryManager, ResultsPage, StartQuery,
+    Statistics,
 };
 use logsight_storage::Clock;
 use tokio_stream::Stream;
@@ -19,6 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::error::ServiceError;
+use crate::query_rules::{count, fields_time_ms, start_request, status_filter};
 
 type Reply<T> = Result<Response<T>, Status>;
 type Result<T, E = ServiceError> = std::result::Result<T, E>;
@@ -86,43 +87,6 @@ fn start_query(r: pb::StartQueryRequest) -> Result<StartQuery> {
     start_request(r.query_string, r.log_group_names, r.start_time, r.end_time, r.limit)
 }
 
-/// A StartQuery request as either front end receives it (times in epoch seconds), checked.
-pub fn start_request(
-    query: String,
-    groups: Vec<String>,
-    start_s: i64,
-    end_s: i64,
-    limit: Option<i32>,
-) -> Result<StartQuery> {
-    let limit = match limit {
-        None => None,
-        Some(l) => Some(
-            usize::try_from(l)
-                .map_err(|_| ServiceError::invalid(format!("limit must be positive, found {l}")))?,
-        ),
-    };
-    Ok(StartQuery::new(query, groups, start_s, end_s, limit)?)
-}
-
-/// DescribeQueries' `status` filter: empty is none.
-pub fn status_filter(status: &str) -> Result<Option<QueryStatus>> {
-    match status {
-        "" => Ok(None),
-        s => Ok(Some(QueryStatus::from_name(s).ok_or_else(|| {
-            ServiceError::invalid(format!(
-                "status must be one of Scheduled, Running, Complete, Failed, Cancelled, \
-                 Timeout; found {}",
-                crate::error::shown(s)
-            ))
-        })?)),
-    }
-}
-
-/// GetLogGroupFields' time (epoch seconds; 0: now) in epoch milliseconds.
-pub fn fields_time_ms(time_s: i64, now_ms: i64) -> i64 {
-    if time_s == 0 { now_ms } else { time_s.saturating_mul(1000) }
-}
-
 fn statistics(s: Statistics) -> pb::QueryStatistics {
     pb::QueryStatistics {
         records_matched: s.records_matched as f64,
@@ -145,15 +109,6 @@ fn rows(columns: &[String], rows: &[Vec<Option<String>>]) -> Vec<pb::ResultRow> 
                 .collect(),
         })
         .collect()
-}
-
-/// A page size as the requests carry it: 0 is the default, a negative one is refused.
-pub fn count(value: i32, field: &str) -> Result<Option<usize>> {
-    match value {
-        0 => Ok(None),
-        v if v < 0 => Err(ServiceError::invalid(format!("{field} must be positive, found {v}"))),
-        v => Ok(Some(v as usize)),
-    }
 }
 
 fn token(t: &str) -> Option<&str> {

@@ -213,6 +213,20 @@ def main():
                 time.sleep(0.1)
         else:
             sys.exit("the server did not start")
+        # The server builds what `import` left out (the JSON field columns) in the
+        # background: time queries only once every segment has all its derived artifacts.
+        t = time.perf_counter()
+        segdir = os.path.join(data, "segments")
+        while True:
+            names = set(os.listdir(segdir))
+            segs = [n[: -len(".seg")] for n in names if n.endswith(".seg")]
+            missing = [s for s in segs if not all(s + ext in names for ext in (".columns", ".index"))]
+            if not missing:
+                break
+            if time.perf_counter() - t > 900:
+                sys.exit("derived artifacts still missing after 15 minutes: %s" % missing)
+            time.sleep(0.5)
+        print("logsight: derived artifacts ready after %.1f s more" % (time.perf_counter() - t))
         endpoint = "http://127.0.0.1:%d" % port
         start = datetime.datetime.fromtimestamp(START_MS / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         end = datetime.datetime.fromtimestamp((START_MS + DAY_MS - 1000) / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -130,13 +130,7 @@ pub fn run_remote(args: &QueryArgs, query: &str, endpoint: &str) -> Result<ExitC
                 if last.error.is_empty() { String::new() } else { format!(": {}", last.error) };
             bail!("the query ended {}{why}", last.status);
         }
-        let s = last.statistics.unwrap_or_default();
-        let stats = Stats {
-            matched: s.records_matched as u64,
-            scanned: s.records_scanned as u64,
-            bytes: s.bytes_scanned as u64,
-            groups: s.log_groups_scanned as u64,
-        };
+        let stats = Stats::from(&last.statistics.unwrap_or_default());
         print_results(
             args.output.unwrap_or(crate::cmd_query::Output::Table),
             &columns,

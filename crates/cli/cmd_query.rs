@@ -113,13 +113,7 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
         Ok(r) => r,
         Err(e) => return failed(&e, &query),
     };
-    let s = result.statistics;
-    let stats = Stats {
-        matched: s.records_matched,
-        scanned: s.records_scanned,
-        bytes: s.bytes_scanned,
-        groups: s.log_groups_scanned,
-    };
+    let stats = Stats::from(result.statistics);
     print_results(
         args.output.unwrap_or(Output::Table),
         &result.columns,
@@ -141,6 +135,32 @@ pub struct Stats {
     pub bytes: u64,
     /// Log groups scanned.
     pub groups: u64,
+    /// Records in blocks the full-text index ruled out.
+    pub skipped: u64,
+}
+
+impl From<logsight_engine::Statistics> for Stats {
+    fn from(s: logsight_engine::Statistics) -> Stats {
+        Stats {
+            matched: s.records_matched,
+            scanned: s.records_scanned,
+            bytes: s.bytes_scanned,
+            groups: s.log_groups_scanned,
+            skipped: s.estimated_records_skipped,
+        }
+    }
+}
+
+impl From<&logsight_proto::v1::QueryStatistics> for Stats {
+    fn from(s: &logsight_proto::v1::QueryStatistics) -> Stats {
+        Stats {
+            matched: s.records_matched as u64,
+            scanned: s.records_scanned as u64,
+            bytes: s.bytes_scanned as u64,
+            groups: s.log_groups_scanned as u64,
+            skipped: s.estimated_records_skipped as u64,
+        }
+    }
 }
 
 /// Prints rows in `output`'s format on stdout and the statistics on stderr.
@@ -158,8 +178,13 @@ pub fn print_results(
         Output::Csv => print_csv(&mut out, columns, rows)?,
     }
     out.flush().context("writing results")?;
+    let skipped = if s.skipped > 0 {
+        format!(", ~{} skipped by the index", s.skipped)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{} rows; {} records matched, {} scanned, {} bytes scanned, {} log groups, {:.3} s",
+        "{} rows; {} records matched, {} scanned{skipped}, {} bytes scanned, {} log groups, {:.3} s",
         rows.len(),
         s.matched,
         s.scanned,

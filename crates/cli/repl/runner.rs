@@ -323,15 +323,6 @@ fn engine_failure(e: EngineError, query: &str) -> Failure {
     }
 }
 
-fn stats_of(s: logsight_engine::Statistics) -> Stats {
-    Stats {
-        matched: s.records_matched,
-        scanned: s.records_scanned,
-        bytes: s.bytes_scanned,
-        groups: s.log_groups_scanned,
-    }
-}
-
 /// Resolves on the next Ctrl-C (SIGINT) after it was made, when made `on`; never otherwise.
 struct Interrupt(Option<tokio::signal::unix::Signal>);
 
@@ -373,7 +364,7 @@ async fn run_local(
     let outcome = loop {
         tokio::select! {
             joined = &mut task => break joined.map_err(|e| anyhow!("the query thread failed: {e}"))?,
-            _ = tick.tick() => progress(&stats_of(counters.snapshot())),
+            _ = tick.tick() => progress(&Stats::from(counters.snapshot())),
             _ = ctrl_c.wait() => {
                 cancel.cancel();
                 // The scan checks the token between units; wait for it to stop.
@@ -383,7 +374,7 @@ async fn run_local(
         }
     };
     let result = outcome.map_err(|e| engine_failure(e, &req.query))?;
-    let stats = stats_of(result.statistics);
+    let stats = Stats::from(result.statistics);
     Ok((ResultSet { columns: result.columns, rows: result.rows }, stats))
 }
 
@@ -445,7 +436,7 @@ async fn run_remote(
             query_id = msg.query_id.clone();
         }
         if let Some(s) = &msg.statistics {
-            progress(&remote_stats(s));
+            progress(&Stats::from(s));
         }
         if !msg.columns.is_empty() {
             columns = msg.columns.clone();
@@ -464,15 +455,6 @@ async fn run_remote(
             return Err(anyhow!("the query ended {other}{why}").into());
         }
     }
-    let stats = remote_stats(&last.statistics.unwrap_or_default());
+    let stats = Stats::from(&last.statistics.unwrap_or_default());
     Ok((ResultSet { columns, rows }, stats))
-}
-
-fn remote_stats(s: &pb::QueryStatistics) -> Stats {
-    Stats {
-        matched: s.records_matched as u64,
-        scanned: s.records_scanned as u64,
-        bytes: s.bytes_scanned as u64,
-        groups: s.log_groups_scanned as u64,
-    }
 }

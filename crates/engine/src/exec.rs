@@ -15,6 +15,7 @@ use crate::bind::{RowOp, SortSpec, Stage, StatsPlan};
 use crate::error::{EngineError, Result};
 use crate::expr::eval;
 use crate::functions::floor_to;
+use crate::kernel::Kernel;
 use crate::plan::{Plan, Sink};
 use crate::pool::Pool;
 use crate::row::{Base, EvalCtx, Names, Row};
@@ -213,6 +214,8 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
     // A worker's own copy of the operations: each compiled regex then has a match cache
     // owned by this thread, instead of one pool the workers contend for.
     let scan_ops = plan.scan_ops.clone();
+    let kernel = Kernel::compile(&scan_ops, &plan.sink, &plan.bound.symbols);
+    let mut selected = Vec::new();
     let mut copied = Instant::now();
     loop {
         if let Some(every) = shared.copy_every
@@ -242,6 +245,10 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
                 count_kernel(batch.timestamps(run), *bin, counts);
             }
             matched = batch.len() as u64;
+        } else if let (Some(k), Some(cols), Sink::Aggregate(s), Partial::Agg(table)) =
+            (&kernel, batch.json_columns(), &plan.sink, &mut partial)
+        {
+            (matched, delta) = k.run(&batch, cols, s, table, &ctx, &mut selected);
         } else {
             'runs: for run in batch.runs() {
                 for r in run.rows.clone() {
@@ -390,8 +397,8 @@ pub(crate) struct AggTable {
 }
 
 #[derive(Clone)]
-struct Group {
-    accs: Vec<Acc>,
+pub(crate) struct Group {
+    pub(crate) accs: Vec<Acc>,
     /// The `by` values as first seen (for the output row).
     by: Vec<Value>,
 }
@@ -399,20 +406,7 @@ struct Group {
 impl AggTable {
     pub(crate) fn add(&mut self, s: &StatsPlan, mut row: Row<'_>, ctx: &EvalCtx<'_>) -> isize {
         let by: Vec<Value> = s.by.iter().map(|(_, e)| eval(e, &mut row, ctx, &[])).collect();
-        let key: Vec<Key> = by.iter().cloned().map(Key).collect();
-        let mut delta = 0;
-        let group = match self.groups.get_mut(&key) {
-            Some(g) => g,
-            None => {
-                delta += 64
-                    + by.iter().map(|v| 2 * v.heap_bytes() + 32).sum::<usize>() as isize
-                    + 48 * s.aggs.len() as isize;
-                self.groups.entry(key).or_insert_with(|| Group {
-                    accs: s.aggs.iter().map(|a| a.kind.init()).collect(),
-                    by,
-                })
-            }
-        };
+        let (group, mut delta) = self.group(s, by);
         let ts = row.ts();
         for (acc, spec) in group.accs.iter_mut().zip(&s.aggs) {
             let v = match &spec.arg {
@@ -422,6 +416,23 @@ impl AggTable {
             delta += acc.update(spec.kind, v, ts);
         }
         delta
+    }
+
+    /// The group of the `by` values `by`, created when new; returns it with the estimated
+    /// bytes a new group adds.
+    pub(crate) fn group(&mut self, s: &StatsPlan, by: Vec<Value>) -> (&mut Group, isize) {
+        use std::collections::hash_map::Entry;
+        let key: Vec<Key> = by.iter().cloned().map(Key).collect();
+        match self.groups.entry(key) {
+            Entry::Occupied(g) => (g.into_mut(), 0),
+            Entry::Vacant(v) => {
+                let delta = 64
+                    + by.iter().map(|v| 2 * v.heap_bytes() + 32).sum::<usize>() as isize
+                    + 48 * s.aggs.len() as isize;
+                let accs = s.aggs.iter().map(|a| a.kind.init()).collect();
+                (v.insert(Group { accs, by }), delta)
+            }
+        }
     }
 
     fn merge(&mut self, s: &StatsPlan, other: AggTable) {

@@ -159,10 +159,7 @@ pub(crate) fn eval(e: &CExpr, row: &mut Row<'_>, ctx: &EvalCtx<'_>, aggs: &[Valu
             let InSet::Ready(set) = set else {
                 return Value::Null;
             };
-            match eval(expr, row, ctx, aggs).set_key() {
-                Some(k) => Value::Bool(set.contains(&k) != *negated),
-                None => Value::Bool(false),
-            }
+            Value::Bool(in_set(&eval(expr, row, ctx, aggs), set, *negated))
         }
         CExpr::Member(base, key) => member(&eval(base, row, ctx, aggs), key),
         CExpr::Index(base, index) => {
@@ -211,7 +208,6 @@ fn binary(
     ctx: &EvalCtx<'_>,
     aggs: &[Value],
 ) -> Value {
-    use std::cmp::Ordering::*;
     match op {
         BinaryOp::And => {
             Value::Bool(eval(a, row, ctx, aggs).truthy() && eval(b, row, ctx, aggs).truthy())
@@ -219,22 +215,38 @@ fn binary(
         BinaryOp::Or => {
             Value::Bool(eval(a, row, ctx, aggs).truthy() || eval(b, row, ctx, aggs).truthy())
         }
-        BinaryOp::Eq => Value::Bool(equals(&eval(a, row, ctx, aggs), &eval(b, row, ctx, aggs))),
-        BinaryOp::NotEq => {
-            let (x, y) = (eval(a, row, ctx, aggs), eval(b, row, ctx, aggs));
-            Value::Bool(matches!(compare(&x, &y), Some(Less | Greater)))
-        }
-        BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq => {
-            let ord = compare(&eval(a, row, ctx, aggs), &eval(b, row, ctx, aggs));
-            Value::Bool(match (op, ord) {
-                (_, None) => false,
-                (BinaryOp::Lt, Some(o)) => o == Less,
-                (BinaryOp::LtEq, Some(o)) => o != Greater,
-                (BinaryOp::Gt, Some(o)) => o == Greater,
-                (_, Some(o)) => o != Less,
-            })
+        BinaryOp::Eq
+        | BinaryOp::NotEq
+        | BinaryOp::Lt
+        | BinaryOp::LtEq
+        | BinaryOp::Gt
+        | BinaryOp::GtEq => {
+            Value::Bool(comparison(op, &eval(a, row, ctx, aggs), &eval(b, row, ctx, aggs)))
         }
         _ => arithmetic(op, &eval(a, row, ctx, aggs), &eval(b, row, ctx, aggs)),
+    }
+}
+
+/// `a op b` for the six comparison operators (false for any other operator): the one
+/// definition the row evaluator and the columnar kernels share.
+pub(crate) fn comparison(op: BinaryOp, a: &Value, b: &Value) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        BinaryOp::Eq => equals(a, b),
+        BinaryOp::NotEq => matches!(compare(a, b), Some(Less | Greater)),
+        BinaryOp::Lt => compare(a, b) == Some(Less),
+        BinaryOp::LtEq => matches!(compare(a, b), Some(Less | Equal)),
+        BinaryOp::Gt => compare(a, b) == Some(Greater),
+        BinaryOp::GtEq => matches!(compare(a, b), Some(Greater | Equal)),
+        _ => false,
+    }
+}
+
+/// `value in set` (negated for `not in`): false when the value has no set key (null).
+pub(crate) fn in_set(value: &Value, set: &HashSet<String>, negated: bool) -> bool {
+    match value.set_key() {
+        Some(k) => set.contains(&k) != negated,
+        None => false,
     }
 }
 

@@ -25,6 +25,7 @@ mod error;
 mod exec;
 mod expr;
 mod functions;
+mod kernel;
 mod parse;
 mod plan;
 mod pool;

@@ -551,6 +551,12 @@ impl fmt::Display for Plan {
                 self.bound.subqueries.len()
             )?;
         }
+        if self.columns.json
+            && let Some(k) =
+                crate::kernel::Kernel::compile(&self.scan_ops, &self.sink, &self.bound.symbols)
+        {
+            writeln!(f, "{}", k.describe(&self.bound.symbols))?;
+        }
         writeln!(f, "per row, on the scan workers:")?;
         if self.scan_texts.is_empty() {
             writeln!(f, "  (nothing)")?;

@@ -205,8 +205,22 @@ impl JsonColumn {
         JsonColumn { id, column, dict }
     }
 
+    /// The field it holds.
+    pub(crate) fn id(&self) -> FieldId {
+        self.id
+    }
+
+    /// The dictionary's strings as values, in index order.
+    pub(crate) fn dict(&self) -> &[Value] {
+        &self.dict
+    }
+
+    pub(crate) fn cell(&self, row: usize) -> Cell {
+        self.column.cell(row)
+    }
+
     /// Row `row`'s value as JSON discovery would find it: `None` when the row lacks it.
-    fn value(&self, row: usize) -> Option<Value> {
+    pub(crate) fn value(&self, row: usize) -> Option<Value> {
         Some(match self.column.cell(row) {
             Cell::Absent => return None,
             Cell::Null => Value::Null,
@@ -292,6 +306,11 @@ impl<'d> Batch<'d> {
 
     pub(crate) fn group(&self) -> u32 {
         self.group
+    }
+
+    /// The query's JSON fields as columns, when this batch reads them from columns.
+    pub(crate) fn json_columns(&self) -> Option<&'d [JsonColumn]> {
+        self.json
     }
 }
 

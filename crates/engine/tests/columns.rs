@@ -54,6 +54,19 @@ const QUERIES: &[&str] = &[
     "filter w005 >= 5 and level != 'x' | stats count(*) as n",
     "filter 100 > latency_ms and status in [203, 7] | fields latency_ms, status | limit 20",
     "filter level = 'ERROR' and ok = 1 | stats count(*) as n",
+    // The columnar kernel's shapes: conditions on one field each, `stats` by nothing or a bin.
+    "filter level = 'ERROR' | stats count(*) as n by bin(1m)",
+    "filter 'INFO' = level and latency_ms >= 3 | stats count(*) as n, avg(latency_ms) as a by bin(30s)",
+    "filter latency_ms > 2.5 and latency_ms <= 60 | stats sum(latency_ms) as s, min(latency_ms) as lo, max(latency_ms) as hi, stddev(latency_ms) as sd, pct(latency_ms, 90) as p",
+    "filter level in ['INFO', 'ERROR'] and status not in [201] | stats count(*) as n, count(status) as c, count_distinct(level) as d by bin(5m)",
+    "filter level like /RR/ and strlen(level) > 2 | stats earliest(latency_ms) as e, latest(latency_ms) as l, sortsFirst(level) as f, sortsLast(level) as z by bin(2m)",
+    "filter ok = 1 | stats count(*) as n, sum(latency_ms) as s",
+    "filter level != 'WARN' and latency_ms != 3 | stats count(*) as n by bin(1m)",
+    "filter not ispresent(level) | stats count(*) as n, avg(latency_ms) as a",
+    "filter abs(latency_ms) % 2 = 1 | stats count(*) as n, histogram(latency_ms, 4) as h",
+    "filter nosuchfield = 1 | stats count(*) as n",
+    "filter latency_ms < 1e30 | stats count(*) as n, max(latency_ms) as m by bin(1m)",
+    "filter w005 >= 5 | stats count(*) as n, rate(w007, 1s) as r",
 ];
 
 fn store(dir: &std::path::Path) -> Arc<Store> {

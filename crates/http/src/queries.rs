@@ -127,6 +127,8 @@ pub struct QueryStatistics {
     records_scanned: f64,
     bytes_scanned: f64,
     log_groups_scanned: f64,
+    estimated_records_skipped: f64,
+    estimated_bytes_skipped: f64,
 }
 
 impl From<Statistics> for QueryStatistics {
@@ -136,6 +138,8 @@ impl From<Statistics> for QueryStatistics {
             records_scanned: s.records_scanned as f64,
             bytes_scanned: s.bytes_scanned as f64,
             log_groups_scanned: s.log_groups_scanned as f64,
+            estimated_records_skipped: s.estimated_records_skipped as f64,
+            estimated_bytes_skipped: s.estimated_bytes_skipped as f64,
         }
     }
 }

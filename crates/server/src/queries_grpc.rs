@@ -93,6 +93,8 @@ fn statistics(s: Statistics) -> pb::QueryStatistics {
         records_scanned: s.records_scanned as f64,
         bytes_scanned: s.bytes_scanned as f64,
         log_groups_scanned: s.log_groups_scanned as f64,
+        estimated_records_skipped: s.estimated_records_skipped as f64,
+        estimated_bytes_skipped: s.estimated_bytes_skipped as f64,
     }
 }
 

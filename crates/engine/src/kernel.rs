@@ -1,0 +1,290 @@
+//! The columnar kernel: `filter`s and `stats` evaluated over a block's JSON field columns
+//! without building a row per event.
+//!
+//! A scan qualifies when every operation before `stats` is a `filter` whose `and`-ed parts
+//! each read one JSON field and nothing of the event itself (no system field, no `bin`),
+//! and the `stats` groups by nothing or by one `bin` and aggregates plain fields (or
+//! `count(*)`). Such a condition's truth depends on its field's value alone, so per block
+//! it is decided once per dictionary string and once for null, true and false; numbers are
+//! tested per row, directly when the condition compares with a literal, else through a
+//! memo of the values seen. The aggregations are then fed exactly the values the row path
+//! would give them.
+//!
+//! The kernel owns no semantics: it calls the row path's own `comparison`, `in_set`,
+//! `eval`, `Acc::update`, `floor_to` and `next_bin`, so the two cannot drift apart, and the
+//! columns tests run every query with columns (this kernel) and without (rows parsed from
+//! the messages). Units without columns take the row path.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use logsight_columns::Cell;
+use logsight_query_lang::insights::{BinaryOp, Period};
+
+use crate::agg::Number;
+use crate::bind::{RowOp, StatsPlan};
+use crate::exec::AggTable;
+use crate::expr::{CExpr, InSet, comparison, eval, in_set};
+use crate::functions::{Scalar, floor_to, next_bin};
+use crate::plan::Sink;
+use crate::row::{EvalCtx, FieldId, Row, Symbols};
+use crate::source::{Batch, JsonColumn};
+use crate::value::Value;
+
+/// A `filter* | stats` scan compiled for JSON field columns.
+#[derive(Debug)]
+pub(crate) struct Kernel {
+    conds: Vec<Cond>,
+    bin: Option<(Period, i64)>,
+    /// Per aggregation of the `stats`, the field it reads (`None`: `count(*)`).
+    args: Vec<Option<FieldId>>,
+}
+
+/// One `and`-ed part of a filter, over one field.
+#[derive(Debug)]
+struct Cond {
+    field: FieldId,
+    test: Test,
+}
+
+#[derive(Debug)]
+enum Test {
+    /// `field op lit`, or `lit op field` when `lit_first`.
+    Cmp { op: BinaryOp, lit: Value, lit_first: bool },
+    /// `field in [...]` / `not in`.
+    In { set: Arc<HashSet<String>>, negated: bool },
+    /// Any other expression of the one field, evaluated on a row holding only that field.
+    Expr(CExpr),
+}
+
+/// Numbers a memoised condition keeps at most per block (beyond that, it evaluates).
+const MEMO: usize = 4096;
+
+impl Kernel {
+    /// The kernel for a scan of `scan_ops` into `sink`, when the shape qualifies.
+    pub(crate) fn compile(scan_ops: &[RowOp], sink: &Sink, symbols: &Symbols) -> Option<Kernel> {
+        let Sink::Aggregate(stats) = sink else { return None };
+        let bin = match stats.by.as_slice() {
+            [] => None,
+            [(_, CExpr::Call(Scalar::Bin, args))] => match args.as_slice() {
+                [CExpr::Period(p)] => Some((*p, 0)),
+                [CExpr::Period(p), CExpr::Lit(Value::Int(off))] => Some((*p, *off)),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let args = stats
+            .aggs
+            .iter()
+            .map(|a| match &a.arg {
+                None => Some(None),
+                Some(CExpr::Field { id, path: None }) if symbols.system(*id).is_none() => {
+                    Some(Some(*id))
+                }
+                Some(_) => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let mut conds = Vec::new();
+        for op in scan_ops {
+            let RowOp::Filter(e) = op else { return None };
+            let mut parts = Vec::new();
+            conjuncts(e, &mut parts);
+            for part in parts {
+                conds.push(Cond::compile(part, symbols)?);
+            }
+        }
+        Some(Kernel { conds, bin, args })
+    }
+
+    /// Runs the batch's rows through the filters into `table`; returns the rows that
+    /// matched and the estimated bytes added. `columns` are the batch's JSON columns.
+    pub(crate) fn run(
+        &self,
+        batch: &Batch<'_>,
+        columns: &[JsonColumn],
+        stats: &StatsPlan,
+        table: &mut AggTable,
+        ctx: &EvalCtx<'_>,
+        rows: &mut Vec<u32>,
+    ) -> (u64, isize) {
+        let column = |id: FieldId| columns.iter().find(|c| c.id() == id);
+        rows.clear();
+        for run in batch.runs() {
+            rows.extend(run.rows.start as u32..run.rows.end as u32);
+        }
+        for cond in &self.conds {
+            if rows.is_empty() {
+                break;
+            }
+            cond.select(column(cond.field), rows, ctx);
+        }
+        let args: Vec<Option<&JsonColumn>> = self.args.iter().map(|a| a.and_then(column)).collect();
+        let mut delta = 0;
+        let mut i = 0;
+        while i < rows.len() {
+            // Rows of one bin come in runs (each stream's rows are in time order): one group
+            // lookup per run.
+            let ts = batch.timestamp(rows[i] as usize);
+            let (by, lo, hi) = match self.bin {
+                None => (Vec::new(), i64::MIN, i64::MAX),
+                Some((p, off)) => {
+                    let lo = floor_to(ts - off, p) + off;
+                    (vec![Value::Time(lo)], lo, next_bin(lo - off, p) + off)
+                }
+            };
+            let mut j = i + 1;
+            while j < rows.len() && (lo..hi).contains(&batch.timestamp(rows[j] as usize)) {
+                j += 1;
+            }
+            let (group, d) = table.group(stats, by);
+            delta += d;
+            for &r in &rows[i..j] {
+                let ts = batch.timestamp(r as usize);
+                for ((acc, spec), col) in group.accs.iter_mut().zip(&stats.aggs).zip(&args) {
+                    let Some(col) = col else {
+                        delta += acc.update(spec.kind, Value::Null, Some(ts));
+                        continue;
+                    };
+                    delta += match col.cell(r as usize) {
+                        Cell::Int(i) => acc.update_number(spec.kind, Number::Int(i), Some(ts)),
+                        Cell::Float(f) => acc.update_number(spec.kind, Number::Float(f), Some(ts)),
+                        _ => {
+                            let v = col.value(r as usize).unwrap_or(Value::Null);
+                            acc.update(spec.kind, v, Some(ts))
+                        }
+                    };
+                }
+            }
+            i = j;
+        }
+        (rows.len() as u64, delta)
+    }
+
+    /// What `--explain` says of it.
+    pub(crate) fn describe(&self, symbols: &Symbols) -> String {
+        let mut fields: Vec<&str> = self.conds.iter().map(|c| symbols.name(c.field)).collect();
+        fields.extend(self.args.iter().flatten().map(|id| symbols.name(*id)));
+        fields.sort_unstable();
+        fields.dedup();
+        format!("columnar kernel over JSON columns [{}] (units without columns read rows)", {
+            fields.join(", ")
+        })
+    }
+}
+
+/// The `and`-ed parts of a condition.
+fn conjuncts<'e>(e: &'e CExpr, out: &mut Vec<&'e CExpr>) {
+    match e {
+        CExpr::Binary(BinaryOp::And, a, b) => {
+            conjuncts(a, out);
+            conjuncts(b, out);
+        }
+        other => out.push(other),
+    }
+}
+
+impl Cond {
+    /// A condition over exactly one JSON field and nothing else of the event.
+    fn compile(e: &CExpr, symbols: &Symbols) -> Option<Cond> {
+        let mut field = None;
+        let mut ok = true;
+        e.walk(&mut |x| match x {
+            CExpr::Field { id, path: None } if symbols.system(*id).is_none() => {
+                ok &= field.is_none_or(|f| f == *id);
+                field = Some(*id);
+            }
+            // Reads the event's timestamp, another row's result, or a subquery not yet run.
+            CExpr::Field { .. }
+            | CExpr::Agg(_)
+            | CExpr::Call(Scalar::Bin, _)
+            | CExpr::In { set: InSet::Pending(_), .. } => ok = false,
+            _ => {}
+        });
+        let field = field.filter(|_| ok)?;
+        let is_field = |x: &CExpr| matches!(x, CExpr::Field { id, path: None } if *id == field);
+        let test = match e {
+            CExpr::Binary(op, a, b) if is_cmp(*op) => match (a.as_ref(), b.as_ref()) {
+                (f, CExpr::Lit(lit)) if is_field(f) => {
+                    Test::Cmp { op: *op, lit: lit.clone(), lit_first: false }
+                }
+                (CExpr::Lit(lit), f) if is_field(f) => {
+                    Test::Cmp { op: *op, lit: lit.clone(), lit_first: true }
+                }
+                _ => Test::Expr(e.clone()),
+            },
+            CExpr::In { expr, set: InSet::Ready(set), negated } if is_field(expr) => {
+                Test::In { set: set.clone(), negated: *negated }
+            }
+            _ => Test::Expr(e.clone()),
+        };
+        Some(Cond { field, test })
+    }
+
+    /// The condition on one value of its field.
+    fn holds(&self, v: &Value, ctx: &EvalCtx<'_>) -> bool {
+        match &self.test {
+            Test::Cmp { op, lit, lit_first: false } => comparison(*op, v, lit),
+            Test::Cmp { op, lit, lit_first: true } => comparison(*op, lit, v),
+            Test::In { set, negated } => in_set(v, set, *negated),
+            Test::Expr(e) => {
+                let mut row = Row::derived();
+                row.set(self.field, v.clone());
+                eval(e, &mut row, ctx, &[]).truthy()
+            }
+        }
+    }
+
+    /// Keeps the rows of `rows` whose value in `column` (absent: every row's is null)
+    /// meets the condition.
+    fn select(&self, column: Option<&JsonColumn>, rows: &mut Vec<u32>, ctx: &EvalCtx<'_>) {
+        let null = self.holds(&Value::Null, ctx);
+        let Some(col) = column else {
+            if !null {
+                rows.clear();
+            }
+            return;
+        };
+        let dict: Vec<bool> = col.dict().iter().map(|v| self.holds(v, ctx)).collect();
+        let (yes, no) = (self.holds(&Value::Bool(true), ctx), self.holds(&Value::Bool(false), ctx));
+        let direct = matches!(self.test, Test::Cmp { .. });
+        let mut memo: HashMap<(bool, u64), bool> = HashMap::new();
+        let mut number = |v: Value, key: (bool, u64)| {
+            if direct {
+                return self.holds(&v, ctx);
+            }
+            if let Some(&t) = memo.get(&key) {
+                return t;
+            }
+            let t = self.holds(&v, ctx);
+            if memo.len() < MEMO {
+                memo.insert(key, t);
+            }
+            t
+        };
+        rows.retain(|&r| match col.cell(r as usize) {
+            Cell::Absent | Cell::Null => null,
+            Cell::Bool(b) => {
+                if b {
+                    yes
+                } else {
+                    no
+                }
+            }
+            Cell::Str(i) => dict.get(i as usize).copied().unwrap_or(null),
+            Cell::Int(i) => number(Value::Int(i), (false, i as u64)),
+            Cell::Float(f) => number(Value::Float(f), (true, f.to_bits())),
+        });
+    }
+}
+
+fn is_cmp(op: BinaryOp) -> bool {
+    matches!(
+        op,
+        BinaryOp::Eq
+            | BinaryOp::NotEq
+            | BinaryOp::Lt
+            | BinaryOp::LtEq
+            | BinaryOp::Gt
+            | BinaryOp::GtEq
+    )
+}

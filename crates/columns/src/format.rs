@@ -343,27 +343,35 @@ fn decode_column(raw: &[u8], rows: usize) -> Result<Column, ColumnsError> {
     let tags = raw.get(..rows).ok_or_else(|| bad("short tags"))?;
     let mut r = Reader { buf: raw, pos: rows };
     let mut cells = Vec::with_capacity(rows);
+    // Integers follow the tags in row order, so they are read in the same pass; floats and
+    // string indices come after them and take a pass each, only when the column has any.
+    let (mut floats, mut strs) = (false, false);
     for &t in tags {
         cells.push(match t {
             TAG_ABSENT => Cell::Absent,
             TAG_NULL => Cell::Null,
             TAG_FALSE => Cell::Bool(false),
             TAG_TRUE => Cell::Bool(true),
-            TAG_INT => Cell::Int(0),
-            TAG_FLOAT => Cell::Float(0.0),
-            TAG_STR => Cell::Str(0),
+            TAG_INT => {
+                let z = r.varint()?;
+                Cell::Int(((z >> 1) as i64) ^ -((z & 1) as i64))
+            }
+            TAG_FLOAT => {
+                floats = true;
+                Cell::Float(0.0)
+            }
+            TAG_STR => {
+                strs = true;
+                Cell::Str(0)
+            }
             _ => return Err(bad("unknown tag")),
         });
     }
-    for cell in cells.iter_mut() {
-        if let Cell::Int(i) = cell {
-            let z = r.varint()?;
-            *i = ((z >> 1) as i64) ^ -((z & 1) as i64);
-        }
-    }
-    for cell in cells.iter_mut() {
-        if let Cell::Float(f) = cell {
-            *f = f64::from_le_bytes(r.take(8)?.try_into().map_err(|_| bad("float"))?);
+    if floats {
+        for cell in cells.iter_mut() {
+            if let Cell::Float(f) = cell {
+                *f = f64::from_le_bytes(r.take(8)?.try_into().map_err(|_| bad("float"))?);
+            }
         }
     }
     let n = r.varint()? as usize;
@@ -373,13 +381,15 @@ fn decode_column(raw: &[u8], rows: usize) -> Result<Column, ColumnsError> {
         let s = std::str::from_utf8(r.take(len)?).map_err(|_| bad("string not UTF-8"))?;
         dict.push(s.to_owned());
     }
-    for cell in cells.iter_mut() {
-        if let Cell::Str(i) = cell {
-            let idx = r.varint()?;
-            if idx >= dict.len() as u64 {
-                return Err(bad("string index out of range"));
+    if strs {
+        for cell in cells.iter_mut() {
+            if let Cell::Str(i) = cell {
+                let idx = r.varint()?;
+                if idx >= dict.len() as u64 {
+                    return Err(bad("string index out of range"));
+                }
+                *i = idx as u32;
             }
-            *i = idx as u32;
         }
     }
     if r.pos != raw.len() {
@@ -563,14 +573,17 @@ impl<'a> Reader<'a> {
     }
 
     fn varint(&mut self) -> Result<u64, ColumnsError> {
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
         let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.take(1)?[0];
-            v |= u64::from(b & 0x7f) << shift;
+        for (i, &b) in rest.iter().take(10).enumerate() {
+            v |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
+                self.pos += i + 1;
                 return Ok(v);
             }
         }
-        Err(ColumnsError::Corrupt("varint too long".into()))
+        Err(ColumnsError::Corrupt(
+            if rest.len() < 10 { "truncated" } else { "varint too long" }.into(),
+        ))
     }
 }

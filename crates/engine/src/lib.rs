@@ -45,7 +45,7 @@ pub use bind::MAX_LIMIT;
 pub use error::{EngineError, Result};
 pub use plan::{Columns, DEFAULT_LIMIT, IndexPredicate, Plan};
 pub use row::{ACCOUNT_ID, MAX_JSON_FIELDS};
-pub use source::DataSource;
+pub use source::{DataSource, FieldCount, FieldCounts};
 
 /// Log groups one query may name (`StartQuery`).
 pub const MAX_GROUPS: usize = 50;

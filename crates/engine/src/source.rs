@@ -57,6 +57,24 @@ pub(crate) struct Pruned {
     pub(crate) unindexed: u64,
 }
 
+/// The JSON fields of a group's events over a time range.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldCounts {
+    /// Events in the range.
+    pub events: u64,
+    /// Each field with the number of events that have it, most frequent first, then by name.
+    pub fields: Vec<FieldCount>,
+}
+
+/// One field of [`FieldCounts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldCount {
+    /// The flattened name, as queries see it.
+    pub name: String,
+    /// Events that have it.
+    pub events: u64,
+}
+
 /// One independently decodable piece of the scan.
 #[derive(Clone, Debug)]
 pub(crate) struct Unit {
@@ -369,6 +387,60 @@ impl DataSource {
             keep
         });
         pruned
+    }
+
+    /// How many of `group`'s events in `range` have each JSON field (GetLogGroupFields):
+    /// a sealed block wholly inside the range answers from its JSON field columns'
+    /// directory (no decoding); other units (blocks the range cuts, blocks without columns,
+    /// buffered events) have their in-range messages parsed.
+    pub fn field_counts(&self, group: &str, range: TimeRange) -> Result<FieldCounts, EngineError> {
+        let mut set = self.plan(&[group.to_string()], None, range)?;
+        self.attach_fields(&mut set, &[]);
+        let inside = |u: &Unit| {
+            range.start.is_none_or(|s| u.inner.min_ts >= s)
+                && range.end.is_none_or(|e| u.inner.max_ts < e)
+        };
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        let mut events = 0u64;
+        let mut decoder = Decoder::default();
+        let mut names: Vec<String> = Vec::new();
+        for unit in &set.units {
+            let meta = unit
+                .fields
+                .as_ref()
+                .filter(|_| inside(unit))
+                .and_then(|seg| unit.inner.location().and_then(|(_, i)| seg.columns.block(i)));
+            if let Some(block) = meta {
+                events += block.rows() as u64;
+                for (name, m) in block.fields() {
+                    *counts.entry(name.to_string()).or_default() += u64::from(m.present);
+                }
+                continue;
+            }
+            let batch =
+                unit.decode(&mut decoder, Columns { messages: true, ..Columns::default() })?;
+            for run in batch.runs() {
+                for r in run.rows.clone() {
+                    events += 1;
+                    let Some(object) = logsight_columns::parse_object(batch.message(r)) else {
+                        continue;
+                    };
+                    // A name can occur twice in one event (`"a.b"` beside `"a": {"b"}`):
+                    // an event counts once per name, as the columns' `present` does.
+                    names.clear();
+                    logsight_columns::flatten(&object, |name, _| names.push(name.to_string()));
+                    names.sort_unstable();
+                    names.dedup();
+                    for name in names.drain(..) {
+                        *counts.entry(name).or_default() += 1;
+                    }
+                }
+            }
+        }
+        let mut fields: Vec<FieldCount> =
+            counts.into_iter().map(|(name, events)| FieldCount { name, events }).collect();
+        fields.sort_by(|a, b| b.events.cmp(&a.events).then_with(|| a.name.cmp(&b.name)));
+        Ok(FieldCounts { events, fields })
     }
 
     /// Every log group's name.

@@ -202,3 +202,44 @@ fn columns_on_and_off_give_identical_results() {
     assert!(store.segments_without(&kind).is_empty());
     assert_eq!(parsed, run_all(&engine, &source));
 }
+
+#[test]
+fn field_counts_from_column_directories_equal_counts_from_messages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let source = DataSource::new(store.clone());
+    let whole = logsight_model::TimeRange::new(Some(0), Some(i64::MAX / 2));
+    // A range that cuts blocks: those units parse their in-range messages.
+    let cut = logsight_model::TimeRange::new(Some(BASE + 100_000), Some(BASE + 600_000));
+    let parsed = (source.field_counts("g", whole).unwrap(), source.field_counts("g", cut).unwrap());
+    store.derive_missing(&ColumnsDeriver::default()).unwrap();
+    let columnar =
+        (source.field_counts("g", whole).unwrap(), source.field_counts("g", cut).unwrap());
+    for (p, c) in [(&parsed.0, &columnar.0), (&parsed.1, &columnar.1)] {
+        assert_eq!(p.events, c.events);
+        let differ: Vec<_> = p.fields.iter().filter(|f| !c.fields.contains(f)).collect();
+        assert!(differ.is_empty() && p.fields.len() == c.fields.len(), "{differ:?}");
+    }
+
+    // Independently: `message(i)` has a `level` key (null included) when i % 12 is one of
+    // 0, 1, 2, 3, 6, 11; 3,100 events in all, one every 250 ms from BASE.
+    let level = |range: std::ops::Range<usize>| {
+        range.filter(|i| [0, 1, 2, 3, 6, 11].contains(&(i % 12))).count() as u64
+    };
+    let (all, part) = columnar;
+    assert_eq!(all.events, 3100);
+    let count = |c: &logsight_engine::FieldCounts, name: &str| {
+        c.fields.iter().find(|f| f.name == name).map(|f| f.events)
+    };
+    assert_eq!(count(&all, "level"), Some(level(0..3100)));
+    // [BASE + 100 s, BASE + 600 s): events 400 to 2399.
+    assert_eq!(part.events, 2000);
+    assert_eq!(count(&part, "level"), Some(level(400..2400)));
+    assert_eq!(count(&all, "w209"), None, "the 200-field cut");
+    assert_eq!(count(&all, "w199"), Some(level_free_wide(0..3100)));
+}
+
+/// Events with the 210-key message (i % 12 == 8): `w199` is their 200th field.
+fn level_free_wide(range: std::ops::Range<usize>) -> u64 {
+    range.filter(|i| i % 12 == 8).count() as u64
+}

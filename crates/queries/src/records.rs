@@ -1,12 +1,12 @@
 //! `GetLogRecord` (one event, from a result row's `@ptr`) and `GetLogGroupFields` (the fields
 //! of a group's recent events and how often each occurs).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::Engine as _;
-use logsight_engine::ACCOUNT_ID;
+use logsight_engine::{ACCOUNT_ID, DataSource};
 use logsight_model::TimeRange;
-use logsight_storage::{Direction, Event, ReadOptions, Store};
+use logsight_storage::{Event, ReadOptions, Store};
 
 use crate::error::{QueryError, Result};
 
@@ -19,20 +19,17 @@ pub struct RecordField {
     pub value: String,
 }
 
-/// A field name and the share of sampled events that have it (`GetLogGroupFields`).
+/// A field name and the share of events that have it (`GetLogGroupFields`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldShare {
     /// The field name.
     pub name: String,
-    /// Percent of the sampled events (0 to 100) that have it.
+    /// Percent of the events (0 to 100) that have it.
     pub percent: u32,
 }
 
 /// How far back `GetLogGroupFields` looks (CloudWatch: 15 minutes before `time`).
 pub const FIELDS_WINDOW_MS: i64 = 15 * 60 * 1000;
-
-/// Most events `GetLogGroupFields` samples (the newest in its window).
-pub const FIELDS_SAMPLE: usize = 1_000;
 
 /// The event a `@ptr` names, with every field: the system fields (`@timestamp` and
 /// `@ingestionTime` as epoch milliseconds, as CloudWatch's GetLogRecord returns them) and the
@@ -98,31 +95,27 @@ fn field(name: &str, value: String) -> RecordField {
     RecordField { name: name.to_string(), value }
 }
 
-/// The fields of `group`'s newest events (at most 1,000) in the 15 minutes up to `time_ms`,
-/// most frequent first, then by name. The system fields count for every event.
-pub fn group_fields(store: &Store, group: &str, time_ms: i64) -> Result<Vec<FieldShare>> {
-    let opts = ReadOptions {
-        range: TimeRange::new(
-            Some(time_ms.saturating_sub(FIELDS_WINDOW_MS)),
-            Some(time_ms.saturating_add(1)),
-        ),
-        direction: Direction::Backward,
-        limit: FIELDS_SAMPLE,
-        max_bytes: 16 << 20,
-        ..ReadOptions::default()
-    };
-    let page = store.read_group(group, None, &opts)?;
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for e in &page.events {
-        for f in fields_of(group, e) {
-            *counts.entry(f.name).or_default() += 1;
+/// The fields of `group`'s events in the 15 minutes up to `time_ms`, most frequent first,
+/// then by name: every event counted, JSON fields from the JSON field columns' block
+/// directories where a sealed block lies wholly in the window (no decoding), else from the
+/// messages. The system fields count for every event.
+pub fn group_fields(store: &Arc<Store>, group: &str, time_ms: i64) -> Result<Vec<FieldShare>> {
+    let range = TimeRange::new(
+        Some(time_ms.saturating_sub(FIELDS_WINDOW_MS)),
+        Some(time_ms.saturating_add(1)),
+    );
+    let counts = DataSource::without_index(store.clone()).field_counts(group, range)?;
+    let n = counts.events;
+    let percent = |c: u64| (c * 100 + n / 2).checked_div(n).unwrap_or(0) as u32;
+    let mut out: Vec<FieldShare> = Vec::new();
+    if n > 0 {
+        for name in ["@ingestionTime", "@log", "@logStream", "@message", "@timestamp"] {
+            out.push(FieldShare { name: name.to_string(), percent: 100 });
         }
     }
-    let n = page.events.len().max(1);
-    let mut out: Vec<FieldShare> = counts
-        .into_iter()
-        .map(|(name, c)| FieldShare { name, percent: ((c * 100 + n / 2) / n) as u32 })
-        .collect();
+    out.extend(
+        counts.fields.into_iter().map(|f| FieldShare { name: f.name, percent: percent(f.events) }),
+    );
     out.sort_by(|a, b| b.percent.cmp(&a.percent).then_with(|| a.name.cmp(&b.name)));
     Ok(out)
 }

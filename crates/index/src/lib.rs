@@ -40,6 +40,8 @@
 
 mod artifact;
 mod error;
+mod filter;
+mod grams;
 pub mod segment_index;
 pub mod terms;
 
@@ -50,7 +52,6 @@ use logsight_storage::segment::Segment;
 use logsight_storage::{ArtifactKind, DeriveError, Deriver, Store};
 use parking_lot::Mutex;
 
-pub use artifact::Granularity;
 pub use error::IndexError;
 pub use segment_index::{BuildOptions, Candidates, SegmentIndex};
 pub use terms::{Clause, Requirement, TermMatch, TokenPolicy};
@@ -106,7 +107,7 @@ pub enum Lookup {
     Corrupt(String),
 }
 
-/// Opened artifacts kept at most (each is small: a few KiB to a few hundred).
+/// Opened artifacts kept at most (each is small: a few KiB to a few MiB).
 const CACHE: usize = 4096;
 
 /// The index of a store's segments, for queries.
@@ -135,6 +136,7 @@ impl TextIndex {
         let index = match self.open(segment) {
             Ok(Some(ix)) => ix,
             Ok(None) => return Lookup::Unindexed,
+            Err(IndexError::Outdated) => return self.outdated(segment),
             Err(e) => return self.damaged(segment, e),
         };
         if index.blocks() != blocks {
@@ -161,6 +163,16 @@ impl TextIndex {
         }
         cache.insert(segment, ix.clone());
         Ok(Some(ix))
+    }
+
+    /// An artifact of an earlier version: dropped so the builder makes it again, scanned
+    /// meanwhile (not damage: nothing is reported).
+    fn outdated(&self, segment: u64) -> Lookup {
+        tracing::info!(segment, "index artifact of an earlier version; rebuilding it");
+        if let Err(d) = self.store.drop_artifacts(&self.kind, Some(segment)) {
+            tracing::warn!(segment, error = %d, "outdated index artifact not dropped");
+        }
+        Lookup::Unindexed
     }
 
     fn damaged(&self, segment: u64, e: IndexError) -> Lookup {

@@ -32,7 +32,7 @@ const LONG_MIN: u8 = 16;
 impl Default for BuildOptions {
     /// What the server builds (see the crate doc for the measurements behind it).
     fn default() -> Self {
-        BuildOptions { policy: TokenPolicy { numbers: false }, short_bits: 4, long_bits: 10 }
+        BuildOptions { policy: TokenPolicy { numbers: false }, short_bits: 3, long_bits: 8 }
     }
 }
 
@@ -147,8 +147,9 @@ impl SegmentIndex {
         if b.overlong && !matches!(m, TermMatch::Exact(_)) {
             return true;
         }
-        self.short.may_match(m, &mut |key| b.short.contains(key))
-            && (m.fragment().len() < self.long_min
-                || self.long.may_match(m, &mut |key| b.long.contains(key)))
+        // The long grams first: where they apply they are the more selective.
+        (m.fragment().len() < self.long_min
+            || self.long.may_match(m, &mut |key| b.long.contains(key)))
+            && self.short.may_match(m, &mut |key| b.short.contains(key))
     }
 }

@@ -112,7 +112,8 @@ impl<'a> Reader<'a> {
     fn filter(&mut self) -> Result<KeyFilter, IndexError> {
         let hashes = self.u8()?;
         let words = self.u32()? as usize;
-        let bytes = self.take(words.checked_mul(8).ok_or_else(|| IndexError::Corrupt("size".into()))?)?;
+        let bytes =
+            self.take(words.checked_mul(8).ok_or_else(|| IndexError::Corrupt("size".into()))?)?;
         let words = bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8")));
         KeyFilter::read(hashes, words.collect())
     }

@@ -173,7 +173,10 @@ mod tests {
     }
 
     fn token() -> impl Strategy<Value = Vec<u8>> {
-        proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), Just(b'c'), Just(b'1')], 1..24)
+        proptest::collection::vec(
+            prop_oneof![Just(b'a'), Just(b'b'), Just(b'c'), Just(b'1')],
+            1..24,
+        )
     }
 
     proptest! {

@@ -84,9 +84,14 @@ fn filter_sizes_on_the_fleet_shape() {
         queries.map(|(q, _)| format!("`{q}`: blocks, µs")).join(" | ")
     );
     let mut sizes = Vec::new();
-    for (short_bits, long_bits, numbers) in
-        [(2, 8, false), (3, 8, false), (4, 10, false), (6, 10, false), (4, 10, true), (10, 10, false)]
-    {
+    for (short_bits, long_bits, numbers) in [
+        (2, 8, false),
+        (3, 8, false),
+        (4, 10, false),
+        (6, 10, false),
+        (4, 10, true),
+        (10, 10, false),
+    ] {
         let opts = BuildOptions { policy: TokenPolicy { numbers }, short_bits, long_bits };
         let (mut bytes, mut build) = (0u64, 0f64);
         let mut looks = vec![(0usize, 0f64); queries.len()];

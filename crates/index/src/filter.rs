@@ -32,7 +32,8 @@ impl KeyFilter {
         }
         let bits = (hashes.len() * bits_per_key as usize).max(64);
         // The optimum for a Bloom filter: ln 2 hash functions per bit per key.
-        let k = ((f64::from(bits_per_key) * std::f64::consts::LN_2).round() as u32).max(1);
+        // Capped: more than 16 probes buys nothing at any size this index uses.
+        let k = ((f64::from(bits_per_key) * std::f64::consts::LN_2).round() as u32).clamp(1, 16);
         let mut bloom = BloomFilter::with_num_bits(bits).hashes(k);
         for h in hashes {
             bloom.insert_hash(h);

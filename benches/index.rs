@@ -1,5 +1,6 @@
-//! The full-text index: build cost per segment, what each granularity costs, and a needle
-//! query with and without the index.
+//! The full-text index: build cost per segment, what each filter size costs, the lookups
+//! (a phrase, an exact rare token, a 32-hex identifier inside a token) on a whole segment,
+//! and a needle query with and without the index.
 //!
 //! Data: the 16 Loghub samples, `COPIES` copies with every digit rotated per copy (nothing
 //! repeats verbatim), one group per sample with 64 streams each (line i to stream i % 64),
@@ -18,7 +19,7 @@ use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use logsight_engine::{CancelToken, DataSource, Engine, EngineConfig, QueryRequest};
-use logsight_index::{BuildOptions, Granularity, Requirement, SegmentIndex, TokenPolicy};
+use logsight_index::{BuildOptions, Requirement, SegmentIndex, TokenPolicy};
 use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_storage::{Store, StoreOptions};
 
@@ -28,6 +29,7 @@ const ROUNDS: usize = 4;
 const DAY_MS: i64 = 86_400_000;
 const START: i64 = 1_714_521_600_000;
 const NEEDLE: &str = "trace-id=f3c9a1d7e2b84c60 ";
+const HEX: &str = "9afb2e53f18d12ab9b4a1c3d13e3c24e";
 
 struct Data {
     _dir: tempfile::TempDir,
@@ -61,7 +63,7 @@ fn data() -> Data {
     }
     // The needle: one event, in the middle of one group.
     let mid = samples[7].1.len() / 2;
-    samples[7].1[mid] = format!("{NEEDLE}{}", samples[7].1[mid]);
+    samples[7].1[mid] = format!("{NEEDLE}{} span={HEX}", samples[7].1[mid]);
     let mut raw_bytes = 0;
     for round in 0..ROUNDS {
         for (name, lines) in &samples {
@@ -117,19 +119,17 @@ fn bench(c: &mut Criterion) {
         d.raw_bytes as f64 / seg_bytes as f64
     );
     eprintln!(
-        "| granularity | numbers | index bytes | of stored | ratio with index | build MB/s | needle blocks |"
+        "| short bits/key | long bits/key | numbers | index bytes | of stored | ratio with index | build MB/s | needle blocks |"
     );
-    for granularity in [Granularity::Block, Granularity::Event] {
-        for numbers in [false, true] {
-            let opts = BuildOptions { granularity, policy: TokenPolicy { numbers } };
-            let (bytes, secs, cand) = measure(&d, opts);
-            eprintln!(
-                "| {granularity:?} | {numbers} | {bytes} | {:.1}% | {:.2}x | {:.1} | {cand} of {blocks} |",
-                bytes as f64 * 100.0 / seg_bytes as f64,
-                d.raw_bytes as f64 / (seg_bytes + bytes) as f64,
-                d.raw_bytes as f64 / 1e6 / secs,
-            );
-        }
+    for (short_bits, long_bits, numbers) in [(3, 8, false), (4, 10, false), (4, 10, true)] {
+        let opts = BuildOptions { policy: TokenPolicy { numbers }, short_bits, long_bits };
+        let (bytes, secs, cand) = measure(&d, opts);
+        eprintln!(
+            "| {short_bits} | {long_bits} | {numbers} | {bytes} | {:.1}% | {:.2}x | {:.1} | {cand} of {blocks} |",
+            bytes as f64 * 100.0 / seg_bytes as f64,
+            d.raw_bytes as f64 / (seg_bytes + bytes) as f64,
+            d.raw_bytes as f64 / 1e6 / secs,
+        );
     }
 
     let mut g = c.benchmark_group("index");
@@ -142,6 +142,20 @@ fn bench(c: &mut Criterion) {
             logsight_index::segment_index::build(&seg, BuildOptions::default()).expect("build")
         })
     });
+
+    let ix = SegmentIndex::open(
+        &logsight_index::segment_index::build(&seg, BuildOptions::default()).expect("build"),
+    )
+    .expect("open");
+    for (name, literal) in [
+        ("lookup_phrase", "Failed password for"),
+        ("lookup_exact_rare", " f3c9a1d7e2b84c60 "),
+        ("lookup_hex_infix", HEX),
+    ] {
+        let req = Requirement::substring(literal.as_bytes());
+        g.throughput(Throughput::Elements(seg.blocks().len() as u64));
+        g.bench_function(name, |b| b.iter(|| ix.candidates(&req).expect("lookup")));
+    }
 
     d.store.derive_missing(&logsight_index::IndexDeriver::new()).expect("index");
     let engine = Engine::new(EngineConfig { threads: 2, ..Default::default() });

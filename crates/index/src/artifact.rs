@@ -1,71 +1,57 @@
-//! The artifact's byte layout: tantivy's files packed into one checksummed blob.
+//! The artifact's byte layout: every block's filters, in one checksummed blob.
 //!
 //! ```text
-//! "LSIDX001" granularity:u8 flags:u8 reserved:u16 blocks:u32 docs:u32 files:u32
-//! per block (event granularity only): first doc:u32
-//! per file: name_len:u16 name len:u32
-//! file bytes, in the same order
+//! "LSIDX002" policy:u8 short_k:u8 long_k:u8 long_min:u8 blocks:u32
+//! per block: flags:u8 (bit 0: a token longer than MAX_TOKEN), short filter, long filter
+//!   a filter: hashes:u8 words:u32 words × u64 (0 words: the block has no such keys)
 //! crc32c of everything before:u32
 //! ```
 //! A reader checks the CRC before it trusts a byte, so a damaged artifact is reported as such
-//! (and rebuilt) instead of being served.
-
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+//! (and rebuilt) instead of being served. An artifact of an earlier version (the tantivy
+//! index, `LSIDX001`) is reported as outdated: dropped and rebuilt, never read.
 
 use crate::error::IndexError;
+use crate::filter::KeyFilter;
 use crate::terms::TokenPolicy;
 
-const MAGIC: &[u8; 8] = b"LSIDX001";
+const MAGIC: &[u8; 8] = b"LSIDX002";
+/// Magics of earlier versions: what they hold is valid, but not readable by this version.
+const OUTDATED: &[&[u8; 8]] = &[b"LSIDX001"];
 
-/// What one tantivy document stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Granularity {
-    /// One document per block: postings point at blocks.
-    Block,
-    /// One document per event: postings point at rows.
-    Event,
+/// One block's keys.
+#[derive(Debug, Clone)]
+pub(crate) struct BlockKeys {
+    /// Whether the block holds a token longer than [`crate::terms::MAX_TOKEN`] (not indexed).
+    pub(crate) overlong: bool,
+    /// Grams of every indexed token.
+    pub(crate) short: KeyFilter,
+    /// Grams of the indexed tokens of at least `long_min` bytes.
+    pub(crate) long: KeyFilter,
 }
 
 /// An artifact, unpacked.
 #[derive(Debug)]
 pub(crate) struct Packed {
-    pub(crate) granularity: Granularity,
     pub(crate) policy: TokenPolicy,
-    pub(crate) blocks: u32,
-    pub(crate) docs: u32,
-    /// First document of each block (event granularity), else empty.
-    pub(crate) block_docs: Vec<u32>,
-    pub(crate) files: BTreeMap<PathBuf, Vec<u8>>,
+    pub(crate) short_k: u8,
+    pub(crate) long_k: u8,
+    pub(crate) long_min: u8,
+    pub(crate) blocks: Vec<BlockKeys>,
 }
 
 impl Packed {
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>, IndexError> {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
-        out.push(match self.granularity {
-            Granularity::Block => 0,
-            Granularity::Event => 1,
-        });
         out.push(u8::from(self.policy.numbers));
-        out.extend_from_slice(&0u16.to_le_bytes());
-        out.extend_from_slice(&self.blocks.to_le_bytes());
-        out.extend_from_slice(&self.docs.to_le_bytes());
-        out.extend_from_slice(&(self.files.len() as u32).to_le_bytes());
-        for d in &self.block_docs {
-            out.extend_from_slice(&d.to_le_bytes());
-        }
-        for (name, bytes) in &self.files {
-            let name =
-                name.to_str().ok_or_else(|| IndexError::Build(format!("file name {name:?}")))?;
-            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            out.extend_from_slice(name.as_bytes());
-            let len = u32::try_from(bytes.len())
-                .map_err(|_| IndexError::Build(format!("{name} is over 4 GiB")))?;
-            out.extend_from_slice(&len.to_le_bytes());
-        }
-        for bytes in self.files.values() {
-            out.extend_from_slice(bytes);
+        out.extend_from_slice(&[self.short_k, self.long_k, self.long_min]);
+        let n = u32::try_from(self.blocks.len())
+            .map_err(|_| IndexError::Build("over 2^32 blocks".into()))?;
+        out.extend_from_slice(&n.to_le_bytes());
+        for b in &self.blocks {
+            out.push(u8::from(b.overlong));
+            b.short.write(&mut out);
+            b.long.write(&mut out);
         }
         let crc = crc32c::crc32c(&out);
         out.extend_from_slice(&crc.to_le_bytes());
@@ -74,7 +60,10 @@ impl Packed {
 
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Packed, IndexError> {
         let bad = |why: &str| IndexError::Corrupt(why.to_string());
-        if bytes.len() < MAGIC.len() + 20 + 4 || &bytes[..8] != MAGIC {
+        if bytes.len() >= 8 && OUTDATED.iter().any(|m| &bytes[..8] == *m) {
+            return Err(IndexError::Outdated);
+        }
+        if bytes.len() < MAGIC.len() + 8 + 4 || &bytes[..8] != MAGIC {
             return Err(bad("not an index artifact (bad magic or too short)"));
         }
         let (body, tail) = bytes.split_at(bytes.len() - 4);
@@ -82,34 +71,23 @@ impl Packed {
             return Err(bad("checksum mismatch"));
         }
         let mut r = Reader { bytes: body, at: 8 };
-        let granularity = match r.u8()? {
-            0 => Granularity::Block,
-            1 => Granularity::Event,
-            g => return Err(bad(&format!("unknown granularity {g}"))),
-        };
         let policy = TokenPolicy { numbers: r.u8()? & 1 == 1 };
-        r.take(2)?;
-        let blocks = r.u32()?;
-        let docs = r.u32()?;
-        let nfiles = r.u32()?;
-        let block_docs = match granularity {
-            Granularity::Block => Vec::new(),
-            Granularity::Event => (0..blocks).map(|_| r.u32()).collect::<Result<_, _>>()?,
-        };
-        let mut names = Vec::new();
-        for _ in 0..nfiles {
-            let n = usize::from(r.u16()?);
-            let name = std::str::from_utf8(r.take(n)?).map_err(|_| bad("file name not UTF-8"))?;
-            names.push((PathBuf::from(name), r.u32()? as usize));
+        let (short_k, long_k, long_min) = (r.u8()?, r.u8()?, r.u8()?);
+        if short_k == 0 || long_k == 0 {
+            return Err(bad("zero gram length"));
         }
-        let mut files = BTreeMap::new();
-        for (name, len) in names {
-            files.insert(name, r.take(len)?.to_vec());
+        let n = r.u32()? as usize;
+        let mut blocks = Vec::with_capacity(n.min(body.len()));
+        for _ in 0..n {
+            let overlong = r.u8()? & 1 == 1;
+            let short = r.filter()?;
+            let long = r.filter()?;
+            blocks.push(BlockKeys { overlong, short, long });
         }
         if r.at != body.len() {
             return Err(bad("trailing bytes"));
         }
-        Ok(Packed { granularity, policy, blocks, docs, block_docs, files })
+        Ok(Packed { policy, short_k, long_k, long_min, blocks })
     }
 }
 
@@ -131,8 +109,13 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
 
-    fn u16(&mut self) -> Result<u16, IndexError> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2 bytes")))
+    fn filter(&mut self) -> Result<KeyFilter, IndexError> {
+        let hashes = self.u8()?;
+        let words = self.u32()? as usize;
+        let bytes =
+            self.take(words.checked_mul(8).ok_or_else(|| IndexError::Corrupt("size".into()))?)?;
+        let words = bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8")));
+        KeyFilter::read(hashes, words.collect())
     }
 
     fn u32(&mut self) -> Result<u32, IndexError> {
@@ -143,29 +126,41 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::hash;
 
     #[test]
     fn round_trips_and_every_flipped_byte_is_detected() {
-        let mut files = BTreeMap::new();
-        files.insert(PathBuf::from("meta.json"), b"{}".to_vec());
-        files.insert(PathBuf::from("a.idx"), vec![1, 2, 3]);
+        let keys = |ks: &[&str]| ks.iter().map(|k| hash(k.as_bytes())).collect::<Vec<_>>();
+        let block = |overlong, ks: &[&str]| BlockKeys {
+            overlong,
+            short: KeyFilter::build(keys(ks), 4),
+            long: KeyFilter::build(keys(&ks[..1]), 8),
+        };
         let p = Packed {
-            granularity: Granularity::Event,
             policy: TokenPolicy { numbers: true },
-            blocks: 2,
-            docs: 5,
-            block_docs: vec![0, 3],
-            files,
+            short_k: 3,
+            long_k: 8,
+            long_min: 16,
+            blocks: vec![block(false, &["abc", "def"]), block(true, &["xyz"])],
         };
         let bytes = p.to_bytes().unwrap();
         let q = Packed::from_bytes(&bytes).unwrap();
-        assert_eq!((q.granularity, q.policy, q.blocks, q.docs), (p.granularity, p.policy, 2, 5));
-        assert_eq!((q.block_docs, q.files), (p.block_docs, p.files));
+        assert_eq!((q.policy, q.short_k, q.long_k, q.long_min), (p.policy, 3, 8, 16));
+        assert_eq!(q.blocks.len(), 2);
+        assert!(q.blocks[1].overlong && !q.blocks[0].overlong);
+        assert!(q.blocks[0].short.contains(b"def") && q.blocks[1].long.contains(b"xyz"));
         for i in 0..bytes.len() {
             let mut b = bytes.clone();
             b[i] ^= 0x10;
             assert!(matches!(Packed::from_bytes(&b), Err(IndexError::Corrupt(_))), "byte {i}");
         }
         assert!(Packed::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn an_earlier_version_is_outdated_not_corrupt() {
+        let mut old = b"LSIDX001".to_vec();
+        old.extend_from_slice(&[0; 40]);
+        assert!(matches!(Packed::from_bytes(&old), Err(IndexError::Outdated)));
     }
 }

@@ -1,140 +1,87 @@
 //! One segment's index: building it from the segment's blocks, and asking it which blocks
 //! may hold a query's required terms.
 
-use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
-use std::sync::Arc;
+use std::collections::HashSet;
 
 use logsight_storage::DecodedBlock;
 use logsight_storage::segment::Segment;
-use tantivy::Directory;
-use tantivy::directory::RamDirectory;
-use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
-use tantivy::{DocSet, Index, InvertedIndexReader, SegmentReader, TERMINATED, TantivyDocument};
 
-use crate::artifact::{Granularity, Packed};
+use crate::artifact::{BlockKeys, Packed};
 use crate::error::IndexError;
-use crate::terms::{LONG_MARKER, MAX_TOKEN, Requirement, TermMatch, TokenPolicy, for_each_token};
-
-/// The memory tantivy may use while building one segment's index.
-const BUILD_MEMORY: usize = 64 << 20;
-
-fn schema() -> (Schema, Field) {
-    let mut b = Schema::builder();
-    let indexing = TextFieldIndexing::default()
-        .set_tokenizer("raw")
-        .set_index_option(IndexRecordOption::Basic)
-        .set_fieldnorms(false);
-    let field = b.add_text_field("t", TextOptions::default().set_indexing_options(indexing));
-    (b.build(), field)
-}
+use crate::filter::{KeyFilter, hash};
+use crate::grams::Grams;
+use crate::terms::{MAX_TOKEN, Requirement, TermMatch, TokenPolicy, for_each_token};
 
 /// How an index is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BuildOptions {
-    /// What a document stands for.
-    pub granularity: Granularity,
     /// Which tokens are indexed.
     pub policy: TokenPolicy,
+    /// Bits per key of the filter of every token's short grams.
+    pub short_bits: u32,
+    /// Bits per key of the filter of long tokens' long grams.
+    pub long_bits: u32,
 }
 
+/// Gram length of the filter of every token.
+const SHORT_K: u8 = 3;
+/// Gram length of the filter of long tokens, and the length from which a token is long.
+const LONG_K: u8 = 8;
+const LONG_MIN: u8 = 16;
+
 impl Default for BuildOptions {
-    /// What the server builds: one document per block, numbers not indexed (see the crate
-    /// doc for the measurements behind this).
+    /// What the server builds (see the crate doc for the measurements behind it).
     fn default() -> Self {
-        BuildOptions { granularity: Granularity::Block, policy: TokenPolicy { numbers: false } }
+        BuildOptions { policy: TokenPolicy { numbers: false }, short_bits: 3, long_bits: 8 }
     }
 }
 
 /// Builds the index artifact of `segment` (every block decoded, checksums checked).
 pub fn build(segment: &Segment, opts: BuildOptions) -> Result<Vec<u8>, IndexError> {
-    let (schema, field) = schema();
-    let index = Index::create_in_ram(schema);
-    let mut writer =
-        tantivy::SingleSegmentIndexWriter::<TantivyDocument>::new(index.clone(), BUILD_MEMORY)?;
+    let (short_g, long_g) = (Grams::new(SHORT_K.into()), Grams::new(LONG_K.into()));
     let mut block = DecodedBlock::default();
     let mut buf = Vec::new();
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
-    let mut block_docs = Vec::new();
-    let mut docs: u32 = 0;
+    let mut blocks = Vec::with_capacity(segment.blocks().len());
     for i in 0..segment.blocks().len() {
         segment.decode_block(i, &mut block)?;
-        block_docs.push(docs);
         seen.clear();
-        let mut long = false;
+        let mut overlong = false;
         for row in 0..block.len() {
             for_each_token(block.message(row).as_bytes(), &mut buf, |t| {
                 if t.len() > MAX_TOKEN {
-                    long = true;
+                    overlong = true;
                 } else if opts.policy.indexes(t) && !seen.contains(t) {
                     seen.insert(t.to_vec());
                 }
             });
-            if opts.granularity == Granularity::Event {
-                writer.add_document(document(field, &mut seen, &mut long))?;
-                docs += 1;
+        }
+        let (mut short, mut long) = (Vec::new(), Vec::new());
+        for t in &seen {
+            short_g.keys(t, |key| short.push(hash(key)));
+            if t.len() >= usize::from(LONG_MIN) {
+                long_g.keys(t, |key| long.push(hash(key)));
             }
         }
-        if opts.granularity == Granularity::Block {
-            writer.add_document(document(field, &mut seen, &mut long))?;
-            docs += 1;
-        }
+        blocks.push(BlockKeys {
+            overlong,
+            short: KeyFilter::build(short, opts.short_bits),
+            long: KeyFilter::build(long, opts.long_bits),
+        });
     }
-    let index = writer.finalize()?;
-    let dir = index.directory();
-    let mut files = BTreeMap::new();
-    let mut names: Vec<std::path::PathBuf> =
-        index.searchable_segment_metas()?.iter().flat_map(|m| m.list_files()).collect();
-    names.push("meta.json".into());
-    for name in names {
-        // A segment lists every file it could have; only those written exist.
-        if dir.exists(&name).map_err(|e| IndexError::Build(e.to_string()))? {
-            let bytes = dir.atomic_read(&name).map_err(|e| IndexError::Build(e.to_string()))?;
-            files.insert(name, bytes);
-        }
-    }
-    let granularity = opts.granularity;
-    let block_docs = if granularity == Granularity::Event { block_docs } else { Vec::new() };
-    let blocks = segment.blocks().len() as u32;
-    Packed { granularity, policy: opts.policy, blocks, docs, block_docs, files }.to_bytes()
-}
-
-/// One document of the distinct tokens in `seen` (emptied), plus the long-token marker.
-fn document(field: Field, seen: &mut HashSet<Vec<u8>>, long: &mut bool) -> TantivyDocument {
-    let mut doc = TantivyDocument::new();
-    for t in seen.drain() {
-        // Tokens split only on ASCII bytes of valid UTF-8 text, so they are UTF-8.
-        if let Ok(s) = std::str::from_utf8(&t) {
-            doc.add_text(field, s);
-        }
-    }
-    if std::mem::take(long) {
-        doc.add_text(field, LONG_MARKER);
-    }
-    doc
+    Packed { policy: opts.policy, short_k: SHORT_K, long_k: LONG_K, long_min: LONG_MIN, blocks }
+        .to_bytes()
 }
 
 /// An opened, checked index of one segment.
+#[derive(Debug)]
 pub struct SegmentIndex {
-    granularity: Granularity,
     policy: TokenPolicy,
-    blocks: u32,
-    docs: u32,
-    block_docs: Vec<u32>,
+    short: Grams,
+    long: Grams,
+    long_min: usize,
+    blocks: Vec<BlockKeys>,
     bytes: u64,
-    // The reader is kept alive for the inverted index's file slices.
-    _reader: SegmentReader,
-    inverted: Arc<InvertedIndexReader>,
-}
-
-impl std::fmt::Debug for SegmentIndex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SegmentIndex")
-            .field("granularity", &self.granularity)
-            .field("blocks", &self.blocks)
-            .field("docs", &self.docs)
-            .finish_non_exhaustive()
-    }
 }
 
 /// The blocks of a segment that may hold a match.
@@ -155,44 +102,23 @@ impl Candidates {
     }
 }
 
-fn corrupt(e: impl std::fmt::Display) -> IndexError {
-    IndexError::Corrupt(e.to_string())
-}
-
 impl SegmentIndex {
     /// Checks and opens an artifact's bytes.
     pub fn open(bytes: &[u8]) -> Result<SegmentIndex, IndexError> {
-        let packed = Packed::from_bytes(bytes)?;
-        let dir = RamDirectory::create();
-        for (name, data) in &packed.files {
-            dir.atomic_write(Path::new(name), data).map_err(corrupt)?;
-        }
-        let index = Index::open(dir).map_err(corrupt)?;
-        let (_, field) = schema();
-        let segments = index.searchable_segments().map_err(corrupt)?;
-        let [segment] = segments.as_slice() else {
-            return Err(IndexError::Corrupt(format!("{} tantivy segments, not 1", segments.len())));
-        };
-        let reader = SegmentReader::open(segment).map_err(corrupt)?;
-        if reader.max_doc() != packed.docs {
-            return Err(IndexError::Corrupt("document count mismatch".into()));
-        }
-        let inverted = reader.inverted_index(field).map_err(corrupt)?;
+        let p = Packed::from_bytes(bytes)?;
         Ok(SegmentIndex {
-            granularity: packed.granularity,
-            policy: packed.policy,
-            blocks: packed.blocks,
-            docs: packed.docs,
-            block_docs: packed.block_docs,
+            policy: p.policy,
+            short: Grams::new(p.short_k.into()),
+            long: Grams::new(p.long_k.into()),
+            long_min: p.long_min.into(),
+            blocks: p.blocks,
             bytes: bytes.len() as u64,
-            _reader: reader,
-            inverted,
         })
     }
 
     /// Blocks in the segment it indexes.
     pub fn blocks(&self) -> usize {
-        self.blocks as usize
+        self.blocks.len()
     }
 
     /// The artifact's size in bytes.
@@ -200,97 +126,30 @@ impl SegmentIndex {
         self.bytes
     }
 
-    /// What a document stands for.
-    pub fn granularity(&self) -> Granularity {
-        self.granularity
-    }
-
     /// The blocks that may hold a message satisfying `req`.
     pub fn candidates(&self, req: &Requirement) -> Result<Candidates, IndexError> {
-        let mut blocks = vec![true; self.blocks as usize];
+        let mut blocks = vec![true; self.blocks.len()];
         for clause in req.clauses() {
             if clause.any().iter().any(|m| !m.answerable(self.policy)) {
                 continue;
             }
-            let mut hit = vec![false; self.blocks as usize];
-            for m in clause.any() {
-                self.mark(m, &mut hit)?;
-            }
-            for (b, h) in blocks.iter_mut().zip(hit) {
-                *b &= h;
+            for (keep, b) in blocks.iter_mut().zip(&self.blocks) {
+                *keep = *keep && clause.any().iter().any(|m| self.may_match(b, m));
             }
         }
         Ok(Candidates { blocks })
     }
 
-    /// Marks the blocks holding a token that satisfies `m` (and, for partial matches, the
-    /// blocks with a token too long to be indexed).
-    fn mark(&self, m: &TermMatch, hit: &mut [bool]) -> Result<(), IndexError> {
-        let dict = self.inverted.terms();
-        let frag = m.fragment();
-        let mut infos = Vec::new();
-        match m {
-            TermMatch::Exact(f) => {
-                if let Some(ti) = dict.get(f).map_err(corrupt)? {
-                    infos.push(ti);
-                }
-            }
-            TermMatch::Prefix(f) => {
-                let mut s = dict.range().ge(f).into_stream().map_err(corrupt)?;
-                while s.advance() {
-                    if !s.key().starts_with(f) {
-                        break;
-                    }
-                    infos.push(s.value().clone());
-                }
-            }
-            TermMatch::Suffix(_) | TermMatch::Infix(_) => {
-                let finder = memchr::memmem::Finder::new(frag);
-                let suffix = matches!(m, TermMatch::Suffix(_));
-                let mut s = dict.stream().map_err(corrupt)?;
-                while s.advance() {
-                    let k = s.key();
-                    let ok = if suffix { k.ends_with(frag) } else { finder.find(k).is_some() };
-                    if ok {
-                        infos.push(s.value().clone());
-                    }
-                }
-            }
+    /// Whether block `b` may hold a token satisfying `m`: its short grams must allow it, and,
+    /// when only a long token can satisfy `m`, so must its long grams. A partial match may
+    /// also sit in a token too long to be indexed.
+    fn may_match(&self, b: &BlockKeys, m: &TermMatch) -> bool {
+        if b.overlong && !matches!(m, TermMatch::Exact(_)) {
+            return true;
         }
-        if !matches!(m, TermMatch::Exact(_))
-            && let Some(ti) = dict.get(LONG_MARKER.as_bytes()).map_err(corrupt)?
-        {
-            infos.push(ti);
-        }
-        for ti in infos {
-            let mut postings = self
-                .inverted
-                .read_postings_from_terminfo(&ti, IndexRecordOption::Basic)
-                .map_err(corrupt)?;
-            let mut doc = postings.doc();
-            while doc != TERMINATED {
-                let block = self.block_of(doc)?;
-                hit[block] = true;
-                if self.granularity == Granularity::Event {
-                    // The rest of this block's documents add nothing: skip past them.
-                    let next = self.block_docs.get(block + 1).copied().unwrap_or(self.docs);
-                    doc = if next >= self.docs { TERMINATED } else { postings.seek(next) };
-                } else {
-                    doc = postings.advance();
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn block_of(&self, doc: u32) -> Result<usize, IndexError> {
-        let b = match self.granularity {
-            Granularity::Block => doc as usize,
-            Granularity::Event => self.block_docs.partition_point(|&d| d <= doc).saturating_sub(1),
-        };
-        if b >= self.blocks as usize {
-            return Err(IndexError::Corrupt(format!("document {doc} past the last block")));
-        }
-        Ok(b)
+        // The long grams first: where they apply they are the more selective.
+        (m.fragment().len() < self.long_min
+            || self.long.may_match(m, &mut |key| b.long.contains(key)))
+            && self.short.may_match(m, &mut |key| b.short.contains(key))
     }
 }

@@ -11,8 +11,8 @@
 //! rule blocks out, never change what matches.
 //!
 //! Two kinds of tokens are not indexed, to keep the index small: tokens longer than
-//! [`MAX_TOKEN`] bytes (a block holding one gets a marker term instead, which every partial
-//! match also admits), and, when the policy says so, tokens of ASCII digits only (numbers are
+//! [`MAX_TOKEN`] bytes (a block holding one is flagged, and every partial match admits
+//! it), and, when the policy says so, tokens of ASCII digits only (numbers are
 //! the bulk of distinct tokens in logs, and rarely searched alone). A condition that could
 //! only be answered by such a token rules nothing out.
 
@@ -20,10 +20,6 @@ use std::fmt;
 
 /// Tokens longer than this many bytes are not indexed (a marker term stands for them).
 pub const MAX_TOKEN: usize = 64;
-
-/// The marker term of a document that holds a token longer than [`MAX_TOKEN`]; it cannot
-/// collide with a token (tokens never hold a space).
-pub(crate) const LONG_MARKER: &str = " long";
 
 /// Which tokens an index holds (stored in the artifact, so readers apply the same rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use logsight_index::{
-    BuildOptions, Granularity, IndexDeriver, Lookup, Requirement, SegmentIndex, TextIndex,
-    TokenPolicy, segment_index,
+    BuildOptions, IndexDeriver, Lookup, Requirement, SegmentIndex, TextIndex, TokenPolicy,
+    segment_index,
 };
 use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_storage::{DecodedBlock, Store, StoreOptions};
@@ -77,9 +77,10 @@ fn a_needle_is_found_in_its_block_only_and_others_are_pruned() {
     };
     let truth = oracle(&store, "7f3a9c2e");
     assert_eq!(truth.iter().filter(|b| **b).count(), 1);
-    assert_eq!(c.count(), 1);
+    // The filters have false positives: a few other blocks may be kept, never the one.
+    assert!(c.count() <= 1 + truth.len() / 10, "{} of {} blocks kept", c.count(), truth.len());
     for (i, t) in truth.iter().enumerate() {
-        assert_eq!(c.contains(i), *t, "block {i}");
+        assert!(!t || c.contains(i), "block {i}");
     }
     // A word present everywhere prunes nothing; one absent prunes everything.
     let Lookup::Candidates(all) =
@@ -136,13 +137,38 @@ fn a_corrupt_artifact_is_detected_dropped_and_rebuilt() {
 }
 
 #[test]
-fn both_granularities_and_policies_answer_alike() {
+fn an_artifact_of_an_earlier_version_is_dropped_and_rebuilt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_of(tmp.path(), &lines(), 3);
+    store.derive_missing(&IndexDeriver::new()).unwrap();
+    let seg = store.segments()[0].clone();
+    let kind = logsight_index::kind();
+    let path = tmp.path().join("segments").join(format!("{:016x}.index", seg.id));
+    // The first version's header (a tantivy index followed): valid then, unreadable now.
+    let mut old = b"LSIDX001".to_vec();
+    old.extend_from_slice(&[0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    old.extend_from_slice(&crc32c::crc32c(&old).to_le_bytes());
+    std::fs::write(&path, &old).unwrap();
+    let index = TextIndex::new(store.clone());
+    let req = Requirement::substring(b"7f3a9c2e");
+    assert!(matches!(index.lookup(seg.id, seg.blocks as usize, &req), Lookup::Unindexed));
+    assert!(store.artifact(seg.id, &kind).unwrap().is_none(), "dropped for rebuild");
+    assert_eq!(store.derive_missing(&IndexDeriver::new()).unwrap().built, 1);
+    let Lookup::Candidates(c) = index.lookup(seg.id, seg.blocks as usize, &req) else {
+        panic!("rebuilt artifact not used")
+    };
+    assert!(c.count() < seg.blocks as usize);
+}
+
+#[test]
+fn every_filter_size_and_policy_keeps_every_match() {
     let tmp = tempfile::tempdir().unwrap();
     let store = store_of(tmp.path(), &lines(), 5);
     let seg = store.segment(store.segments()[0].id).unwrap();
-    for granularity in [Granularity::Block, Granularity::Event] {
+    for (short_bits, long_bits) in [(1, 1), (3, 8), (4, 10), (12, 16)] {
         for numbers in [false, true] {
-            let opts = BuildOptions { granularity, policy: TokenPolicy { numbers } };
+            let policy = TokenPolicy { numbers };
+            let opts = BuildOptions { policy, short_bits, long_bits };
             let ix = SegmentIndex::open(&segment_index::build(&seg, opts).unwrap()).unwrap();
             for needle in ["user13 ", " from 10.0.", "db-3 after", "Grüße", "7f3a9c2e", " 22 "] {
                 let c = ix.candidates(&Requirement::substring(needle.as_bytes())).unwrap();
@@ -185,7 +211,7 @@ proptest! {
         let tmp = tempfile::tempdir().unwrap();
         let store = store_of(tmp.path(), &messages, 3);
         let seg = store.segment(store.segments()[0].id).unwrap();
-        let opts = BuildOptions { granularity: Granularity::Block, policy: TokenPolicy { numbers } };
+        let opts = BuildOptions { policy: TokenPolicy { numbers }, ..BuildOptions::default() };
         let ix = SegmentIndex::open(&segment_index::build(&seg, opts).unwrap()).unwrap();
         let truth = oracle(&store, &needle);
         let c = ix.candidates(&Requirement::substring(needle.as_bytes())).unwrap();

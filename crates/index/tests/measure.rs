@@ -1,13 +1,12 @@
-//! Granularity and token-policy costs on the compression test's fleet shape (16 Loghub
-//! samples, 100 streams each, 10 seals, compacted): prints the table the crate doc quotes, and
-//! checks the ordering the decision rests on. Slow-ish: `cargo test -p logsight-index --test
+//! Filter sizes and token-policy costs on the compression test's fleet shape (16 Loghub
+//! samples, 100 streams each, 10 seals, compacted; one event carries a rare token and a
+//! 32-hex identifier): prints the table the crate doc quotes, and checks that every
+//! configuration finds the planted event. Slow-ish: `cargo test -p logsight-index --test
 //! measure -- --ignored --nocapture`.
 
 use std::time::Instant;
 
-use logsight_index::{
-    BuildOptions, Granularity, Requirement, SegmentIndex, TokenPolicy, segment_index,
-};
+use logsight_index::{BuildOptions, Requirement, SegmentIndex, TokenPolicy, segment_index};
 use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_storage::{Store, StoreOptions};
 
@@ -21,7 +20,7 @@ fn loghub() -> std::path::PathBuf {
 
 #[test]
 #[ignore = "a measurement: run by hand"]
-fn block_documents_cost_less_than_event_documents() {
+fn filter_sizes_on_the_fleet_shape() {
     let dir = tempfile::tempdir().unwrap();
     let opts = StoreOptions { sync: false, background: false, ..Default::default() };
     let store = Store::open(dir.path(), opts).unwrap();
@@ -49,6 +48,13 @@ fn block_documents_cost_less_than_event_documents() {
         for (name, text) in &samples {
             let mut by: Vec<Vec<LogEvent>> = vec![Vec::new(); streams];
             for (i, l) in text.lines().enumerate().skip(round * 200).take(200) {
+                let planted;
+                let l = if name == "OpenSSH" && i == 1234 {
+                    planted = format!("{l} {PLANTED}");
+                    planted.as_str()
+                } else {
+                    l
+                };
                 raw += l.len() as u64;
                 let ts = 1_700_000_000_000 + i as i64 * 100;
                 by[i % streams].push(LogEvent::new(ts, ts, l).unwrap());
@@ -68,37 +74,58 @@ fn block_documents_cost_less_than_event_documents() {
         segs.len(),
         raw as f64 / seg_bytes as f64
     );
+    let queries: [(&str, &[u8]); 3] = [
+        ("Failed password for", b"Failed password for"),
+        ("exact rare token", b" zq81x "),
+        ("32-hex infix", b"9afb2e53f18d12ab9b4a1c3d13e3c24e"),
+    ];
     eprintln!(
-        "| document per | numbers | index bytes | of segment bytes | ratio with index | build ms | lookup µs (`like \"Failed password for\"`) |"
+        "| short bits/key | long bits/key | numbers | index bytes | of segment bytes | ratio with index | build ms | {} |",
+        queries.map(|(q, _)| format!("`{q}`: blocks, µs")).join(" | ")
     );
     let mut sizes = Vec::new();
-    for granularity in [Granularity::Block, Granularity::Event] {
-        for numbers in [false, true] {
-            let opts = BuildOptions { granularity, policy: TokenPolicy { numbers } };
-            let (mut bytes, mut build, mut look) = (0u64, 0f64, 0f64);
-            for s in &segs {
-                let seg = store.segment(s.id).unwrap();
-                let t = Instant::now();
-                let a = segment_index::build(&seg, opts).unwrap();
-                build += t.elapsed().as_secs_f64();
-                bytes += a.len() as u64;
-                let ix = SegmentIndex::open(&a).unwrap();
+    for (short_bits, long_bits, numbers) in [
+        (2, 8, false),
+        (3, 8, false),
+        (4, 10, false),
+        (6, 10, false),
+        (4, 10, true),
+        (10, 10, false),
+    ] {
+        let opts = BuildOptions { policy: TokenPolicy { numbers }, short_bits, long_bits };
+        let (mut bytes, mut build) = (0u64, 0f64);
+        let mut looks = vec![(0usize, 0f64); queries.len()];
+        for s in &segs {
+            let seg = store.segment(s.id).unwrap();
+            let t = Instant::now();
+            let a = segment_index::build(&seg, opts).unwrap();
+            build += t.elapsed().as_secs_f64();
+            bytes += a.len() as u64;
+            let ix = SegmentIndex::open(&a).unwrap();
+            for ((_, q), (blocks, secs)) in queries.iter().zip(looks.iter_mut()) {
+                let req = Requirement::substring(q);
                 let t = Instant::now();
                 for _ in 0..100 {
-                    ix.candidates(&Requirement::substring(b"Failed password for")).unwrap();
+                    ix.candidates(&req).unwrap();
                 }
-                look += t.elapsed().as_secs_f64() / 100.0;
+                *secs += t.elapsed().as_secs_f64() / 100.0;
+                *blocks += ix.candidates(&req).unwrap().count();
             }
-            eprintln!(
-                "| {granularity:?} | {numbers} | {bytes} | {:.1}% | {:.2}x | {:.0} | {:.0} |",
-                bytes as f64 * 100.0 / seg_bytes as f64,
-                raw as f64 / (seg_bytes + bytes) as f64,
-                build * 1e3,
-                look * 1e6
-            );
-            sizes.push(bytes);
         }
+        let looks: Vec<String> =
+            looks.iter().map(|(b, s)| format!("{b} of {blocks}, {:.1}", s * 1e6)).collect();
+        eprintln!(
+            "| {short_bits} | {long_bits} | {numbers} | {bytes} | {:.1}% | {:.2}x | {:.0} | {} |",
+            bytes as f64 * 100.0 / seg_bytes as f64,
+            raw as f64 / (seg_bytes + bytes) as f64,
+            build * 1e3,
+            looks.join(" | ")
+        );
+        // The planted event's block is always a candidate.
+        assert!(looks.iter().skip(1).all(|l| !l.starts_with("0 ")), "{looks:?}");
+        sizes.push(bytes);
     }
-    assert!(sizes[0] < sizes[2] && sizes[1] < sizes[3], "{sizes:?}");
-    assert!(sizes[0] < sizes[1], "{sizes:?}");
+    assert!(sizes[0] < sizes[2] && sizes[2] < sizes[3], "{sizes:?}");
 }
+
+const PLANTED: &str = "session zq81x trace 9afb2e53f18d12ab9b4a1c3d13e3c24e";

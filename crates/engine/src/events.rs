@@ -302,6 +302,12 @@ impl Work {
     }
 }
 
+/// One stream's timestamps in a unit.
+struct StreamTimes {
+    stream: u64,
+    ts: Arc<[i64]>,
+}
+
 /// Counts of one stream's events at one timestamp in units, from their decoded timestamps
 /// (a decoded unit's, or its timestamps alone).
 struct Counts<'a> {
@@ -309,13 +315,13 @@ struct Counts<'a> {
     units: &'a [Unit],
     ids: &'a [u64],
     /// Per unit: each run's stream id and timestamps.
-    known: HashMap<usize, Vec<(u64, Arc<[i64]>)>>,
+    known: HashMap<usize, Vec<StreamTimes>>,
     decoder: Decoder,
     reads: u64,
 }
 
 impl Counts<'_> {
-    fn learn(&mut self, unit: usize, runs: Vec<(u64, Arc<[i64]>)>) {
+    fn learn(&mut self, unit: usize, runs: Vec<StreamTimes>) {
         self.known.insert(unit, runs);
     }
 
@@ -334,13 +340,16 @@ impl Counts<'_> {
             let runs = batch
                 .runs()
                 .iter()
-                .map(|r| (self.ids[r.stream as usize], batch.timestamps(r).into()))
+                .map(|r| StreamTimes {
+                    stream: self.ids[r.stream as usize],
+                    ts: batch.timestamps(r).into(),
+                })
                 .collect();
             self.reads += 1;
             self.known.insert(u, runs);
         }
         let runs = &self.known[&u];
-        Ok(runs.iter().find(|(id, _)| *id == s).map_or(0, |(_, ts)| {
+        Ok(runs.iter().find(|r| r.stream == s).map_or(0, |StreamTimes { ts, .. }| {
             (ts.partition_point(|&x| x <= t) - ts.partition_point(|&x| x < t)) as u64
         }))
     }
@@ -594,7 +603,7 @@ fn run(pool: &Pool, source: &DataSource, plan: &FilterEventsPlan) -> Result<Even
         let mut known = Vec::with_capacity(out.runs.len());
         for r in out.runs {
             let stream_id = stream_ids[r.stream];
-            known.push((stream_id, r.ts.clone()));
+            known.push(StreamTimes { stream: stream_id, ts: r.ts.clone() });
             let (Some(&first), Some(&last)) = (r.ts.first(), r.ts.last()) else { continue };
             let neighbours = near
                 .iter()

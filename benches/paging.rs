@@ -14,6 +14,7 @@ mod common;
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use logsight_engine::{DataSource, Engine, EngineConfig};
 use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_server::service::{FilterBudget, GetEvents, Service};
 use logsight_server::tail::TailHub;
@@ -49,12 +50,15 @@ fn build(dir: &std::path::Path, same_timestamp: bool) -> Service {
             store.flush().expect("seal");
         }
     }
+    let store = Arc::new(store);
     Service::new(
-        Arc::new(store),
+        store.clone(),
         Arc::new(SystemClock),
         Arc::new(TailHub::default()),
         TokenKey::random(),
         FilterBudget::default(),
+        Arc::new(Engine::new(EngineConfig::default())),
+        DataSource::new(store),
     )
 }
 

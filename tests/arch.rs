@@ -45,6 +45,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "logsight-auth",
             "logsight-queries",
             "logsight-index",
+            "logsight-engine",
         ],
     ),
     ("crates/auth", &[]),

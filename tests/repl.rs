@@ -305,22 +305,28 @@ fn ctrl_c_stops_the_query_and_the_prompt_returns() {
     let evs = events(150_000, base, 3);
     ingest(&server, "big", &evs);
     let blocker = format!("{SLOW_QUERY} | sort d desc");
-    rt().block_on(async {
+    // Enough blockers to outlast a slow start of the REPL on a loaded machine; they are
+    // stopped once the REPL's query is cancelled.
+    let blockers: Vec<String> = rt().block_on(async {
         let mut c =
             logsight_proto::v1::queries_client::QueriesClient::connect(server.endpoint.clone())
                 .await
                 .unwrap();
-        for _ in 0..4 {
-            c.start_query(pb::StartQueryRequest {
-                log_group_names: vec!["big".into()],
-                start_time: base / 1000 - 1,
-                end_time: now_ms() / 1000 + 1,
-                query_string: blocker.clone(),
-                limit: None,
-            })
-            .await
-            .unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..16 {
+            let r = c
+                .start_query(pb::StartQueryRequest {
+                    log_group_names: vec!["big".into()],
+                    start_time: base / 1000 - 1,
+                    end_time: now_ms() / 1000 + 1,
+                    query_string: blocker.clone(),
+                    limit: None,
+                })
+                .await
+                .unwrap();
+            ids.push(r.into_inner().query_id);
         }
+        ids
     });
     let history = tempfile::tempdir().unwrap();
     let mut repl = Repl::spawn(&server, &history.path().join("h"), &["--group", "big"]);
@@ -330,6 +336,17 @@ fn ctrl_c_stops_the_query_and_the_prompt_returns() {
     repl.send("\x03");
     repl.wait_for("query cancelled");
     repl.wait_for("logsight> ");
+    // The blockers have done their part; the next query need not wait for them.
+    rt().block_on(async {
+        let mut c =
+            logsight_proto::v1::queries_client::QueriesClient::connect(server.endpoint.clone())
+                .await
+                .unwrap();
+        for id in blockers {
+            // An ended blocker answers that it is not running: fine.
+            let _ = c.stop_query(pb::StopQueryRequest { query_id: id }).await;
+        }
+    });
     // The session goes on.
     repl.line("stats count(*) as n");
     let out = repl.wait_for("rows;");

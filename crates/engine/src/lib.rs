@@ -22,6 +22,7 @@
 mod agg;
 mod bind;
 mod error;
+mod events;
 mod exec;
 mod expr;
 mod functions;
@@ -43,6 +44,10 @@ use logsight_model::TimeRange;
 pub use agg::DISTINCT_EXACT_LIMIT;
 pub use bind::MAX_LIMIT;
 pub use error::{EngineError, Result};
+pub use events::{
+    EventCut, EventsPage, EventsStatistics, FilterEventsPlan, FoundEvent, ScanBudget,
+    StreamSelection, TIME_CHECK_EVERY, pattern_requirement,
+};
 pub use plan::{Columns, DEFAULT_LIMIT, IndexPredicate, Plan};
 pub use row::{ACCOUNT_ID, MAX_JSON_FIELDS};
 pub use source::{DataSource, FieldCount, FieldCounts};

@@ -40,6 +40,8 @@ impl std::fmt::Debug for DataSource {
 pub(crate) struct ScanSet {
     pub(crate) units: Vec<Unit>,
     pub(crate) names: Names,
+    /// The ids of `names.streams`, in the same order.
+    pub(crate) stream_ids: Vec<u64>,
     /// Sealed blocks in the store before pruning, and units after.
     pub(crate) blocks_total: usize,
 }
@@ -201,6 +203,26 @@ impl Unit {
             messages: columns.messages,
             json: Some(&decoder.json),
         })
+    }
+
+    /// The unit's rank among sources of one stream's events at one timestamp.
+    pub(crate) fn rank(&self) -> u64 {
+        self.inner.rank()
+    }
+
+    /// The lowest and highest stream id the unit may hold.
+    pub(crate) fn stream_span(&self) -> (u64, u64) {
+        self.inner.stream_span()
+    }
+
+    /// Its earliest and latest timestamp (before range filtering).
+    pub(crate) fn time_span(&self) -> (i64, i64) {
+        (self.inner.min_ts, self.inner.max_ts)
+    }
+
+    /// Whether the unit is a sealed block.
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.inner.is_sealed()
     }
 
     /// Whether the unit's JSON fields come from columns.
@@ -443,6 +465,12 @@ impl DataSource {
         Ok(FieldCounts { events, fields })
     }
 
+    /// The names of a group's streams, in name order.
+    pub(crate) fn stream_names(&self, group: &str) -> Result<Vec<String>, EngineError> {
+        let streams = self.store.streams(group).map_err(storage_error)?;
+        Ok(streams.into_iter().map(|s| s.name).collect())
+    }
+
     /// Every log group's name.
     pub(crate) fn group_names(&self) -> Vec<String> {
         self.store.groups().into_iter().map(|g| g.name).collect()
@@ -471,6 +499,7 @@ impl DataSource {
             set.blocks_total = plan.blocks_total;
             let streams_base = set.names.streams.len() as u32;
             set.names.streams.extend(plan.streams.iter().cloned());
+            set.stream_ids.extend(plan.stream_ids.iter().copied());
             for unit in plan.units {
                 set.units.push(Unit {
                     inner: unit,

@@ -325,6 +325,17 @@ impl QueryManager {
         &self.store
     }
 
+    /// The engine queries run on (its pool is the server's one executor: FilterLogEvents
+    /// runs on it too).
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Where queries read, with the full-text index's cache.
+    pub fn source(&self) -> &DataSource {
+        &self.source
+    }
+
     /// Checks and plans the query, then queues it; returns its id. Fails with `Malformed`
     /// (with offsets) or `NotFound` (a group) at once, as CloudWatch's StartQuery does.
     pub fn start(&self, start: StartQuery) -> Result<String> {

@@ -42,6 +42,11 @@ impl Matcher {
         self.0.matches(message)
     }
 
+    /// The compiled pattern.
+    pub fn pattern(&self) -> &FilterPattern {
+        &self.0
+    }
+
     /// Whether every message matches (the empty pattern), so matching can be skipped.
     pub fn matches_all(&self) -> bool {
         self.0.matches_everything()

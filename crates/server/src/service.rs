@@ -4,11 +4,14 @@
 
 use std::cmp::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
+use logsight_engine::{
+    DataSource, Engine, EngineError, EventCut, FilterEventsPlan, ScanBudget, StreamSelection,
+};
 use logsight_model::{LogGroupName, LogStreamName, ProducerId, RetentionDays, TimeRange};
 use logsight_storage::{
-    AppendOutcome, Clock, Direction, GroupInfo, Position, Producer, ReadOptions, Store, StreamInfo,
+    AppendOutcome, Clock, Direction, GroupInfo, Position, Producer, ReadOptions, StorageError,
+    Store, StreamInfo,
 };
 
 use crate::audit::{GroupChange, check_change};
@@ -21,23 +24,12 @@ use crate::token::{Scope, Streams, TokenKey};
 /// Most bytes of messages in one page of events, as CloudWatch (1 MB).
 pub const PAGE_BYTES: usize = 1 << 20;
 /// How much one FilterLogEvents call may scan before it returns a (possibly empty) page with a
-/// token to continue, so a pattern that rarely matches keeps every page interactive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FilterBudget {
-    /// Most events examined.
-    pub events: usize,
-    /// Most time spent scanning (checked every [`TIME_CHECK_EVERY`] events).
-    pub time: Duration,
-}
-
-impl Default for FilterBudget {
-    fn default() -> Self {
-        FilterBudget { events: 500_000, time: Duration::from_secs(1) }
-    }
-}
+/// token to continue, so a pattern that rarely matches keeps every page interactive. The
+/// engine applies it ([`logsight_engine::ScanBudget`]).
+pub type FilterBudget = ScanBudget;
 
 /// Events examined between looks at the clock.
-pub const TIME_CHECK_EVERY: usize = 256;
+pub use logsight_engine::TIME_CHECK_EVERY;
 
 /// The service over one store.
 pub struct Service {
@@ -46,6 +38,9 @@ pub struct Service {
     hub: Arc<TailHub>,
     tokens: TokenKey,
     filter_budget: FilterBudget,
+    /// FilterLogEvents runs as a plan of the query engine, on its pool.
+    engine: Arc<Engine>,
+    source: DataSource,
 }
 
 /// How DescribeLogStreams orders streams.
@@ -178,15 +173,18 @@ fn opposite(d: Direction) -> Direction {
 
 impl Service {
     /// A service over `store`, publishing appends to `hub`, signing paging tokens with `tokens`
-    /// and bounding each FilterLogEvents call by `filter_budget`.
+    /// and running FilterLogEvents on `engine` over `source` (the query manager's, so there is
+    /// one executor), each call bounded by `filter_budget`.
     pub fn new(
         store: Arc<Store>,
         clock: Arc<dyn Clock>,
         hub: Arc<TailHub>,
         tokens: TokenKey,
         filter_budget: FilterBudget,
+        engine: Arc<Engine>,
+        source: DataSource,
     ) -> Self {
-        Service { store, clock, hub, tokens, filter_budget }
+        Service { store, clock, hub, tokens, filter_budget, engine, source }
     }
 
     /// Where appends are published for live tails.
@@ -419,7 +417,8 @@ impl Service {
         })
     }
 
-    /// FilterLogEvents: matching events of a group, by timestamp across streams.
+    /// FilterLogEvents: matching events of a group, by timestamp across streams. Checks the
+    /// request and its token here; the page is a plan of the query engine.
     pub fn filter_events(&self, req: &FilterEvents) -> Result<FilterPage> {
         let g = group_name(&req.group)?;
         let limit = check_limit(req.limit, 10_000, 10_000)?;
@@ -435,79 +434,73 @@ impl Service {
             )));
         }
         let matcher = filter::compile(&req.pattern)?;
-        let all = self.store.streams(g.as_str())?;
-        let selected: Option<Vec<String>> = if !req.streams.is_empty() {
-            Some(req.streams.clone())
-        } else {
-            req.prefix.as_ref().map(|p| {
-                all.iter()
-                    .filter(|s| s.name.starts_with(p.as_str()))
-                    .map(|s| s.name.clone())
-                    .collect()
-            })
-        };
-        let searched: Vec<String> = match &selected {
-            Some(names) => {
-                names.iter().filter(|n| all.iter().any(|s| &s.name == *n)).cloned().collect()
+        let (scope_streams, streams) = match (&req.prefix, req.streams.is_empty()) {
+            (_, false) => {
+                (Streams::Names(&req.streams), StreamSelection::Names(req.streams.clone()))
             }
-            None => all.iter().map(|s| s.name.clone()).collect(),
+            (Some(p), true) => (Streams::Prefix(p), StreamSelection::Prefix(p.clone())),
+            (None, true) => (Streams::All, StreamSelection::All),
         };
-        let scope = Scope::filter_events(
-            g.as_str(),
-            match (&req.prefix, req.streams.is_empty()) {
-                (_, false) => Streams::Names(&req.streams),
-                (Some(p), true) => Streams::Prefix(p),
-                (None, true) => Streams::All,
+        let scope = Scope::filter_events(g.as_str(), scope_streams);
+        let from = match req.token.as_deref() {
+            Some(t) => match self.tokens.open(&scope, t)? {
+                p if p.direction == Direction::Forward => {
+                    Some(EventCut { timestamp: p.timestamp, stream: p.stream, ordinal: p.ordinal })
+                }
+                _ => return Err(bad_token(t)),
             },
-        );
-        let token = req.token.as_deref();
-        let mut pos = token.map(|t| self.tokens.open(&scope, t)).transpose()?;
-        if let (Some(p), Some(t)) = (pos, token)
-            && p.direction != Direction::Forward
-        {
-            return Err(bad_token(t));
-        }
-        let next = |pos: Option<Position>| pos.map(|p| self.tokens.issue(&scope, p));
-        let range = TimeRange::new(req.start, req.end);
-        let mut events = Vec::new();
-        let (mut scanned, mut bytes) = (0usize, 0usize);
-        let started = Instant::now();
-        let budget = self.filter_budget;
-        loop {
-            let page = self.store.read_group(
-                g.as_str(),
-                selected.as_deref(),
-                &ReadOptions {
-                    range,
-                    direction: Direction::Forward,
-                    from: pos,
-                    limit: 4096,
-                    max_bytes: 4 << 20,
+            None => None,
+        };
+        let plan = FilterEventsPlan {
+            group: g.as_str().to_owned(),
+            streams,
+            range: TimeRange::new(req.start, req.end),
+            pattern: matcher.pattern().clone(),
+            limit,
+            max_bytes: PAGE_BYTES,
+            from,
+            budget: self.filter_budget,
+        };
+        let page = self.engine.filter_events(&self.source, &plan).map_err(engine_error)?;
+        let next = page.next.map(|c| {
+            let at = Position {
+                direction: Direction::Forward,
+                timestamp: c.timestamp,
+                stream: c.stream,
+                ordinal: c.ordinal,
+            };
+            self.tokens.issue(&scope, at)
+        });
+        let events = page
+            .events
+            .into_iter()
+            .map(|e| FilteredEvent {
+                event_id: format!("{}-{}-{}", e.timestamp, e.stream_id, e.ordinal),
+                event: logsight_storage::Event {
+                    stream: e.stream,
+                    stream_id: e.stream_id,
+                    timestamp: e.timestamp,
+                    ordinal: e.ordinal,
+                    ingestion_time: e.ingestion_time,
+                    message: e.message,
                 },
-            )?;
-            let n = page.events.len();
-            for ev in page.events {
-                pos = Some(Position::after(Direction::Forward, &ev));
-                scanned += 1;
-                if matcher.matches(&ev.message) {
-                    bytes += ev.message.len();
-                    let event_id = format!("{}-{}-{}", ev.timestamp, ev.stream_id, ev.ordinal);
-                    events.push(FilteredEvent { event: ev, event_id });
-                    if events.len() >= limit || bytes >= PAGE_BYTES {
-                        return Ok(FilterPage { events, searched, next: next(pos) });
-                    }
-                }
-                let out_of_time =
-                    scanned.is_multiple_of(TIME_CHECK_EVERY) && started.elapsed() >= budget.time;
-                if out_of_time || scanned >= budget.events {
-                    // CloudWatch's way: a short (maybe empty) page and a token to go on.
-                    return Ok(FilterPage { events, searched, next: next(pos) });
-                }
-            }
-            if n == 0 || !page.more {
-                return Ok(FilterPage { events, searched, next: None });
-            }
-        }
+            })
+            .collect();
+        Ok(FilterPage { events, searched: page.searched, next })
+    }
+}
+
+/// The engine's errors as the service's: a missing group or damaged data as storage reports
+/// them.
+fn engine_error(e: EngineError) -> ServiceError {
+    match e {
+        EngineError::GroupNotFound(g) => StorageError::GroupNotFound(g).into(),
+        EngineError::InvalidArgument(m) => ServiceError::invalid(m),
+        EngineError::Storage(e) => match e.downcast::<StorageError>() {
+            Ok(s) => (*s).into(),
+            Err(e) => ServiceError::Internal(e.to_string()),
+        },
+        other => ServiceError::Internal(other.to_string()),
     }
 }
 

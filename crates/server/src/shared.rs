@@ -99,6 +99,8 @@ impl Shared {
             hub,
             crate::token::TokenKey::random(),
             budget,
+            queries.engine().clone(),
+            queries.source().clone(),
         ));
         Ok(Arc::new(Shared {
             service,

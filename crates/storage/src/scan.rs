@@ -26,6 +26,9 @@ pub struct ScanUnit {
     pub min_ts: i64,
     /// Latest timestamp in the unit.
     pub max_ts: i64,
+    /// Its place among sources holding one stream's events at one timestamp: those events
+    /// are ordered by this rank, then row (what makes a [`crate::Position`]'s ordinal).
+    rank: u64,
     data: SourceData,
 }
 
@@ -55,7 +58,7 @@ impl std::fmt::Debug for ScanUnit {
 
 impl From<Source> for ScanUnit {
     fn from(s: Source) -> Self {
-        ScanUnit { min_ts: s.min_ts, max_ts: s.max_ts, data: s.data }
+        ScanUnit { min_ts: s.min_ts, max_ts: s.max_ts, rank: s.rank, data: s.data }
     }
 }
 
@@ -75,6 +78,23 @@ impl ScanUnit {
             SourceData::Memory { events, rows, .. } => {
                 events[rows.clone()].iter().map(|e| e.message.len() as u64).sum()
             }
+        }
+    }
+
+    /// The unit's rank: events of one stream at one timestamp are ordered by the rank of
+    /// the unit holding them, then by row, in every read.
+    pub fn rank(&self) -> u64 {
+        self.rank
+    }
+
+    /// The lowest and highest stream id the unit may hold, from its directory entry.
+    pub fn stream_span(&self) -> (u64, u64) {
+        match &self.data {
+            SourceData::Block { seg, index, .. } => {
+                let m = &seg.blocks()[*index];
+                (m.min_stream, m.max_stream)
+            }
+            SourceData::Memory { stream_id, .. } => (*stream_id, *stream_id),
         }
     }
 
@@ -172,6 +192,8 @@ pub struct ScanPlan {
     /// The streams the plan reads (those of its group it was asked for that exist), by id;
     /// [`StreamRows::index`] points into it.
     pub streams: Vec<Arc<str>>,
+    /// Their ids, in the same order.
+    pub stream_ids: Vec<u64>,
 }
 
 impl ScanPlan {
@@ -180,8 +202,9 @@ impl ScanPlan {
         range: TimeRange,
         blocks_total: usize,
         streams: Vec<Arc<str>>,
+        stream_ids: Vec<u64>,
     ) -> Self {
-        ScanPlan { units, range, blocks_total, streams }
+        ScanPlan { units, range, blocks_total, streams, stream_ids }
     }
 
     /// Sealed blocks left after pruning.

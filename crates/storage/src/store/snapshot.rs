@@ -130,7 +130,8 @@ impl Snapshot {
         let units: Vec<ScanUnit> =
             self.sources_of(g.id, &names, range).into_iter().map(ScanUnit::from).collect();
         let streams = names.iter().map(|(_, name)| name.clone()).collect();
-        Ok(ScanPlan::new(units, range, total_blocks, streams))
+        let ids = names.iter().map(|(id, _)| *id).collect();
+        Ok(ScanPlan::new(units, range, total_blocks, streams, ids))
     }
 
     /// Every block and buffered run of the given streams of group `group_id` overlapping

@@ -336,21 +336,6 @@ fn ctrl_c_stops_the_query_and_the_prompt_returns() {
     repl.send("\x03");
     repl.wait_for("query cancelled");
     repl.wait_for("logsight> ");
-    // The blockers have done their part; the next query need not wait for them.
-    rt().block_on(async {
-        let mut c =
-            logsight_proto::v1::queries_client::QueriesClient::connect(server.endpoint.clone())
-                .await
-                .unwrap();
-        for id in blockers {
-            // An ended blocker answers that it is not running: fine.
-            let _ = c.stop_query(pb::StopQueryRequest { query_id: id }).await;
-        }
-    });
-    // The session goes on.
-    repl.line("stats count(*) as n");
-    let out = repl.wait_for("rows;");
-    assert_eq!(table_rows(&out).last().unwrap()[1], "150000", "{out}");
     // The server stopped the query (StopQuery) rather than finishing it unseen. Its status is
     // final by the time the REPL says so; polled in case the stop went by the closed stream.
     let statuses = rt().block_on(async {
@@ -378,6 +363,21 @@ fn ctrl_c_stops_the_query_and_the_prompt_returns() {
         }
     });
     assert_eq!(statuses, vec!["Cancelled".to_string()]);
+    // The blockers have done their part; the next query need not wait for them.
+    rt().block_on(async {
+        let mut c =
+            logsight_proto::v1::queries_client::QueriesClient::connect(server.endpoint.clone())
+                .await
+                .unwrap();
+        for id in blockers {
+            // An ended blocker answers that it is not running: fine.
+            let _ = c.stop_query(pb::StopQueryRequest { query_id: id }).await;
+        }
+    });
+    // The session goes on.
+    repl.line("stats count(*) as n");
+    let out = repl.wait_for("rows;");
+    assert_eq!(table_rows(&out).last().unwrap()[1], "150000", "{out}");
     repl.quit();
 }
 

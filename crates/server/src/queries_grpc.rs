@@ -296,7 +296,17 @@ fn follow(
         msg.query_id = query_id.take().unwrap_or_default();
         tx.blocking_send(Ok(msg)).is_ok()
     };
+    // At once, so that a client can stop a query still waiting for a slot.
+    if !send(progress(&manager.results(id, None, Some(0))?)) {
+        let _ = manager.stop(id);
+        return Ok(());
+    }
     while !manager.wait(id, RUN_QUERY_PROGRESS)?.is_done() {
+        if tx.is_closed() {
+            // The client went away: nobody will read this query's rows.
+            let _ = manager.stop(id);
+            return Ok(());
+        }
         if *stop.borrow() {
             let _ = manager.stop(id);
             continue;

@@ -305,15 +305,15 @@ fn ctrl_c_stops_the_query_and_the_prompt_returns() {
     let evs = events(150_000, base, 3);
     ingest(&server, "big", &evs);
     let blocker = format!("{SLOW_QUERY} | sort d desc");
-    // Enough blockers to outlast a slow start of the REPL on a loaded machine; they are
-    // stopped once the REPL's query is cancelled.
+    // Enough blockers to outlast a slow start of the REPL on a loaded machine (each takes
+    // tens of milliseconds); they are stopped once the REPL's query is cancelled.
     let blockers: Vec<String> = rt().block_on(async {
         let mut c =
             logsight_proto::v1::queries_client::QueriesClient::connect(server.endpoint.clone())
                 .await
                 .unwrap();
         let mut ids = Vec::new();
-        for _ in 0..16 {
+        for _ in 0..500 {
             let r = c
                 .start_query(pb::StartQueryRequest {
                     log_group_names: vec!["big".into()],
@@ -362,7 +362,8 @@ fn ctrl_c_stops_the_query_and_the_prompt_returns() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
-    assert_eq!(statuses, vec!["Cancelled".to_string()]);
+    // Stopped, or never started when Ctrl-C beat the call to the server; never finished.
+    assert!(statuses.is_empty() || statuses == ["Cancelled"], "{statuses:?}");
     // The blockers have done their part; the next query need not wait for them.
     rt().block_on(async {
         let mut c =

@@ -70,6 +70,7 @@ pub(crate) enum Stage {
     Sort(Vec<SortSpec>, String),
     Limit { rows: usize, any: bool },
     Dedup(Vec<FieldId>, String),
+    Pattern(crate::pattern::PatternSpec),
 }
 
 /// Where `SOURCE` says to read.
@@ -304,9 +305,21 @@ impl Binder {
                     }
                     source = Some(spec);
                 }
+                Command::Pattern(f) => {
+                    let spec = crate::pattern::PatternSpec {
+                        field: self.symbols.intern(&f.flat_name()),
+                        pattern: self.symbols.intern("@pattern"),
+                        ratio: self.symbols.intern("@ratio"),
+                        count: self.symbols.intern("@sampleCount"),
+                        severity: self.symbols.intern("@severityLabel"),
+                        text: cmd.to_string(),
+                    };
+                    cols = spec.outputs();
+                    display = None;
+                    stages.push(Stage::Pattern(spec));
+                }
                 Command::Expand(_)
                 | Command::Unmask
-                | Command::Pattern(_)
                 | Command::Diff(_)
                 | Command::Anomaly
                 | Command::FillMissing(_) => return Err(self.unsupported(cmd.keyword())),
@@ -763,10 +776,10 @@ mod tests {
 
     #[test]
     fn unsupported_commands_say_so() {
-        let q = "fields a | pattern @message";
+        let q = "fields a | pattern @message | anomaly";
         let e = bind_text(q).unwrap_err();
         assert!(matches!(e, EngineError::NotSupported(_)));
-        assert_eq!(e.query_error().unwrap().message, "not supported yet: pattern");
+        assert_eq!(e.query_error().unwrap().message, "not supported yet: anomaly");
         let e = bind_text("fields parseDate(x, 'yyyy')").unwrap_err();
         assert_eq!(e.query_error().unwrap().message, "not supported yet: parseDate");
     }

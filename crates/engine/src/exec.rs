@@ -16,6 +16,7 @@ use crate::error::{EngineError, Result};
 use crate::expr::eval;
 use crate::functions::floor_to;
 use crate::kernel::Kernel;
+use crate::pattern::PatternPartial;
 use crate::plan::{Plan, Sink};
 use crate::pool::Pool;
 use crate::row::{Base, EvalCtx, Names, Row};
@@ -91,6 +92,7 @@ enum Partial {
     Agg(AggTable),
     TopK(TopK),
     Rows(Vec<Row<'static>>),
+    Pattern(PatternPartial),
 }
 
 /// Runs the scan phase on the pool and merges the partial results into rows.
@@ -209,6 +211,7 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
         Sink::Aggregate(_) => Partial::Agg(AggTable::default()),
         Sink::TopK { order, k } => Partial::TopK(TopK::new(order.clone(), *k)),
         Sink::Any { .. } | Sink::Collect => Partial::Rows(Vec::new()),
+        Sink::Pattern { .. } => Partial::Pattern(PatternPartial::default()),
     };
     let mut decoder = Decoder::default();
     // A worker's own copy of the operations: each compiled regex then has a match cache
@@ -235,7 +238,12 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
         }
         let i = shared.next.fetch_add(1, AO::Relaxed);
         let Some(unit) = shared.units.get(i) else { break };
-        let batch = unit.decode_fields(&mut decoder, plan.columns, &plan.json_fields)?;
+        let batch = if plan.columns.templates {
+            // JSON fields a filter reads then come from the messages.
+            unit.decode(&mut decoder, plan.columns)?
+        } else {
+            unit.decode_fields(&mut decoder, plan.columns, &plan.json_fields)?
+        };
         shared.progress.scanned.fetch_add(batch.len() as u64, AO::Relaxed);
         shared.progress.bytes.fetch_add(unit.bytes(), AO::Relaxed);
         let mut matched = 0u64;
@@ -249,6 +257,11 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
             (&kernel, batch.json_columns(), &plan.sink, &mut partial)
         {
             (matched, delta) = k.run(&batch, cols, s, table, &ctx, &mut selected);
+        } else if let (Sink::Pattern { from_templates: true, .. }, Partial::Pattern(p), true) =
+            (&plan.sink, &mut partial, scan_ops.is_empty())
+        {
+            let runs = batch.runs().iter().map(|r| r.rows.clone());
+            matched = p.add_runs(batch.templates().ids(), runs);
         } else {
             'runs: for run in batch.runs() {
                 for r in run.rows.clone() {
@@ -283,6 +296,9 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
                     }
                 }
             }
+        }
+        if let Partial::Pattern(p) = &mut partial {
+            delta += p.finish_unit(batch.templates());
         }
         shared.progress.matched.fetch_add(matched, AO::Relaxed);
         shared.charge(delta)?;
@@ -371,6 +387,9 @@ fn add(
     match (partial, &plan.sink) {
         (Partial::Agg(t), Sink::Aggregate(s)) => t.add(s, row, ctx),
         (Partial::TopK(t), _) => t.add(row, ctx),
+        (Partial::Pattern(p), Sink::Pattern { spec, from_templates }) => {
+            p.add_row(spec, *from_templates, row, ctx)
+        }
         (Partial::Rows(rows), Sink::Any { n }) => {
             if shared.found.fetch_add(1, AO::Relaxed) >= *n {
                 return 0;
@@ -623,6 +642,13 @@ fn merge(shared: &Shared, partials: Vec<Partial>) -> Result<Vec<Row<'static>>> {
             rows.truncate(*n);
             rows
         }
+        Sink::Pattern { spec, .. } => {
+            let parts = partials.into_iter().filter_map(|p| match p {
+                Partial::Pattern(p) => Some(p),
+                _ => None,
+            });
+            crate::pattern::finish(spec, parts.collect())
+        }
         Sink::Collect => {
             let mut rows: Vec<Row<'static>> = Vec::new();
             for p in partials {
@@ -690,6 +716,7 @@ pub(crate) fn post(
                 rows = keyed.into_iter().map(|(_, r)| r).collect();
             }
             Stage::Limit { rows: n, .. } => rows.truncate(*n),
+            Stage::Pattern(p) => rows = crate::pattern::over_rows(p, rows, ctx),
             Stage::Dedup(ids, _) => {
                 let mut seen: HashSet<Vec<Key>> = HashSet::new();
                 rows.retain_mut(|r| {

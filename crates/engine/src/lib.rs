@@ -28,6 +28,7 @@ mod expr;
 mod functions;
 mod kernel;
 mod parse;
+mod pattern;
 mod plan;
 mod pool;
 mod row;
@@ -492,7 +493,7 @@ fn resolve_subqueries(bound: &mut bind::Bound, sets: &[Arc<std::collections::Has
                 st.outputs.iter_mut().for_each(|(_, e)| e.walk_mut(&mut fix));
             }
             bind::Stage::Sort(keys, _) => keys.iter_mut().for_each(|k| k.expr.walk_mut(&mut fix)),
-            bind::Stage::Limit { .. } | bind::Stage::Dedup(..) => {}
+            bind::Stage::Limit { .. } | bind::Stage::Dedup(..) | bind::Stage::Pattern(_) => {}
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct Columns {
     pub json: bool,
     /// `@logStream` (also for `@ptr`).
     pub streams: bool,
+    /// Each row's message template (`pattern @message`), instead of the message text.
+    pub templates: bool,
 }
 
 /// A predicate a field index could answer (`f = v`, `f in [...]`); the index issue fills it.
@@ -73,6 +75,12 @@ pub(crate) enum PruneTest {
 /// How the scan workers keep their share of the result.
 #[derive(Clone, Debug)]
 pub(crate) enum Sink {
+    /// `pattern`: counts per pattern merged at the end; `from_templates` when rows are
+    /// counted by their stored message template (`pattern @message` after only filters).
+    Pattern {
+        spec: crate::pattern::PatternSpec,
+        from_templates: bool,
+    },
     /// `stats count(*) [by bin(p)]` with no per-row work: counts from timestamps alone.
     CountBins {
         stats: StatsPlan,
@@ -162,6 +170,12 @@ impl Plan {
                     (Sink::Collect, rest.clone())
                 }
             }
+            Some(Stage::Pattern(spec)) => {
+                let message = bound.symbols.get("@message") == Some(spec.field);
+                let from_templates =
+                    message && scan_ops.iter().all(|op| matches!(op, RowOp::Filter(_)));
+                (Sink::Pattern { spec: spec.clone(), from_templates }, rest[1..].to_vec())
+            }
             Some(Stage::Limit { rows, any: true }) => (Sink::Any { n: *rows }, rest[1..].to_vec()),
             Some(Stage::Limit { rows, any: false }) => {
                 (Sink::TopK { order: Vec::new(), k: (*rows).min(cap) }, rest[1..].to_vec())
@@ -227,14 +241,19 @@ fn columns(bound: &Bound, sink: &Sink) -> Columns {
             Stage::Sort(keys, _) => keys.iter().for_each(|k| k.expr.fields(&mut read)),
             Stage::Dedup(ids, _) => read.extend(ids),
             Stage::Limit { .. } => {}
+            Stage::Pattern(p) => match sink {
+                Sink::Pattern { spec, from_templates: true } if spec.field == p.field => {}
+                _ => read.push(p.field),
+            },
         }
     }
-    let has_stats = bound.stages.iter().any(|s| matches!(s, Stage::Stats(_)));
+    let has_stats = bound.stages.iter().any(|s| matches!(s, Stage::Stats(_) | Stage::Pattern(_)));
     if !has_stats {
         read.extend(&bound.output);
         needs_ts_only = false;
     }
-    let mut c = Columns { timestamps: true, ..Columns::default() };
+    let templates = matches!(sink, Sink::Pattern { from_templates: true, .. });
+    let mut c = Columns { timestamps: true, templates, ..Columns::default() };
     if needs_ts_only {
         return c;
     }
@@ -504,6 +523,9 @@ impl fmt::Display for Columns {
         if self.streams {
             names.push("streams");
         }
+        if self.templates {
+            names.push("message templates");
+        }
         f.write_str(&names.join(", "))
     }
 }
@@ -569,6 +591,12 @@ impl fmt::Display for Plan {
                 format!("count from timestamps alone, partial counts merged: {}", stats.text)
             }
             Sink::Aggregate(s) => format!("partial aggregates per worker, merged: {}", s.text),
+            Sink::Pattern { spec, from_templates: true } => {
+                format!("counts per stored message template, patterns merged: {}", spec.text)
+            }
+            Sink::Pattern { spec, from_templates: false } => {
+                format!("values split into templates per unit, patterns merged: {}", spec.text)
+            }
             Sink::TopK { order, k } if order.is_empty() => format!("top {k} newest first"),
             Sink::TopK { k, .. } => format!("top {k} by the sort keys, then newest first"),
             Sink::Any { n } => format!("stop once {n} rows are found (limit any)"),
@@ -581,6 +609,7 @@ impl fmt::Display for Plan {
                 let text = match s {
                     Stage::Row(_, t) | Stage::Sort(_, t) | Stage::Dedup(_, t) => t.clone(),
                     Stage::Stats(s) => s.text.clone(),
+                    Stage::Pattern(p) => p.text.clone(),
                     Stage::Limit { rows, any } => {
                         format!("limit {}{rows}", if *any { "any " } else { "" })
                     }

@@ -140,7 +140,11 @@ impl Unit {
         let messages = columns.messages || columns.json;
         let cols =
             StorageColumns { timestamps: true, ingestion_times: columns.ingestion_times, messages };
-        self.inner.decode_columns(cols, &mut decoder.block).map_err(storage_error)?;
+        if columns.templates {
+            self.inner.decode_templates(cols, &mut decoder.block).map_err(storage_error)?;
+        } else {
+            self.inner.decode_columns(cols, &mut decoder.block).map_err(storage_error)?;
+        }
         let runs = self
             .inner
             .rows_in(&decoder.block, self.range)
@@ -351,6 +355,11 @@ impl<'d> Batch<'d> {
     /// The query's JSON fields as columns, when this batch reads them from columns.
     pub(crate) fn json_columns(&self) -> Option<&'d [JsonColumn]> {
         self.json
+    }
+
+    /// Each row's message template; empty unless the plan reads `templates`.
+    pub(crate) fn templates(&self) -> &'d logsight_storage::Templates {
+        &self.block.templates
     }
 }
 

@@ -60,6 +60,11 @@ fn build(data: &str, dir: &Path) -> (Arc<Store>, String) {
             load(&store, "loghub", &lines(&hub.join("HDFS_2k.log")), |_| "HDFS".into());
             "loghub"
         }
+        "openssh" => {
+            let hub = loghub_dir();
+            load(&store, "openssh", &lines(&hub.join("OpenSSH_2k.log")), |_| "sshd".into());
+            "openssh"
+        }
         "requests" => {
             let file =
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/data/requests.jsonl");

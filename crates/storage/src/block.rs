@@ -17,7 +17,7 @@
 
 use std::ops::Range;
 
-use crate::msgcodec::{self, Messages};
+use crate::msgcodec::{self, Messages, Templates};
 use crate::varint::{self, Reader};
 
 const COL_TIMESTAMPS: u8 = 1;
@@ -72,6 +72,8 @@ pub struct DecodedBlock {
     pub ingestion_times: Vec<i64>,
     /// Messages, in row order.
     pub messages: Messages,
+    /// Each row's message template, when asked for (`ScanUnit::decode_templates`).
+    pub templates: Templates,
     /// Rows in the block.
     rows: usize,
     /// Decompressed time column, kept to reuse its memory.
@@ -257,6 +259,18 @@ pub(crate) fn decode(
     cols: Columns,
     out: &mut DecodedBlock,
 ) -> Result<(), String> {
+    decode_with(buf, shape, cols, false, out)
+}
+
+/// Like [`decode`], and every row's message template into `out.templates` when `templates`
+/// (without writing the messages unless `cols` asks for them).
+pub(crate) fn decode_with(
+    buf: &[u8],
+    shape: Shape,
+    cols: Columns,
+    templates: bool,
+    out: &mut DecodedBlock,
+) -> Result<(), String> {
     let count = shape.count;
     let mut r = Reader::new(buf);
     let ncols = r.bytes(1).ok_or("empty block")?[0] as usize;
@@ -290,9 +304,23 @@ pub(crate) fn decode(
     if cols.ingestion_times {
         decode_times(ing, count, &mut out.times, &mut out.ingestion_times)?;
     }
+    out.templates.clear();
     if cols.messages {
         msgcodec::decode(msgs, count, shape.raw_bytes, &mut out.messages)
             .map_err(|e| e.to_string())?;
+        if templates {
+            Templates::from_decoded(&out.messages, &mut out.templates)
+                .map_err(|e| e.to_string())?;
+        }
+    } else if templates {
+        msgcodec::decode_templates(
+            msgs,
+            count,
+            shape.raw_bytes,
+            &mut out.messages,
+            &mut out.templates,
+        )
+        .map_err(|e| e.to_string())?;
     }
     Ok(())
 }

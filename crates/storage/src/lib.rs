@@ -64,6 +64,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use directory::{Directory, FileBytes, FileWriter, MmapDirectory, RamDirectory};
 pub use error::{Result, StorageError};
 pub use fsutil::Perms;
+pub use msgcodec::{Piece, Template, Templates};
 pub use producers::MAX_PRODUCERS_PER_STREAM;
 pub use read::{Direction, Event, Page, Position, ReadOptions};
 pub use scan::{ScanPlan, ScanUnit, StreamRows};

@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use crate::block::{Columns, DecodedBlock};
 use crate::error::Result;
 use crate::memtable::MemEvent;
+use crate::msgcodec::Templates;
 use crate::read::{Source, SourceData};
 
 /// One independently decodable piece of a scan: a sealed block (which may hold several of
@@ -128,6 +129,27 @@ impl ScanUnit {
         }
     }
 
+    /// Decodes `cols` like [`ScanUnit::decode_columns`], and each row's message template into
+    /// `out.templates`: read from a sealed block without writing its messages (unless `cols`
+    /// asks for them), split from buffered messages as sealing would split them.
+    pub fn decode_templates(&self, cols: Columns, out: &mut DecodedBlock) -> Result<()> {
+        match &self.data {
+            SourceData::Block { seg, index, .. } => seg.decode_templates(*index, cols, out),
+            SourceData::Memory { stream_id, events, rows, .. } => {
+                let events = &events[rows.clone()];
+                fill_from_memory(*stream_id, events, Columns { messages: false, ..cols }, out);
+                let messages: Vec<&[u8]> = events.iter().map(|e| e.message.as_bytes()).collect();
+                Templates::build(&messages, &mut out.templates);
+                if cols.messages {
+                    for m in messages {
+                        out.messages.push(m);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// The rows of the wanted streams in a unit decoded with timestamps, restricted to
     /// `range`.
     pub fn rows_in(&self, block: &DecodedBlock, range: TimeRange) -> Vec<StreamRows> {
@@ -162,6 +184,7 @@ impl ScanUnit {
 }
 
 fn fill_from_memory(stream_id: u64, events: &[MemEvent], cols: Columns, out: &mut DecodedBlock) {
+    out.templates.clear();
     out.timestamps.clear();
     out.ingestion_times.clear();
     out.messages.clear();

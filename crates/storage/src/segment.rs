@@ -472,6 +472,20 @@ impl Segment {
         block::decode(bytes, shape, cols, out)
             .map_err(|why| StorageError::corrupt(&self.path, m.offset, why))
     }
+
+    /// Like [`Segment::decode_columns`], and every row's message template into
+    /// `out.templates`.
+    pub fn decode_templates(&self, i: usize, cols: Columns, out: &mut DecodedBlock) -> Result<()> {
+        let m = self.blocks[i];
+        let bytes = self.block_bytes(i)?;
+        let shape = Shape {
+            count: m.count as usize,
+            raw_bytes: m.raw_bytes as usize,
+            single_stream: m.min_stream,
+        };
+        block::decode_with(bytes, shape, cols, true, out)
+            .map_err(|why| StorageError::corrupt(&self.path, m.offset, why))
+    }
 }
 
 #[cfg(test)]

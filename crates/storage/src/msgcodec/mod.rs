@@ -127,6 +127,9 @@ pub struct Messages {
     spans: Vec<(u32, u32)>,
     /// Decoder buffers, kept so that decoding the next block reuses their memory.
     scratch: template::Scratch,
+    /// Whether `scratch.payload` holds the template payload these messages were decoded
+    /// from (so [`Templates::from_decoded`] need not decompress again).
+    from_payload: bool,
 }
 
 impl Messages {
@@ -168,6 +171,112 @@ impl Messages {
     pub fn clear(&mut self) {
         self.spans.clear();
         self.used = 0;
+        self.from_payload = false;
+    }
+}
+
+/// The template of every message of a block: what `pattern` queries read instead of the
+/// messages.
+///
+/// A template is the message's text with each variable replaced by a slot (see the module
+/// docs: tokens with digits are variables, and a variable with one value throughout the block
+/// is folded back into the text). Templates are numbered per block; [`Template::key`] is the
+/// template's identity across blocks (equal keys are equal templates, whichever block they
+/// come from), so a reader can cache work per template rather than per block.
+#[derive(Debug, Default, Clone)]
+pub struct Templates {
+    /// Every template's bytes in the codec's template encoding, back to back.
+    bytes: Vec<u8>,
+    /// Per template: its end in `bytes`.
+    ends: Vec<u32>,
+    /// Per message: its template.
+    ids: Vec<u32>,
+}
+
+/// One template of a [`Templates`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Template<'a>(&'a [u8]);
+
+/// A piece of a template, in text order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Literal text (whole UTF-8 characters: slots never split one).
+    Text(&'a [u8]),
+    /// A number that varies within the block: a run of up to 19 digits.
+    Number,
+    /// Another variable that varies within the block: a token holding a digit.
+    Variable,
+}
+
+impl<'a> Template<'a> {
+    /// The template's identity: equal keys are equal templates, in any block.
+    pub fn key(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// The template's pieces in order.
+    pub fn pieces(&self) -> impl Iterator<Item = Piece<'a>> + 'a {
+        template::pieces(self.0)
+    }
+}
+
+impl Templates {
+    /// Number of distinct templates.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are no templates (no messages).
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Template `t` (`t < len()`).
+    pub fn get(&self, t: usize) -> Template<'_> {
+        let start = if t == 0 { 0 } else { self.ends[t - 1] as usize };
+        Template(&self.bytes[start..self.ends[t] as usize])
+    }
+
+    /// Per message, in message order: its template's index.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// Empties the set, keeping its capacity.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.ids.clear();
+    }
+
+    /// Splits `messages` into templates exactly as [`encode`] would (constants folded the
+    /// same way), for messages that are not stored as templates: buffered events, blocks of
+    /// a plain variant.
+    pub fn build<S: AsRef<[u8]>>(messages: &[S], out: &mut Templates) {
+        out.clear();
+        let raw_bytes: usize = messages.iter().map(|m| m.as_ref().len()).sum();
+        let payload = template::build::<true, S>(messages, raw_bytes);
+        if let Some(p) = payload
+            && template::read_templates(&p, messages.len(), out).is_ok()
+        {
+            return;
+        }
+        // Only for adversarial input (the encoder would have fallen back to a plain
+        // variant): templates without folding.
+        out.clear();
+        template::unfolded(messages, out);
+    }
+
+    /// The templates of messages just decoded by [`decode`], from the payload they were
+    /// decoded from when the block was stored as templates, else built from the messages.
+    pub fn from_decoded(messages: &Messages, out: &mut Templates) -> Result<(), CodecError> {
+        out.clear();
+        if messages.from_payload {
+            return template::read_templates(&messages.scratch.payload, messages.len(), out);
+        }
+        let all: Vec<&[u8]> = messages.iter().collect();
+        Templates::build(&all, out);
+        Ok(())
     }
 }
 
@@ -322,7 +431,40 @@ pub fn decode(
     if result.is_err() {
         out.clear();
     }
+    out.from_payload = result.is_ok() && matches!(variant, TEMPLATE_V1 | TEMPLATE);
     result
+}
+
+/// Reads only the templates of the `count` messages of `raw_bytes` in `buf` into `out`,
+/// without writing the messages when the block is stored as templates (`scratch` lends its
+/// buffers and is left empty). Blocks of a plain variant are decoded and split as
+/// [`Templates::build`] does.
+pub fn decode_templates(
+    buf: &[u8],
+    count: usize,
+    raw_bytes: usize,
+    scratch: &mut Messages,
+    out: &mut Templates,
+) -> Result<(), CodecError> {
+    out.clear();
+    match buf.first() {
+        Some(&(TEMPLATE_V1 | TEMPLATE)) if count > 0 && u32::try_from(raw_bytes).is_ok() => {
+            scratch.clear();
+            let limit = template::payload_limit(count, raw_bytes);
+            decompress_into(&buf[1..], limit, &mut scratch.scratch.payload)?;
+            let read = template::read_templates(&scratch.scratch.payload, count, out);
+            if read.is_err() {
+                out.clear();
+            }
+            read
+        }
+        _ => {
+            decode(buf, count, raw_bytes, scratch)?;
+            let read = Templates::from_decoded(scratch, out);
+            scratch.clear();
+            read
+        }
+    }
 }
 
 /// Decodes [`LINES`]: decompresses straight into `out.data`; the spans skip the separators.

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::{CodecError, Messages};
+use super::{CodecError, Messages, Piece, Templates};
 use crate::varint;
 
 /// Template marker: a numeric slot.
@@ -243,6 +243,110 @@ pub(super) fn build<const LENGTHS: bool, S: AsRef<[u8]>>(
     (payload.len() <= limit).then_some(payload)
 }
 
+/// The pieces of one template's bytes. A dangling escape (only in bytes that never passed
+/// [`read_templates`]) reads as text.
+pub(super) fn pieces(t: &[u8]) -> impl Iterator<Item = Piece<'_>> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let rest = t.get(i..).filter(|r| !r.is_empty())?;
+        Some(match rest[0] {
+            NUM => {
+                i += 1;
+                Piece::Number
+            }
+            STR => {
+                i += 1;
+                Piece::Variable
+            }
+            ESC => {
+                let lit = &rest[1.min(rest.len() - 1)..2.min(rest.len())];
+                i += 2;
+                Piece::Text(lit)
+            }
+            _ => {
+                let n = memchr::memchr3(NUM, STR, ESC, rest).unwrap_or(rest.len());
+                i += n;
+                Piece::Text(&rest[..n])
+            }
+        })
+    })
+}
+
+/// Reads the templates and the template id of each of `count` messages from a template
+/// payload into `out` (the variable columns are not read).
+pub(super) fn read_templates(
+    payload: &[u8],
+    count: usize,
+    out: &mut Templates,
+) -> Result<(), CodecError> {
+    out.clear();
+    let mut pos = 0;
+    let mut header = [0u64; 5];
+    for h in &mut header {
+        *h = varint::get(payload, &mut pos).ok_or_else(|| err("header"))?;
+    }
+    let mut rest = &payload[pos..];
+    let tsec = section(&mut rest, header[1])?;
+    let idsec = section(&mut rest, header[2])?;
+    let ntemplates = usize::try_from(header[0])
+        .ok()
+        .filter(|&n| n <= tsec.len())
+        .ok_or_else(|| err("template count"))?;
+    let mut tpos = 0;
+    for _ in 0..ntemplates {
+        let len = varint::get(tsec, &mut tpos).ok_or_else(|| err("template length"))?;
+        let t = section(&mut &tsec[tpos..], len)?;
+        tpos += t.len();
+        // Every escape must be followed by its byte, so pieces never read past a template.
+        let mut i = 0;
+        while let Some(j) = memchr::memchr(ESC, &t[i..]) {
+            if i + j + 1 >= t.len() {
+                return Err(err("dangling escape"));
+            }
+            i += j + 2;
+        }
+        out.bytes.extend_from_slice(t);
+        out.ends.push(u32::try_from(out.bytes.len()).map_err(|_| err("templates too long"))?);
+    }
+    if tpos != tsec.len() {
+        return Err(err("template section length"));
+    }
+    if count > idsec.len() {
+        return Err(err("template id section too short"));
+    }
+    out.ids.reserve(count);
+    let mut ipos = 0;
+    for _ in 0..count {
+        let id = varint::get(idsec, &mut ipos)
+            .filter(|&id| id < ntemplates as u64)
+            .ok_or_else(|| err("template id"))?;
+        out.ids.push(id as u32);
+    }
+    if ipos != idsec.len() {
+        return Err(err("template id section length"));
+    }
+    Ok(())
+}
+
+/// Templates without constant folding, for messages [`build`] refuses (its payload would
+/// exceed the limit).
+pub(super) fn unfolded<S: AsRef<[u8]>>(messages: &[S], out: &mut Templates) {
+    let mut index: HashMap<Vec<u8>, u32> = HashMap::new();
+    let (mut tpl, mut vars) = (Vec::new(), Vec::new());
+    for m in messages {
+        tpl.clear();
+        vars.clear();
+        tokenize::<true>(m.as_ref(), &mut tpl, &mut vars);
+        let next = index.len() as u32;
+        let id = *index.entry(tpl.clone()).or_insert_with(|| {
+            out.bytes.extend_from_slice(&tpl);
+            out.ends.push(out.bytes.len() as u32);
+            next
+        });
+        out.ids.push(id);
+    }
+}
+
 /// Decoder state kept in [`Messages`] so that decoding a block does not allocate once the
 /// buffers have grown.
 #[derive(Debug, Default, Clone)]
@@ -339,7 +443,7 @@ pub(super) fn decode<const LENGTHS: bool>(
     raw_bytes: usize,
     out: &mut Messages,
 ) -> Result<(), CodecError> {
-    let Messages { data, used, spans, scratch: s } = out;
+    let Messages { data, used, spans, scratch: s, .. } = out;
     let payload = s.payload.as_slice();
     let mut pos = 0;
     let mut header = [0u64; 5];

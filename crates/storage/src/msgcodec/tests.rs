@@ -261,3 +261,157 @@ fn loghub_report() {
     logs.iter().for_each(|l| print!(" {:>6.1}x", (l / files.len() as f64).exp()));
     println!();
 }
+
+/// Whether `message` is an instance of `t`: text pieces verbatim, a number slot a run of
+/// digits, a variable slot a run of word bytes holding a digit.
+fn instance_of(t: Template<'_>, message: &[u8]) -> bool {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
+    let mut rest = message;
+    for piece in t.pieces() {
+        match piece {
+            Piece::Text(text) => match rest.strip_prefix(text) {
+                Some(r) => rest = r,
+                None => return false,
+            },
+            Piece::Number | Piece::Variable => {
+                let digits = piece == Piece::Number;
+                let n = rest
+                    .iter()
+                    .take_while(|&&b| if digits { b.is_ascii_digit() } else { word(b) })
+                    .count();
+                if n == 0 || (!digits && !rest[..n].iter().any(u8::is_ascii_digit)) {
+                    return false;
+                }
+                rest = &rest[n..];
+            }
+        }
+    }
+    rest.is_empty()
+}
+
+/// The templates of `messages` read from their encoding, after a full decode, and built
+/// from the text: all three agree, and every message is an instance of its template.
+fn check_templates<S: AsRef<[u8]>>(messages: &[S]) -> Templates {
+    let buf = encoded(messages);
+    let raw_bytes = messages.iter().map(|m| m.as_ref().len()).sum();
+    let mut scratch = Messages::default();
+    let mut read = Templates::default();
+    decode_templates(&buf, messages.len(), raw_bytes, &mut scratch, &mut read).expect("reads");
+    assert!(scratch.is_empty(), "no messages written");
+    let mut built = Templates::default();
+    Templates::build(messages, &mut built);
+    let mut after = Templates::default();
+    decode(&buf, messages.len(), raw_bytes, &mut scratch).expect("decodes");
+    Templates::from_decoded(&scratch, &mut after).expect("from the payload");
+    for other in [&built, &after] {
+        assert_eq!(read.ids(), other.ids());
+        assert!((0..read.len()).all(|t| read.get(t) == other.get(t)));
+    }
+    assert_eq!(read.ids().len(), messages.len());
+    for (m, &t) in messages.iter().zip(read.ids()) {
+        let t = read.get(t as usize);
+        assert!(instance_of(t, m.as_ref()), "{:?} of {:?}", t, String::from_utf8_lossy(m.as_ref()));
+    }
+    read
+}
+
+#[test]
+fn templates_are_read_without_the_messages() {
+    let t = check_templates(&[
+        "Failed password for root from 1.2.3.4 port 22 ssh2",
+        "Failed password for root from 1.2.3.5 port 23 ssh2",
+        "Invalid user admin from 10.0.0.1",
+    ]);
+    assert_eq!(t.len(), 2);
+    assert_eq!(t.ids(), [0, 0, 1]);
+    // Constant columns are folded into the text: the first octets, `ssh2`; the last octet
+    // and the port vary.
+    let pieces: Vec<Piece<'_>> = t.get(0).pieces().collect();
+    assert_eq!(
+        pieces,
+        [
+            Piece::Text(b"Failed password for root from 1.2.3."),
+            Piece::Number,
+            Piece::Text(b" port "),
+            Piece::Number,
+            Piece::Text(b" ssh2"),
+        ]
+    );
+    // A single message has every variable folded.
+    assert_eq!(
+        t.get(1).pieces().collect::<Vec<_>>(),
+        [Piece::Text(b"Invalid user admin from 10.0.0.1")]
+    );
+    // Escaped marker bytes come back as text; string variables as such.
+    let t = check_templates(&["\u{1} id=1a2b", "\u{1} id=3c4d"]);
+    assert_eq!(
+        t.get(0).pieces().collect::<Vec<_>>(),
+        [Piece::Text(b"\x01"), Piece::Text(b" id="), Piece::Variable]
+    );
+    check_templates::<&str>(&[]);
+}
+
+#[test]
+fn templates_of_plain_blocks_are_built_from_their_messages() {
+    let messages = ["multi\nline 1", "multi\nline 2"];
+    let raw_bytes = messages.iter().map(|m| m.len()).sum();
+    let mut buf = Vec::new();
+    encode_plain(&messages, raw_bytes, &mut buf);
+    let (mut scratch, mut t) = (Messages::default(), Templates::default());
+    decode_templates(&buf, 2, raw_bytes, &mut scratch, &mut t).expect("reads");
+    assert_eq!(t.ids(), [0, 0]);
+    assert_eq!(
+        t.get(0).pieces().collect::<Vec<_>>(),
+        [Piece::Text(b"multi\nline "), Piece::Number]
+    );
+}
+
+#[test]
+fn loghub_templates_agree() {
+    let Some(files) = loghub_files() else {
+        eprintln!("skipping: no Loghub samples");
+        return;
+    };
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("utf-8 sample");
+        let lines: Vec<&str> = text.lines().collect();
+        for chunk in lines.chunks(300) {
+            check_templates(chunk);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    #[test]
+    fn templates_agree_on_log_like_messages(messages in prop::collection::vec(message(), 0..40)) {
+        check_templates(&messages);
+    }
+
+    #[test]
+    fn corrupt_templates_never_panic(
+        messages in prop::collection::vec(message(), 1..30),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..4),
+    ) {
+        let raw_bytes: usize = messages.iter().map(|m| m.len()).sum();
+        if let Some(mut payload) = template::build::<true, _>(&messages, raw_bytes) {
+            for (at, bit) in &flips {
+                let i = at.index(payload.len());
+                payload[i] ^= 1 << bit;
+            }
+            let mut buf = vec![TEMPLATE];
+            compress_into(&payload, 1, &mut buf);
+            let (mut scratch, mut t) = (Messages::default(), Templates::default());
+            if decode_templates(&buf, messages.len(), raw_bytes, &mut scratch, &mut t).is_ok() {
+                prop_assert_eq!(t.ids().len(), messages.len());
+                for &id in t.ids() {
+                    prop_assert!((id as usize) < t.len());
+                    let _ = t.get(id as usize).pieces().count();
+                }
+            } else {
+                prop_assert!(t.is_empty() && t.ids().is_empty());
+            }
+        }
+    }
+}

@@ -166,9 +166,8 @@ impl Kernel {
         fields.extend(self.args.iter().flatten().map(|id| symbols.name(*id)));
         fields.sort_unstable();
         fields.dedup();
-        format!("columnar kernel over JSON columns [{}] (units without columns read rows)", {
-            fields.join(", ")
-        })
+        let fields = fields.join(", ");
+        format!("columnar kernel over JSON columns [{fields}] (units without columns read rows)")
     }
 }
 

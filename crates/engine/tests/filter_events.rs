@@ -3,7 +3,6 @@
 //! off giving the same events and the same cuts, and a rare term decoding only the blocks the
 //! index names.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,17 +16,11 @@ use logsight_query_lang::pattern::FilterPattern;
 use logsight_storage::{ReadOptions, Store, StoreOptions};
 use proptest::prelude::*;
 
+mod common;
+use common::loghub_dir;
+
 const BASE: i64 = 1_714_521_600_000;
 const STREAMS: usize = 12;
-
-fn loghub_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .skip(1)
-        .map(|a| a.join("shared/datasets/loghub"))
-        .find(|p| p.is_dir())
-        .expect("the Loghub samples are in shared/datasets/loghub")
-}
 
 fn sample_lines() -> Vec<String> {
     let mut out = Vec::new();

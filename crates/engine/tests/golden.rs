@@ -10,17 +10,11 @@ use logsight_engine::{CancelToken, DataSource, Engine, EngineConfig, QueryReques
 use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_storage::{Store, StoreOptions};
 
+mod common;
+use common::loghub_dir;
+
 /// 2024-05-01 00:00:00 UTC.
 const BASE: i64 = 1_714_521_600_000;
-
-fn loghub_dir() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    root.ancestors()
-        .skip(1)
-        .map(|a| a.join("shared/datasets/loghub"))
-        .find(|p| p.is_dir())
-        .expect("the Loghub samples are in shared/datasets/loghub")
-}
 
 /// Stores `lines` in `group`, line i at BASE + i seconds, in the stream `stream(i)`.
 fn load(store: &Store, group: &str, lines: &[String], stream: impl Fn(usize) -> String) {

@@ -2,7 +2,6 @@
 //! against the same engine with the index off, over fixed and random filters), finds events
 //! sealed after it was built and events still buffered, and survives a damaged artifact.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use logsight_engine::{CancelToken, DataSource, Engine, EngineConfig, QueryRequest, QueryResult};
@@ -11,17 +10,11 @@ use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_storage::{Store, StoreOptions};
 use proptest::prelude::*;
 
+mod common;
+use common::loghub_dir;
+
 const BASE: i64 = 1_714_521_600_000;
 const STREAMS: usize = 24;
-
-fn loghub_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .skip(1)
-        .map(|a| a.join("shared/datasets/loghub"))
-        .find(|p| p.is_dir())
-        .expect("the Loghub samples are in shared/datasets/loghub")
-}
 
 /// Lines of three samples, each copy with its digits rotated so nothing repeats verbatim.
 fn sample_lines() -> Vec<String> {

@@ -10,9 +10,6 @@ pub enum ColumnsError {
     /// zstd refused to compress a column.
     #[error("compressing a column: {0}")]
     Compress(std::io::Error),
-    /// A column's blob did not decompress.
-    #[error("decompressing a column: {0}")]
-    Decompress(std::io::Error),
     /// Reading the segment failed.
     #[error(transparent)]
     Storage(#[from] logsight_storage::StorageError),

@@ -509,7 +509,8 @@ impl SegmentColumns {
         }
         RAW.with(|raw| {
             let mut raw = raw.borrow_mut();
-            decompress(blob, &mut raw)?;
+            logsight_storage::msgcodec::decompress_into(blob, MAX_RAW, &mut raw)
+                .map_err(|e| ColumnsError::Corrupt(format!("column at {start}: {}", e.0)))?;
             decode_column(&raw, block.rows())
         })
     }
@@ -520,34 +521,8 @@ impl SegmentColumns {
 const MAX_RAW: usize = 1 << 30;
 
 thread_local! {
-    /// Each thread's zstd context and buffer, reused: a context per read cost more than
-    /// decoding a small column.
-    static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-        const { std::cell::RefCell::new(None) };
+    /// Each thread's buffer for a decompressed column, reused from read to read.
     static RAW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-fn decompress(blob: &[u8], raw: &mut Vec<u8>) -> Result<(), ColumnsError> {
-    let size = zstd::zstd_safe::get_frame_content_size(blob)
-        .ok()
-        .flatten()
-        .and_then(|s| usize::try_from(s).ok())
-        .filter(|&s| s <= MAX_RAW)
-        .ok_or_else(|| ColumnsError::Corrupt("column frame without a usable size".into()))?;
-    raw.clear();
-    raw.reserve(size);
-    DCTX.with(|d| {
-        let mut d = d.borrow_mut();
-        let d = match d.as_mut() {
-            Some(d) => d,
-            None => d.insert(zstd::bulk::Decompressor::new().map_err(ColumnsError::Decompress)?),
-        };
-        d.decompress_to_buffer(blob, raw).map_err(ColumnsError::Decompress)
-    })?;
-    if raw.len() != size {
-        return Err(ColumnsError::Corrupt("column frame shorter than declared".into()));
-    }
-    Ok(())
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {

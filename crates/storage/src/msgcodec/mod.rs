@@ -327,12 +327,9 @@ pub(crate) fn compress_into(src: &[u8], level: i32, out: &mut Vec<u8>) {
 }
 
 /// Decompresses the single zstd frame `src` into `dst` (replacing its contents), refusing
-/// frames whose declared size is above `limit`.
-pub(crate) fn decompress_into(
-    src: &[u8],
-    limit: usize,
-    dst: &mut Vec<u8>,
-) -> Result<(), CodecError> {
+/// frames whose declared size is above `limit`, with this thread's reused zstd context (also
+/// what derived artifacts decompress their blobs with).
+pub fn decompress_into(src: &[u8], limit: usize, dst: &mut Vec<u8>) -> Result<(), CodecError> {
     let size = zstd::zstd_safe::get_frame_content_size(src)
         .ok()
         .flatten()

@@ -53,7 +53,7 @@ pub struct ServeArgs {
     /// "live_tail_timeout_ms": N (default 3 h), and the limits on clients (README, "Limits"):
     /// "max_concurrent_streams", "stream_window_bytes", "connection_window_bytes",
     /// "request_timeout_ms", "max_connections", "fd_reserve", "idle_timeout_ms",
-    /// "filter_scan_time_ms"}, the modes of data files and directories in octal, "file_mode"
+    /// "filter_scan_time_ms", "block_cache_mib" (default 256; 0: off)}, the modes of data files and directories in octal, "file_mode"
     /// (default "0600") and "dir_mode" (default "0700"), and "tls_cert": "FILE",
     /// "tls_key": "FILE". Environment variables LOGSIGHT_SERVE_<KEY> (e.g.
     /// LOGSIGHT_SERVE_MAX_CONNECTIONS=64) override the file, and flags override both.
@@ -85,6 +85,7 @@ struct Config {
     fd_reserve: Option<usize>,
     idle_timeout_ms: Option<u64>,
     filter_scan_time_ms: Option<u64>,
+    block_cache_mib: Option<u64>,
     file_mode: Option<String>,
     dir_mode: Option<String>,
     tls_cert: Option<PathBuf>,
@@ -295,6 +296,10 @@ fn apply_limits(config: &Config, opts: &mut ServerOptions) -> Result<()> {
     }
     if let Some(n) = config.filter_scan_time_ms {
         opts.filter_scan_time = ms(n);
+    }
+    if let Some(mib) = config.block_cache_mib {
+        opts.queries.block_cache_bytes =
+            mib.checked_mul(1 << 20).context("block_cache_mib is too large")?;
     }
     Ok(())
 }

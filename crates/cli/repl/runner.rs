@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use logsight_engine::{
-    CancelToken, DataSource, Engine, EngineConfig, EngineError, Progress, QueryRequest,
+    BlockCache, CancelToken, DataSource, Engine, EngineConfig, EngineError, Progress, QueryRequest,
 };
 use logsight_proto::v1 as pb;
 use logsight_proto::v1::queries_client::QueriesClient;
@@ -126,7 +126,9 @@ impl Runner {
             rt: runtime()?,
             backend: Backend::Local {
                 engine: Arc::new(Engine::new(EngineConfig::default())),
-                source: DataSource::new(store.clone()),
+                // An exploring session reruns queries over one range: keep what it decoded.
+                source: DataSource::new(store.clone())
+                    .with_cache(BlockCache::new(logsight_engine::DEFAULT_BLOCK_CACHE_BYTES)),
                 store,
                 definitions: Arc::new(definitions),
             },

@@ -43,6 +43,9 @@ pub enum EngineError {
     /// Reading stored data failed (corruption is reported, never served).
     #[error("storage: {0}")]
     Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A worker of the engine's pool stopped without delivering its share (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl EngineError {

@@ -95,6 +95,16 @@ enum Partial {
     Pattern(PatternPartial),
 }
 
+impl Partial {
+    /// Groups of a `stats` partial (0 for the others).
+    fn groups(&self) -> usize {
+        match self {
+            Partial::Agg(t) => t.groups.len(),
+            _ => 0,
+        }
+    }
+}
+
 /// Runs the scan phase on the pool and merges the partial results into rows.
 pub(crate) fn scan(
     pool: &Pool,
@@ -185,7 +195,58 @@ pub(crate) fn scan(
         return Err(e);
     }
     let used = shared.used.load(AO::Relaxed);
+    if let Sink::Aggregate(s) = &shared.plan.sink {
+        let groups: usize = partials.iter().map(Partial::groups).sum();
+        if pool.threads() > 1 && groups >= PARALLEL_FINISH_GROUPS {
+            return Ok((finish_on_pool(pool, &shared, s, partials)?, used));
+        }
+    }
     Ok((merge(&shared, partials)?, used))
+}
+
+/// Groups at which a `stats` is merged and finished on the pool rather than on the calling
+/// thread. Finishing is where `pct` selects and `count_distinct` counts: with many groups it
+/// can outweigh the scan (`stats pct(x, 99) by bin(1m)` over a day).
+const PARALLEL_FINISH_GROUPS: usize = 256;
+
+/// Merges and finishes the workers' `stats` tables on the pool: the groups are split by
+/// the hash of their `by` values into one share per thread, each share is merged and
+/// finished by one job, and the rows are ordered here.
+fn finish_on_pool(
+    pool: &Pool,
+    shared: &Shared,
+    s: &StatsPlan,
+    partials: Vec<Partial>,
+) -> Result<Vec<Row<'static>>> {
+    let parts = pool.threads();
+    let mut shares: Vec<Vec<AggTable>> = (0..parts).map(|_| Vec::new()).collect();
+    for p in partials {
+        if let Partial::Agg(t) = p {
+            for (share, piece) in shares.iter_mut().zip(t.split(parts)) {
+                share.push(piece);
+            }
+        }
+    }
+    let (tx, rx) = channel::unbounded::<Vec<Finished>>();
+    for tables in shares {
+        let (plan, tx) = (shared.plan.clone(), tx.clone());
+        pool.spawn(Box::new(move || {
+            let Sink::Aggregate(s) = &plan.sink else { return };
+            let mut table = AggTable::default();
+            for t in tables {
+                table.merge(s, t);
+            }
+            let _ = tx.send(table.finish_groups(s));
+        }));
+    }
+    drop(tx);
+    let finished: Vec<Vec<Finished>> = rx.iter().collect();
+    if finished.len() != parts {
+        return Err(EngineError::Internal("a worker stopped while finishing a stats".into()));
+    }
+    // Many groups, so `by` is not empty: no row of zeros to add.
+    let groups: Vec<Finished> = finished.into_iter().flatten().collect();
+    Ok(AggTable::rows(groups, s, &shared.ctx()))
 }
 
 /// Merges the workers' latest copies and publishes the rows.
@@ -412,7 +473,19 @@ fn add(
 /// Groups of a `stats` and their running aggregations.
 #[derive(Default, Clone)]
 pub(crate) struct AggTable {
-    groups: HashMap<Vec<Key>, Group>,
+    groups: Vec<Group>,
+    /// Where each group's `by` values are in `groups`.
+    index: HashMap<Vec<Key>, usize>,
+    /// The groups of one time value (`by bin(...)`) by that value: the columnar kernel's
+    /// lookup, once per run of rows in one bin, without building a key (a subset of
+    /// `index`; foldhash: a SipHash per run was a tenth of `stats ... by bin(1m)`).
+    by_time: foldhash::HashMap<i64, usize>,
+}
+
+/// A group's `by` values and its finished aggregations.
+struct Finished {
+    by: Vec<Value>,
+    done: Vec<Value>,
 }
 
 #[derive(Clone)]
@@ -440,30 +513,58 @@ impl AggTable {
     /// The group of the `by` values `by`, created when new; returns it with the estimated
     /// bytes a new group adds.
     pub(crate) fn group(&mut self, s: &StatsPlan, by: Vec<Value>) -> (&mut Group, isize) {
+        let (i, delta) = self.group_index(s, by);
+        (&mut self.groups[i], delta)
+    }
+
+    /// [`AggTable::group`] for a stats grouped by one time value alone, the value `t`.
+    pub(crate) fn time_group(&mut self, s: &StatsPlan, t: i64) -> (&mut Group, isize) {
+        let (i, delta) = match self.by_time.get(&t) {
+            Some(&i) => (i, 0),
+            None => {
+                let (i, delta) = self.group_index(s, vec![Value::Time(t)]);
+                self.by_time.insert(t, i);
+                (i, delta)
+            }
+        };
+        (&mut self.groups[i], delta)
+    }
+
+    fn group_index(&mut self, s: &StatsPlan, by: Vec<Value>) -> (usize, isize) {
         use std::collections::hash_map::Entry;
         let key: Vec<Key> = by.iter().cloned().map(Key).collect();
-        match self.groups.entry(key) {
-            Entry::Occupied(g) => (g.into_mut(), 0),
+        match self.index.entry(key) {
+            Entry::Occupied(i) => (*i.get(), 0),
             Entry::Vacant(v) => {
                 let delta = 64
                     + by.iter().map(|v| 2 * v.heap_bytes() + 32).sum::<usize>() as isize
-                    + 48 * s.aggs.len() as isize;
+                    + 56 * s.aggs.len() as isize;
                 let accs = s.aggs.iter().map(|a| a.kind.init()).collect();
-                (v.insert(Group { accs, by }), delta)
+                self.groups.push(Group { accs, by });
+                v.insert(self.groups.len() - 1);
+                (self.groups.len() - 1, delta)
             }
         }
     }
 
+    /// Whether no group exists yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
     fn merge(&mut self, s: &StatsPlan, other: AggTable) {
-        for (k, g) in other.groups {
-            match self.groups.get_mut(&k) {
-                Some(mine) => {
+        for g in other.groups {
+            let key: Vec<Key> = g.by.iter().cloned().map(Key).collect();
+            match self.index.get(&key) {
+                Some(&i) => {
+                    let mine = &mut self.groups[i];
                     for ((a, b), spec) in mine.accs.iter_mut().zip(g.accs).zip(&s.aggs) {
                         a.merge(spec.kind, b);
                     }
                 }
                 None => {
-                    self.groups.insert(k, g);
+                    self.groups.push(g);
+                    self.index.insert(key, self.groups.len() - 1);
                 }
             }
         }
@@ -471,7 +572,45 @@ impl AggTable {
 
     /// The result rows, ordered by their `by` values (natural order, ascending).
     pub(crate) fn finish(self, s: &StatsPlan, ctx: &EvalCtx<'_>) -> Vec<Row<'static>> {
-        let mut groups: Vec<Group> = self.groups.into_values().collect();
+        let mut table = self;
+        if s.by.is_empty() && table.is_empty() {
+            // `stats count(*)` over nothing is one row of zeros, not no rows.
+            table.group(s, Vec::new());
+        }
+        AggTable::rows(table.finish_groups(s), s, ctx)
+    }
+
+    /// Each group's `by` values and finished aggregations, in no order.
+    fn finish_groups(self, s: &StatsPlan) -> Vec<Finished> {
+        self.groups
+            .into_iter()
+            .map(|mut g| Finished {
+                done: g.accs.iter_mut().zip(&s.aggs).map(|(a, spec)| a.finish(spec.kind)).collect(),
+                by: g.by,
+            })
+            .collect()
+    }
+
+    /// Splits the groups into `parts` tables by the hash of their `by` values: the same
+    /// group of two tables lands in the same part.
+    fn split(mut self, parts: usize) -> Vec<AggTable> {
+        use std::hash::BuildHasher;
+        let hasher = foldhash::fast::FixedState::with_seed(0x1095_1647);
+        let mut out: Vec<AggTable> = (0..parts).map(|_| AggTable::default()).collect();
+        for (key, i) in self.index {
+            let part = (hasher.hash_one(&key) % parts as u64) as usize;
+            let g = &mut self.groups[i];
+            let g = Group { accs: std::mem::take(&mut g.accs), by: std::mem::take(&mut g.by) };
+            let t = &mut out[part];
+            t.groups.push(g);
+            t.index.insert(key, t.groups.len() - 1);
+        }
+        out
+    }
+
+    /// The result rows of finished groups, ordered by their `by` values (natural order,
+    /// ascending).
+    fn rows(mut groups: Vec<Finished>, s: &StatsPlan, ctx: &EvalCtx<'_>) -> Vec<Row<'static>> {
         groups.sort_by(|a, b| {
             a.by.iter()
                 .zip(&b.by)
@@ -481,9 +620,8 @@ impl AggTable {
         });
         groups
             .into_iter()
-            .map(|mut g| {
-                let done: Vec<Value> =
-                    g.accs.iter_mut().zip(&s.aggs).map(|(a, spec)| a.finish(spec.kind)).collect();
+            .map(|g| {
+                let done = g.done;
                 let mut row = Row::derived();
                 for ((id, _), v) in s.by.iter().zip(g.by) {
                     row.set(*id, v);
@@ -613,13 +751,6 @@ fn merge(shared: &Shared, partials: Vec<Partial>) -> Result<Vec<Row<'static>>> {
                     table.merge(s, t);
                 }
             }
-            if s.by.is_empty() && table.groups.is_empty() {
-                // `stats count(*)` over nothing is one row of zeros, not no rows.
-                table.groups.insert(
-                    Vec::new(),
-                    Group { accs: s.aggs.iter().map(|a| a.kind.init()).collect(), by: Vec::new() },
-                );
-            }
             table.finish(s, &ctx)
         }
         Sink::TopK { order, k } => {
@@ -694,15 +825,6 @@ pub(crate) fn post(
                     used += table.add(s, row, ctx);
                 }
                 over(used)?;
-                if s.by.is_empty() && table.groups.is_empty() {
-                    table.groups.insert(
-                        Vec::new(),
-                        Group {
-                            accs: s.aggs.iter().map(|a| a.kind.init()).collect(),
-                            by: Vec::new(),
-                        },
-                    );
-                }
                 rows = table.finish(s, ctx);
             }
             Stage::Sort(keys, _) => {
@@ -731,4 +853,75 @@ pub(crate) fn post(
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agg::{AggKind, AggSpec, Number};
+
+    fn plan() -> StatsPlan {
+        let agg = |kind| AggSpec { kind, arg: None };
+        StatsPlan {
+            aggs: vec![agg(AggKind::CountAll), agg(AggKind::Pct(50.0)), agg(AggKind::Sum)],
+            by: Vec::new(),
+            outputs: Vec::new(),
+            text: String::new(),
+        }
+    }
+
+    /// A worker's table: groups `k * step % modulo`, so two tables share many groups.
+    fn table(s: &StatsPlan, step: i64, modulo: i64) -> AggTable {
+        let mut t = AggTable::default();
+        for k in 0..500 {
+            let (g, _) = t.group(s, vec![Value::Int(k * step % modulo)]);
+            g.accs[0].update(AggKind::CountAll, Value::Null, None);
+            g.accs[1].update_number(AggKind::Pct(50.0), Number::Int(k), None);
+            g.accs[2].update_number(AggKind::Sum, Number::Int(k * step), None);
+        }
+        t
+    }
+
+    fn printed(groups: Vec<Finished>) -> Vec<String> {
+        let mut out: Vec<String> =
+            groups.into_iter().map(|g| format!("{:?} {:?}", g.by, g.done)).collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn shares_split_by_group_finish_as_the_whole() {
+        let s = plan();
+        let (a, b) = (table(&s, 7, 300), table(&s, 11, 250));
+        let mut whole = a.clone();
+        whole.merge(&s, b.clone());
+        let expected = printed(whole.finish_groups(&s));
+        assert_eq!(expected.len(), 300);
+        for parts in [1, 2, 3, 8] {
+            let mut got = Vec::new();
+            for (x, y) in a.clone().split(parts).into_iter().zip(b.clone().split(parts)) {
+                assert!(parts == 1 || x.index.len() < 300);
+                let mut t = x;
+                t.merge(&s, y);
+                got.extend(t.finish_groups(&s));
+            }
+            assert_eq!(printed(got), expected, "{parts} parts");
+        }
+    }
+
+    #[test]
+    fn time_groups_are_the_groups_of_their_time_value() {
+        let s = plan();
+        let mut t = AggTable::default();
+        t.group(&s, vec![Value::Time(60_000)]).0.accs[0].update(
+            AggKind::CountAll,
+            Value::Null,
+            None,
+        );
+        t.time_group(&s, 60_000).0.accs[0].update(AggKind::CountAll, Value::Null, None);
+        t.time_group(&s, 120_000).0.accs[0].update(AggKind::CountAll, Value::Null, None);
+        let rows = printed(t.finish_groups(&s));
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(rows.iter().any(|r| r.starts_with("[Time(60000)] [Int(2)")), "{rows:?}");
+    }
 }

@@ -21,14 +21,14 @@ use std::sync::Arc;
 use logsight_columns::Cell;
 use logsight_query_lang::insights::{BinaryOp, Period};
 
-use crate::agg::Number;
+use crate::agg::{Acc, AggKind, Number};
 use crate::bind::{RowOp, StatsPlan};
 use crate::exec::AggTable;
 use crate::expr::{CExpr, InSet, comparison, eval, in_set};
 use crate::functions::{Scalar, floor_to, next_bin};
 use crate::plan::Sink;
 use crate::row::{EvalCtx, FieldId, Row, Symbols};
-use crate::source::{Batch, JsonColumn};
+use crate::source::{Batch, Cells, JsonColumn};
 use crate::value::Value;
 
 /// A `filter* | stats` scan compiled for JSON field columns.
@@ -125,35 +125,24 @@ impl Kernel {
             // Rows of one bin come in runs (each stream's rows are in time order): one group
             // lookup per run.
             let ts = batch.timestamp(rows[i] as usize);
-            let (by, lo, hi) = match self.bin {
-                None => (Vec::new(), i64::MIN, i64::MAX),
+            let (lo, hi) = match self.bin {
+                None => (i64::MIN, i64::MAX),
                 Some((p, off)) => {
                     let lo = floor_to(ts - off, p) + off;
-                    (vec![Value::Time(lo)], lo, next_bin(lo - off, p) + off)
+                    (lo, next_bin(lo - off, p) + off)
                 }
             };
             let mut j = i + 1;
             while j < rows.len() && (lo..hi).contains(&batch.timestamp(rows[j] as usize)) {
                 j += 1;
             }
-            let (group, d) = table.group(stats, by);
+            let (group, d) = match self.bin {
+                None => table.group(stats, Vec::new()),
+                Some(_) => table.time_group(stats, lo),
+            };
             delta += d;
-            for &r in &rows[i..j] {
-                let ts = batch.timestamp(r as usize);
-                for ((acc, spec), col) in group.accs.iter_mut().zip(&stats.aggs).zip(&args) {
-                    let Some(col) = col else {
-                        delta += acc.update(spec.kind, Value::Null, Some(ts));
-                        continue;
-                    };
-                    delta += match col.cell(r as usize) {
-                        Cell::Int(i) => acc.update_number(spec.kind, Number::Int(i), Some(ts)),
-                        Cell::Float(f) => acc.update_number(spec.kind, Number::Float(f), Some(ts)),
-                        _ => {
-                            let v = col.value(r as usize).unwrap_or(Value::Null);
-                            acc.update(spec.kind, v, Some(ts))
-                        }
-                    };
-                }
+            for ((acc, spec), col) in group.accs.iter_mut().zip(&stats.aggs).zip(&args) {
+                delta += feed(acc, spec.kind, *col, &rows[i..j], batch);
             }
             i = j;
         }
@@ -169,6 +158,40 @@ impl Kernel {
         let fields = fields.join(", ");
         format!("columnar kernel over JSON columns [{fields}] (units without columns read rows)")
     }
+}
+
+/// Feeds one group's rows `rows` into one of its aggregations: an integer column (or
+/// `count(*)`) in one call for the states that allow it, anything else row by row. Every
+/// path is the row path's own (`Acc::add_ints`, `add_nulls`, `update_number`, `update`).
+fn feed(
+    acc: &mut Acc,
+    kind: AggKind,
+    col: Option<&JsonColumn>,
+    rows: &[u32],
+    batch: &Batch<'_>,
+) -> isize {
+    let bulk = match col.map(JsonColumn::cells) {
+        None => acc.add_nulls(kind, rows.len() as u64),
+        Some(Cells::Ints(ints)) => acc.add_ints(rows.iter().map(|&r| ints[r as usize])),
+        Some(_) => None,
+    };
+    if let Some(delta) = bulk {
+        return delta;
+    }
+    let mut delta = 0;
+    for &r in rows {
+        let ts = Some(batch.timestamp(r as usize));
+        let Some(col) = col else {
+            delta += acc.update(kind, Value::Null, ts);
+            continue;
+        };
+        delta += match col.cell(r as usize) {
+            Cell::Int(i) => acc.update_number(kind, Number::Int(i), ts),
+            Cell::Float(f) => acc.update_number(kind, Number::Float(f), ts),
+            _ => acc.update(kind, col.value(r as usize).unwrap_or(Value::Null), ts),
+        };
+    }
+    delta
 }
 
 /// The `and`-ed parts of a condition.
@@ -260,6 +283,21 @@ impl Cond {
             }
             t
         };
+        match col.cells() {
+            Cells::Codes(codes) => {
+                // `ABSENT` is past the dictionary's end: null's truth.
+                rows.retain(|&r| dict.get(codes[r as usize] as usize).copied().unwrap_or(null));
+                return;
+            }
+            Cells::Ints(ints) => {
+                rows.retain(|&r| {
+                    let i = ints[r as usize];
+                    number(Value::Int(i), (false, i as u64))
+                });
+                return;
+            }
+            Cells::Mixed(_) => {}
+        }
         rows.retain(|&r| match col.cell(r as usize) {
             Cell::Absent | Cell::Null => null,
             Cell::Bool(b) => {

@@ -21,6 +21,7 @@
 
 mod agg;
 mod bind;
+mod cache;
 mod error;
 mod events;
 mod exec;
@@ -44,6 +45,7 @@ use logsight_model::TimeRange;
 
 pub use agg::DISTINCT_EXACT_LIMIT;
 pub use bind::MAX_LIMIT;
+pub use cache::{BlockCache, CacheStats, DEFAULT_BLOCK_CACHE_BYTES};
 pub use error::{EngineError, Result};
 pub use events::{
     EventCut, EventsPage, EventsStatistics, FilterEventsPlan, FoundEvent, ScanBudget,

@@ -17,6 +17,7 @@ use logsight_index::{Lookup, Requirement, TextIndex};
 use logsight_model::TimeRange;
 use logsight_storage::{Columns as StorageColumns, DecodedBlock, ScanUnit, StorageError, Store};
 
+use crate::cache::BlockCache;
 use crate::error::EngineError;
 use crate::plan::{Columns, FieldPrune};
 use crate::row::{FieldId, Names};
@@ -27,6 +28,7 @@ use crate::value::Value;
 pub struct DataSource {
     store: Arc<Store>,
     index: Option<Arc<TextIndex>>,
+    cache: BlockCache,
 }
 
 impl std::fmt::Debug for DataSource {
@@ -88,6 +90,7 @@ pub(crate) struct Unit {
     streams_base: u32,
     /// The JSON field columns of the unit's segment, when built and the query reads JSON.
     fields: Option<Arc<SegmentFields>>,
+    cache: BlockCache,
 }
 
 /// A segment's JSON field columns, opened (directory checked) once per query.
@@ -140,18 +143,48 @@ impl Unit {
         let messages = columns.messages || columns.json;
         let cols =
             StorageColumns { timestamps: true, ingestion_times: columns.ingestion_times, messages };
-        if columns.templates {
-            self.inner.decode_templates(cols, &mut decoder.block).map_err(storage_error)?;
-        } else {
-            self.inner.decode_columns(cols, &mut decoder.block).map_err(storage_error)?;
+        self.decode_block(decoder, cols, columns.templates)?;
+        let block = decoder.current();
+        Ok(Batch { block, runs: self.runs(block), group: self.group, messages, json: None })
+    }
+
+    /// Decodes `cols` (and templates if asked) into `decoder`: from the cache when only
+    /// timestamps are asked of a sealed block, else into the decoder's own buffers.
+    fn decode_block(
+        &self,
+        decoder: &mut Decoder,
+        cols: StorageColumns,
+        templates: bool,
+    ) -> Result<(), EngineError> {
+        decoder.shared = None;
+        let times_only = !cols.ingestion_times && !cols.messages && !templates;
+        if let (true, true, Some((segment, block))) =
+            (times_only, self.cache.is_on(), self.inner.location())
+        {
+            let shared = self.cache.times(segment, block, || {
+                let mut b = DecodedBlock::default();
+                self.inner.decode_columns(cols, &mut b).map_err(storage_error)?;
+                b.timestamps.shrink_to_fit();
+                b.streams.shrink_to_fit();
+                Ok::<_, EngineError>(b)
+            })?;
+            decoder.shared = Some(shared);
+            return Ok(());
         }
-        let runs = self
-            .inner
-            .rows_in(&decoder.block, self.range)
+        if templates {
+            self.inner.decode_templates(cols, &mut decoder.block).map_err(storage_error)
+        } else {
+            self.inner.decode_columns(cols, &mut decoder.block).map_err(storage_error)
+        }
+    }
+
+    /// The wanted streams' rows of `block` inside the query's range.
+    fn runs(&self, block: &DecodedBlock) -> Vec<Run> {
+        self.inner
+            .rows_in(block, self.range)
             .into_iter()
             .map(|r| Run { stream: self.streams_base + r.index as u32, rows: r.rows })
-            .collect();
-        Ok(Batch { block: &decoder.block, runs, group: self.group, messages, json: None })
+            .collect()
     }
 
     /// Like [`Unit::decode`], but when the unit's segment has JSON field columns, `fields`
@@ -166,7 +199,10 @@ impl Unit {
         let Some(seg) = self.fields.as_ref().filter(|_| columns.json) else {
             return self.decode(decoder, columns);
         };
-        let Some(block) = self.inner.location().and_then(|(_, i)| seg.columns.block(i)) else {
+        let Some((segment, index)) = self.inner.location() else {
+            return self.decode(decoder, columns);
+        };
+        let Some(block) = seg.columns.block(index) else {
             return self.decode(decoder, columns);
         };
         decoder.json.clear();
@@ -176,8 +212,9 @@ impl Unit {
                 // Statistics only (near-unique strings): this unit parses its messages.
                 return self.decode(decoder, columns);
             }
-            match seg.columns.read(block, meta) {
-                Ok(column) => decoder.json.push(JsonColumn::new(*id, column)),
+            let read = || seg.columns.read(block, meta).map(ColumnData::new);
+            match self.cache.field(segment, index, name, read) {
+                Ok(data) => decoder.json.push(JsonColumn { id: *id, data }),
                 Err(e) => {
                     seg.drop_damaged(&e);
                     return self.decode(decoder, columns);
@@ -189,20 +226,15 @@ impl Unit {
             ingestion_times: columns.ingestion_times,
             messages: columns.messages,
         };
-        self.inner.decode_columns(cols, &mut decoder.block).map_err(storage_error)?;
-        if decoder.block.len() != block.rows() {
+        self.decode_block(decoder, cols, false)?;
+        if decoder.current().len() != block.rows() {
             seg.drop_damaged(&"row count differs from the block's");
             return self.decode(decoder, columns);
         }
-        let runs = self
-            .inner
-            .rows_in(&decoder.block, self.range)
-            .into_iter()
-            .map(|r| Run { stream: self.streams_base + r.index as u32, rows: r.rows })
-            .collect();
+        let block = decoder.current();
         Ok(Batch {
-            block: &decoder.block,
-            runs,
+            block,
+            runs: self.runs(block),
             group: self.group,
             messages: columns.messages,
             json: Some(&decoder.json),
@@ -235,20 +267,84 @@ impl Unit {
     }
 }
 
-/// One field's column of a block, with its dictionary as values (built once per block).
+/// One field's column of a block, with its dictionary as values (built once per block,
+/// then shared through the [`BlockCache`]).
+#[derive(Debug)]
+pub(crate) struct ColumnData {
+    cells: Cells,
+    dict: Vec<Value>,
+    /// The dictionary's bytes, for the cache's weight.
+    dict_bytes: usize,
+}
+
+/// A column's cells in the smallest form that holds them: most fields are integers in
+/// every row, or strings where present. A scan over them then reads 8 or 4 bytes a row
+/// instead of a 16-byte [`Cell`] (they are memory-bound).
+#[derive(Debug)]
+pub(crate) enum Cells {
+    /// An integer in every row.
+    Ints(Vec<i64>),
+    /// A string or nothing in every row: dictionary indices, [`ABSENT`] where absent.
+    Codes(Vec<u32>),
+    /// Anything else.
+    Mixed(Vec<Cell>),
+}
+
+/// The code of a row without the field in [`Cells::Codes`].
+pub(crate) const ABSENT: u32 = u32::MAX;
+
+impl ColumnData {
+    fn new(column: Column) -> ColumnData {
+        let dict = column.dict().iter().map(|s| Value::str(s)).collect();
+        let dict_bytes = column.dict().iter().map(|s| 2 * s.len() + 64).sum();
+        let n = column.len();
+        let all = |f: fn(Cell) -> bool| (0..n).all(|r| f(column.cell(r)));
+        let cells = if n > 0 && all(|c| matches!(c, Cell::Int(_))) {
+            Cells::Ints(
+                (0..n).map(|r| if let Cell::Int(i) = column.cell(r) { i } else { 0 }).collect(),
+            )
+        } else if all(|c| matches!(c, Cell::Str(i) if i != ABSENT) || c == Cell::Absent) {
+            Cells::Codes(
+                (0..n)
+                    .map(|r| if let Cell::Str(i) = column.cell(r) { i } else { ABSENT })
+                    .collect(),
+            )
+        } else {
+            Cells::Mixed((0..n).map(|r| column.cell(r)).collect())
+        };
+        ColumnData { cells, dict, dict_bytes }
+    }
+
+    /// Estimated heap bytes (the cache's weight).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let cells = match &self.cells {
+            Cells::Ints(v) => v.len() * 8,
+            Cells::Codes(v) => v.len() * 4,
+            Cells::Mixed(v) => v.len() * std::mem::size_of::<Cell>(),
+        };
+        cells + self.dict_bytes
+    }
+
+    fn cell(&self, row: usize) -> Cell {
+        match &self.cells {
+            Cells::Ints(v) => v.get(row).map_or(Cell::Absent, |&i| Cell::Int(i)),
+            Cells::Codes(v) => match v.get(row) {
+                Some(&i) if i != ABSENT => Cell::Str(i),
+                _ => Cell::Absent,
+            },
+            Cells::Mixed(v) => v.get(row).copied().unwrap_or(Cell::Absent),
+        }
+    }
+}
+
+/// A query's view of one field's column of a block.
 #[derive(Debug)]
 pub(crate) struct JsonColumn {
     id: FieldId,
-    column: Column,
-    dict: Vec<Value>,
+    data: Arc<ColumnData>,
 }
 
 impl JsonColumn {
-    fn new(id: FieldId, column: Column) -> JsonColumn {
-        let dict = column.dict().iter().map(|s| Value::str(s)).collect();
-        JsonColumn { id, column, dict }
-    }
-
     /// The field it holds.
     pub(crate) fn id(&self) -> FieldId {
         self.id
@@ -256,22 +352,27 @@ impl JsonColumn {
 
     /// The dictionary's strings as values, in index order.
     pub(crate) fn dict(&self) -> &[Value] {
-        &self.dict
+        &self.data.dict
     }
 
     pub(crate) fn cell(&self, row: usize) -> Cell {
-        self.column.cell(row)
+        self.data.cell(row)
+    }
+
+    /// The cells in their compact form (the kernel's typed loops).
+    pub(crate) fn cells(&self) -> &Cells {
+        &self.data.cells
     }
 
     /// Row `row`'s value as JSON discovery would find it: `None` when the row lacks it.
     pub(crate) fn value(&self, row: usize) -> Option<Value> {
-        Some(match self.column.cell(row) {
+        Some(match self.data.cell(row) {
             Cell::Absent => return None,
             Cell::Null => Value::Null,
             Cell::Bool(b) => Value::Bool(b),
             Cell::Int(i) => Value::Int(i),
             Cell::Float(f) => Value::Float(f),
-            Cell::Str(i) => self.dict.get(i as usize).cloned().unwrap_or(Value::Null),
+            Cell::Str(i) => self.data.dict.get(i as usize).cloned().unwrap_or(Value::Null),
         })
     }
 }
@@ -289,7 +390,16 @@ pub(crate) struct Run {
 #[derive(Debug, Default)]
 pub(crate) struct Decoder {
     block: DecodedBlock,
+    /// The unit's block from the cache, when it came from there (then `block` is stale).
+    shared: Option<Arc<DecodedBlock>>,
     json: Vec<JsonColumn>,
+}
+
+impl Decoder {
+    /// The block the last decode filled.
+    fn current(&self) -> &DecodedBlock {
+        self.shared.as_deref().unwrap_or(&self.block)
+    }
 }
 
 /// The decoded rows of one unit that fall in the query's range, as columns: runs of rows of
@@ -371,15 +481,28 @@ fn storage_error(e: StorageError) -> EngineError {
 }
 
 impl DataSource {
-    /// Queries over `store`, pruned by the full-text index where segments have one.
+    /// Queries over `store`, pruned by the full-text index where segments have one, with
+    /// no cache of decoded blocks (see [`DataSource::with_cache`]).
     pub fn new(store: Arc<Store>) -> DataSource {
         let index = Some(Arc::new(TextIndex::new(store.clone())));
-        DataSource { store, index }
+        DataSource { store, index, cache: BlockCache::off() }
     }
 
     /// Queries over `store` that scan every block (the index's differential tests).
     pub fn without_index(store: Arc<Store>) -> DataSource {
-        DataSource { store, index: None }
+        DataSource { store, index: None, cache: BlockCache::off() }
+    }
+
+    /// Keeps decoded timestamps and JSON columns in `cache` for the next queries (a server's
+    /// or a REPL's source; a one-shot query has no next query).
+    pub fn with_cache(mut self, cache: BlockCache) -> DataSource {
+        self.cache = cache;
+        self
+    }
+
+    /// The cache of decoded blocks (off unless [`DataSource::with_cache`]).
+    pub fn cache(&self) -> &BlockCache {
+        &self.cache
     }
 
     /// Drops the units of sealed blocks that the index says cannot hold a message meeting
@@ -516,6 +639,7 @@ impl DataSource {
                     group: gi as u32,
                     streams_base,
                     fields: None,
+                    cache: self.cache.clone(),
                 });
             }
         }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use logsight_columns::ColumnsDeriver;
-use logsight_engine::{CancelToken, DataSource, Engine, EngineConfig, QueryRequest};
+use logsight_engine::{BlockCache, CancelToken, DataSource, Engine, EngineConfig, QueryRequest};
 use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_storage::{Store, StoreOptions};
 
@@ -100,12 +100,21 @@ fn store(dir: &std::path::Path) -> Arc<Store> {
 }
 
 fn run_all(engine: &Engine, source: &DataSource) -> Vec<Vec<Vec<Option<String>>>> {
-    QUERIES
+    run_in(engine, source, "g", QUERIES)
+}
+
+fn run_in(
+    engine: &Engine,
+    source: &DataSource,
+    group: &str,
+    queries: &[&str],
+) -> Vec<Vec<Vec<Option<String>>>> {
+    queries
         .iter()
         .map(|q| {
             let req = QueryRequest {
                 query: q.to_string(),
-                groups: vec!["g".into()],
+                groups: vec![group.into()],
                 start_ms: 0,
                 end_ms: i64::MAX / 2,
                 limit: None,
@@ -174,6 +183,13 @@ fn columns_on_and_off_give_identical_results() {
     for (i, q) in QUERIES.iter().enumerate() {
         assert_eq!(parsed[i], columnar[i], "{q}");
     }
+    // Through the cache of decoded blocks: a first run fills it, a second reads from it.
+    let cached = DataSource::new(store.clone()).with_cache(BlockCache::new(64 << 20));
+    assert_eq!(parsed, run_all(&engine, &cached));
+    let filled = cached.cache().stats();
+    assert!(filled.misses > 0 && filled.bytes > 0, "{filled:?}");
+    assert_eq!(parsed, run_all(&engine, &cached));
+    assert!(cached.cache().stats().hits > filled.hits);
 
     // A damaged artifact is noticed, never served: the query reads messages and gets the
     // same rows, and the artifact is dropped for the builder to make again.
@@ -242,4 +258,84 @@ fn field_counts_from_column_directories_equal_counts_from_messages() {
 /// Events with the 210-key message (i % 12 == 8): `w199` is their 200th field.
 fn level_free_wide(range: std::ops::Range<usize>) -> u64 {
     range.filter(|i| i % 12 == 8).count() as u64
+}
+
+/// Request logs as most services write them: `latency_ms` an integer in every event,
+/// `level` a string or missing (whole blocks of one stream without it), `status` an
+/// integer where present. Their columns take the compact forms (integers, codes).
+fn clean_message(i: usize) -> String {
+    let latency = (i * 7919) % 1000;
+    match (i % 3, i % 10) {
+        // Stream 2 never logs a level.
+        (2, _) => format!(r#"{{"latency_ms": {latency}, "path": "/p{}"}}"#, i % 4),
+        (_, 0) => format!(r#"{{"latency_ms": {latency}, "level": "ERROR", "status": 500}}"#),
+        (_, 1 | 2) => format!(r#"{{"latency_ms": {latency}, "level": "WARN", "status": 404}}"#),
+        _ => format!(r#"{{"latency_ms": {latency}, "level": "INFO", "status": {}}}"#, 200 + i % 2),
+    }
+}
+
+const CLEAN_QUERIES: &[&str] = &[
+    "stats avg(latency_ms) as a, pct(latency_ms, 99) as p, count(latency_ms) as c by bin(1m)",
+    "filter level = 'ERROR' | stats count(*) as n by bin(5m)",
+    "filter level in ['WARN', 'ERROR'] and latency_ms > 500 | stats count(*) as n, sum(latency_ms) as s, pct(latency_ms, 50) as m by bin(2m)",
+    "filter level != 'INFO' | stats count(*) as n, count(level) as c, min(latency_ms) as lo, max(latency_ms) as hi",
+    "filter not ispresent(level) | stats count(*) as n, avg(latency_ms) as a by bin(10m)",
+    "filter latency_ms <= 100 and status = 200 | stats count(*) as n, stddev(latency_ms) as sd by bin(1m)",
+    "filter latency_ms % 3 = 0 | stats count(*) as n, earliest(latency_ms) as e, latest(level) as l by bin(1m)",
+    "filter level like /AR/ | stats count(*) as n, histogram(latency_ms, 5) as h",
+];
+
+#[test]
+fn compact_columns_and_the_cache_give_the_row_paths_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = StoreOptions {
+        sync: false,
+        background: false,
+        block_bytes: 16 << 10,
+        ..Default::default()
+    };
+    let store = Arc::new(Store::open(tmp.path(), opts).unwrap());
+    let g = LogGroupName::new("h").unwrap();
+    store.create_group(&g).unwrap();
+    for s in 0..3 {
+        store.create_stream(&g, &LogStreamName::new(format!("s{s}")).unwrap()).unwrap();
+    }
+    for i in 0..6000 {
+        let ts = BASE + i as i64 * 97;
+        let ev = LogEvent::new(ts, ts, clean_message(i)).unwrap();
+        store.append("h", &format!("s{}", i % 3), &[ev]).unwrap();
+    }
+    store.flush().unwrap();
+    let engine = Engine::new(EngineConfig { threads: 2, ..Default::default() });
+    let plain = DataSource::new(store.clone());
+    let parsed = run_in(&engine, &plain, "h", CLEAN_QUERIES);
+    store.derive_missing(&ColumnsDeriver::default()).unwrap();
+    let req = QueryRequest {
+        query: CLEAN_QUERIES[1].into(),
+        groups: vec!["h".into()],
+        start_ms: 0,
+        end_ms: i64::MAX / 2,
+        limit: None,
+    };
+    let text = engine.explain(&plain, &req).unwrap();
+    assert!(text.contains("columnar kernel"), "{text}");
+    assert_eq!(parsed, run_in(&engine, &plain, "h", CLEAN_QUERIES));
+    let cached = DataSource::new(store.clone()).with_cache(BlockCache::new(64 << 20));
+    for _ in 0..2 {
+        assert_eq!(parsed, run_in(&engine, &cached, "h", CLEAN_QUERIES));
+    }
+    assert!(cached.cache().stats().hits > 0);
+    // Hundreds of groups: merged and finished on the pool's two threads, as on one.
+    let one = Engine::new(EngineConfig { threads: 1, ..Default::default() });
+    let many = [
+        "stats count(*) as n, pct(latency_ms, 50) as m, count_distinct(level) as d by latency_ms",
+        "filter level != 'WARN' | stats count(*) as n, pct(latency_ms, 90) as p by bin(1s)",
+    ];
+    let reference = run_in(&one, &plain, "h", &many);
+    assert!(reference.iter().all(|rows| rows.len() > 300), "too few groups to split");
+    assert_eq!(reference, run_in(&engine, &cached, "h", &many));
+    assert_eq!(reference, run_in(&engine, &plain, "h", &many));
+    // A cache too small to hold a block's parts still answers right.
+    let tiny = DataSource::new(store.clone()).with_cache(BlockCache::new(4 << 10));
+    assert_eq!(parsed, run_in(&engine, &tiny, "h", CLEAN_QUERIES));
 }

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Sender};
 use logsight_engine::{
-    CancelToken, DataSource, Engine, EngineConfig, EngineError, MAX_GROUPS, MAX_LIMIT, Progress,
-    QueryRequest, QueryResult, Statistics,
+    BlockCache, CancelToken, DataSource, Engine, EngineConfig, EngineError, MAX_GROUPS, MAX_LIMIT,
+    Progress, QueryRequest, QueryResult, Statistics,
 };
 use logsight_storage::{Clock, Store};
 use parking_lot::{Condvar, Mutex};
@@ -48,6 +48,8 @@ pub struct ManagerConfig {
     pub max_retained_bytes: usize,
     /// The engine's pool, per-query memory budget and timeout.
     pub engine: EngineConfig,
+    /// Bytes of decoded timestamps and JSON columns kept for the next queries (0: none).
+    pub block_cache_bytes: u64,
 }
 
 impl Default for ManagerConfig {
@@ -57,6 +59,7 @@ impl Default for ManagerConfig {
             retention: Duration::from_secs(7 * 24 * 3600),
             max_retained_bytes: 256 << 20,
             engine: EngineConfig::default(),
+            block_cache_bytes: logsight_engine::DEFAULT_BLOCK_CACHE_BYTES,
         }
     }
 }
@@ -301,7 +304,8 @@ impl QueryManager {
             clock,
             config,
         });
-        let source = DataSource::new(store.clone());
+        let cache = BlockCache::new(inner.config.block_cache_bytes);
+        let source = DataSource::new(store.clone()).with_cache(cache);
         let (sender, receiver) = channel::unbounded::<String>();
         let workers = (0..inner.config.slots.max(1))
             .map(|i| {

@@ -27,6 +27,15 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// A runtime on the calling thread, for a client that waits on one call at a time: no
+/// worker threads to start (a `logsight query` process is over in milliseconds).
+pub fn client_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 /// The environment variable that sets `--endpoint` for every client command.
 pub const ENDPOINT_ENV: &str = "LOGSIGHT_ENDPOINT";
 
@@ -99,9 +108,22 @@ pub async fn connect_watch(endpoint: &str) -> Result<WatchClient<Signing>> {
 
 /// Connects a client of the `Queries` service (Logs Insights queries, saved queries).
 pub async fn connect_queries(endpoint: &str) -> Result<QueriesClient<Signing>> {
-    Ok(QueriesClient::new(channel(endpoint).await?)
+    Ok(queries_client(channel(endpoint).await?))
+}
+
+fn queries_client(channel: Signing) -> QueriesClient<Signing> {
+    QueriesClient::new(channel)
         .max_decoding_message_size(16 << 20)
-        .max_encoding_message_size(16 << 20))
+        .max_encoding_message_size(16 << 20)
+}
+
+/// Clients of the `Queries` and `Logs` services over one connection.
+pub async fn connect_queries_and_logs(endpoint: &str) -> Result<(QueriesClient<Signing>, Client)> {
+    let channel = channel(endpoint).await?;
+    let logs = LogsClient::new(channel.clone())
+        .max_decoding_message_size(16 << 20)
+        .max_encoding_message_size(16 << 20);
+    Ok((queries_client(channel), logs))
 }
 
 /// Turns a status into an error that reads well: the server's message, or the code.

@@ -8,7 +8,9 @@ use clap::{Args, Subcommand};
 use logsight_proto::v1 as pb;
 use serde_json::json;
 
-use crate::client::{DEFAULT_ENDPOINT, Output, connect_watch, fmt_ts, runtime, status_error};
+use crate::client::{
+    DEFAULT_ENDPOINT, Output, client_runtime, connect_watch, fmt_ts, status_error,
+};
 use crate::cmd_metric_filters::pairs;
 
 #[derive(Debug, Args)]
@@ -178,7 +180,7 @@ enum AlarmsCommand {
 }
 
 pub fn run(args: AlarmsArgs) -> Result<ExitCode> {
-    runtime()?.block_on(async move {
+    client_runtime()?.block_on(async move {
         let mut c = connect_watch(&args.endpoint).await?;
         match args.command {
             AlarmsCommand::Put {

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use logsight_proto::v1 as pb;
 
 use crate::client::{
-    Client, DEFAULT_ENDPOINT, ENDPOINT_ENV, EventFormat, connect, runtime, status_error,
+    Client, DEFAULT_ENDPOINT, ENDPOINT_ENV, EventFormat, client_runtime, connect, status_error,
 };
 use crate::common::{check_window, parse_time_arg};
 use crate::print::{Event, EventPrinter, read_spinner};
@@ -122,7 +122,7 @@ fn resume_hint(token: &str) {
 }
 
 pub fn run(args: EventsArgs) -> Result<ExitCode> {
-    runtime()?.block_on(async move {
+    client_runtime()?.block_on(async move {
         let mut c = connect(&args.endpoint).await?;
         match args.command {
             EventsCommand::Get { group, stream, order, window } => {

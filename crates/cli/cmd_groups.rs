@@ -9,7 +9,7 @@ use logsight_proto::v1 as pb;
 use serde_json::json;
 
 use crate::client::{
-    DEFAULT_ENDPOINT, ENDPOINT_ENV, Output, connect, fmt_ts, runtime, status_error,
+    DEFAULT_ENDPOINT, ENDPOINT_ENV, Output, client_runtime, connect, fmt_ts, status_error,
 };
 use crate::common::{human_bytes, table, write_table};
 
@@ -74,7 +74,7 @@ enum GroupsCommand {
 }
 
 pub fn run(args: GroupsArgs) -> Result<ExitCode> {
-    runtime()?.block_on(async move {
+    client_runtime()?.block_on(async move {
         let mut c = connect(&args.endpoint).await?;
         match args.command {
             GroupsCommand::Create { name } => {

@@ -9,7 +9,9 @@ use clap::{Args, Subcommand};
 use logsight_proto::v1 as pb;
 use serde_json::json;
 
-use crate::client::{DEFAULT_ENDPOINT, Output, connect_watch, fmt_ts, runtime, status_error};
+use crate::client::{
+    DEFAULT_ENDPOINT, Output, client_runtime, connect_watch, fmt_ts, status_error,
+};
 
 #[derive(Debug, Args)]
 pub struct MetricFiltersArgs {
@@ -98,7 +100,7 @@ pub fn pairs(list: &[String], what: &str) -> Result<Vec<(String, String)>> {
 }
 
 pub fn run(args: MetricFiltersArgs) -> Result<ExitCode> {
-    runtime()?.block_on(async move {
+    client_runtime()?.block_on(async move {
         let mut c = connect_watch(&args.endpoint).await?;
         match args.command {
             FiltersCommand::Put { group, name, pattern, metric_name, namespace, metric_value, default_value, dimensions, unit } => {

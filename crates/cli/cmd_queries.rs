@@ -13,7 +13,7 @@ use logsight_proto::v1::queries_client::QueriesClient;
 use logsight_query_lang::insights::ParseError;
 use logsight_server::error::{QUERY_ERROR_END, QUERY_ERROR_START};
 
-use crate::client::{DEFAULT_ENDPOINT, ENDPOINT_ENV, Output, fmt_ts, runtime, status_error};
+use crate::client::{DEFAULT_ENDPOINT, ENDPOINT_ENV, Output, client_runtime, fmt_ts, status_error};
 use crate::cmd_query::{EXIT_MALFORMED, QueryArgs, Stats, print_results};
 use crate::common::{now_ms, table, write_table};
 
@@ -102,7 +102,7 @@ pub fn run_remote(args: &QueryArgs, query: &str, endpoint: &str) -> Result<ExitC
         query_string: query.to_string(),
         limit,
     };
-    runtime()?.block_on(async move {
+    client_runtime()?.block_on(async move {
         let started = Instant::now();
         let mut c = crate::client::connect_queries(endpoint).await?;
         let mut stream = match c.run_query(req).await {
@@ -164,7 +164,7 @@ pub fn malformed(s: &tonic::Status, query: &str) -> Option<String> {
 }
 
 pub fn run(args: QueriesArgs) -> Result<ExitCode> {
-    runtime()?.block_on(async move {
+    client_runtime()?.block_on(async move {
         let mut c = crate::client::connect_queries(&args.endpoint).await?;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         match args.command {

@@ -15,7 +15,7 @@ use logsight_proto::v1::queries_client::QueriesClient;
 use logsight_queries::{Definitions, PutDefinition};
 use logsight_storage::Store;
 
-use crate::client::{Client, runtime, status_error};
+use crate::client::{Client, client_runtime, status_error};
 use crate::cmd_query::Stats;
 use crate::common::{now_ms, open_store};
 use crate::repl::render::ResultSet;
@@ -105,13 +105,8 @@ const LOCAL_PROGRESS_EVERY: Duration = Duration::from_millis(100);
 impl Runner {
     /// A runner over the server at `endpoint`; fails when it cannot be reached.
     pub fn connect(endpoint: &str) -> Result<Runner> {
-        let rt = runtime()?;
-        let (queries, logs) = rt.block_on(async {
-            Ok::<_, anyhow::Error>((
-                crate::client::connect_queries(endpoint).await?,
-                crate::client::connect(endpoint).await?,
-            ))
-        })?;
+        let rt = client_runtime()?;
+        let (queries, logs) = rt.block_on(crate::client::connect_queries_and_logs(endpoint))?;
         Ok(Runner { rt, backend: Backend::Remote { queries, logs } })
     }
 
@@ -123,7 +118,7 @@ impl Runner {
             .map_err(|e| anyhow!("{e}"))
             .context("opening the saved queries")?;
         Ok(Runner {
-            rt: runtime()?,
+            rt: client_runtime()?,
             backend: Backend::Local {
                 engine: Arc::new(Engine::new(EngineConfig::default())),
                 // An exploring session reruns queries over one range: keep what it decoded.

@@ -15,7 +15,7 @@ answer shows as a mismatch.
 
     pip install duckdb
     cargo build --release --bin logsight
-    python3 benches/compare_duckdb.py [--events 4000000] [--work DIR] [--keep]
+    python3 benches/compare_duckdb.py [--events 4000000] [--work DIR] [--keep] [--reuse]
 """
 
 import argparse
@@ -145,29 +145,8 @@ def median_time(f, runs=5):
     return statistics.median(times), result
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", type=int, default=4_000_000)
-    ap.add_argument("--work", help="work directory (default: a temporary one)")
-    ap.add_argument("--keep", action="store_true", help="keep the work directory")
-    ap.add_argument("--logsight", default=os.path.join(ROOT, "target", "release", "logsight"))
-    args = ap.parse_args()
-    try:
-        import duckdb
-    except ImportError:
-        sys.exit("DuckDB is not installed: pip install duckdb")
-    if not os.path.exists(args.logsight):
-        sys.exit("no %s: cargo build --release --bin logsight" % args.logsight)
-    work = args.work or tempfile.mkdtemp(prefix="logsight-vs-duckdb-")
-    os.makedirs(work, exist_ok=True)
-    data, jsonl = os.path.join(work, "logsight-data"), os.path.join(work, "events.jsonl")
-    bin_ = args.logsight
-
-    t = time.perf_counter()
-    groups, needle = generate(jsonl, args.events)
-    size = os.path.getsize(jsonl)
-    print("generated %d events (%d MiB of jsonl) in %.1f s" % (args.events, size >> 20, time.perf_counter() - t))
-
+def load(bin_, work, data, jsonl):
+    """Loads the jsonl into logsight (import, compact, reindex) and into a DuckDB table."""
     shutil.rmtree(data, ignore_errors=True)
     t = time.perf_counter()
     run([bin_, "import", "--data-dir", data, "--format", "jsonl", jsonl])
@@ -176,6 +155,8 @@ def main():
     if has_reindex:
         run([bin_, "reindex", "--data-dir", data])
     print("logsight: imported, compacted%s in %.1f s" % (", indexed" if has_reindex else "", time.perf_counter() - t))
+
+    import duckdb
 
     con = duckdb.connect(os.path.join(work, "duck.db"))
     t = time.perf_counter()
@@ -198,6 +179,47 @@ def main():
     con.execute("ALTER TABLE events DROP COLUMN j")
     con.execute("CHECKPOINT")
     print("duckdb: loaded in %.1f s" % (time.perf_counter() - t))
+    con.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=4_000_000)
+    ap.add_argument("--work", help="work directory (default: a temporary one)")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --work: reuse the data a previous --keep run left there instead of rebuilding it")
+    ap.add_argument("--logsight", default=os.path.join(ROOT, "target", "release", "logsight"))
+    args = ap.parse_args()
+    try:
+        import duckdb
+    except ImportError:
+        sys.exit("DuckDB is not installed: pip install duckdb")
+    if not os.path.exists(args.logsight):
+        sys.exit("no %s: cargo build --release --bin logsight" % args.logsight)
+    work = args.work or tempfile.mkdtemp(prefix="logsight-vs-duckdb-")
+    os.makedirs(work, exist_ok=True)
+    data, jsonl = os.path.join(work, "logsight-data"), os.path.join(work, "events.jsonl")
+    bin_ = args.logsight
+
+    reuse = args.reuse and args.work and all(
+        os.path.exists(os.path.join(work, f)) for f in ("events.jsonl", "logsight-data", "duck.db", "params.json"))
+    if reuse:
+        with open(os.path.join(work, "params.json")) as f:
+            params = json.load(f)
+        if params["events"] != args.events:
+            sys.exit("--reuse: %s holds %d events, not %d" % (work, params["events"], args.events))
+        groups, needle = params["groups"], params["needle"]
+        print("reusing the data in %s" % work)
+    else:
+        t = time.perf_counter()
+        groups, needle = generate(jsonl, args.events)
+        size = os.path.getsize(jsonl)
+        print("generated %d events (%d MiB of jsonl) in %.1f s" % (args.events, size >> 20, time.perf_counter() - t))
+        load(bin_, work, data, jsonl)
+        with open(os.path.join(work, "params.json"), "w") as f:
+            json.dump({"events": args.events, "groups": groups, "needle": needle}, f)
+    con = duckdb.connect(os.path.join(work, "duck.db"))
 
     port = free_port()
     server = subprocess.Popen(
@@ -212,7 +234,8 @@ def main():
             except OSError:
                 time.sleep(0.1)
         else:
-            sys.exit("the server did not start")
+            server.terminate()
+            sys.exit("the server did not start:\n%s" % server.communicate()[1][-2000:])
         # The server builds what `import` left out (the JSON field columns) in the
         # background: time queries only once every segment has all its derived artifacts.
         t = time.perf_counter()

@@ -29,6 +29,15 @@ pub struct DataSource {
     store: Arc<Store>,
     index: Option<Arc<TextIndex>>,
     cache: BlockCache,
+    opened: Arc<OpenedColumns>,
+}
+
+/// Segments' JSON field columns opened by earlier queries: a directory is parsed (one map
+/// per block) once, not per query. Entries leave when their artifact is found damaged and
+/// when their segment is no longer live (so a merged-away file is not kept mapped).
+#[derive(Default)]
+struct OpenedColumns {
+    segments: parking_lot::Mutex<HashMap<u64, Arc<SegmentFields>>>,
 }
 
 impl std::fmt::Debug for DataSource {
@@ -93,11 +102,12 @@ pub(crate) struct Unit {
     cache: BlockCache,
 }
 
-/// A segment's JSON field columns, opened (directory checked) once per query.
+/// A segment's JSON field columns, opened (directory checked) once.
 struct SegmentFields {
     columns: SegmentColumns,
     segment: u64,
     store: Arc<Store>,
+    opened: std::sync::Weak<OpenedColumns>,
 }
 
 impl std::fmt::Debug for SegmentFields {
@@ -108,6 +118,9 @@ impl std::fmt::Debug for SegmentFields {
 
 impl SegmentFields {
     fn drop_damaged(&self, error: &dyn std::fmt::Display) {
+        if let Some(opened) = self.opened.upgrade() {
+            opened.segments.lock().remove(&self.segment);
+        }
         drop_damaged(&self.store, self.segment, error);
     }
 }
@@ -485,12 +498,12 @@ impl DataSource {
     /// no cache of decoded blocks (see [`DataSource::with_cache`]).
     pub fn new(store: Arc<Store>) -> DataSource {
         let index = Some(Arc::new(TextIndex::new(store.clone())));
-        DataSource { store, index, cache: BlockCache::off() }
+        DataSource { store, index, cache: BlockCache::off(), opened: Arc::default() }
     }
 
     /// Queries over `store` that scan every block (the index's differential tests).
     pub fn without_index(store: Arc<Store>) -> DataSource {
-        DataSource { store, index: None, cache: BlockCache::off() }
+        DataSource { store, index: None, cache: BlockCache::off(), opened: Arc::default() }
     }
 
     /// Keeps decoded timestamps and JSON columns in `cache` for the next queries (a server's
@@ -653,11 +666,21 @@ impl DataSource {
     pub(crate) fn attach_fields(&self, set: &mut ScanSet, prunes: &[FieldPrune]) -> usize {
         let kind = logsight_columns::kind();
         let mut open: HashMap<u64, Option<Arc<SegmentFields>>> = HashMap::new();
+        let mut opened = self.opened.segments.lock();
+        // Forget segments merged away or deleted since: their files are not kept mapped.
+        if !opened.is_empty() {
+            let live: std::collections::HashSet<u64> =
+                self.store.segments().iter().map(|s| s.id).collect();
+            opened.retain(|id, _| live.contains(id));
+        }
         for unit in &mut set.units {
             let Some((segment, _)) = unit.inner.location() else { continue };
             unit.fields = open
                 .entry(segment)
                 .or_insert_with(|| {
+                    if let Some(seg) = opened.get(&segment) {
+                        return Some(seg.clone());
+                    }
                     let bytes = match self.store.artifact(segment, &kind) {
                         Ok(Some(b)) => b,
                         Ok(None) => return None,
@@ -667,11 +690,16 @@ impl DataSource {
                         }
                     };
                     match SegmentColumns::open(bytes) {
-                        Ok(columns) => Some(Arc::new(SegmentFields {
-                            columns,
-                            segment,
-                            store: self.store.clone(),
-                        })),
+                        Ok(columns) => {
+                            let seg = Arc::new(SegmentFields {
+                                columns,
+                                segment,
+                                store: self.store.clone(),
+                                opened: Arc::downgrade(&self.opened),
+                            });
+                            opened.insert(segment, seg.clone());
+                            Some(seg)
+                        }
                         Err(e) => {
                             drop_damaged(&self.store, segment, &e);
                             None
@@ -680,6 +708,7 @@ impl DataSource {
                 })
                 .clone();
         }
+        drop(opened);
         let before = set.units.len();
         set.units.retain(|unit| {
             let Some(seg) = &unit.fields else { return true };
@@ -692,5 +721,51 @@ impl DataSource {
             })
         });
         before - set.units.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logsight_model::{LogEvent, LogGroupName, LogStreamName};
+    use logsight_storage::StoreOptions;
+
+    fn opened(source: &DataSource) -> Vec<u64> {
+        let mut ids: Vec<u64> = source.opened.segments.lock().keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn attach(source: &DataSource) {
+        let mut set = source.plan(&["g".to_string()], None, TimeRange::default()).unwrap();
+        source.attach_fields(&mut set, &[]);
+    }
+
+    #[test]
+    fn opened_columns_follow_the_live_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = StoreOptions { sync: false, background: false, ..Default::default() };
+        let store = Arc::new(Store::open(dir.path(), opts).unwrap());
+        store.create_group(&LogGroupName::new("g").unwrap()).unwrap();
+        let s = LogStreamName::new("s").unwrap();
+        store.create_stream(&LogGroupName::new("g").unwrap(), &s).unwrap();
+        for i in 0..2 {
+            let ev = LogEvent::new(1000 + i, 1000 + i, format!(r#"{{"n": {i}}}"#)).unwrap();
+            store.append("g", "s", &[ev]).unwrap();
+            store.flush().unwrap();
+        }
+        let deriver = logsight_columns::ColumnsDeriver::default();
+        store.derive_missing(&deriver).unwrap();
+        let before: Vec<u64> = store.segments().iter().map(|s| s.id).collect();
+        assert_eq!(before.len(), 2);
+        let source = DataSource::new(store.clone());
+        attach(&source);
+        assert_eq!(opened(&source), before, "opened once, kept for the next query");
+        store.compact_all(|_| ()).unwrap();
+        store.derive_missing(&deriver).unwrap();
+        let after: Vec<u64> = store.segments().iter().map(|s| s.id).collect();
+        assert!(after.iter().all(|id| !before.contains(id)), "{before:?} {after:?}");
+        attach(&source);
+        assert_eq!(opened(&source), after, "merged-away segments released");
     }
 }

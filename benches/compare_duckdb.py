@@ -13,9 +13,12 @@ Each query runs once to warm up, then 5 times; the table gives the medians and t
 logsight / DuckDB (below 1: logsight is faster). Both answers are compared, so a fast wrong
 answer shows as a mismatch.
 
+The warm-up fills the server's cache of decoded blocks (as a person rerunning queries over one
+range does); `--block-cache-mib 0` measures every run from the mapped files instead.
+
     pip install duckdb
     cargo build --release --bin logsight
-    python3 benches/compare_duckdb.py [--events 4000000] [--work DIR] [--keep] [--reuse]
+    python3 benches/compare_duckdb.py [--events 4000000] [--work DIR] [--keep] [--reuse] [--block-cache-mib N]
 """
 
 import argparse
@@ -190,6 +193,8 @@ def main():
     ap.add_argument("--reuse", action="store_true",
                     help="with --work: reuse the data a previous --keep run left there instead of rebuilding it")
     ap.add_argument("--logsight", default=os.path.join(ROOT, "target", "release", "logsight"))
+    ap.add_argument("--block-cache-mib", type=int,
+                    help="the server's cache of decoded blocks (default: the server's, 256; 0 turns it off)")
     args = ap.parse_args()
     try:
         import duckdb
@@ -222,9 +227,12 @@ def main():
     con = duckdb.connect(os.path.join(work, "duck.db"))
 
     port = free_port()
+    env = dict(os.environ)
+    if args.block_cache_mib is not None:
+        env["LOGSIGHT_SERVE_BLOCK_CACHE_MIB"] = str(args.block_cache_mib)
     server = subprocess.Popen(
         [bin_, "serve", "--data-dir", data, "--listen", "127.0.0.1:%d" % port, "--http-listen", "127.0.0.1:0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
         for _ in range(600):

@@ -119,6 +119,9 @@ impl Kernel {
             cond.select(column(cond.field), rows, ctx);
         }
         let args: Vec<Option<&JsonColumn>> = self.args.iter().map(|a| a.and_then(column)).collect();
+        if self.bin.is_some() && rows.len() * SPARSE < batch.len() {
+            stream_in_timestamps(batch);
+        }
         let mut delta = 0;
         let mut i = 0;
         while i < rows.len() {
@@ -158,6 +161,24 @@ impl Kernel {
         let fields = fields.join(", ");
         format!("columnar kernel over JSON columns [{fields}] (units without columns read rows)")
     }
+}
+
+/// Below one selected row in this many, the selection is sparse (see
+/// [`stream_in_timestamps`]).
+const SPARSE: usize = 8;
+
+/// Reads the batch's timestamps once, in order, so that the bins of a sparse selection find
+/// them in cache. Read at random, each selected row's timestamp was a cache miss: on
+/// `filter level = "ERROR" | stats count(*) by bin(5m)` (2% of 2,000,000 rows) that one load
+/// was 90% of the kernel's time, and the server's CPU per query fell from 8.7–10 ms to
+/// 6.3 ms with this pass, which the hardware prefetcher streams (no safe prefetch hint
+/// exists, and the workspace forbids `unsafe`).
+fn stream_in_timestamps(batch: &Batch<'_>) {
+    let mut x = 0i64;
+    for run in batch.runs() {
+        x ^= batch.timestamps(run).iter().fold(0, |a, &t| a ^ t);
+    }
+    std::hint::black_box(x);
 }
 
 /// Feeds one group's rows `rows` into one of its aggregations: an integer column (or

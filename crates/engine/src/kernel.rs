@@ -109,10 +109,16 @@ impl Kernel {
     ) -> (u64, isize) {
         let column = |id: FieldId| columns.iter().find(|c| c.id() == id);
         rows.clear();
-        for run in batch.runs() {
-            rows.extend(run.rows.start as u32..run.rows.end as u32);
+        let mut conds = self.conds.iter();
+        match conds.next() {
+            Some(first) => first.select_from(column(first.field), batch, rows, ctx),
+            None => {
+                for run in batch.runs() {
+                    rows.extend(run.rows.start as u32..run.rows.end as u32);
+                }
+            }
         }
-        for cond in &self.conds {
+        for cond in conds {
             if rows.is_empty() {
                 break;
             }
@@ -279,6 +285,33 @@ impl Cond {
 
     /// Keeps the rows of `rows` whose value in `column` (absent: every row's is null)
     /// meets the condition.
+    /// Fills `rows` with the batch's rows that meet the condition: a string column is
+    /// filtered as it is read, instead of listing every row and then dropping most.
+    fn select_from(
+        &self,
+        column: Option<&JsonColumn>,
+        batch: &Batch<'_>,
+        rows: &mut Vec<u32>,
+        ctx: &EvalCtx<'_>,
+    ) {
+        if let Some(col) = column
+            && let Cells::Codes(codes) = col.cells()
+        {
+            let null = self.holds(&Value::Null, ctx);
+            let dict: Vec<bool> = col.dict().iter().map(|v| self.holds(v, ctx)).collect();
+            // `ABSENT` is past the dictionary's end: null's truth.
+            let keep = |r: &u32| dict.get(codes[*r as usize] as usize).copied().unwrap_or(null);
+            for run in batch.runs() {
+                rows.extend((run.rows.start as u32..run.rows.end as u32).filter(keep));
+            }
+            return;
+        }
+        for run in batch.runs() {
+            rows.extend(run.rows.start as u32..run.rows.end as u32);
+        }
+        self.select(column, rows, ctx);
+    }
+
     fn select(&self, column: Option<&JsonColumn>, rows: &mut Vec<u32>, ctx: &EvalCtx<'_>) {
         let null = self.holds(&Value::Null, ctx);
         let Some(col) = column else {

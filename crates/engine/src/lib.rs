@@ -32,6 +32,7 @@ mod pattern;
 mod plan;
 mod pool;
 mod row;
+mod screen;
 mod source;
 pub mod value;
 

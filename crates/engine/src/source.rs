@@ -154,6 +154,29 @@ impl Unit {
         Ok(Batch { block: &decoder.block, runs, group: self.group, messages, json: None })
     }
 
+    /// Like [`Unit::decode`] for a plan that reads messages and no JSON fields, writing
+    /// only the messages of templates `keep` accepts ([`Batch::is_skipped`] tells the rest).
+    pub(crate) fn decode_screened<'d>(
+        &self,
+        decoder: &'d mut Decoder,
+        columns: Columns,
+        keep: &mut dyn FnMut(logsight_storage::Template<'_>) -> bool,
+    ) -> Result<Batch<'d>, EngineError> {
+        let cols = StorageColumns {
+            timestamps: true,
+            ingestion_times: columns.ingestion_times,
+            messages: true,
+        };
+        self.inner.decode_screened(cols, keep, &mut decoder.block).map_err(storage_error)?;
+        let runs = self
+            .inner
+            .rows_in(&decoder.block, self.range)
+            .into_iter()
+            .map(|r| Run { stream: self.streams_base + r.index as u32, rows: r.rows })
+            .collect();
+        Ok(Batch { block: &decoder.block, runs, group: self.group, messages: true, json: None })
+    }
+
     /// Like [`Unit::decode`], but when the unit's segment has JSON field columns, `fields`
     /// are read from them and messages only if the plan reads their text; a damaged column
     /// is dropped for rebuild and the unit read from its messages instead.
@@ -334,7 +357,13 @@ impl<'d> Batch<'d> {
         self.messages
     }
 
-    /// Only when [`Batch::has_messages`].
+    /// Whether a screened decode left row `row`'s message out: no message of its template
+    /// can pass the scan's first filter.
+    pub(crate) fn is_skipped(&self, row: usize) -> bool {
+        self.block.is_skipped(row)
+    }
+
+    /// Only when [`Batch::has_messages`] and not [`Batch::is_skipped`].
     pub(crate) fn message(&self, row: usize) -> &'d str {
         self.block.message(row)
     }

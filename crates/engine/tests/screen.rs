@@ -41,6 +41,22 @@ fn lines() -> Vec<String> {
         out.push(format!("{} {i}", edges[i % edges.len()]));
         out.push(edges[i % edges.len()].to_string());
     }
+    // JSON request logs, some with an address and port in a value.
+    for i in 0..600 {
+        let peer = if i % 7 == 0 {
+            format!("10.0.{}.{}:{}", i % 3, i % 250, 8000 + i)
+        } else {
+            "-".into()
+        };
+        out.push(format!(
+            r#"{{"level":"{}","path":"/api/v{}/items/{i}","status":{},"latency_ms":{}.{},"peer":"{peer}"}}"#,
+            ["INFO", "WARN", "ERROR"][i % 3],
+            i % 4,
+            200 + (i % 5) * 100,
+            i % 97,
+            i % 10
+        ));
+    }
     out
 }
 
@@ -166,6 +182,19 @@ fn screened_scans_answer_as_a_naive_scan() {
             }
         }
     }
+}
+
+/// The DuckDB comparison's query 4 (`benches/compare_duckdb.py`), as it is sent there.
+#[test]
+fn the_comparison_regex_query_counts_as_a_naive_scan() {
+    let lines = lines();
+    let re = regex::Regex::new(r"\d+\.\d+\.\d+\.\d+:\d{4,5}").unwrap();
+    let expected = lines.iter().filter(|l| re.is_match(l)).count();
+    assert!(expected > 80, "the data holds matches ({expected})");
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(tmp.path(), &lines, 64 << 10, 4_000);
+    let rows = run(&s, r"filter @message like /\d+\.\d+\.\d+\.\d+:\d{4,5}/ | stats count(*) as n");
+    assert_eq!(rows, vec![vec![Some(expected.to_string())]]);
 }
 
 #[test]

@@ -41,8 +41,12 @@ use crate::row::{Symbols, SystemField};
 
 /// Bytes a screening DFA may take; a larger one is not built (the scan decodes every row).
 const DFA_LIMIT: usize = 4 << 20;
-/// Template verdicts a worker keeps; beyond it, the memo starts over.
-const MEMO: usize = 1 << 16;
+/// Bytes of template text a worker's verdict memo holds; beyond it, the memo starts over.
+const MEMO_BYTES: usize = 4 << 20;
+/// States a template's walk may track at once; beyond it, the template is kept.
+const MAX_SET: usize = 256;
+/// States a worker's slot reach sets hold in all; beyond it, they start over.
+const REACH_STATES: usize = 1 << 20;
 
 /// The conditions a scan's templates are screened by: a template is kept only if every
 /// one could match.
@@ -143,7 +147,7 @@ impl Test {
     /// Whether some message of template `t` could match (false: none can).
     fn may_match(&self, t: Template<'_>, work: &mut Work) -> bool {
         let dfa = &self.dfa;
-        let Work { set, next, reach } = work;
+        let Work { set, next, reach, held } = work;
         set.clear();
         set.push(self.start);
         for piece in t.pieces() {
@@ -159,13 +163,21 @@ impl Test {
                     }
                 }
                 Piece::Number | Piece::Variable => {
+                    if *held > REACH_STATES {
+                        reach.iter_mut().for_each(HashMap::clear);
+                        *held = 0;
+                    }
                     let (bytes, reach) = match piece {
                         Piece::Number => (&self.digits, &mut reach[0]),
                         _ => (&self.words, &mut reach[1]),
                     };
                     next.clear();
                     for &s in set.iter() {
-                        let r = reach.entry(s).or_insert_with(|| self.closure(s, bytes));
+                        let r = reach.entry(s).or_insert_with(|| {
+                            let r = self.closure(s, bytes);
+                            *held += r.as_ref().map_or(1, |r| r.len() + 1);
+                            r
+                        });
                         match r {
                             Some(states) => next.extend_from_slice(states),
                             None => return true,
@@ -174,6 +186,10 @@ impl Test {
                     std::mem::swap(set, next);
                     set.sort_unstable();
                     set.dedup();
+                    if set.len() > MAX_SET {
+                        // Walking so many states could cost more than decoding: keep.
+                        return true;
+                    }
                 }
             }
             if set.is_empty() {
@@ -231,12 +247,16 @@ struct Work {
     set: Vec<StateID>,
     next: Vec<StateID>,
     reach: [HashMap<StateID, Option<Box<[StateID]>>>; 2],
+    /// States held in `reach`, both kinds.
+    held: usize,
 }
 
 /// A worker's use of a [`Screen`]: its verdicts per template, remembered across blocks.
 pub(crate) struct Screener {
     screen: Arc<Screen>,
     memo: HashMap<Vec<u8>, bool>,
+    /// Template bytes in `memo`.
+    memo_bytes: usize,
     /// Per test.
     work: Vec<Work>,
 }
@@ -244,7 +264,7 @@ pub(crate) struct Screener {
 impl Screener {
     pub(crate) fn new(screen: Arc<Screen>) -> Screener {
         let work = screen.tests.iter().map(|_| Work::default()).collect();
-        Screener { screen, memo: HashMap::new(), work }
+        Screener { screen, memo: HashMap::new(), memo_bytes: 0, work }
     }
 
     /// Whether the messages of `t` must be decoded (some could match).
@@ -253,9 +273,11 @@ impl Screener {
             return v;
         }
         let v = self.screen.tests.iter().zip(&mut self.work).all(|(test, w)| test.may_match(t, w));
-        if self.memo.len() >= MEMO {
+        if self.memo_bytes > MEMO_BYTES {
             self.memo.clear();
+            self.memo_bytes = 0;
         }
+        self.memo_bytes += t.key().len() + 32;
         self.memo.insert(t.key().to_vec(), v);
         v
     }

@@ -20,6 +20,7 @@ use crate::pattern::PatternPartial;
 use crate::plan::{Plan, Sink};
 use crate::pool::Pool;
 use crate::row::{Base, EvalCtx, Names, Row};
+use crate::screen::{Screen, Screener};
 use crate::source::{Decoder, ScanSet, Unit};
 use crate::value::{Key, Value, natural_cmp};
 use crate::{CancelToken, Progress};
@@ -59,6 +60,8 @@ struct Shared {
     /// Each worker's latest copy of its partial result, when snapshots are wanted.
     copies: Vec<parking_lot::Mutex<Option<Partial>>>,
     copy_every: Option<std::time::Duration>,
+    /// Template screening of the first filter, when it qualifies.
+    screen: Option<Arc<Screen>>,
 }
 
 impl Shared {
@@ -118,6 +121,7 @@ pub(crate) fn scan(
     let now_ms = limits.now_ms;
     let ScanSet { units, names, .. } = set;
     let tasks = pool.threads().min(units.len()).max(1);
+    let screen = Screen::for_plan(&plan).map(Arc::new);
     let shared = Arc::new(Shared {
         plan,
         units,
@@ -136,6 +140,7 @@ pub(crate) fn scan(
         // Workers copy their partials twice as often as they are published, so a snapshot
         // is at most one period behind.
         copy_every: snapshots.map(|s| s.every / 2),
+        screen,
     });
     let (tx, rx) = channel::unbounded::<Result<Partial>>();
     for task in 0..tasks {
@@ -280,6 +285,7 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
     let scan_ops = plan.scan_ops.clone();
     let kernel = Kernel::compile(&scan_ops, &plan.sink, &plan.bound.symbols);
     let mut selected = Vec::new();
+    let mut screener = shared.screen.clone().map(Screener::new);
     let mut copied = Instant::now();
     loop {
         if let Some(every) = shared.copy_every
@@ -302,6 +308,8 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
         let batch = if plan.columns.templates {
             // JSON fields a filter reads then come from the messages.
             unit.decode(&mut decoder, plan.columns)?
+        } else if let Some(s) = screener.as_mut() {
+            unit.decode_screened(&mut decoder, plan.columns, &mut |t| s.keep(t))?
         } else {
             unit.decode_fields(&mut decoder, plan.columns, &plan.json_fields)?
         };
@@ -326,6 +334,9 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
         } else {
             'runs: for run in batch.runs() {
                 for r in run.rows.clone() {
+                    if batch.is_skipped(r) {
+                        continue;
+                    }
                     let base = Base {
                         ts: batch.timestamp(r),
                         ingest: if plan.columns.ingestion_times {

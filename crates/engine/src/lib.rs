@@ -33,6 +33,7 @@ mod pattern;
 mod plan;
 mod pool;
 mod row;
+mod screen;
 mod source;
 pub mod value;
 

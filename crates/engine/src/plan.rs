@@ -579,6 +579,9 @@ impl fmt::Display for Plan {
         {
             writeln!(f, "{}", k.describe(&self.bound.symbols))?;
         }
+        if let Some(s) = crate::screen::Screen::for_plan(self) {
+            writeln!(f, "{}", s.describe())?;
+        }
         writeln!(f, "per row, on the scan workers:")?;
         if self.scan_texts.is_empty() {
             writeln!(f, "  (nothing)")?;

@@ -200,6 +200,25 @@ impl Unit {
             .collect()
     }
 
+    /// Like [`Unit::decode`] for a plan that reads messages and no JSON fields, writing
+    /// only the messages of templates `keep` accepts ([`Batch::is_skipped`] tells the rest).
+    pub(crate) fn decode_screened<'d>(
+        &self,
+        decoder: &'d mut Decoder,
+        columns: Columns,
+        keep: &mut dyn FnMut(logsight_storage::Template<'_>) -> bool,
+    ) -> Result<Batch<'d>, EngineError> {
+        let cols = StorageColumns {
+            timestamps: true,
+            ingestion_times: columns.ingestion_times,
+            messages: true,
+        };
+        decoder.shared = None;
+        self.inner.decode_screened(cols, keep, &mut decoder.block).map_err(storage_error)?;
+        let block = decoder.current();
+        Ok(Batch { block, runs: self.runs(block), group: self.group, messages: true, json: None })
+    }
+
     /// Like [`Unit::decode`], but when the unit's segment has JSON field columns, `fields`
     /// are read from them and messages only if the plan reads their text; a damaged column
     /// is dropped for rebuild and the unit read from its messages instead.
@@ -457,7 +476,13 @@ impl<'d> Batch<'d> {
         self.messages
     }
 
-    /// Only when [`Batch::has_messages`].
+    /// Whether a screened decode left row `row`'s message out: no message of its template
+    /// can pass the scan's first filter.
+    pub(crate) fn is_skipped(&self, row: usize) -> bool {
+        self.block.is_skipped(row)
+    }
+
+    /// Only when [`Batch::has_messages`] and not [`Batch::is_skipped`].
     pub(crate) fn message(&self, row: usize) -> &'d str {
         self.block.message(row)
     }

@@ -17,7 +17,7 @@
 
 use std::ops::Range;
 
-use crate::msgcodec::{self, Messages, Templates};
+use crate::msgcodec::{self, Messages, Template, Templates};
 use crate::varint::{self, Reader};
 
 const COL_TIMESTAMPS: u8 = 1;
@@ -96,6 +96,12 @@ impl DecodedBlock {
         // Messages are validated UTF-8 on ingest and the block passed its checksum, so a
         // failure here means a codec bug; degrade to an empty message rather than panic.
         std::str::from_utf8(self.messages.get_bytes(i)).unwrap_or_default()
+    }
+
+    /// Whether row `i`'s message was left out by a screened decode
+    /// ([`crate::ScanUnit::decode_screened`]): its text is then not there to read.
+    pub fn is_skipped(&self, i: usize) -> bool {
+        self.messages.is_skipped(i)
     }
 
     /// The run of `stream_id`, if the block holds it.
@@ -259,16 +265,18 @@ pub(crate) fn decode(
     cols: Columns,
     out: &mut DecodedBlock,
 ) -> Result<(), String> {
-    decode_with(buf, shape, cols, false, out)
+    decode_with(buf, shape, cols, false, None, out)
 }
 
 /// Like [`decode`], and every row's message template into `out.templates` when `templates`
-/// (without writing the messages unless `cols` asks for them).
+/// (without writing the messages unless `cols` asks for them). With `keep`, messages are
+/// decoded by [`msgcodec::decode_screened`].
 pub(crate) fn decode_with(
     buf: &[u8],
     shape: Shape,
     cols: Columns,
     templates: bool,
+    keep: Option<&mut dyn FnMut(Template<'_>) -> bool>,
     out: &mut DecodedBlock,
 ) -> Result<(), String> {
     let count = shape.count;
@@ -306,8 +314,13 @@ pub(crate) fn decode_with(
     }
     out.templates.clear();
     if cols.messages {
-        msgcodec::decode(msgs, count, shape.raw_bytes, &mut out.messages)
-            .map_err(|e| e.to_string())?;
+        match keep {
+            Some(keep) => {
+                msgcodec::decode_screened(msgs, count, shape.raw_bytes, &mut out.messages, keep)
+            }
+            None => msgcodec::decode(msgs, count, shape.raw_bytes, &mut out.messages),
+        }
+        .map_err(|e| e.to_string())?;
         if templates {
             Templates::from_decoded(&out.messages, &mut out.templates)
                 .map_err(|e| e.to_string())?;

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use crate::block::{Columns, DecodedBlock};
 use crate::error::Result;
 use crate::memtable::MemEvent;
-use crate::msgcodec::Templates;
+use crate::msgcodec::{Template, Templates};
 use crate::read::{Source, SourceData};
 
 /// One independently decodable piece of a scan: a sealed block (which may hold several of
@@ -126,6 +126,22 @@ impl ScanUnit {
                 fill_from_memory(*stream_id, &events[rows.clone()], cols, out);
                 Ok(())
             }
+        }
+    }
+
+    /// Decodes `cols` like [`ScanUnit::decode_columns`], but writes only the messages whose
+    /// template `keep` accepts (see [`crate::msgcodec::decode_screened`];
+    /// [`DecodedBlock::is_skipped`] tells the others). Buffered events and blocks of a plain
+    /// variant are decoded whole.
+    pub fn decode_screened(
+        &self,
+        cols: Columns,
+        keep: &mut dyn FnMut(Template<'_>) -> bool,
+        out: &mut DecodedBlock,
+    ) -> Result<()> {
+        match &self.data {
+            SourceData::Block { seg, index, .. } => seg.decode_screened(*index, cols, keep, out),
+            SourceData::Memory { .. } => self.decode_columns(cols, out),
         }
     }
 

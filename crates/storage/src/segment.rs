@@ -36,6 +36,7 @@ use std::sync::{Arc, OnceLock};
 use crate::block::{self, Columns, DecodedBlock, RunInput, Shape};
 use crate::directory::{Directory, FileBytes, FileWriter};
 use crate::error::{IoContext, Result, StorageError};
+use crate::msgcodec::Template;
 use crate::stats::StreamStats;
 
 const MAGIC: &[u8; 8] = b"LSSEGMNT";
@@ -483,7 +484,27 @@ impl Segment {
             raw_bytes: m.raw_bytes as usize,
             single_stream: m.min_stream,
         };
-        block::decode_with(bytes, shape, cols, true, out)
+        block::decode_with(bytes, shape, cols, true, None, out)
+            .map_err(|why| StorageError::corrupt(&self.path, m.offset, why))
+    }
+
+    /// Like [`Segment::decode_columns`], with the messages decoded by
+    /// [`crate::msgcodec::decode_screened`]: only those whose template `keep` accepts.
+    pub fn decode_screened(
+        &self,
+        i: usize,
+        cols: Columns,
+        keep: &mut dyn FnMut(Template<'_>) -> bool,
+        out: &mut DecodedBlock,
+    ) -> Result<()> {
+        let m = self.blocks[i];
+        let bytes = self.block_bytes(i)?;
+        let shape = Shape {
+            count: m.count as usize,
+            raw_bytes: m.raw_bytes as usize,
+            single_stream: m.min_stream,
+        };
+        block::decode_with(bytes, shape, cols, false, Some(keep), out)
             .map_err(|why| StorageError::corrupt(&self.path, m.offset, why))
     }
 }

@@ -130,6 +130,9 @@ pub struct Messages {
     /// Whether `scratch.payload` holds the template payload these messages were decoded
     /// from (so [`Templates::from_decoded`] need not decompress again).
     from_payload: bool,
+    /// After [`decode_screened`] of a block stored as templates: per template, whether its
+    /// messages were written. Empty: every message was.
+    kept: Vec<bool>,
 }
 
 impl Messages {
@@ -147,6 +150,12 @@ impl Messages {
     pub fn get_bytes(&self, i: usize) -> &[u8] {
         let (start, end) = self.spans[i];
         &self.data[start as usize..end as usize]
+    }
+
+    /// Whether message `i` was left out by [`decode_screened`] (its bytes are then empty,
+    /// not its text).
+    pub fn is_skipped(&self, i: usize) -> bool {
+        !self.kept.is_empty() && !self.kept[self.scratch.ids[i] as usize]
     }
 
     /// Total bytes of all messages.
@@ -172,6 +181,7 @@ impl Messages {
         self.spans.clear();
         self.used = 0;
         self.from_payload = false;
+        self.kept.clear();
     }
 }
 
@@ -397,6 +407,31 @@ pub fn decode(
     raw_bytes: usize,
     out: &mut Messages,
 ) -> Result<(), CodecError> {
+    decode_inner(buf, count, raw_bytes, out, None)
+}
+
+/// Like [`decode`], but a block stored as templates writes only the messages whose template
+/// `keep` accepts (asked once per template, in index order, before any message is written);
+/// [`Messages::is_skipped`] tells the others, whose bytes are left empty. A reader that
+/// knows which templates cannot hold what it looks for so skips writing the rest. Blocks of
+/// a plain variant are decoded whole (`keep` is not asked).
+pub fn decode_screened(
+    buf: &[u8],
+    count: usize,
+    raw_bytes: usize,
+    out: &mut Messages,
+    keep: &mut dyn FnMut(Template<'_>) -> bool,
+) -> Result<(), CodecError> {
+    decode_inner(buf, count, raw_bytes, out, Some(keep))
+}
+
+fn decode_inner(
+    buf: &[u8],
+    count: usize,
+    raw_bytes: usize,
+    out: &mut Messages,
+    keep: Option<&mut dyn FnMut(Template<'_>) -> bool>,
+) -> Result<(), CodecError> {
     out.clear();
     if u32::try_from(raw_bytes).is_err() || u32::try_from(count).is_err() {
         return Err(CodecError(format!(
@@ -414,14 +449,16 @@ pub fn decode(
             let limit = template::payload_limit(count, raw_bytes);
             decompress_into(frame, limit, &mut out.scratch.payload)?;
             if variant == TEMPLATE {
-                template::decode::<true>(count, raw_bytes, out)
+                template::decode::<true>(count, raw_bytes, out, keep)
             } else {
-                template::decode::<false>(count, raw_bytes, out)
+                template::decode::<false>(count, raw_bytes, out, keep)
             }
         }
         v => Err(CodecError(format!("unknown variant {v}"))),
     };
-    if result.is_ok() && (out.len() != count || out.total_bytes() != raw_bytes) {
+    // Skipped messages are empty, so only a whole decode can be checked against the size.
+    let whole = out.kept.iter().all(|&k| k);
+    if result.is_ok() && (out.len() != count || (whole && out.total_bytes() != raw_bytes)) {
         out.clear();
         return Err(CodecError("count or size mismatch".into()));
     }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::{CodecError, Messages, Piece, Templates};
+use super::{CodecError, Messages, Piece, Template, Templates};
 use crate::varint;
 
 /// Template marker: a numeric slot.
@@ -364,7 +364,7 @@ pub(super) struct Scratch {
     /// Per column (template slot): [`NUM`] or [`STR`].
     kinds: Vec<u8>,
     /// Per message: its template.
-    ids: Vec<u32>,
+    pub(super) ids: Vec<u32>,
     /// Per template: where its messages start in `order`; one extra entry at the end.
     group_start: Vec<u32>,
     /// Message indexes grouped by template, in message order within a template.
@@ -437,13 +437,16 @@ fn skip_strings(buf: &[u8], mut pos: usize, n: usize) -> Result<usize, CodecErro
 /// variables go straight into place, numbers formatted where they land, with no
 /// intermediate text. Within one template every message has the same shape, so the
 /// branches of the inner loop follow a pattern the CPU predicts. Messages therefore lie in
-/// the output in template order; [`Messages`] maps them back to their indexes.
+/// the output in template order; [`Messages`] maps them back to their indexes. With
+/// `keep`, only the messages of the templates it accepts are written (the columns of the
+/// others are skimmed, not read).
 pub(super) fn decode<const LENGTHS: bool>(
     count: usize,
     raw_bytes: usize,
     out: &mut Messages,
+    mut keep: Option<&mut dyn FnMut(Template<'_>) -> bool>,
 ) -> Result<(), CodecError> {
-    let Messages { data, used, spans, scratch: s, .. } = out;
+    let Messages { data, used, spans, scratch: s, kept, .. } = out;
     let payload = s.payload.as_slice();
     let mut pos = 0;
     let mut header = [0u64; 5];
@@ -487,6 +490,9 @@ pub(super) fn decode<const LENGTHS: bool>(
         }
         s.statics.extend_from_slice(&t[i..]);
         s.piece_ends.push(s.statics.len() as u32);
+        if let Some(keep) = keep.as_mut() {
+            kept.push(keep(Template(t)));
+        }
     }
     if tpos != tsec.len() {
         return Err(err("template section length"));
@@ -560,6 +566,9 @@ pub(super) fn decode<const LENGTHS: bool>(
     spans.resize(count, (0, 0));
     let mut w = 0;
     for t in 0..ntemplates {
+        if kept.get(t) == Some(&false) {
+            continue;
+        }
         let first = s.template_pieces[t] as usize;
         let last = s.template_pieces[t + 1] as usize - 1;
         let cols = &mut s.cols[first - t..last - t];

@@ -415,3 +415,64 @@ proptest! {
         }
     }
 }
+
+/// Decodes `messages` screened by `keep` and checks that exactly the messages of rejected
+/// templates are skipped and every other message is whole, then that the buffer still
+/// decodes whole afterwards.
+fn check_screened<S: AsRef<[u8]>>(messages: &[S], keep: &dyn Fn(&[u8]) -> bool) {
+    let buf = encoded(messages);
+    let raw_bytes = messages.iter().map(|m| m.as_ref().len()).sum();
+    let mut out = Messages::default();
+    let mut asked = Vec::new();
+    decode_screened(&buf, messages.len(), raw_bytes, &mut out, &mut |t| {
+        asked.push(t.key().to_vec());
+        keep(t.key())
+    })
+    .expect("decodes");
+    assert_eq!(out.len(), messages.len());
+    let mut templates = Templates::default();
+    Templates::from_decoded(&out, &mut templates).expect("templates");
+    if buf[0] == TEMPLATE {
+        let all: Vec<Vec<u8>> =
+            (0..templates.len()).map(|t| templates.get(t).key().to_vec()).collect();
+        assert_eq!(asked, all, "asked once per template, in index order");
+    } else {
+        assert!(asked.is_empty(), "a plain variant is decoded whole");
+    }
+    for (i, m) in messages.iter().enumerate() {
+        let t = templates.get(templates.ids()[i] as usize);
+        let skipped = buf[0] == TEMPLATE && !keep(t.key());
+        assert_eq!(out.is_skipped(i), skipped, "message {i}");
+        if !skipped {
+            assert_eq!(out.get_bytes(i), m.as_ref(), "message {i}");
+        }
+    }
+    decode(&buf, messages.len(), raw_bytes, &mut out).expect("whole decode after");
+    assert!(out.iter().eq(messages.iter().map(|m| m.as_ref())));
+    assert!((0..messages.len()).all(|i| !out.is_skipped(i)));
+}
+
+#[test]
+fn screened_decode_edge_cases() {
+    let msgs = ["GET /a 200 12ms", "POST /b 500 7ms", "GET /c 200 1ms", "x 1", "", "y"];
+    check_screened(&msgs, &|_| true);
+    check_screened(&msgs, &|_| false);
+    check_screened(&msgs, &|t| t.starts_with(b"GET"));
+    check_screened(&["a\nb 1", "plain"], &|_| false);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    #[test]
+    fn screened_decode_skips_exactly_the_rejected_templates(
+        messages in prop::collection::vec(message(), 0..40),
+        salt in any::<u64>(),
+    ) {
+        // A fixed pseudo-random choice per template.
+        let keep = |t: &[u8]| {
+            t.iter().fold(salt, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)) % 3 != 0
+        };
+        check_screened(&messages, &keep);
+    }
+}

@@ -456,6 +456,18 @@ impl Segment {
         Ok(bytes)
     }
 
+    /// Block `i`'s directory entry, its bytes (CRC checked) and the shape decoding needs.
+    fn checked_block(&self, i: usize) -> Result<(BlockMeta, &[u8], Shape)> {
+        let m = self.blocks[i];
+        let bytes = self.block_bytes(i)?;
+        let shape = Shape {
+            count: m.count as usize,
+            raw_bytes: m.raw_bytes as usize,
+            single_stream: m.min_stream,
+        };
+        Ok((m, bytes, shape))
+    }
+
     /// Decodes block `i` into `out`.
     pub fn decode_block(&self, i: usize, out: &mut DecodedBlock) -> Result<()> {
         self.decode_columns(i, Columns::ALL, out)
@@ -463,13 +475,7 @@ impl Segment {
 
     /// Decodes only the `cols` of block `i` (and its stream runs) into `out`.
     pub fn decode_columns(&self, i: usize, cols: Columns, out: &mut DecodedBlock) -> Result<()> {
-        let m = self.blocks[i];
-        let bytes = self.block_bytes(i)?;
-        let shape = Shape {
-            count: m.count as usize,
-            raw_bytes: m.raw_bytes as usize,
-            single_stream: m.min_stream,
-        };
+        let (m, bytes, shape) = self.checked_block(i)?;
         block::decode(bytes, shape, cols, out)
             .map_err(|why| StorageError::corrupt(&self.path, m.offset, why))
     }
@@ -477,13 +483,7 @@ impl Segment {
     /// Like [`Segment::decode_columns`], and every row's message template into
     /// `out.templates`.
     pub fn decode_templates(&self, i: usize, cols: Columns, out: &mut DecodedBlock) -> Result<()> {
-        let m = self.blocks[i];
-        let bytes = self.block_bytes(i)?;
-        let shape = Shape {
-            count: m.count as usize,
-            raw_bytes: m.raw_bytes as usize,
-            single_stream: m.min_stream,
-        };
+        let (m, bytes, shape) = self.checked_block(i)?;
         block::decode_with(bytes, shape, cols, true, None, out)
             .map_err(|why| StorageError::corrupt(&self.path, m.offset, why))
     }
@@ -497,13 +497,7 @@ impl Segment {
         keep: &mut dyn FnMut(Template<'_>) -> bool,
         out: &mut DecodedBlock,
     ) -> Result<()> {
-        let m = self.blocks[i];
-        let bytes = self.block_bytes(i)?;
-        let shape = Shape {
-            count: m.count as usize,
-            raw_bytes: m.raw_bytes as usize,
-            single_stream: m.min_stream,
-        };
+        let (m, bytes, shape) = self.checked_block(i)?;
         block::decode_with(bytes, shape, cols, false, Some(keep), out)
             .map_err(|why| StorageError::corrupt(&self.path, m.offset, why))
     }

@@ -15,6 +15,7 @@
 mod error;
 mod flatten;
 mod format;
+mod values;
 
 use std::collections::HashMap;
 
@@ -24,6 +25,7 @@ use logsight_storage::{ArtifactKind, Columns, DecodedBlock, DeriveError, Deriver
 pub use error::ColumnsError;
 pub use flatten::{MAX_JSON_FIELDS, flatten, parse_object};
 pub use format::{BlockFields, Cell, Column, FieldMeta, SegmentColumns};
+pub use values::{ValueSet, ValueSetPolicy, may_read_as_number};
 
 /// The artifact kind: `<segment>.columns`.
 pub const KIND: &str = "columns";
@@ -38,11 +40,19 @@ pub fn kind() -> ArtifactKind {
 #[derive(Debug)]
 pub struct ColumnsDeriver {
     kind: ArtifactKind,
+    policy: ValueSetPolicy,
 }
 
 impl Default for ColumnsDeriver {
     fn default() -> Self {
-        ColumnsDeriver { kind: kind() }
+        ColumnsDeriver::with_policy(ValueSetPolicy::default())
+    }
+}
+
+impl ColumnsDeriver {
+    /// A deriver summarising string values under `policy` (for measurements).
+    pub fn with_policy(policy: ValueSetPolicy) -> ColumnsDeriver {
+        ColumnsDeriver { kind: kind(), policy }
     }
 }
 
@@ -52,15 +62,16 @@ impl Deriver for ColumnsDeriver {
     }
 
     fn build(&self, segment: &Segment) -> Result<Vec<u8>, DeriveError> {
-        Ok(build(segment)?)
+        Ok(build(segment, self.policy)?)
     }
 }
 
 const MESSAGES: Columns = Columns { timestamps: false, ingestion_times: false, messages: true };
 
-/// The artifact's bytes for every block of `segment`.
-pub fn build(segment: &Segment) -> Result<Vec<u8>, ColumnsError> {
-    let mut writer = format::Writer::new();
+/// The artifact's bytes for every block of `segment`, string values summarised under
+/// `policy`.
+pub fn build(segment: &Segment, policy: ValueSetPolicy) -> Result<Vec<u8>, ColumnsError> {
+    let mut writer = format::Writer::new(policy);
     let mut block = DecodedBlock::default();
     for i in 0..segment.blocks().len() {
         segment.decode_columns(i, MESSAGES, &mut block)?;

@@ -12,13 +12,13 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use logsight_columns::{Cell, Column, SegmentColumns};
+use logsight_columns::{Cell, Column, ColumnsError, FieldMeta, SegmentColumns};
 use logsight_index::{Lookup, Requirement, TextIndex};
 use logsight_model::TimeRange;
 use logsight_storage::{Columns as StorageColumns, DecodedBlock, ScanUnit, StorageError, Store};
 
 use crate::error::EngineError;
-use crate::plan::{Columns, FieldPrune};
+use crate::plan::{Columns, FieldPrune, FieldStats};
 use crate::row::{FieldId, Names};
 use crate::value::Value;
 
@@ -46,7 +46,7 @@ pub(crate) struct ScanSet {
     pub(crate) blocks_total: usize,
 }
 
-/// What the full-text index ruled out of a scan.
+/// What the full-text index (or the JSON field columns) ruled out of a scan.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Pruned {
     /// Units skipped, their events and message bytes.
@@ -106,6 +106,15 @@ impl std::fmt::Debug for SegmentFields {
 impl SegmentFields {
     fn drop_damaged(&self, error: &dyn std::fmt::Display) {
         drop_damaged(&self.store, self.segment, error);
+    }
+}
+
+/// Forgets an artifact of an earlier format version so the builder makes it again (not
+/// damage: only noted); the query reads messages meanwhile.
+fn drop_outdated(store: &Store, segment: u64, why: &ColumnsError) {
+    tracing::info!(segment, %why, "JSON field columns of an earlier format; rebuilding");
+    if let Err(e) = store.drop_artifacts(&logsight_columns::kind(), Some(segment)) {
+        tracing::warn!(segment, error = %e, "outdated columns not dropped");
     }
 }
 
@@ -524,9 +533,10 @@ impl DataSource {
 
     /// Gives each sealed unit its segment's JSON field columns, where built (each
     /// segment's artifact is opened once; a damaged one is dropped for rebuild and its units
-    /// read messages), then drops the units whose columns show that no row meets `prunes`.
-    /// Returns how many units were dropped.
-    pub(crate) fn attach_fields(&self, set: &mut ScanSet, prunes: &[FieldPrune]) -> usize {
+    /// read messages, as are those of an outdated one), then drops the units whose columns
+    /// show that no row meets `prunes` (numbers by min/max, strings by the blocks' value
+    /// sets). Returns what was dropped.
+    pub(crate) fn attach_fields(&self, set: &mut ScanSet, prunes: &[FieldPrune]) -> Pruned {
         let kind = logsight_columns::kind();
         let mut open: HashMap<u64, Option<Arc<SegmentFields>>> = HashMap::new();
         for unit in &mut set.units {
@@ -548,6 +558,10 @@ impl DataSource {
                             segment,
                             store: self.store.clone(),
                         })),
+                        Err(e @ ColumnsError::Outdated(_)) => {
+                            drop_outdated(&self.store, segment, &e);
+                            None
+                        }
                         Err(e) => {
                             drop_damaged(&self.store, segment, &e);
                             None
@@ -556,17 +570,44 @@ impl DataSource {
                 })
                 .clone();
         }
-        let before = set.units.len();
+        let mut pruned = Pruned::default();
+        if prunes.is_empty() {
+            return pruned;
+        }
         set.units.retain(|unit| {
             let Some(seg) = &unit.fields else { return true };
             let Some(block) = unit.inner.location().and_then(|(_, i)| seg.columns.block(i)) else {
                 return true;
             };
-            prunes.iter().all(|p| {
-                let stats = block.field(&p.field).map(|m| (m.numeric, m.has_text || m.has_other));
-                p.test.may_match(stats)
-            })
+            let keep = prunes
+                .iter()
+                .all(|p| p.test.may_match(block.field(&p.field).map(|m| m as &dyn FieldStats)));
+            if !keep {
+                pruned.units += 1;
+                pruned.records += unit.events();
+                pruned.bytes += unit.bytes();
+            }
+            keep
         });
-        before - set.units.len()
+        pruned
+    }
+}
+
+impl FieldStats for FieldMeta {
+    fn numeric(&self) -> Option<(f64, f64)> {
+        self.numeric
+    }
+
+    fn numeric_text(&self) -> bool {
+        self.numeric_text
+    }
+
+    fn has_other(&self) -> bool {
+        self.has_other
+    }
+
+    fn may_hold_text(&self, s: &str) -> bool {
+        // No value set: too many distinct strings to summarise; any may be there.
+        self.has_text && self.values.as_ref().is_none_or(|v| v.may_contain(s))
     }
 }

@@ -7,7 +7,14 @@
 //!   builder thread does after a seal or compaction;
 //! - `avg_pct_by_bin_1m/{messages,columns}`: `stats avg(latency_ms), pct(latency_ms, 99) by
 //!   bin(1m)`, JSON parsed from every message, then read from the `latency_ms` column;
-//! - `filter_status_count/{messages,columns}`: `filter status >= 500 | stats count(*) by bin(5m)`.
+//! - `filter_status_count/{messages,columns}`: `filter status >= 500 | stats count(*) by bin(5m)`;
+//! - `eq_rare_region/{no_value_sets,value_sets}`: `filter user.region = "eu-rare" | stats
+//!   count(*) by bin(5m)`, a region only two of the 64 streams log (so a few blocks hold it),
+//!   with columns built without and with the per-block value sets of strings;
+//! - `eq_request_id/{no_value_sets,value_sets}`: `filter request_id = "<one id>" | fields
+//!   @timestamp, @message`, a needle in a near-unique field (its column is not stored: without
+//!   value sets every message is parsed; with them, blocks whose Bloom filter lacks it are
+//!   skipped).
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
 mod common;
@@ -15,7 +22,7 @@ mod common;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use logsight_columns::ColumnsDeriver;
+use logsight_columns::{ColumnsDeriver, ValueSetPolicy};
 use logsight_engine::{
     BlockCache, CancelToken, DEFAULT_BLOCK_CACHE_BYTES, DataSource, Engine, EngineConfig,
     QueryRequest,
@@ -39,8 +46,18 @@ fn bench(c: &mut Criterion) {
         store.create_stream(&g, &name).expect("new");
     }
     let mut per_stream: Vec<Vec<LogEvent>> = vec![Vec::new(); STREAMS];
-    for (i, m) in common::json_messages(EVENTS).into_iter().enumerate() {
+    let mut needle = String::new();
+    for (i, mut m) in common::json_messages(EVENTS).into_iter().enumerate() {
         let ts = START + (i as i64) * DAY_MS / EVENTS as i64;
+        // Two streams (instances) log from a region no other does.
+        if i % STREAMS < 2 {
+            let at = m.find(r#""region":"r"#).expect("a region") + 10;
+            m.replace_range(at..at + 2, "eu-rare");
+        }
+        if i == EVENTS / 3 {
+            let at = m.find(r#""request_id":""#).expect("an id") + 14;
+            needle = m[at..at + 16].to_string();
+        }
         per_stream[i % STREAMS].push(LogEvent::new(ts, ts, m).expect("valid event"));
     }
     for (s, events) in per_stream.iter().enumerate() {
@@ -63,6 +80,11 @@ fn bench(c: &mut Criterion) {
     let queries = [
         ("avg_pct_by_bin_1m", "stats avg(latency_ms), pct(latency_ms, 99) by bin(1m)"),
         ("filter_status_count", "filter status >= 500 | stats count(*) by bin(5m)"),
+    ];
+    let needle_query = format!("filter request_id = '{needle}' | fields @timestamp, @message");
+    let selective = [
+        ("eq_rare_region", "filter user.region = 'eu-rare' | stats count(*) by bin(5m)"),
+        ("eq_request_id", needle_query.as_str()),
     ];
     let req = |query: &str| QueryRequest {
         query: query.into(),
@@ -94,6 +116,24 @@ fn bench(c: &mut Criterion) {
         let r = req(q);
         let run = || engine.run(&cached, &r, &CancelToken::new()).expect("query runs");
         g.bench_function(format!("{name}/columns_cached"), |b| b.iter(run));
+    }
+    for (variant, policy) in
+        [("no_value_sets", ValueSetPolicy::NONE), ("value_sets", ValueSetPolicy::default())]
+    {
+        let kind = logsight_columns::kind();
+        store.drop_artifacts(&kind, None).expect("dropped");
+        let report = store.derive_missing(&ColumnsDeriver::with_policy(policy)).expect("built");
+        for (name, q) in selective {
+            let r = req(q);
+            let first = run(&r);
+            eprintln!(
+                "{name}/{variant}: columns {} bytes; {} rows, {} events skipped of {EVENTS}",
+                report.bytes,
+                first.rows.len(),
+                first.statistics.estimated_records_skipped
+            );
+            g.bench_function(format!("{name}/{variant}"), |b| b.iter(|| run(&r)));
+        }
     }
     g.finish();
 }

@@ -32,6 +32,8 @@ struct Ratios {
     with_columns: f64,
     /// Bytes of the JSON field columns, and of the segments, after compaction.
     columns_bytes: u64,
+    /// The columns' bytes without the per-block value sets of strings.
+    plain_columns_bytes: u64,
     segment_bytes: u64,
     /// The same with the full-text index's bytes counted too (each segment's artifact shared
     /// among its groups by their stored bytes in it).
@@ -100,6 +102,8 @@ fn ratios(shape: Shape) -> Ratios {
         (stats.sealed_bytes + stats.compacted_bytes) as f64 / stats.sealed_bytes as f64;
     store.compact_all(|_| ()).unwrap();
     let compacted = geomean(&store);
+    let (plain_columns_bytes, _) =
+        columns_cost_with(&store, logsight_columns::ValueSetPolicy::NONE);
     let (columns_bytes, segment_bytes) = columns_cost(&store);
     let with_columns = compacted * segment_bytes as f64 / (segment_bytes + columns_bytes) as f64;
     let index = store.derive_missing(&logsight_index::IndexDeriver::new()).unwrap();
@@ -110,6 +114,7 @@ fn ratios(shape: Shape) -> Ratios {
         compacted,
         with_columns,
         columns_bytes,
+        plain_columns_bytes,
         segment_bytes,
         indexed: geomean_with(&store, index.bytes),
         index_share: index.bytes as f64 / segment_bytes as f64,
@@ -119,7 +124,15 @@ fn ratios(shape: Shape) -> Ratios {
 
 /// Builds every segment's JSON field columns; returns their bytes and the segments'.
 fn columns_cost(store: &Store) -> (u64, u64) {
-    let report = store.derive_missing(&logsight_columns::ColumnsDeriver::default()).unwrap();
+    columns_cost_with(store, logsight_columns::ValueSetPolicy::default())
+}
+
+/// [`columns_cost`] with string values summarised under `policy` (any artifacts built
+/// before are dropped first).
+fn columns_cost_with(store: &Store, policy: logsight_columns::ValueSetPolicy) -> (u64, u64) {
+    store.drop_artifacts(&logsight_columns::kind(), None).unwrap();
+    let report =
+        store.derive_missing(&logsight_columns::ColumnsDeriver::with_policy(policy)).unwrap();
     assert!(report.failed.is_empty());
     let kind = logsight_columns::kind();
     let columns = store
@@ -135,13 +148,15 @@ fn report(name: &str, r: &Ratios) {
     eprintln!(
         "{name}: {:.2}x as merged in the background (write amplification {:.2}), \
          {:.2}x compacted to completion; {:.2}x with JSON field columns \
-         ({} column bytes beside {} segment bytes); {:.2}x with the full-text index (index = \
+         ({} column bytes, {} without value sets, beside {} segment bytes); {:.2}x with the \
+         full-text index (index = \
          {:.1}% of the segment bytes); {:.2}x with both",
         r.sealed,
         r.write_amplification,
         r.compacted,
         r.with_columns,
         r.columns_bytes,
+        r.plain_columns_bytes,
         r.segment_bytes,
         r.indexed,
         r.index_share * 100.0,
@@ -197,6 +212,29 @@ fn json_request_logs_with_columns() {
     store.flush().unwrap();
     store.compact_all(|_| ()).unwrap();
     let raw: u64 = store.groups().iter().map(|g| g.raw_bytes).sum();
+    // What the per-block value sets of strings cost (exact sets up to 32 values, Bloom filters
+    // at 10 bits per value up to a cap), beside columns without them.
+    use logsight_columns::ValueSetPolicy as P;
+    let (plain, _) = columns_cost_with(&store, P::NONE);
+    for (name, policy) in [
+        ("exact sets of up to 32 values only", P { exact_max: 32, bloom_bits: 0, bloom_max: 0 }),
+        (
+            "+ Bloom 10 bits up to 1,024 values",
+            P { exact_max: 32, bloom_bits: 10, bloom_max: 1024 },
+        ),
+        ("+ Bloom 10 bits up to 8,192 (default)", P::default()),
+        ("+ Bloom 8 bits up to 8,192", P { exact_max: 32, bloom_bits: 8, bloom_max: 8192 }),
+        ("exact sets of up to 64, Bloom 10 bits", P { exact_max: 64, ..P::default() }),
+    ] {
+        let (bytes, segments) = columns_cost_with(&store, policy);
+        eprintln!(
+            "JSON request logs, value sets {name}: {bytes} column bytes (+{} beside {plain} \
+             without value sets, {:.1}% of the segment bytes {segments}); {:.2}x with columns",
+            bytes - plain,
+            100.0 * (bytes - plain) as f64 / segments as f64,
+            raw as f64 / (segments + bytes) as f64
+        );
+    }
     let (columns, segments) = columns_cost(&store);
     eprintln!(
         "JSON request logs (32,000 events, 100 streams): {:.2}x data only, {:.2}x with JSON \

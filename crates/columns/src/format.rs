@@ -8,18 +8,24 @@
 //!            6 string (varint index into `dict`, in `strs`); dict: count (len bytes)*
 //! directory  blocks:varint (rows:varint fields:varint field*)*, field: name_len name
 //!            offset len crc32c:u32le present:varint flags:u8 [min:f64le max:f64le]
+//!            [value set (`values.rs`)]
 //! footer     dir_offset:u64le dir_len:u64le dir_crc32c:u32le version:u32le "LSCOLEND"
 //! ```
 //! A blob's CRC-32C is checked each time it is read, the directory's when it is opened, so
-//! a damaged artifact is reported, never read as data.
+//! a damaged artifact is reported, never read as data. Version 2 added the value sets and the
+//! flag for text that may read as a number; an artifact of version 1 is reported as
+//! outdated (dropped and rebuilt, never read).
 
 use std::collections::HashMap;
 
 use crate::error::ColumnsError;
+use crate::values::{ValueSet, ValueSetPolicy, may_read_as_number};
 
 const MAGIC: &[u8; 8] = b"LSCOLS01";
 const END: &[u8; 8] = b"LSCOLEND";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// Versions of earlier builds: what they hold is valid, but this version does not read it.
+const OUTDATED: &[u32] = &[1];
 const FOOTER: usize = 8 + 8 + 4 + 4 + 8;
 const ZSTD_LEVEL: i32 = 3;
 
@@ -35,6 +41,8 @@ const FLAG_NUMERIC: u8 = 1;
 const FLAG_TEXT: u8 = 2;
 const FLAG_OTHER: u8 = 4;
 const FLAG_NOT_STORED: u8 = 8;
+const FLAG_NUMERIC_TEXT: u8 = 16;
+const FLAG_VALUES: u8 = 32;
 
 /// A string column with more distinct values than this share of its rows (and more than
 /// [`MIN_DISTINCT`]) is not stored: ids and trace ids would be a second, no smaller copy of
@@ -158,6 +166,11 @@ pub struct FieldMeta {
     pub numeric: Option<(f64, f64)>,
     /// Whether some row holds a string.
     pub has_text: bool,
+    /// Whether some row holds a string that may read as a number
+    /// ([`crate::may_read_as_number`]): else no string of the block compares as one.
+    pub numeric_text: bool,
+    /// The block's strings of the field, summarised (`None`: no strings, or too many).
+    pub values: Option<ValueSet>,
     /// Whether some row holds `null` or a boolean.
     pub has_other: bool,
     /// Whether the column itself is stored (else only these statistics: read the messages).
@@ -193,11 +206,12 @@ impl BlockFields {
 pub(crate) struct Writer {
     out: Vec<u8>,
     blocks: Vec<(u32, Vec<(String, FieldMeta)>)>,
+    policy: ValueSetPolicy,
 }
 
 impl Writer {
-    pub(crate) fn new() -> Writer {
-        Writer { out: MAGIC.to_vec(), blocks: Vec::new() }
+    pub(crate) fn new(policy: ValueSetPolicy) -> Writer {
+        Writer { out: MAGIC.to_vec(), blocks: Vec::new(), policy }
     }
 
     /// Appends the next block's columns (`rows` rows).
@@ -212,6 +226,7 @@ impl Writer {
         for (name, builder) in names {
             let column = builder.finish(rows);
             let mut meta = stats(&column);
+            meta.values = ValueSet::build(&column.dict, self.policy);
             let distinct = column.dict.len();
             if distinct > MIN_DISTINCT && distinct as f64 > MAX_DISTINCT_SHARE * meta.present as f64
             {
@@ -247,11 +262,16 @@ impl Writer {
                 let flags = if m.numeric.is_some() { FLAG_NUMERIC } else { 0 }
                     | if m.has_text { FLAG_TEXT } else { 0 }
                     | if m.has_other { FLAG_OTHER } else { 0 }
-                    | if m.stored { 0 } else { FLAG_NOT_STORED };
+                    | if m.stored { 0 } else { FLAG_NOT_STORED }
+                    | if m.numeric_text { FLAG_NUMERIC_TEXT } else { 0 }
+                    | if m.values.is_some() { FLAG_VALUES } else { 0 };
                 dir.push(flags);
                 if let Some((lo, hi)) = m.numeric {
                     dir.extend_from_slice(&lo.to_le_bytes());
                     dir.extend_from_slice(&hi.to_le_bytes());
+                }
+                if let Some(v) = &m.values {
+                    v.write(&mut dir);
                 }
             }
         }
@@ -275,6 +295,8 @@ fn stats(column: &Column) -> FieldMeta {
         present: 0,
         numeric: None,
         has_text: false,
+        numeric_text: false,
+        values: None,
         has_other: false,
         stored: true,
     };
@@ -298,6 +320,8 @@ fn stats(column: &Column) -> FieldMeta {
     }
     m.present = present;
     m.has_text = text;
+    // The dictionary holds only strings some row has.
+    m.numeric_text = column.dict.iter().any(|s| may_read_as_number(s));
     m.has_other = other;
     m
 }
@@ -419,6 +443,9 @@ impl SegmentColumns {
         let u64_at = |i: usize| u64::from_le_bytes(foot[i..i + 8].try_into().unwrap_or([0; 8]));
         let u32_at = |i: usize| u32::from_le_bytes(foot[i..i + 4].try_into().unwrap_or([0; 4]));
         let (dir_offset, dir_len, crc, version) = (u64_at(0), u64_at(8), u32_at(16), u32_at(20));
+        if OUTDATED.contains(&version) {
+            return Err(ColumnsError::Outdated(version));
+        }
         if version != VERSION {
             return Err(ColumnsError::Corrupt(format!("unknown version {version}")));
         }
@@ -431,7 +458,7 @@ impl SegmentColumns {
         if crc32c::crc32c(dir) != crc {
             return Err(bad("directory checksum"));
         }
-        let mut r = Reader { buf: dir, pos: 0 };
+        let mut r = Reader::new(dir);
         let n = r.varint()? as usize;
         let mut blocks = Vec::with_capacity(n.min(dir.len()));
         for _ in 0..n {
@@ -459,13 +486,21 @@ impl SegmentColumns {
                 } else {
                     None
                 };
+                let values =
+                    if flags & FLAG_VALUES != 0 { Some(ValueSet::read(&mut r)?) } else { None };
+                let has_text = flags & FLAG_TEXT != 0;
+                if (values.is_some() || flags & FLAG_NUMERIC_TEXT != 0) && !has_text {
+                    return Err(bad("strings summarised in a field without strings"));
+                }
                 let meta = FieldMeta {
                     offset,
                     len: blen,
                     crc,
                     present,
                     numeric,
-                    has_text: flags & FLAG_TEXT != 0,
+                    has_text,
+                    numeric_text: flags & FLAG_NUMERIC_TEXT != 0,
+                    values,
                     has_other: flags & FLAG_OTHER != 0,
                     stored,
                 };
@@ -525,7 +560,7 @@ thread_local! {
     static RAW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -533,13 +568,22 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ColumnsError> {
+    pub(crate) fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf, pos: 0 }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], ColumnsError> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
         let end = end.ok_or_else(|| ColumnsError::Corrupt("truncated".into()))?;
         let s = &self.buf[self.pos..end];
@@ -547,7 +591,7 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    fn varint(&mut self) -> Result<u64, ColumnsError> {
+    pub(crate) fn varint(&mut self) -> Result<u64, ColumnsError> {
         let rest = self.buf.get(self.pos..).unwrap_or_default();
         let mut v = 0u64;
         for (i, &b) in rest.iter().take(10).enumerate() {

@@ -1,7 +1,7 @@
 use super::*;
 
 fn artifact(blocks: &[&[&str]]) -> SegmentColumns {
-    let mut w = format::Writer::new();
+    let mut w = format::Writer::new(ValueSetPolicy::default());
     for msgs in blocks {
         w.block(msgs.len(), columns_of(msgs.iter().copied())).unwrap();
     }
@@ -92,7 +92,7 @@ fn blocks_without_json_are_covered_and_empty() {
 
 #[test]
 fn every_damaged_byte_is_detected() {
-    let mut w = format::Writer::new();
+    let mut w = format::Writer::new(ValueSetPolicy::default());
     let msgs = [r#"{"a": 1, "s": "x"}"#, r#"{"a": 2.5, "s": "y"}"#];
     w.block(2, columns_of(msgs.iter().copied())).unwrap();
     let good = w.finish();
@@ -144,4 +144,69 @@ fn builds_from_a_sealed_segment() {
         .collect();
     let want: Vec<i64> = (0..100).filter(|i| i % 3 != 0).collect();
     assert_eq!(present, want);
+}
+
+#[test]
+fn string_values_are_summarised_in_the_directory() {
+    let mut msgs: Vec<String> = (0..300)
+        .map(|i| {
+            format!(
+                r#"{{"level":"{}","path":"/p/{}","code":"{}","n":{i}}}"#,
+                ["INFO", "WARN"][i % 2],
+                i % 100,
+                if i % 50 == 0 { " 42".to_string() } else { format!("c{}", i % 3) }
+            )
+        })
+        .collect();
+    msgs.push(r#"{"level": 7, "flag": true}"#.into());
+    let cols = artifact(&[&msgs.iter().map(String::as_str).collect::<Vec<_>>()]);
+    let b = cols.block(0).unwrap();
+    let level = b.field("level").unwrap();
+    let set = level.values.as_ref().unwrap();
+    assert!(set.may_contain("INFO") && set.may_contain("WARN"));
+    assert!(!set.may_contain("ERROR") && !set.may_contain("7") && !set.may_contain("info"));
+    assert_eq!(set.encoded_len(), 2 + 2 * 8, "an exact set of two hashes");
+    assert!(!level.numeric_text && level.numeric == Some((7.0, 7.0)));
+    // 100 distinct paths: a Bloom filter.
+    let path = b.field("path").unwrap().values.as_ref().unwrap();
+    assert!((0..100).all(|i| path.may_contain(&format!("/p/{i}"))));
+    assert!(set.encoded_len() < path.encoded_len() && path.encoded_len() < 200);
+    let code = b.field("code").unwrap();
+    assert!(code.numeric_text && code.values.as_ref().unwrap().may_contain(" 42"));
+    let flag = b.field("flag").unwrap();
+    assert!(flag.values.is_none() && !flag.numeric_text && !flag.has_text);
+    // Near-unique strings: not stored, still summarised (up to the cap).
+    let trace: Vec<String> = (0..200).map(|i| format!(r#"{{"trace":"t{i:08x}"}}"#)).collect();
+    let cols = artifact(&[&trace.iter().map(String::as_str).collect::<Vec<_>>()]);
+    let t = cols.block(0).unwrap().field("trace").unwrap();
+    assert!(!t.stored && t.values.as_ref().unwrap().may_contain("t000000c7"));
+}
+
+#[test]
+fn value_sets_follow_the_policy() {
+    let msgs: Vec<String> = (0..100).map(|i| format!(r#"{{"s":"v{i}"}}"#)).collect();
+    let block = |policy| {
+        let mut w = format::Writer::new(policy);
+        w.block(msgs.len(), columns_of(msgs.iter().map(String::as_str))).unwrap();
+        SegmentColumns::open(w.finish().into()).unwrap().block(0).unwrap().field("s").cloned()
+    };
+    assert!(block(ValueSetPolicy::NONE).unwrap().values.is_none());
+    let capped = ValueSetPolicy { exact_max: 10, bloom_bits: 10, bloom_max: 99 };
+    assert!(block(capped).unwrap().values.is_none());
+    let exact = ValueSetPolicy { exact_max: 100, bloom_bits: 0, bloom_max: 0 };
+    assert_eq!(block(exact).unwrap().values.unwrap().encoded_len(), 2 + 100 * 8);
+}
+
+/// A version 1 artifact (`testdata/v1.columns`, written by that version's writer for six
+/// events `{"level": INFO|ERROR, "status": 200..205}` in one block) is reported as
+/// outdated, never read.
+#[test]
+fn an_artifact_of_version_1_is_outdated() {
+    let v1 = include_bytes!("../testdata/v1.columns");
+    assert!(matches!(SegmentColumns::open(v1.to_vec().into()), Err(ColumnsError::Outdated(1))));
+    // A version this build does not know is damage.
+    let mut future = v1.to_vec();
+    let at = future.len() - 12;
+    future[at..at + 4].copy_from_slice(&9u32.to_le_bytes());
+    assert!(matches!(SegmentColumns::open(future.into()), Err(ColumnsError::Corrupt(_))));
 }

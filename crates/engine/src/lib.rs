@@ -52,7 +52,7 @@ pub use events::{
     EventCut, EventsPage, EventsStatistics, FilterEventsPlan, FoundEvent, ScanBudget,
     StreamSelection, TIME_CHECK_EVERY, pattern_requirement,
 };
-pub use plan::{Columns, DEFAULT_LIMIT, IndexPredicate, Plan};
+pub use plan::{Columns, DEFAULT_LIMIT, Plan};
 pub use row::{ACCOUNT_ID, MAX_JSON_FIELDS};
 pub use source::{DataSource, FieldCount, FieldCounts};
 
@@ -167,8 +167,9 @@ pub struct Statistics {
     pub bytes_scanned: u64,
     /// Log groups scanned.
     pub log_groups_scanned: u64,
-    /// Events in blocks the full-text index ruled out (not decoded; counted before the time
-    /// range is applied, hence an estimate, as CloudWatch calls it).
+    /// Events in blocks the full-text index or the JSON field columns' statistics and value
+    /// sets ruled out (not decoded; counted before the time range is applied, hence an
+    /// estimate, as CloudWatch calls it).
     pub estimated_records_skipped: u64,
     /// Message bytes of those blocks.
     pub estimated_bytes_skipped: u64,
@@ -303,8 +304,12 @@ impl Engine {
             let with = set.units.iter().filter(|u| u.has_fields()).count();
             text.push_str(&format!(
                 "\nJSON fields from columns in {with} of {} units (the rest parse messages); \
-                 {pruned} units pruned by their columns' statistics",
-                set.units.len()
+                 {} units pruned by their columns' statistics and value sets ({} events, {} \
+                 message bytes)",
+                set.units.len(),
+                pruned.units,
+                pruned.records,
+                pruned.bytes,
             ));
         }
         Ok(text)
@@ -417,7 +422,9 @@ impl Engine {
         progress.skipped_bytes.fetch_add(pruned.bytes, Ordering::Relaxed);
         progress.index_damaged.fetch_add(pruned.damaged, Ordering::Relaxed);
         if plan.columns.json {
-            source.attach_fields(&mut set, &plan.prunes);
+            let pruned = source.attach_fields(&mut set, &plan.prunes);
+            progress.skipped_records.fetch_add(pruned.records, Ordering::Relaxed);
+            progress.skipped_bytes.fetch_add(pruned.bytes, Ordering::Relaxed);
         }
         progress.groups.fetch_add(plan.groups.len() as u64, Ordering::Relaxed);
         let plan = Arc::new(plan);

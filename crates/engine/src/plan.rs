@@ -41,15 +41,6 @@ pub struct Columns {
     pub templates: bool,
 }
 
-/// A predicate a field index could answer (`f = v`, `f in [...]`); the index issue fills it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct IndexPredicate {
-    /// The field.
-    pub field: String,
-    /// Values any of which match.
-    pub values: Vec<String>,
-}
-
 /// A condition on a JSON field that every matching row meets, from the filters that run
 /// first: a block whose JSON field columns show no row can meet it is skipped.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,16 +51,54 @@ pub(crate) struct FieldPrune {
     pub(crate) test: PruneTest,
 }
 
-/// The value tests pruning understands.
+/// The value tests pruning understands. Each keeps every value the row path's
+/// [`crate::expr::comparison`] or [`crate::expr::in_set`] could let through: pruning only
+/// skips blocks where no row can pass.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum PruneTest {
     /// Present (any comparison or `in` is false on a missing field).
     Present,
-    /// A number in `[lo, hi]` (bounds inclusive or not), or text / another type (whose
-    /// numeric reading the block statistics do not bound).
+    /// A number in `[lo, hi]` (bounds inclusive or not), stored as a number or as text that
+    /// reads as one (whose value the block statistics do not bound). A comparison with a
+    /// number is false on other text, null and booleans.
     Range { lo: Option<(f64, bool)>, hi: Option<(f64, bool)> },
-    /// One of these numbers, or text / another type.
-    OneOf(Vec<f64>),
+    /// Equal to one of some values: `f = "text"`, `f in [...]`.
+    Values(ValueTest),
+}
+
+/// The values a `=` or `in` matches, by the type a row's value has.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ValueTest {
+    /// Numbers: stored as numbers (compared with the block's min/max), or as text that reads
+    /// as one (any such text keeps the block).
+    numbers: Numbers,
+    /// Text that does not read as a number, matched exactly (the blocks' value sets);
+    /// sorted.
+    texts: Vec<String>,
+    /// Whether a boolean may match.
+    bools: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Numbers {
+    None,
+    /// These, sorted (each is also matched by numbers that print the same: see
+    /// [`PruneTest::may_match`]).
+    Some(Vec<f64>),
+    /// Any number (one of them is beyond what the statistics' `f64` holds exactly).
+    Any,
+}
+
+/// What a block's JSON field columns say about one field (`source.rs` reads them).
+pub(crate) trait FieldStats {
+    /// The smallest and largest number stored as a number, if any.
+    fn numeric(&self) -> Option<(f64, f64)>;
+    /// Whether some row holds text that may read as a number.
+    fn numeric_text(&self) -> bool;
+    /// Whether some row holds `null` or a boolean.
+    fn has_other(&self) -> bool;
+    /// Whether some row may hold exactly the text `s` (never false when one does).
+    fn may_hold_text(&self, s: &str) -> bool;
 }
 
 /// How the scan workers keep their share of the result.
@@ -111,9 +140,9 @@ pub struct Plan {
     /// When `columns.json`: every field of the query that JSON could supply (all but the
     /// system fields), with its id.
     pub(crate) json_fields: Vec<(FieldId, String)>,
-    /// Block pruning from JSON field columns' statistics.
+    /// Block pruning from JSON field columns' statistics and value sets: the field index
+    /// pushdown of `filter`/`filterIndex` conditions `f = v`, `f in [...]`, `f < n`, ...
     pub(crate) prunes: Vec<FieldPrune>,
-    pub(crate) index: Vec<IndexPredicate>,
     /// Terms every matching message contains, for the full-text index to prune blocks.
     pub(crate) text: Requirement,
     pub(crate) scan_ops: Vec<RowOp>,
@@ -195,7 +224,6 @@ impl Plan {
             columns,
             json_fields,
             prunes,
-            index: Vec::new(),
             text,
             scan_ops,
             scan_texts,
@@ -352,39 +380,85 @@ fn prune_test(e: &CExpr) -> Option<(FieldId, PruneTest)> {
                 (CExpr::Lit(v), CExpr::Field { id, .. }) => (*id, v, flip(*op)?),
                 _ => return None,
             };
-            if matches!(lit, Value::Null) {
+            let ordered =
+                matches!(op, BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq);
+            if op != BinaryOp::Eq && !ordered {
                 return None;
             }
-            let Some(n) = number(lit) else {
-                return matches!(
-                    op,
-                    BinaryOp::Eq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq
-                )
-                .then_some((id, PruneTest::Present));
-            };
-            let test = match op {
-                BinaryOp::Eq => PruneTest::Range { lo: Some((n, true)), hi: Some((n, true)) },
-                BinaryOp::Gt => PruneTest::Range { lo: Some((n, false)), hi: None },
-                BinaryOp::GtEq => PruneTest::Range { lo: Some((n, true)), hi: None },
-                BinaryOp::Lt => PruneTest::Range { lo: None, hi: Some((n, false)) },
-                BinaryOp::LtEq => PruneTest::Range { lo: None, hi: Some((n, true)) },
-                _ => return None,
+            let test = match lit {
+                Value::Null => return None,
+                Value::Str(s) if op == BinaryOp::Eq => PruneTest::Values(ValueTest::equal_text(s)),
+                // Text orders against text of any kind (`"abc" > "404"`): only presence.
+                Value::Str(_) => PruneTest::Present,
+                v => match number(v) {
+                    Some(n) => range(op, n),
+                    None => PruneTest::Present,
+                },
             };
             Some((id, test))
         }
         CExpr::In { expr, set: crate::expr::InSet::Ready(set), negated: false } => {
             let CExpr::Field { id, .. } = expr.as_ref() else { return None };
-            let numbers: Option<Vec<f64>> = set
-                .iter()
-                .map(|k| crate::value::parse_number(k).as_ref().and_then(number))
-                .collect();
-            let numbers = numbers.map(|mut ns| {
-                ns.sort_by(f64::total_cmp);
-                ns
-            });
-            Some((*id, numbers.map_or(PruneTest::Present, PruneTest::OneOf)))
+            Some((*id, PruneTest::Values(ValueTest::members(set.iter().map(String::as_str)))))
         }
         _ => None,
+    }
+}
+
+fn range(op: BinaryOp, n: f64) -> PruneTest {
+    match op {
+        BinaryOp::Eq => PruneTest::Range { lo: Some((n, true)), hi: Some((n, true)) },
+        BinaryOp::Gt => PruneTest::Range { lo: Some((n, false)), hi: None },
+        BinaryOp::GtEq => PruneTest::Range { lo: Some((n, true)), hi: None },
+        BinaryOp::Lt => PruneTest::Range { lo: None, hi: Some((n, false)) },
+        _ => PruneTest::Range { lo: None, hi: Some((n, true)) },
+    }
+}
+
+impl ValueTest {
+    /// `f = "s"`: text that reads as a number equals numbers and numeric text of the same
+    /// value (`"404" = 404`, `"404" = "404.0"`); other text equals the same text only.
+    fn equal_text(s: &str) -> ValueTest {
+        match crate::value::parse_number(s) {
+            Some(v) => {
+                ValueTest { numbers: Numbers::of([number(&v)]), texts: Vec::new(), bools: false }
+            }
+            None => ValueTest { numbers: Numbers::None, texts: vec![s.to_owned()], bools: false },
+        }
+    }
+
+    /// `f in [...]` by the members' set keys ([`Value::set_key`]): a number's key, or the
+    /// key of text reading as one, is a number key; `true`/`false` are the keys of booleans
+    /// and of that text; any other text is its own key.
+    fn members<'k>(keys: impl Iterator<Item = &'k str>) -> ValueTest {
+        let (mut numbers, mut texts, mut bools) = (Vec::new(), Vec::new(), false);
+        for k in keys {
+            match crate::value::parse_number(k) {
+                Some(v) => numbers.push(number(&v)),
+                None => {
+                    bools |= k == "true" || k == "false";
+                    texts.push(k.to_owned());
+                }
+            }
+        }
+        texts.sort();
+        ValueTest { numbers: Numbers::of(numbers), texts, bools }
+    }
+}
+
+impl Numbers {
+    /// `None` items are numbers the statistics cannot bound.
+    fn of(items: impl IntoIterator<Item = Option<f64>>) -> Numbers {
+        let items: Option<Vec<f64>> = items.into_iter().collect();
+        match items {
+            None => Numbers::Any,
+            Some(ns) if ns.is_empty() => Numbers::None,
+            Some(mut ns) => {
+                ns.sort_by(f64::total_cmp);
+                ns.dedup();
+                Numbers::Some(ns)
+            }
+        }
     }
 }
 
@@ -400,23 +474,36 @@ fn flip(op: BinaryOp) -> Option<BinaryOp> {
 }
 
 impl PruneTest {
-    /// Whether some row of a block may pass, from the field's block statistics: `None`
-    /// when no row has the field; else the range of numbers stored as numbers, and whether
-    /// text or other types occur (which are not bounded, so they keep the block).
-    pub(crate) fn may_match(&self, stats: Option<(Option<(f64, f64)>, bool)>) -> bool {
-        let Some((numeric, unbounded)) = stats else { return false };
-        if unbounded {
-            return true;
-        }
-        let Some((min, max)) = numeric else { return false };
+    /// Whether some row of a block may pass, from the field's block statistics (`None`
+    /// when no row has the field).
+    pub(crate) fn may_match(&self, stats: Option<&dyn FieldStats>) -> bool {
+        let Some(stats) = stats else { return false };
         match self {
             PruneTest::Present => true,
             PruneTest::Range { lo, hi } => {
+                let Some((min, max)) = stats.numeric() else { return stats.numeric_text() };
                 let above = lo.is_none_or(|(l, inc)| if inc { max >= l } else { max > l });
                 let below = hi.is_none_or(|(h, inc)| if inc { min <= h } else { min < h });
-                above && below
+                (above && below) || stats.numeric_text()
             }
-            PruneTest::OneOf(ns) => ns.iter().any(|&n| n >= min && n <= max),
+            PruneTest::Values(v) => {
+                let numbers = match &v.numbers {
+                    Numbers::None => false,
+                    _ if stats.numeric_text() => true,
+                    Numbers::Any => stats.numeric().is_some(),
+                    // `in` matches a float by its printed key, rounded to 15 significant
+                    // digits: a float that prints as `n` lies within this margin of it.
+                    Numbers::Some(ns) => stats.numeric().is_some_and(|(min, max)| {
+                        ns.iter().any(|&n| {
+                            let margin = n.abs() * 1e-14;
+                            n + margin >= min && n - margin <= max
+                        })
+                    }),
+                };
+                numbers
+                    || (v.bools && stats.has_other())
+                    || v.texts.iter().any(|t| stats.may_hold_text(t))
+            }
         }
     }
 }
@@ -498,11 +585,29 @@ impl fmt::Display for PruneTest {
                 let hi = hi.map_or("inf)".to_string(), |(h, inc)| {
                     format!("{}{}", num(h), if inc { "]" } else { ")" })
                 });
-                write!(f, "in {lo}, {hi} or not a number")
+                write!(f, "in {lo}, {hi} (or text reading as a number)")
             }
-            PruneTest::OneOf(ns) => {
-                let ns: Vec<String> = ns.iter().map(|&n| num(n)).collect();
-                write!(f, "one of [{}] or not a number", ns.join(", "))
+            PruneTest::Values(v) => {
+                let mut parts = Vec::new();
+                if !v.texts.is_empty() {
+                    let ts: Vec<String> = v.texts.iter().map(|t| format!("{t:?}")).collect();
+                    parts.push(format!("the text {} (block value sets)", ts.join(" or ")));
+                }
+                match &v.numbers {
+                    Numbers::None => {}
+                    Numbers::Some(ns) => {
+                        let ns: Vec<String> = ns.iter().map(|&n| num(n)).collect();
+                        parts.push(format!("the number {} or text reading as it", ns.join(" or ")));
+                    }
+                    Numbers::Any => parts.push("a number or text reading as one".into()),
+                }
+                if v.bools {
+                    parts.push("a boolean".into());
+                }
+                if parts.is_empty() {
+                    parts.push("nothing (no value matches)".into());
+                }
+                write!(f, "is {}", parts.join("; or "))
             }
         }
     }
@@ -560,11 +665,6 @@ impl fmt::Display for Plan {
             writeln!(f, "index pushdown: none")?;
         } else {
             writeln!(f, "index pushdown: @message tokens {}", self.text)?;
-        }
-        if !self.index.is_empty() {
-            for p in &self.index {
-                writeln!(f, "index pushdown: {} in [{}]", p.field, p.values.join(", "))?;
-            }
         }
         if !self.bound.subqueries.is_empty() {
             writeln!(
@@ -709,51 +809,296 @@ mod tests {
         assert!(p.to_string().contains("JSON fields: a, "), "{p}");
     }
 
+    fn texts(ts: &[&str]) -> Vec<String> {
+        ts.iter().map(|t| t.to_string()).collect()
+    }
+
+    fn values(numbers: Numbers, ts: &[&str], bools: bool) -> PruneTest {
+        PruneTest::Values(ValueTest { numbers, texts: texts(ts), bools })
+    }
+
     #[test]
     fn first_filters_give_block_prunes() {
-        let p = plan("filter latency_ms > 100 and level = 'ERROR' and 5 >= n | stats count(*)");
+        let p = plan(
+            "filter latency_ms > 100 and level = 'ERROR' and 5 >= n and code = '404' \
+             and region > 'eu' | stats count(*)",
+        );
         let tests: Vec<(&str, &PruneTest)> =
             p.prunes.iter().map(|f| (f.field.as_str(), &f.test)).collect();
         assert_eq!(
             tests,
             [
                 ("latency_ms", &PruneTest::Range { lo: Some((100.0, false)), hi: None }),
-                ("level", &PruneTest::Present),
+                ("level", &values(Numbers::None, &["ERROR"], false)),
                 ("n", &PruneTest::Range { lo: None, hi: Some((5.0, true)) }),
+                ("code", &values(Numbers::Some(vec![404.0]), &[], false)),
+                ("region", &PruneTest::Present),
             ]
         );
-        let p = plan("filter status in [500, 503] | stats count(*)");
-        assert_eq!(p.prunes[0].test, PruneTest::OneOf(vec![500.0, 503.0]));
+        let p = plan("filter status in [503, 500, '500.0'] | stats count(*)");
+        assert_eq!(p.prunes[0].test, values(Numbers::Some(vec![500.0, 503.0]), &[], false));
+        let p = plan("filterIndex user in ['b', 'a', 7, 'true', 'false'] | stats count(*)");
+        assert_eq!(
+            p.prunes[0].test,
+            values(Numbers::Some(vec![7.0]), &["a", "b", "false", "true"], true)
+        );
+        let p = plan("filter id in [9007199254740993, 'x']");
+        assert_eq!(p.prunes[0].test, values(Numbers::Any, &["x"], false));
         // Not under `or`, `!=`, `not in`, after something that sets fields, or on `@` fields.
         for q in [
             "filter a > 1 or b > 2",
             "filter a != 1",
+            "filter a != 'x'",
             "filter a not in [1]",
+            "filter a not in ['x']",
+            "filterIndex a not in ['x']",
             "fields 1 as a | filter a > 1",
+            "fields 'x' as a | filter a = 'x'",
             "filter @timestamp > 5",
+            "filter @logStream = 'x'",
             "filter a = null",
         ] {
             assert!(plan(q).prunes.is_empty(), "{q}");
         }
     }
 
+    /// A block as its JSON field columns describe one field.
+    #[derive(Default)]
+    struct Block {
+        numeric: Option<(f64, f64)>,
+        numeric_text: bool,
+        other: bool,
+        /// `None`: no value set (too many strings); `Some(ts)`: exactly these strings.
+        texts: Option<Vec<&'static str>>,
+        has_text: bool,
+    }
+
+    impl FieldStats for Block {
+        fn numeric(&self) -> Option<(f64, f64)> {
+            self.numeric
+        }
+        fn numeric_text(&self) -> bool {
+            self.numeric_text
+        }
+        fn has_other(&self) -> bool {
+            self.other
+        }
+        fn may_hold_text(&self, s: &str) -> bool {
+            self.has_text && self.texts.as_ref().is_none_or(|ts| ts.contains(&s))
+        }
+    }
+
+    fn numbers(lo: f64, hi: f64) -> Block {
+        Block { numeric: Some((lo, hi)), ..Block::default() }
+    }
+
+    fn strings(ts: &[&'static str]) -> Block {
+        Block { texts: Some(ts.to_vec()), has_text: true, ..Block::default() }
+    }
+
+    fn may(test: &PruneTest, block: &Block) -> bool {
+        test.may_match(Some(block))
+    }
+
     #[test]
     fn prune_tests_keep_blocks_that_may_match() {
         let gt = PruneTest::Range { lo: Some((10.0, false)), hi: None };
         assert!(!gt.may_match(None), "no row has the field");
-        assert!(!gt.may_match(Some((Some((1.0, 10.0)), false))));
-        assert!(gt.may_match(Some((Some((1.0, 10.5)), false))));
-        assert!(gt.may_match(Some((Some((1.0, 2.0)), true))), "text may read as a number");
-        assert!(!gt.may_match(Some((None, false))), "no numbers, no text");
+        assert!(!may(&gt, &numbers(1.0, 10.0)));
+        assert!(may(&gt, &numbers(1.0, 10.5)));
+        let numeric_text = Block { numeric_text: true, ..numbers(1.0, 2.0) };
+        assert!(may(&gt, &numeric_text), "text may read as a larger number");
+        assert!(!may(&gt, &strings(&["abc"])), "other text never compares with a number");
+        assert!(!may(&gt, &Block { other: true, ..Block::default() }), "nor null or booleans");
         let ge = PruneTest::Range { lo: Some((10.0, true)), hi: None };
-        assert!(ge.may_match(Some((Some((1.0, 10.0)), false))));
+        assert!(may(&ge, &numbers(1.0, 10.0)));
         let eq = PruneTest::Range { lo: Some((7.0, true)), hi: Some((7.0, true)) };
-        assert!(eq.may_match(Some((Some((7.0, 7.0)), false))));
-        assert!(!eq.may_match(Some((Some((8.0, 9.0)), false))));
-        let one = PruneTest::OneOf(vec![1.0, 50.0]);
-        assert!(one.may_match(Some((Some((40.0, 60.0)), false))));
-        assert!(!one.may_match(Some((Some((2.0, 49.0)), false))));
-        assert!(PruneTest::Present.may_match(Some((None, true))));
+        assert!(may(&eq, &numbers(7.0, 7.0)));
+        assert!(!may(&eq, &numbers(8.0, 9.0)));
+        assert!(PruneTest::Present.may_match(Some(&strings(&[]))));
+    }
+
+    #[test]
+    fn value_tests_keep_blocks_that_may_hold_a_value() {
+        let error = plan("filter level = 'ERROR'").prunes[0].test.clone();
+        assert!(!error.may_match(None));
+        assert!(may(&error, &strings(&["INFO", "ERROR"])));
+        assert!(!may(&error, &strings(&["INFO", "WARN", "error"])));
+        assert!(!may(&error, &numbers(0.0, 1e9)), "text never equals a number");
+        assert!(!may(&error, &Block { other: true, numeric_text: true, ..strings(&["x"]) }));
+        let unsummarised = Block { texts: None, has_text: true, ..Block::default() };
+        assert!(may(&error, &unsummarised), "no value set: keep");
+
+        // `"404"` equals the number 404 and text reading as 404 ("404.0", " 404").
+        let code = plan("filter code = '404'").prunes[0].test.clone();
+        assert!(may(&code, &numbers(400.0, 410.0)));
+        assert!(!may(&code, &numbers(405.0, 410.0)));
+        assert!(!may(&code, &strings(&["404x", "n/a"])));
+        assert!(may(&code, &Block { numeric_text: true, ..strings(&["404.0"]) }));
+
+        let any = plan("filter user in ['alice', 'bob', 7, 'true']").prunes[0].test.clone();
+        assert!(may(&any, &strings(&["carol", "bob"])));
+        assert!(!may(&any, &strings(&["carol", "dave"])));
+        assert!(may(&any, &numbers(6.0, 8.0)) && !may(&any, &numbers(8.0, 9.0)));
+        assert!(may(&any, &Block { other: true, ..Block::default() }), "a boolean true");
+        assert!(may(&any, &Block { numeric_text: true, ..strings(&["carol"]) }), "text '7.0'");
+        assert!(may(&any, &strings(&["true"])), "the text 'true' has the key of true");
+        let names = plan("filter user in ['alice', 'bob']").prunes[0].test.clone();
+        assert!(!may(&names, &Block { other: true, ..numbers(0.0, 9.0) }));
+
+        // A float matches an `in` key by its 15-digit print: 0.30000000000000004 is "0.3".
+        let tenth = plan("filter x in [0.3]").prunes[0].test.clone();
+        assert!(may(&tenth, &numbers(0.300_000_000_000_000_04, 0.300_000_000_000_000_04)));
+        assert!(!may(&tenth, &numbers(0.300_000_1, 0.4)));
+        let huge = plan("filter x in [9007199254740993]").prunes[0].test.clone();
+        assert!(may(&huge, &numbers(1.0, 2.0)), "beyond f64's exact integers: any number");
+        let none = plan("filter x in []").prunes[0].test.clone();
+        assert!(!may(&none, &Block { numeric_text: true, other: true, ..strings(&["a"]) }));
+    }
+
+    /// A block's cells of one field, with the statistics the columns builder keeps of them
+    /// (numbers' min/max, text that may read as a number, null/booleans, exact text).
+    #[derive(Debug)]
+    struct Cells(Vec<Value>);
+
+    impl FieldStats for Cells {
+        fn numeric(&self) -> Option<(f64, f64)> {
+            let ns = self.0.iter().filter_map(|v| match v {
+                Value::Int(i) => Some(*i as f64),
+                Value::Float(f) => Some(*f),
+                _ => None,
+            });
+            ns.fold(None, |acc, x| {
+                Some(acc.map_or((x, x), |(lo, hi): (f64, f64)| (lo.min(x), hi.max(x))))
+            })
+        }
+        fn numeric_text(&self) -> bool {
+            self.0
+                .iter()
+                .any(|v| matches!(v, Value::Str(s) if logsight_columns::may_read_as_number(s)))
+        }
+        fn has_other(&self) -> bool {
+            self.0.iter().any(|v| matches!(v, Value::Null | Value::Bool(_)))
+        }
+        fn may_hold_text(&self, t: &str) -> bool {
+            self.0.iter().any(|v| matches!(v, Value::Str(s) if s.as_ref() == t))
+        }
+    }
+
+    /// Text that reads as a number or nearly, and text that does not.
+    const TEXTS: &[&str] = &[
+        "404",
+        "404.0",
+        " 404",
+        "404 ",
+        "4.04e2",
+        "-0",
+        "0",
+        "+5",
+        ".5",
+        "5.",
+        "0.3",
+        "1e400",
+        "12abc",
+        "-",
+        "ERROR",
+        "error",
+        "true",
+        "false",
+        "",
+        " ",
+        "x",
+        "eu-west-1",
+        "9007199254740993",
+    ];
+
+    fn cell() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            (-3i64..410).prop_map(Value::Int),
+            Just(Value::Int(9_007_199_254_740_993)),
+            prop_oneof![
+                Just(0.3),
+                Just(0.300_000_000_000_000_04),
+                Just(2.5),
+                Just(-0.0),
+                Just(404.0)
+            ]
+            .prop_map(Value::Float),
+            proptest::sample::select(TEXTS).prop_map(Value::str),
+            any::<bool>().prop_map(Value::Bool),
+            Just(Value::Null),
+        ]
+    }
+
+    /// A literal and its query text.
+    fn literal() -> impl Strategy<Value = (Value, String)> {
+        prop_oneof![
+            (-3i64..410).prop_map(|i| (Value::Int(i), i.to_string())),
+            Just((Value::Int(9_007_199_254_740_993), "9007199254740993".to_string())),
+            prop_oneof![Just(0.3), Just(2.5), Just(404.5)]
+                .prop_map(|f| (Value::Float(f), f.to_string())),
+            proptest::sample::select(TEXTS).prop_map(|t| (Value::str(t), format!("'{t}'"))),
+        ]
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        // Cheap cases, and the rare ones (a float that prints like a member) need many.
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Soundness against the row path's own code: whenever some cell of a block passes
+        /// `f op literal` or `f in [...]` as [`crate::expr::comparison`] and
+        /// [`crate::expr::in_set`] decide it, the prune test keeps the block.
+        #[test]
+        fn prune_tests_never_drop_a_block_with_a_match(
+            cells in proptest::collection::vec(cell(), 0..6),
+            op in proptest::sample::select(vec!["=", "<", "<=", ">", ">=", "!="]),
+            (lit, text) in literal(),
+            members in proptest::collection::vec(literal(), 0..4),
+        ) {
+            let block = Cells(cells);
+            let stats = (!block.0.is_empty()).then_some(&block as &dyn FieldStats);
+            let binop = match op {
+                "=" => BinaryOp::Eq, "<" => BinaryOp::Lt, "<=" => BinaryOp::LtEq,
+                ">" => BinaryOp::Gt, ">=" => BinaryOp::GtEq, _ => BinaryOp::NotEq,
+            };
+            for (q, flipped) in [(format!("filter f {op} {text}"), false), (format!("filter {text} {op} f"), true)] {
+                let p = plan(&q);
+                let passes = block.0.iter().any(|c| {
+                    if flipped { crate::expr::comparison(binop, &lit, c) } else { crate::expr::comparison(binop, c, &lit) }
+                });
+                if passes && let Some(pr) = p.prunes.first() {
+                    prop_assert!(pr.test.may_match(stats), "{q} dropped {block:?} ({})", pr.test);
+                }
+            }
+            let list: Vec<&str> = members.iter().map(|(_, t)| t.as_str()).collect();
+            let q = format!("filter f in [{}]", list.join(", "));
+            let keys: std::collections::HashSet<String> =
+                members.iter().filter_map(|(v, _)| v.set_key()).collect();
+            let p = plan(&q);
+            let passes = block.0.iter().any(|c| crate::expr::in_set(c, &keys, false));
+            if passes {
+                prop_assert!(p.prunes[0].test.may_match(stats), "{q} dropped {block:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn explain_shows_the_pushed_down_tests() {
+        let text = plan(
+            "filterIndex region = 'eu-west-1' | filter user in ['a', 'b', 3] and code = '5' \
+             and ok in ['false'] | stats count(*)",
+        )
+        .to_string();
+        for line in [
+            "block pruning from JSON field columns: region is the text \"eu-west-1\" (block value sets)",
+            "block pruning from JSON field columns: user is the text \"a\" or \"b\" (block value sets); or the number 3 or text reading as it",
+            "block pruning from JSON field columns: code is the number 5 or text reading as it",
+            "block pruning from JSON field columns: ok is the text \"false\" (block value sets); or a boolean",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
     }
 
     #[test]

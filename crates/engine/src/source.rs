@@ -12,14 +12,14 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use logsight_columns::{Cell, Column, SegmentColumns};
+use logsight_columns::{Cell, Column, ColumnsError, FieldMeta, SegmentColumns};
 use logsight_index::{Lookup, Requirement, TextIndex};
 use logsight_model::TimeRange;
 use logsight_storage::{Columns as StorageColumns, DecodedBlock, ScanUnit, StorageError, Store};
 
 use crate::cache::BlockCache;
 use crate::error::EngineError;
-use crate::plan::{Columns, FieldPrune};
+use crate::plan::{Columns, FieldPrune, FieldStats};
 use crate::row::{FieldId, Names};
 use crate::value::Value;
 
@@ -33,8 +33,9 @@ pub struct DataSource {
 }
 
 /// Segments' JSON field columns opened by earlier queries: a directory is parsed (one map
-/// per block) once, not per query. Entries leave when their artifact is found damaged and
-/// when their segment is no longer live (so a merged-away file is not kept mapped).
+/// per block) once, not per query. Entries leave when their artifact is found damaged,
+/// dropped or replaced, and when their segment is no longer live (so an old file is not
+/// kept mapped).
 #[derive(Default)]
 struct OpenedColumns {
     segments: parking_lot::Mutex<HashMap<u64, Arc<SegmentFields>>>,
@@ -57,7 +58,7 @@ pub(crate) struct ScanSet {
     pub(crate) blocks_total: usize,
 }
 
-/// What the full-text index ruled out of a scan.
+/// What the full-text index (or the JSON field columns) ruled out of a scan.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Pruned {
     /// Units skipped, their events and message bytes.
@@ -122,6 +123,15 @@ impl SegmentFields {
             opened.segments.lock().remove(&self.segment);
         }
         drop_damaged(&self.store, self.segment, error);
+    }
+}
+
+/// Forgets an artifact of an earlier format version so the builder makes it again (not
+/// damage: only noted); the query reads messages meanwhile.
+fn drop_outdated(store: &Store, segment: u64, why: &ColumnsError) {
+    tracing::info!(segment, %why, "JSON field columns of an earlier format; rebuilding");
+    if let Err(e) = store.drop_artifacts(&logsight_columns::kind(), Some(segment)) {
+        tracing::warn!(segment, error = %e, "outdated columns not dropped");
     }
 }
 
@@ -686,17 +696,19 @@ impl DataSource {
 
     /// Gives each sealed unit its segment's JSON field columns, where built (each
     /// segment's artifact is opened once; a damaged one is dropped for rebuild and its units
-    /// read messages), then drops the units whose columns show that no row meets `prunes`.
-    /// Returns how many units were dropped.
-    pub(crate) fn attach_fields(&self, set: &mut ScanSet, prunes: &[FieldPrune]) -> usize {
+    /// read messages, as are those of an outdated one), then drops the units whose columns
+    /// show that no row meets `prunes` (numbers by min/max, strings by the blocks' value
+    /// sets). Returns what was dropped.
+    pub(crate) fn attach_fields(&self, set: &mut ScanSet, prunes: &[FieldPrune]) -> Pruned {
         let kind = logsight_columns::kind();
         let mut open: HashMap<u64, Option<Arc<SegmentFields>>> = HashMap::new();
         let mut opened = self.opened.segments.lock();
-        // Forget segments merged away or deleted since: their files are not kept mapped.
+        // Forget artifacts dropped or replaced since, and segments merged away or deleted:
+        // their old files are not kept mapped. (A replacement of the very same length is
+        // derived from the same segment, so reading the old one gives the same answers.)
         if !opened.is_empty() {
-            let live: std::collections::HashSet<u64> =
-                self.store.segments().iter().map(|s| s.id).collect();
-            opened.retain(|id, _| live.contains(id));
+            let current = self.store.artifact_lengths(&kind);
+            opened.retain(|id, seg| current.get(id) == Some(&(seg.columns.byte_len() as u64)));
         }
         for unit in &mut set.units {
             let Some((segment, _)) = unit.inner.location() else { continue };
@@ -725,6 +737,10 @@ impl DataSource {
                             opened.insert(segment, seg.clone());
                             Some(seg)
                         }
+                        Err(e @ ColumnsError::Outdated(_)) => {
+                            drop_outdated(&self.store, segment, &e);
+                            None
+                        }
                         Err(e) => {
                             drop_damaged(&self.store, segment, &e);
                             None
@@ -734,18 +750,45 @@ impl DataSource {
                 .clone();
         }
         drop(opened);
-        let before = set.units.len();
+        let mut pruned = Pruned::default();
+        if prunes.is_empty() {
+            return pruned;
+        }
         set.units.retain(|unit| {
             let Some(seg) = &unit.fields else { return true };
             let Some(block) = unit.inner.location().and_then(|(_, i)| seg.columns.block(i)) else {
                 return true;
             };
-            prunes.iter().all(|p| {
-                let stats = block.field(&p.field).map(|m| (m.numeric, m.has_text || m.has_other));
-                p.test.may_match(stats)
-            })
+            let keep = prunes
+                .iter()
+                .all(|p| p.test.may_match(block.field(&p.field).map(|m| m as &dyn FieldStats)));
+            if !keep {
+                pruned.units += 1;
+                pruned.records += unit.events();
+                pruned.bytes += unit.bytes();
+            }
+            keep
         });
-        before - set.units.len()
+        pruned
+    }
+}
+
+impl FieldStats for FieldMeta {
+    fn numeric(&self) -> Option<(f64, f64)> {
+        self.numeric
+    }
+
+    fn numeric_text(&self) -> bool {
+        self.numeric_text
+    }
+
+    fn has_other(&self) -> bool {
+        self.has_other
+    }
+
+    fn may_hold_text(&self, s: &str) -> bool {
+        // No value set: too many distinct strings to summarise; any may be there.
+        self.has_text && self.values.as_ref().is_none_or(|v| v.may_contain(s))
     }
 }
 
@@ -775,7 +818,8 @@ mod tests {
         let s = LogStreamName::new("s").unwrap();
         store.create_stream(&LogGroupName::new("g").unwrap(), &s).unwrap();
         for i in 0..2 {
-            let ev = LogEvent::new(1000 + i, 1000 + i, format!(r#"{{"n": {i}}}"#)).unwrap();
+            let ev =
+                LogEvent::new(1000 + i, 1000 + i, format!(r#"{{"n": {i}, "s": "v{i}"}}"#)).unwrap();
             store.append("g", "s", &[ev]).unwrap();
             store.flush().unwrap();
         }
@@ -792,5 +836,22 @@ mod tests {
         assert!(after.iter().all(|id| !before.contains(id)), "{before:?} {after:?}");
         attach(&source);
         assert_eq!(opened(&source), after, "merged-away segments released");
+        let kind = logsight_columns::kind();
+        store.drop_artifacts(&kind, None).unwrap();
+        attach(&source);
+        assert!(opened(&source).is_empty(), "dropped artifacts released");
+        let other =
+            logsight_columns::ColumnsDeriver::with_policy(logsight_columns::ValueSetPolicy::NONE);
+        store.derive_missing(&other).unwrap();
+        attach(&source);
+        let len = |s: &DataSource| s.opened.segments.lock()[&after[0]].columns.byte_len() as u64;
+        assert_eq!(Some(&len(&source)), store.artifact_lengths(&kind).get(&after[0]));
+        let without_sets = len(&source);
+        // Replaced by one of another length behind the source's back: opened again.
+        store.drop_artifacts(&kind, None).unwrap();
+        store.derive_missing(&deriver).unwrap();
+        attach(&source);
+        assert_ne!(len(&source), without_sets, "the test needs lengths that differ");
+        assert_eq!(Some(&len(&source)), store.artifact_lengths(&kind).get(&after[0]));
     }
 }

@@ -151,6 +151,17 @@ impl Store {
         Ok(registered)
     }
 
+    /// The live segments that have an artifact of `kind`, with its length in bytes (a
+    /// reader holding an opened artifact can tell it was dropped or replaced since).
+    pub fn artifact_lengths(&self, kind: &ArtifactKind) -> std::collections::HashMap<u64, u64> {
+        let st = self.inner.state.read();
+        st.catalog
+            .segments
+            .iter()
+            .filter_map(|e| e.artifacts.get(kind.as_str()).map(|&len| (e.id, len)))
+            .collect()
+    }
+
     /// Segment `segment`'s artifact of `kind`, if it has one.
     pub fn artifact(&self, segment: u64, kind: &ArtifactKind) -> Result<Option<FileBytes>> {
         let listed = {

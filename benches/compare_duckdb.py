@@ -164,6 +164,7 @@ def load(bin_, work, data, jsonl):
     con = duckdb.connect(os.path.join(work, "duck.db"))
     t = time.perf_counter()
     con.execute("DROP TABLE IF EXISTS events")
+    con.execute("DROP TABLE IF EXISTS app")
     con.execute(
         """CREATE TABLE events AS
            SELECT "group" AS grp, stream, epoch_ms(timestamp) AS ts, message,

@@ -143,6 +143,15 @@ fn drop_damaged(store: &Store, segment: u64, error: &dyn std::fmt::Display) {
     }
 }
 
+impl Pruned {
+    /// Counts `unit` as skipped.
+    fn skip(&mut self, unit: &Unit) {
+        self.units += 1;
+        self.records += unit.events();
+        self.bytes += unit.bytes();
+    }
+}
+
 impl Unit {
     /// Events in the unit (before range filtering).
     pub(crate) fn events(&self) -> u64 {
@@ -582,9 +591,7 @@ impl DataSource {
             });
             let keep = answer.as_ref().is_none_or(|c| c.contains(block));
             if !keep {
-                pruned.units += 1;
-                pruned.records += unit.events();
-                pruned.bytes += unit.bytes();
+                pruned.skip(unit);
             }
             keep
         });
@@ -763,9 +770,7 @@ impl DataSource {
                 .iter()
                 .all(|p| p.test.may_match(block.field(&p.field).map(|m| m as &dyn FieldStats)));
             if !keep {
-                pruned.units += 1;
-                pruned.records += unit.events();
-                pruned.bytes += unit.bytes();
+                pruned.skip(unit);
             }
             keep
         });

@@ -118,7 +118,7 @@ pub struct FilterEvents {
 #[derive(Debug, Clone)]
 pub struct FilteredEvent {
     /// The event.
-    pub event: logsight_storage::Event,
+    pub event: logsight_engine::FoundEvent,
     /// Unique within the search: timestamp and rank among events of that timestamp.
     pub event_id: String,
 }
@@ -476,14 +476,7 @@ impl Service {
             .into_iter()
             .map(|e| FilteredEvent {
                 event_id: format!("{}-{}-{}", e.timestamp, e.stream_id, e.ordinal),
-                event: logsight_storage::Event {
-                    stream: e.stream,
-                    stream_id: e.stream_id,
-                    timestamp: e.timestamp,
-                    ordinal: e.ordinal,
-                    ingestion_time: e.ingestion_time,
-                    message: e.message,
-                },
+                event: e,
             })
             .collect();
         Ok(FilterPage { events, searched: page.searched, next })

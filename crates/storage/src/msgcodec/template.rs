@@ -280,18 +280,7 @@ pub(super) fn read_templates(
     out: &mut Templates,
 ) -> Result<(), CodecError> {
     out.clear();
-    let mut pos = 0;
-    let mut header = [0u64; 5];
-    for h in &mut header {
-        *h = varint::get(payload, &mut pos).ok_or_else(|| err("header"))?;
-    }
-    let mut rest = &payload[pos..];
-    let tsec = section(&mut rest, header[1])?;
-    let idsec = section(&mut rest, header[2])?;
-    let ntemplates = usize::try_from(header[0])
-        .ok()
-        .filter(|&n| n <= tsec.len())
-        .ok_or_else(|| err("template count"))?;
+    let Sections { ntemplates, templates: tsec, ids: idsec, .. } = Sections::parse(payload)?;
     let mut tpos = 0;
     for _ in 0..ntemplates {
         let len = varint::get(tsec, &mut tpos).ok_or_else(|| err("template length"))?;
@@ -391,6 +380,38 @@ fn err(what: &str) -> CodecError {
 }
 
 /// Splits a section of `len` bytes off the front of `rest`.
+/// A template payload split into its sections (header: the template count, then the
+/// lengths of the template, id, number and width sections; the strings take the rest).
+struct Sections<'a> {
+    ntemplates: usize,
+    templates: &'a [u8],
+    ids: &'a [u8],
+    numbers: &'a [u8],
+    widths: &'a [u8],
+    strings: &'a [u8],
+}
+
+impl<'a> Sections<'a> {
+    fn parse(payload: &'a [u8]) -> Result<Sections<'a>, CodecError> {
+        let mut pos = 0;
+        let mut header = [0u64; 5];
+        for h in &mut header {
+            *h = varint::get(payload, &mut pos).ok_or_else(|| err("header"))?;
+        }
+        let mut rest = &payload[pos..];
+        let templates = section(&mut rest, header[1])?;
+        let ids = section(&mut rest, header[2])?;
+        let numbers = section(&mut rest, header[3])?;
+        let widths = section(&mut rest, header[4])?;
+        // Each template takes at least its length byte, which bounds their number.
+        let ntemplates = usize::try_from(header[0])
+            .ok()
+            .filter(|&n| n <= templates.len())
+            .ok_or_else(|| err("template count"))?;
+        Ok(Sections { ntemplates, templates, ids, numbers, widths, strings: rest })
+    }
+}
+
 fn section<'a>(rest: &mut &'a [u8], len: u64) -> Result<&'a [u8], CodecError> {
     let len = usize::try_from(len)
         .ok()
@@ -447,24 +468,16 @@ pub(super) fn decode<const LENGTHS: bool>(
     mut keep: Option<&mut dyn FnMut(Template<'_>) -> bool>,
 ) -> Result<(), CodecError> {
     let Messages { data, used, spans, scratch: s, kept, .. } = out;
-    let payload = s.payload.as_slice();
-    let mut pos = 0;
-    let mut header = [0u64; 5];
-    for h in &mut header {
-        *h = varint::get(payload, &mut pos).ok_or_else(|| err("header"))?;
-    }
-    let mut rest = &payload[pos..];
-    let tsec = section(&mut rest, header[1])?;
-    let idsec = section(&mut rest, header[2])?;
-    let numsec = section(&mut rest, header[3])?;
-    let widths = section(&mut rest, header[4])?;
-    let strsec = rest;
+    let Sections {
+        ntemplates,
+        templates: tsec,
+        ids: idsec,
+        numbers: numsec,
+        widths,
+        strings: strsec,
+    } = Sections::parse(s.payload.as_slice())?;
 
-    // Templates. Each takes at least its length byte, which bounds their number.
-    let ntemplates = usize::try_from(header[0])
-        .ok()
-        .filter(|&n| n <= tsec.len())
-        .ok_or_else(|| err("template count"))?;
+    // Templates.
     s.statics.clear();
     s.piece_ends.clear();
     s.template_pieces.clear();

@@ -70,9 +70,11 @@ fn endpoint_url(endpoint: &str) -> String {
 
 /// Connects to `endpoint` (`http://HOST:PORT`, or `HOST:PORT`).
 pub async fn connect(endpoint: &str) -> Result<Client> {
-    Ok(LogsClient::new(channel(endpoint).await?)
-        .max_decoding_message_size(16 << 20)
-        .max_encoding_message_size(16 << 20))
+    Ok(logs_client(channel(endpoint).await?))
+}
+
+fn logs_client(channel: Signing) -> Client {
+    LogsClient::new(channel).max_decoding_message_size(16 << 20).max_encoding_message_size(16 << 20)
 }
 
 /// A channel to `endpoint` that signs calls with the keys of the environment, if any.
@@ -120,10 +122,7 @@ fn queries_client(channel: Signing) -> QueriesClient<Signing> {
 /// Clients of the `Queries` and `Logs` services over one connection.
 pub async fn connect_queries_and_logs(endpoint: &str) -> Result<(QueriesClient<Signing>, Client)> {
     let channel = channel(endpoint).await?;
-    let logs = LogsClient::new(channel.clone())
-        .max_decoding_message_size(16 << 20)
-        .max_encoding_message_size(16 << 20);
-    Ok((queries_client(channel), logs))
+    Ok((queries_client(channel.clone()), logs_client(channel)))
 }
 
 /// Turns a status into an error that reads well: the server's message, or the code.

@@ -4,8 +4,10 @@
 
 use std::sync::Arc;
 
+mod common;
+
 use logsight_columns::ColumnsDeriver;
-use logsight_engine::{BlockCache, CancelToken, DataSource, Engine, EngineConfig, QueryRequest};
+use logsight_engine::{BlockCache, CancelToken, DataSource, Engine, EngineConfig};
 use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_storage::{Store, StoreOptions};
 
@@ -112,13 +114,7 @@ fn run_in(
     queries
         .iter()
         .map(|q| {
-            let req = QueryRequest {
-                query: q.to_string(),
-                groups: vec![group.into()],
-                start_ms: 0,
-                end_ms: i64::MAX / 2,
-                limit: None,
-            };
+            let req = common::request(group, q);
             let r = engine
                 .run(source, &req, &CancelToken::new())
                 .unwrap_or_else(|e| panic!("{q}: {e}"));
@@ -134,13 +130,7 @@ fn run_in(
 }
 
 fn explain(engine: &Engine, source: &DataSource, q: &str) -> String {
-    let req = QueryRequest {
-        query: q.into(),
-        groups: vec!["g".into()],
-        start_ms: 0,
-        end_ms: i64::MAX / 2,
-        limit: None,
-    };
+    let req = common::request("g", q);
     engine.explain(source, &req).unwrap()
 }
 
@@ -310,13 +300,7 @@ fn compact_columns_and_the_cache_give_the_row_paths_results() {
     let plain = DataSource::new(store.clone());
     let parsed = run_in(&engine, &plain, "h", CLEAN_QUERIES);
     store.derive_missing(&ColumnsDeriver::default()).unwrap();
-    let req = QueryRequest {
-        query: CLEAN_QUERIES[1].into(),
-        groups: vec!["h".into()],
-        start_ms: 0,
-        end_ms: i64::MAX / 2,
-        limit: None,
-    };
+    let req = common::request("h", CLEAN_QUERIES[1]);
     let text = engine.explain(&plain, &req).unwrap();
     assert!(text.contains("columnar kernel"), "{text}");
     assert_eq!(parsed, run_in(&engine, &plain, "h", CLEAN_QUERIES));

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use logsight_engine::{CancelToken, DataSource, Engine, EngineConfig, QueryRequest, QueryResult};
+use logsight_engine::{CancelToken, DataSource, Engine, EngineConfig, QueryResult};
 use logsight_index::IndexDeriver;
 use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_storage::{Store, StoreOptions};
@@ -83,13 +83,7 @@ fn fixture() -> Fixture {
 }
 
 fn run(engine: &Engine, source: &DataSource, query: &str) -> QueryResult {
-    let req = QueryRequest {
-        query: query.into(),
-        groups: vec!["g".into()],
-        start_ms: 0,
-        end_ms: i64::MAX / 2,
-        limit: None,
-    };
+    let req = common::request("g", query);
     engine.run(source, &req, &CancelToken::new()).unwrap()
 }
 
@@ -121,13 +115,7 @@ fn needles_are_found_in_indexed_unindexed_and_buffered_data_and_blocks_are_skipp
     }
     let plain = run(&engine, &off, "filter @message like \"zq81xkv7qwp\" | fields @message");
     assert_eq!(plain.statistics.estimated_records_skipped, 0);
-    let req = QueryRequest {
-        query: "filter @message like /needle-one zq8[0-9]x/".into(),
-        groups: vec!["g".into()],
-        start_ms: 0,
-        end_ms: i64::MAX / 2,
-        limit: None,
-    };
+    let req = common::request("g", "filter @message like /needle-one zq8[0-9]x/");
     let explain = engine.explain(&on, &req).unwrap();
     assert!(
         explain.contains("index pushdown: @message tokens *needle AND one AND zq8*"),

@@ -5,59 +5,25 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use logsight_engine::{CancelToken, DataSource, Engine, EngineConfig, QueryRequest};
-use logsight_model::{LogEvent, LogGroupName, LogStreamName};
-use logsight_storage::{Store, StoreOptions};
+use logsight_engine::{CancelToken, DataSource, Engine, EngineConfig};
+use logsight_storage::Store;
 
-const BASE: i64 = 1_714_521_600_000;
+mod common;
 
 fn sample(name: &str) -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|a| a.join("shared/datasets/loghub"))
-        .find(|p| p.is_dir())
-        .expect("the Loghub samples are in shared/datasets/loghub");
-    let text = std::fs::read_to_string(dir.join(name)).expect("sample");
+    let text = std::fs::read_to_string(common::loghub_dir().join(name)).expect("sample");
     text.lines().map(str::to_string).collect()
 }
 
-/// A store holding `lines` in two streams (alternating), sealed in blocks of `block_bytes`
-/// when `seal`, else all buffered.
+/// A store holding `lines` in two streams (alternating chunks of 250), sealed in blocks of
+/// `block_bytes` when `seal`, else all buffered.
 fn store(dir: &Path, lines: &[String], block_bytes: usize, seal: bool) -> Arc<Store> {
-    let opts = StoreOptions { sync: false, background: false, block_bytes, ..Default::default() };
-    let store = Store::open(dir, opts).unwrap();
-    let g = LogGroupName::new("g").unwrap();
-    store.create_group(&g).unwrap();
-    for s in ["a", "b"] {
-        store.create_stream(&g, &LogStreamName::new(s).unwrap()).unwrap();
-    }
-    for (i, chunk) in lines.chunks(250).enumerate() {
-        let stream = if i % 2 == 0 { "a" } else { "b" };
-        let events: Vec<LogEvent> = chunk
-            .iter()
-            .enumerate()
-            .map(|(k, l)| {
-                let ts = BASE + (i * 250 + k) as i64 * 1000;
-                LogEvent::new(ts, ts, l.clone()).unwrap()
-            })
-            .collect();
-        store.append("g", stream, &events).unwrap();
-    }
-    if seal {
-        store.flush().unwrap();
-    }
-    Arc::new(store)
+    common::two_stream_store(dir, lines, block_bytes, 250, if seal { lines.len() } else { 0 })
 }
 
 fn run(store: &Arc<Store>, query: &str) -> Vec<Vec<Option<String>>> {
     let engine = Engine::new(EngineConfig { threads: 2, ..Default::default() });
-    let req = QueryRequest {
-        query: query.into(),
-        groups: vec!["g".into()],
-        start_ms: 0,
-        end_ms: i64::MAX / 2,
-        limit: None,
-    };
+    let req = common::request("g", query);
     engine.run(&DataSource::new(store.clone()), &req, &CancelToken::new()).unwrap().rows
 }
 
@@ -96,13 +62,7 @@ fn explain_shows_templates_read_instead_of_messages() {
     let tmp = tempfile::tempdir().unwrap();
     let s = store(tmp.path(), &lines[..100], 1 << 20, true);
     let engine = Engine::new(EngineConfig { threads: 1, ..Default::default() });
-    let req = |q: &str| QueryRequest {
-        query: q.into(),
-        groups: vec!["g".into()],
-        start_ms: 0,
-        end_ms: i64::MAX / 2,
-        limit: None,
-    };
+    let req = |q: &str| common::request("g", q);
     let source = DataSource::new(s);
     let plan = engine.explain(&source, &req("pattern @message")).unwrap();
     assert!(plan.contains("columns: timestamps, message templates\n"), "{plan}");

@@ -7,12 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use logsight_engine::{CancelToken, DataSource, Engine, EngineConfig, QueryRequest};
-use logsight_model::{LogEvent, LogGroupName, LogStreamName};
-use logsight_storage::{Store, StoreOptions};
+use logsight_storage::Store;
 
 mod common;
-
-const BASE: i64 = 1_714_521_600_000;
 
 /// Loghub lines and a few lines made to test the edges: neighbours that would match if
 /// read as one text, multi-line messages, non-ASCII.
@@ -60,44 +57,14 @@ fn lines() -> Vec<String> {
     out
 }
 
-/// Events of `lines` in streams `a` and `b` (alternating chunks); the first `sealed` are
-/// sealed in blocks of `block_bytes`, the rest left buffered.
+/// Events of `lines` in streams `a` and `b` (alternating chunks of 100); the first `sealed`
+/// are sealed in blocks of `block_bytes`, the rest left buffered.
 fn store(dir: &Path, lines: &[String], block_bytes: usize, sealed: usize) -> Arc<Store> {
-    let opts = StoreOptions { sync: false, background: false, block_bytes, ..Default::default() };
-    let store = Store::open(dir, opts).unwrap();
-    let g = LogGroupName::new("g").unwrap();
-    store.create_group(&g).unwrap();
-    for s in ["a", "b"] {
-        store.create_stream(&g, &LogStreamName::new(s).unwrap()).unwrap();
-    }
-    let mut done = 0;
-    for (i, chunk) in lines.chunks(100).enumerate() {
-        let stream = if i % 2 == 0 { "a" } else { "b" };
-        let events: Vec<LogEvent> = chunk
-            .iter()
-            .enumerate()
-            .map(|(k, l)| {
-                let ts = BASE + (i * 100 + k) as i64 * 1000;
-                LogEvent::new(ts, ts, l.clone()).unwrap()
-            })
-            .collect();
-        store.append("g", stream, &events).unwrap();
-        done += chunk.len();
-        if done == sealed {
-            store.flush().unwrap();
-        }
-    }
-    Arc::new(store)
+    common::two_stream_store(dir, lines, block_bytes, 100, sealed)
 }
 
 fn request(query: &str) -> QueryRequest {
-    QueryRequest {
-        query: query.into(),
-        groups: vec!["g".into()],
-        start_ms: 0,
-        end_ms: i64::MAX / 2,
-        limit: Some(10_000),
-    }
+    QueryRequest { limit: Some(10_000), ..common::request("g", query) }
 }
 
 fn run(store: &Arc<Store>, query: &str) -> Vec<Vec<Option<String>>> {

@@ -7,8 +7,10 @@
 
 use std::sync::Arc;
 
+mod common;
+
 use logsight_columns::{ColumnsDeriver, ValueSetPolicy};
-use logsight_engine::{CancelToken, DataSource, Engine, EngineConfig, QueryRequest, QueryResult};
+use logsight_engine::{CancelToken, DataSource, Engine, EngineConfig, QueryResult};
 use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_storage::{Columns, DecodedBlock, Deriver, Store, StoreOptions};
 
@@ -241,13 +243,7 @@ fn query_text(c: &Case) -> String {
 }
 
 fn run(engine: &Engine, source: &DataSource, query: &str) -> QueryResult {
-    let req = QueryRequest {
-        query: query.to_string(),
-        groups: vec!["g".into()],
-        start_ms: 0,
-        end_ms: i64::MAX / 2,
-        limit: None,
-    };
+    let req = common::request("g", query);
     let mut r =
         engine.run(source, &req, &CancelToken::new()).unwrap_or_else(|e| panic!("{query}: {e}"));
     r.rows.sort();
@@ -354,13 +350,7 @@ fn explain_shows_the_pushdown_and_what_it_skips() {
     let source = DataSource::new(store.clone());
     let engine = Engine::new(EngineConfig { threads: 2, ..Default::default() });
     store.derive_missing(&ColumnsDeriver::default()).unwrap();
-    let req = QueryRequest {
-        query: "filterIndex region = 'eu-west-1' | stats count(*)".into(),
-        groups: vec!["g".into()],
-        start_ms: 0,
-        end_ms: i64::MAX / 2,
-        limit: None,
-    };
+    let req = common::request("g", "filterIndex region = 'eu-west-1' | stats count(*)");
     let text = engine.explain(&source, &req).unwrap();
     assert!(
         text.contains(
@@ -421,13 +411,7 @@ fn a_version_1_artifact_is_rebuilt_not_read() {
     assert_eq!(store.segments_without(&kind).len(), 1);
     store.derive_missing(&ColumnsDeriver::default()).unwrap();
     assert!(store.segments_without(&kind).is_empty());
-    let req = QueryRequest {
-        query: q.into(),
-        groups: vec!["g".into()],
-        start_ms: 0,
-        end_ms: i64::MAX / 2,
-        limit: None,
-    };
+    let req = common::request("g", q);
     assert!(engine.explain(&source, &req).unwrap().contains("JSON fields from columns in 1 of 1"));
     assert_eq!(run(&engine, &source, q).rows, r.rows);
 }

@@ -187,7 +187,7 @@ impl Runner {
                     .into_iter()
                     .map(|f| (f.name, f.percent.max(0) as u32))
                     .collect(),
-                Backend::Local { store, .. } => logsight_queries::group_fields(store, g, time_ms)
+                Backend::Local { source, .. } => logsight_queries::group_fields(source, g, time_ms)
                     .map_err(|e| anyhow!("{e}"))?
                     .into_iter()
                     .map(|f| (f.name, f.percent))

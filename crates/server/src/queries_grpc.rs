@@ -202,7 +202,7 @@ impl QueriesRpc for QueriesService {
         let time_ms = fields_time_ms(r.time, self.clock.now_ms());
         let fields = self
             .blocking(move |m, _| {
-                logsight_queries::group_fields(m.store(), &r.log_group_name, time_ms)
+                logsight_queries::group_fields(m.source(), &r.log_group_name, time_ms)
             })
             .await?;
         Ok(Response::new(pb::GetLogGroupFieldsResponse {

@@ -24,7 +24,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use logsight_storage::DecodedBlock;
+use logsight_storage::{DecodedBlock, StreamRun};
 
 use crate::source::ColumnData;
 
@@ -63,7 +63,10 @@ impl quick_cache::Weighter<Key, Entry> for Weigh {
             Part::Field(name) => name.len(),
         };
         let value = match entry {
-            Entry::Times(block) => block.timestamps.capacity() * 8 + block.streams.capacity() * 40,
+            Entry::Times(block) => {
+                block.timestamps.capacity() * 8
+                    + block.streams.capacity() * std::mem::size_of::<StreamRun>()
+            }
             Entry::Field(column) => column.heap_bytes(),
         };
         (64 + key + value) as u64

@@ -192,3 +192,8 @@ pub fn load(store: &Store, events: usize) -> Loaded {
     }
     loaded
 }
+
+/// Events to generate: `LOGSIGHT_BENCH_EVENTS` if set to a number, else `default`.
+pub fn events_from_env(default: usize) -> usize {
+    std::env::var("LOGSIGHT_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}

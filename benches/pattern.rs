@@ -24,10 +24,7 @@ use logsight_storage::{Store, StoreOptions};
 use dataset::{DAY_MS, START};
 
 fn bench(c: &mut Criterion) {
-    let events: usize = std::env::var("LOGSIGHT_BENCH_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000_000);
+    let events = dataset::events_from_env(2_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let opts = StoreOptions { sync: false, background: false, ..Default::default() };
     let store = Store::open(dir.path(), opts).expect("store opens");

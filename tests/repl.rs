@@ -383,6 +383,28 @@ fn ctrl_c_stops_the_query_and_the_prompt_returns() {
 }
 
 #[test]
+fn a_session_idle_past_the_servers_keepalive_and_idle_timeout_goes_on() {
+    // A person reads a table for minutes before the next query: the connection must answer
+    // the server's pings meanwhile, and a connection the server closed as idle is replaced.
+    let mut opts = logsight_server::ServerOptions::default();
+    opts.keepalive_interval = Duration::from_millis(100);
+    opts.idle_timeout = Duration::from_millis(300);
+    let server = TestServer::start_with(opts);
+    let evs = events(700, now_ms() - 300_000, 100);
+    ingest(&server, "web", &evs);
+    let history = tempfile::tempdir().unwrap();
+    let mut repl = Repl::spawn(&server, &history.path().join("h"), &["--group", "web"]);
+    repl.line("stats count(*) as n");
+    let out = repl.wait_for("rows;");
+    assert_eq!(table_rows(&out).last().unwrap()[1], "700", "{out}");
+    std::thread::sleep(Duration::from_millis(1_500));
+    repl.line("stats count(*) as again");
+    let out = repl.wait_for("rows;");
+    assert_eq!(table_rows(&out).last().unwrap()[1], "700", "{out}");
+    repl.quit();
+}
+
+#[test]
 fn a_malformed_query_shows_the_caret_and_the_session_goes_on() {
     let (server, _) = server_with_events();
     let history = tempfile::tempdir().unwrap();

@@ -36,6 +36,18 @@ pub fn client_runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// A runtime with one worker thread, for a client that holds a connection while it waits on
+/// something else (a person at a prompt): the worker answers the server's keepalive pings and
+/// sees the connection close, which a runtime on the calling thread would do only during a
+/// call, too late.
+pub fn background_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 /// The environment variable that sets `--endpoint` for every client command.
 pub const ENDPOINT_ENV: &str = "LOGSIGHT_ENDPOINT";
 
@@ -125,13 +137,36 @@ pub async fn connect_queries_and_logs(endpoint: &str) -> Result<(QueriesClient<S
     Ok((queries_client(channel.clone()), logs_client(channel)))
 }
 
-/// Turns a status into an error that reads well: the server's message, or the code.
+/// Turns a status into an error that reads well: the server's message, or the code; for a
+/// failure of the connection itself, what failed (`transport error` alone says nothing).
 pub fn status_error(s: tonic::Status) -> anyhow::Error {
     if s.message().is_empty() {
-        anyhow::anyhow!("server error: {:?}", s.code())
-    } else {
-        anyhow::anyhow!("{}", s.message())
+        return anyhow::anyhow!("server error: {:?}", s.code());
     }
+    let mut text = s.message().to_owned();
+    let mut cause = std::error::Error::source(&s);
+    while let Some(e) = cause {
+        let said = e.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        cause = e.source();
+    }
+    anyhow::anyhow!("{text}")
+}
+
+/// Whether `s` is a failure of the connection rather than the server's answer: the call may
+/// not have reached the server, and a new connection may carry it (a server closes
+/// connections it finds idle, and one may close just as a call goes out on it).
+pub fn connection_lost(s: &tonic::Status) -> bool {
+    let mut cause = std::error::Error::source(s);
+    while let Some(e) = cause {
+        if e.is::<tonic::transport::Error>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    s.code() == tonic::Code::Unavailable
 }
 
 /// How long to wait before retrying after `s`, if retrying can help (UNAVAILABLE,

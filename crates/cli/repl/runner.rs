@@ -15,7 +15,7 @@ use logsight_proto::v1::queries_client::QueriesClient;
 use logsight_queries::{Definitions, PutDefinition};
 use logsight_storage::Store;
 
-use crate::client::{Client, client_runtime, status_error};
+use crate::client::{Client, background_runtime, client_runtime, status_error};
 use crate::cmd_query::Stats;
 use crate::common::{now_ms, open_store};
 use crate::repl::render::ResultSet;
@@ -105,7 +105,7 @@ const LOCAL_PROGRESS_EVERY: Duration = Duration::from_millis(100);
 impl Runner {
     /// A runner over the server at `endpoint`; fails when it cannot be reached.
     pub fn connect(endpoint: &str) -> Result<Runner> {
-        let rt = client_runtime()?;
+        let rt = background_runtime()?;
         let (queries, logs) = rt.block_on(crate::client::connect_queries_and_logs(endpoint))?;
         Ok(Runner { rt, backend: Backend::Remote { queries, logs } })
     }
@@ -395,8 +395,15 @@ async fn run_remote(
     };
     let mut ctrl_c = Interrupt::new(interruptible);
     progress(&Stats::default());
+    let call = async {
+        match client.run_query(start.clone()).await {
+            // The channel connects afresh for the second try; running a query twice is harmless.
+            Err(s) if crate::client::connection_lost(&s) => client.run_query(start).await,
+            r => r,
+        }
+    };
     let mut stream = tokio::select! {
-        r = client.run_query(start) => r.map_err(remote_failure)?.into_inner(),
+        r = call => r.map_err(remote_failure)?.into_inner(),
         // Dropping the call before it answers cancels it; the server stops the query.
         _ = ctrl_c.wait() => return Err(Failure::Cancelled),
     };

@@ -386,10 +386,11 @@ fn ctrl_c_stops_the_query_and_the_prompt_returns() {
 fn a_session_idle_past_the_servers_keepalive_and_idle_timeout_goes_on() {
     // A person reads a table for minutes before the next query: the connection must answer
     // the server's pings meanwhile, and a connection the server closed as idle is replaced.
-    let mut opts = logsight_server::ServerOptions::default();
-    opts.keepalive_interval = Duration::from_millis(100);
-    opts.idle_timeout = Duration::from_millis(300);
-    let server = TestServer::start_with(opts);
+    let server = TestServer::start_with(logsight_server::ServerOptions {
+        keepalive_interval: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(300),
+        ..Default::default()
+    });
     let evs = events(700, now_ms() - 300_000, 100);
     ingest(&server, "web", &evs);
     let history = tempfile::tempdir().unwrap();

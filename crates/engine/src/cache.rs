@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use logsight_storage::{DecodedBlock, StreamRun};
 
+use crate::bins::{BinIds, BinSpec};
 use crate::source::ColumnData;
 
 /// The default bound of a server's cache.
@@ -38,6 +39,8 @@ enum Part {
     Times,
     /// One JSON field's column, by flattened name.
     Field(Arc<str>),
+    /// Every row's bin for one `bin(...)`.
+    Bins(BinSpec),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -51,6 +54,8 @@ struct Key {
 enum Entry {
     Times(Arc<DecodedBlock>),
     Field(Arc<ColumnData>),
+    /// `None`: the block spans too many bins to have them.
+    Bins(Option<Arc<BinIds>>),
 }
 
 #[derive(Clone)]
@@ -59,7 +64,7 @@ struct Weigh;
 impl quick_cache::Weighter<Key, Entry> for Weigh {
     fn weight(&self, key: &Key, entry: &Entry) -> u64 {
         let key = match &key.part {
-            Part::Times => 0,
+            Part::Times | Part::Bins(_) => 0,
             Part::Field(name) => name.len(),
         };
         let value = match entry {
@@ -68,6 +73,7 @@ impl quick_cache::Weighter<Key, Entry> for Weigh {
                     + block.streams.capacity() * std::mem::size_of::<StreamRun>()
             }
             Entry::Field(column) => column.heap_bytes(),
+            Entry::Bins(bins) => bins.as_ref().map_or(0, |b| b.heap_bytes()),
         };
         (64 + key + value) as u64
     }
@@ -158,7 +164,7 @@ impl BlockCache {
         let got = self.get_or(key, || decode().map(|b| Entry::Times(Arc::new(b))))?;
         match got {
             Entry::Times(b) => Ok(b),
-            Entry::Field(_) => unreachable!("a Times key holds a Times entry"),
+            _ => unreachable!("a Times key holds a Times entry"),
         }
     }
 
@@ -174,7 +180,25 @@ impl BlockCache {
         let got = self.get_or(key, || decode().map(|c| Entry::Field(Arc::new(c))))?;
         match got {
             Entry::Field(c) => Ok(c),
-            Entry::Times(_) => unreachable!("a Field key holds a Field entry"),
+            _ => unreachable!("a Field key holds a Field entry"),
+        }
+    }
+
+    /// The bins of block `block` of segment `segment`'s rows for `bin`, computed by `make`
+    /// on a miss; `None` when the block spans too many.
+    pub(crate) fn bins(
+        &self,
+        segment: u64,
+        block: usize,
+        bin: BinSpec,
+        make: impl FnOnce() -> Option<BinIds>,
+    ) -> Option<Arc<BinIds>> {
+        let key = Key { segment, block: block as u32, part: Part::Bins(bin) };
+        let got = self
+            .get_or(key, || Ok::<_, std::convert::Infallible>(Entry::Bins(make().map(Arc::new))));
+        match got {
+            Ok(Entry::Bins(b)) => b,
+            _ => unreachable!("a Bins key holds a Bins entry"),
         }
     }
 

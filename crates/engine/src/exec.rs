@@ -15,7 +15,7 @@ use crate::bind::{RowOp, SortSpec, Stage, StatsPlan};
 use crate::error::{EngineError, Result};
 use crate::expr::eval;
 use crate::functions::floor_to;
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, Selection};
 use crate::pattern::PatternPartial;
 use crate::plan::{Plan, Sink};
 use crate::pool::Pool;
@@ -284,7 +284,7 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
     // owned by this thread, instead of one pool the workers contend for.
     let scan_ops = plan.scan_ops.clone();
     let kernel = Kernel::compile(&scan_ops, &plan.sink, &plan.bound.symbols);
-    let mut selected = Vec::new();
+    let mut selected = Selection::default();
     let mut screener = shared.screen.clone().map(Screener::new);
     let mut copied = Instant::now();
     loop {
@@ -318,14 +318,25 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
         let mut matched = 0u64;
         let mut delta = 0isize;
         if let (Sink::CountBins { bin, .. }, Partial::Count(counts)) = (&plan.sink, &mut partial) {
-            for run in batch.runs() {
-                count_kernel(batch.timestamps(run), *bin, counts);
+            // A whole block counts from its bins' counts; a cut one by its timestamps.
+            match bin.filter(|_| batch.is_whole()).and_then(|b| unit.bins(&batch, b)) {
+                Some(bins) => {
+                    for (start, n) in bins.counts() {
+                        *counts.entry(start).or_default() += n;
+                    }
+                }
+                None => {
+                    for run in batch.runs() {
+                        count_kernel(batch.timestamps(run), *bin, counts);
+                    }
+                }
             }
             matched = batch.len() as u64;
         } else if let (Some(k), Some(cols), Sink::Aggregate(s), Partial::Agg(table)) =
             (&kernel, batch.json_columns(), &plan.sink, &mut partial)
         {
-            (matched, delta) = k.run(&batch, cols, s, table, &ctx, &mut selected);
+            let bins = k.bin().and_then(|b| unit.bins(&batch, b));
+            (matched, delta) = k.run(&batch, cols, bins.as_deref(), s, table, &ctx, &mut selected);
         } else if let (Sink::Pattern { from_templates: true, .. }, Partial::Pattern(p), true) =
             (&plan.sink, &mut partial, scan_ops.is_empty())
         {

@@ -16,6 +16,7 @@
 //! the messages). Units without columns take the row path.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 
 use logsight_columns::Cell;
@@ -23,12 +24,13 @@ use logsight_query_lang::insights::{BinaryOp, Period};
 
 use crate::agg::{Acc, AggKind, Number};
 use crate::bind::{RowOp, StatsPlan};
+use crate::bins::{BinIds, BinSpec};
 use crate::exec::AggTable;
 use crate::expr::{CExpr, InSet, comparison, eval, in_set};
 use crate::functions::{Scalar, floor_to, next_bin};
 use crate::plan::Sink;
 use crate::row::{EvalCtx, FieldId, Row, Symbols};
-use crate::source::{Batch, Cells, JsonColumn};
+use crate::source::{Batch, Cells, JsonColumn, Postings, Run};
 use crate::value::Value;
 
 /// A `filter* | stats` scan compiled for JSON field columns.
@@ -96,18 +98,27 @@ impl Kernel {
         Some(Kernel { conds, bin, args })
     }
 
+    /// The `bin(...)` it groups by, if any.
+    pub(crate) fn bin(&self) -> Option<BinSpec> {
+        self.bin
+    }
+
     /// Runs the batch's rows through the filters into `table`; returns the rows that
-    /// matched and the estimated bytes added. `columns` are the batch's JSON columns.
+    /// matched and the estimated bytes added. `columns` are the batch's JSON columns;
+    /// `bins`, when given, its block's rows' bins for [`Kernel::bin`].
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn run(
         &self,
         batch: &Batch<'_>,
         columns: &[JsonColumn],
+        bins: Option<&BinIds>,
         stats: &StatsPlan,
         table: &mut AggTable,
         ctx: &EvalCtx<'_>,
-        rows: &mut Vec<u32>,
+        buffers: &mut Selection,
     ) -> (u64, isize) {
         let column = |id: FieldId| columns.iter().find(|c| c.id() == id);
+        let rows = &mut buffers.rows;
         rows.clear();
         let mut conds = self.conds.iter();
         match conds.next() {
@@ -125,6 +136,17 @@ impl Kernel {
             cond.select(column(cond.field), rows, ctx);
         }
         let args: Vec<Option<&JsonColumn>> = self.args.iter().map(|a| a.and_then(column)).collect();
+        if let (Some(_), Some(bins)) = (self.bin, bins) {
+            let mut delta = 0;
+            for (id, rows) in by_bin(bins, rows, &mut buffers.by_bin) {
+                let (group, d) = table.time_group(stats, bins.start(id));
+                delta += d;
+                for ((acc, spec), col) in group.accs.iter_mut().zip(&stats.aggs).zip(&args) {
+                    delta += feed(acc, spec.kind, *col, rows, batch);
+                }
+            }
+            return (buffers.rows.len() as u64, delta);
+        }
         if self.bin.is_some() && rows.len() * SPARSE < batch.len() {
             stream_in_timestamps(batch);
         }
@@ -169,6 +191,47 @@ impl Kernel {
     }
 }
 
+/// A worker's buffers for [`Kernel::run`].
+#[derive(Debug, Default)]
+pub(crate) struct Selection {
+    /// The rows that pass the filters, ascending.
+    rows: Vec<u32>,
+    /// The same rows ordered by bin.
+    by_bin: Vec<u32>,
+}
+
+/// `rows` grouped by bin (a counting sort into `out`, ascending within each bin): one
+/// group lookup per bin of the block instead of one per change of bin between rows, which
+/// alternate between bins as they go from one stream's run to the next.
+fn by_bin<'o>(
+    bins: &BinIds,
+    rows: &[u32],
+    out: &'o mut Vec<u32>,
+) -> impl Iterator<Item = (u8, &'o [u32])> {
+    let mut ends = [0usize; 256];
+    for &r in rows {
+        ends[bins.id(r) as usize] += 1;
+    }
+    let mut at = 0;
+    for n in ends.iter_mut() {
+        at += *n;
+        *n = at;
+    }
+    out.clear();
+    out.resize(rows.len(), 0);
+    let mut next = ends;
+    for &r in rows.iter().rev() {
+        let slot = &mut next[bins.id(r) as usize];
+        *slot -= 1;
+        out[*slot] = r;
+    }
+    let out: &'o [u32] = out;
+    (0..256usize).filter_map(move |id| {
+        let start = if id == 0 { 0 } else { ends[id - 1] };
+        (start < ends[id]).then(|| (id as u8, &out[start..ends[id]]))
+    })
+}
+
 /// Below one selected row in this many, the selection is sparse (see
 /// [`stream_in_timestamps`]).
 const SPARSE: usize = 8;
@@ -185,6 +248,39 @@ fn stream_in_timestamps(batch: &Batch<'_>) {
         x ^= batch.timestamps(run).iter().fold(0, |a, &t| a ^ t);
     }
     std::hint::black_box(x);
+}
+
+/// Fills `rows` with the rows in `runs` (disjoint) holding one of the codes `accepted`,
+/// ascending; `block_rows` is the length of the column (and block) the postings index.
+fn select_postings(
+    postings: &Postings,
+    accepted: &[usize],
+    runs: &[Run],
+    block_rows: usize,
+    rows: &mut Vec<u32>,
+) {
+    let whole = runs.iter().map(|r| r.rows.len()).sum::<usize>() == block_rows;
+    let mut runs: Vec<Range<u32>> =
+        runs.iter().map(|r| r.rows.start as u32..r.rows.end as u32).collect();
+    runs.sort_unstable_by_key(|r| r.start);
+    for &code in accepted {
+        let found = postings.rows(code);
+        if whole {
+            rows.extend_from_slice(found);
+            continue;
+        }
+        // The batch is part of the block (a time range cuts it): keep the rows in its runs.
+        let mut at = 0;
+        for run in &runs {
+            at += found[at..].partition_point(|&r| r < run.start);
+            let len = found[at..].partition_point(|&r| r < run.end);
+            rows.extend_from_slice(&found[at..at + len]);
+            at += len;
+        }
+    }
+    if accepted.len() > 1 {
+        rows.sort_unstable();
+    }
 }
 
 /// Feeds one group's rows `rows` into one of its aggregations: an integer column (or
@@ -299,6 +395,20 @@ impl Cond {
         {
             let null = self.holds(&Value::Null, ctx);
             let dict: Vec<bool> = col.dict().iter().map(|v| self.holds(v, ctx)).collect();
+            if let Some(postings) = col.postings() {
+                // The accepted codes, then the rows without the field when null is.
+                let mut accepted: Vec<usize> = (0..dict.len()).filter(|&c| dict[c]).collect();
+                if null {
+                    accepted.push(dict.len());
+                }
+                let total: usize = accepted.iter().map(|&c| postings.rows(c).len()).sum();
+                // One value's rows are copied as they are; several need a sort (by row, so
+                // that the rows of a bin stay together), worth it while they are few.
+                if accepted.len() <= 1 || total * SPARSE < codes.len() {
+                    select_postings(postings, &accepted, batch.runs(), codes.len(), rows);
+                    return;
+                }
+            }
             // `ABSENT` is past the dictionary's end: null's truth.
             let keep = |r: &u32| dict.get(codes[*r as usize] as usize).copied().unwrap_or(null);
             for run in batch.runs() {
@@ -378,4 +488,61 @@ fn is_cmp(op: BinaryOp) -> bool {
             | BinaryOp::Gt
             | BinaryOp::GtEq
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::source::ABSENT;
+
+    const DICT: usize = 4;
+
+    proptest! {
+        /// The rows postings select are exactly, and in order, the rows of the runs whose
+        /// code is accepted (a code past the dictionary reads as absent, as in the scan).
+        #[test]
+        fn postings_select_what_a_scan_of_the_runs_selects(
+            picks in proptest::collection::vec(0u32..7, 0..300),
+            accepted in proptest::collection::btree_set(0..=DICT, 0..=DICT + 1),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..8),
+            keep in proptest::collection::vec(any::<bool>(), 9),
+        ) {
+            let codes: Vec<u32> = picks
+                .iter()
+                .map(|&p| match p {
+                    5 => ABSENT,
+                    6 => 9, // past the dictionary
+                    c => c,
+                })
+                .collect();
+            let n = codes.len();
+            // Disjoint runs: the block cut at `cuts`, some pieces kept, in shuffled order.
+            let mut bounds: Vec<usize> = cuts.iter().map(|i| i.index(n + 1)).collect();
+            bounds.extend([0, n]);
+            bounds.sort_unstable();
+            bounds.dedup();
+            let mut runs: Vec<Run> = bounds
+                .windows(2)
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(w, _)| Run { stream: 0, rows: w[0]..w[1] })
+                .collect();
+            runs.reverse();
+            let accepted: Vec<usize> = accepted.into_iter().collect();
+            let postings = Postings::new(&codes, DICT);
+            let mut got = Vec::new();
+            select_postings(&postings, &accepted, &runs, n, &mut got);
+            let bucket = |c: u32| (c as usize).min(DICT);
+            let mut want: Vec<u32> = runs
+                .iter()
+                .flat_map(|r| r.rows.clone())
+                .filter(|&r| accepted.contains(&bucket(codes[r])))
+                .map(|r| r as u32)
+                .collect();
+            want.sort_unstable();
+            prop_assert_eq!(got, want);
+        }
+    }
 }

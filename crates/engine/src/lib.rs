@@ -21,6 +21,7 @@
 
 mod agg;
 mod bind;
+mod bins;
 mod cache;
 mod error;
 mod events;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 mod common;
 
 use logsight_columns::ColumnsDeriver;
-use logsight_engine::{BlockCache, CancelToken, DataSource, Engine, EngineConfig};
+use logsight_engine::{BlockCache, CancelToken, DataSource, Engine, EngineConfig, QueryRequest};
 use logsight_model::{LogEvent, LogGroupName, LogStreamName};
 use logsight_storage::{Store, StoreOptions};
 
@@ -275,16 +275,16 @@ const CLEAN_QUERIES: &[&str] = &[
     "filter level like /AR/ | stats count(*) as n, histogram(latency_ms, 5) as h",
 ];
 
-#[test]
-fn compact_columns_and_the_cache_give_the_row_paths_results() {
-    let tmp = tempfile::tempdir().unwrap();
+/// 6,000 [`clean_message`]s in group `h` over three streams, one every 97 ms from [`BASE`],
+/// sealed in small blocks.
+fn clean_store(dir: &std::path::Path) -> Arc<Store> {
     let opts = StoreOptions {
         sync: false,
         background: false,
         block_bytes: 16 << 10,
         ..Default::default()
     };
-    let store = Arc::new(Store::open(tmp.path(), opts).unwrap());
+    let store = Arc::new(Store::open(dir, opts).unwrap());
     let g = LogGroupName::new("h").unwrap();
     store.create_group(&g).unwrap();
     for s in 0..3 {
@@ -296,6 +296,13 @@ fn compact_columns_and_the_cache_give_the_row_paths_results() {
         store.append("h", &format!("s{}", i % 3), &[ev]).unwrap();
     }
     store.flush().unwrap();
+    store
+}
+
+#[test]
+fn compact_columns_and_the_cache_give_the_row_paths_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = clean_store(tmp.path());
     let engine = Engine::new(EngineConfig { threads: 2, ..Default::default() });
     let plain = DataSource::new(store.clone());
     let parsed = run_in(&engine, &plain, "h", CLEAN_QUERIES);
@@ -322,4 +329,42 @@ fn compact_columns_and_the_cache_give_the_row_paths_results() {
     // A cache too small to hold a block's parts still answers right.
     let tiny = DataSource::new(store.clone()).with_cache(BlockCache::new(4 << 10));
     assert_eq!(parsed, run_in(&engine, &tiny, "h", CLEAN_QUERIES));
+}
+
+/// A cached column selects a rare value's rows from its postings; over a range that cuts
+/// blocks it must keep only the rows in range.
+#[test]
+fn cached_columns_over_ranges_that_cut_blocks_count_what_is_in_range() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = clean_store(tmp.path());
+    store.derive_missing(&ColumnsDeriver::default()).unwrap();
+    let engine = Engine::new(EngineConfig { threads: 2, ..Default::default() });
+    let plain = DataSource::new(store.clone());
+    let cached = DataSource::new(store.clone()).with_cache(BlockCache::new(64 << 20));
+    // Bounds fall between events (every 97 ms): inclusive or not, the same events.
+    for (first, last) in [(1234, 4321), (0, 17), (2999, 3001), (5000, 5999), (0, 5999)] {
+        let (start_ms, end_ms) = (BASE + first * 97 - 40, BASE + last * 97 + 40);
+        let ask = |source: &DataSource, q: &str| {
+            let req = QueryRequest { start_ms, end_ms, ..common::request("h", q) };
+            let mut rows = engine.run(source, &req, &CancelToken::new()).unwrap().rows;
+            rows.sort();
+            rows
+        };
+        let count = |q: &str, source: &DataSource| -> u64 {
+            ask(source, q).first().and_then(|r| r[0].as_ref()).map_or(0, |n| n.parse().unwrap())
+        };
+        // Counted from the generator: ERROR is (i % 3 != 2, i % 10 == 0); no level, i % 3 == 2.
+        let range = first as usize..=last as usize;
+        let errors = range.clone().filter(|i| i % 3 != 2 && i % 10 == 0).count() as u64;
+        let no_level = range.filter(|i| i % 3 == 2).count() as u64;
+        for _ in 0..2 {
+            let q = "filter level = 'ERROR' | stats count(*) as n";
+            assert_eq!(count(q, &cached), errors, "{q} over {first}..={last}");
+            let q = "filter not ispresent(level) | stats count(*) as n";
+            assert_eq!(count(q, &cached), no_level, "{q} over {first}..={last}");
+            for q in CLEAN_QUERIES {
+                assert_eq!(ask(&cached, q), ask(&plain, q), "{q} over {first}..={last}");
+            }
+        }
+    }
 }

@@ -36,9 +36,7 @@ pub struct ScanUnit {
 /// The rows of one wanted stream in a decoded unit, inside the plan's time range.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamRows {
-    /// The stream's name.
-    pub stream: Arc<str>,
-    /// Its place in [`ScanPlan::streams`].
+    /// The stream's place in [`ScanPlan::streams`] (which names it).
     pub index: usize,
     /// Row indices in the decoded block, sorted by timestamp.
     pub rows: Range<usize>,
@@ -170,7 +168,13 @@ impl ScanUnit {
     /// `range`.
     pub fn rows_in(&self, block: &DecodedBlock, range: TimeRange) -> Vec<StreamRows> {
         let ts = &block.timestamps;
+        // A unit wholly inside the range keeps every row (most units of a long range).
+        let inside = range.start.is_none_or(|s| s <= self.min_ts)
+            && range.end.is_none_or(|e| self.max_ts < e);
         let clip = |rows: Range<usize>| {
+            if inside {
+                return rows;
+            }
             let run = &ts[rows.clone()];
             let lo = range.start.map_or(0, |s| run.partition_point(|&t| t < s));
             let hi = range.end.map_or(run.len(), |e| run.partition_point(|&t| t < e));
@@ -183,17 +187,12 @@ impl ScanUnit {
                 .filter_map(|run| {
                     let at = streams.binary_search_by_key(&run.stream_id, |(id, _)| *id).ok()?;
                     let rows = clip(run.rows.clone());
-                    let stream = streams[at].1.clone();
-                    (!rows.is_empty()).then_some(StreamRows { stream, index: at, rows })
+                    (!rows.is_empty()).then_some(StreamRows { index: at, rows })
                 })
                 .collect(),
-            SourceData::Memory { stream, index, .. } => {
+            SourceData::Memory { index, .. } => {
                 let rows = clip(0..block.len());
-                if rows.is_empty() {
-                    vec![]
-                } else {
-                    vec![StreamRows { stream: stream.clone(), index: *index, rows }]
-                }
+                if rows.is_empty() { vec![] } else { vec![StreamRows { index: *index, rows }] }
             }
         }
     }

@@ -574,7 +574,8 @@ fn scan_prunes_by_stream_and_time() {
     plan.run(2, |_, block, runs| {
         for run in runs {
             for i in run.rows.clone() {
-                seen.lock().push((run.stream.to_string(), block.message(i).to_owned()));
+                let stream = plan.streams[run.index].to_string();
+                seen.lock().push((stream, block.message(i).to_owned()));
             }
         }
         Ok(())
@@ -624,7 +625,7 @@ fn streams_share_blocks_and_reads_see_only_their_own() {
         store.plan_scan("fleet", Some(&["i-03".into(), "i-40".into()]), TimeRange::ALL).unwrap();
     let rows = parking_lot::Mutex::new(0);
     plan.run(1, |_, _, runs| {
-        assert!(runs.iter().all(|r| &*r.stream == "i-03" || &*r.stream == "i-40"));
+        assert!(runs.iter().map(|r| &*plan.streams[r.index]).all(|s| s == "i-03" || s == "i-40"));
         *rows.lock() += runs.iter().map(|r| r.rows.len()).sum::<usize>();
         Ok(())
     })

@@ -265,6 +265,8 @@ fn clean_message(i: usize) -> String {
 }
 
 const CLEAN_QUERIES: &[&str] = &[
+    // Counted per block from its bins (whole blocks) or its timestamps (cut ones).
+    "stats count(*) as n by bin(1m)",
     "stats avg(latency_ms) as a, pct(latency_ms, 99) as p, count(latency_ms) as c by bin(1m)",
     "filter level = 'ERROR' | stats count(*) as n by bin(5m)",
     "filter level in ['WARN', 'ERROR'] and latency_ms > 500 | stats count(*) as n, sum(latency_ms) as s, pct(latency_ms, 50) as m by bin(2m)",

@@ -80,6 +80,7 @@ fn bench(c: &mut Criterion) {
     let queries = [
         ("avg_pct_by_bin_1m", "stats avg(latency_ms), pct(latency_ms, 99) by bin(1m)"),
         ("filter_status_count", "filter status >= 500 | stats count(*) by bin(5m)"),
+        ("filter_region_count", "filter user.region = 'r3' | stats count(*) by bin(5m)"),
     ];
     let needle_query = format!("filter request_id = '{needle}' | fields @timestamp, @message");
     let selective = [
@@ -94,8 +95,10 @@ fn bench(c: &mut Criterion) {
         limit: None,
     };
     let run = |r: &QueryRequest| engine.run(&source, r, &CancelToken::new()).expect("query runs");
+    let mut from_messages = Vec::new();
     for (name, q) in queries {
         let r = req(q);
+        from_messages.push(run(&r).rows);
         g.bench_function(format!("{name}/messages"), |b| b.iter(|| run(&r)));
     }
     let report = store.derive_missing(&deriver).expect("columns built");
@@ -105,16 +108,19 @@ fn bench(c: &mut Criterion) {
         report.bytes,
         100.0 * report.bytes as f64 / segment_bytes as f64
     );
-    for (name, q) in queries {
+    for ((name, q), want) in queries.iter().zip(&from_messages) {
         let r = req(q);
+        assert_eq!(&run(&r).rows, want, "{q}: columns answer as messages do");
+        eprintln!("{name}: {} rows", want.len());
         g.bench_function(format!("{name}/columns"), |b| b.iter(|| run(&r)));
     }
     // The server's way: decoded timestamps and columns kept between runs.
     let cached =
         DataSource::new(store.clone()).with_cache(BlockCache::new(DEFAULT_BLOCK_CACHE_BYTES));
-    for (name, q) in queries {
+    for ((name, q), want) in queries.iter().zip(&from_messages) {
         let r = req(q);
         let run = || engine.run(&cached, &r, &CancelToken::new()).expect("query runs");
+        assert_eq!(&run().rows, want, "{q}: cached columns answer as messages do");
         g.bench_function(format!("{name}/columns_cached"), |b| b.iter(run));
     }
     for (variant, policy) in

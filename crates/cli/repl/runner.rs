@@ -187,11 +187,13 @@ impl Runner {
                     .into_iter()
                     .map(|f| (f.name, f.percent.max(0) as u32))
                     .collect(),
-                Backend::Local { source, .. } => logsight_queries::group_fields(source, g, time_ms)
-                    .map_err(|e| anyhow!("{e}"))?
-                    .into_iter()
-                    .map(|f| (f.name, f.percent))
-                    .collect(),
+                Backend::Local { engine, source, .. } => {
+                    logsight_queries::group_fields(engine, source, g, time_ms)
+                        .map_err(|e| anyhow!("{e}"))?
+                        .into_iter()
+                        .map(|f| (f.name, f.percent))
+                        .collect()
+                }
             };
             for (name, pct) in found {
                 match all.iter_mut().find(|(n, _)| *n == name) {

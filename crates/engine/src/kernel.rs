@@ -80,10 +80,7 @@ impl Kernel {
             .iter()
             .map(|a| match &a.arg {
                 None => Some(None),
-                Some(CExpr::Field { id, path: None }) if symbols.system(*id).is_none() => {
-                    Some(Some(*id))
-                }
-                Some(_) => None,
+                Some(e) => json_field(e, symbols).map(Some),
             })
             .collect::<Option<Vec<_>>>()?;
         let mut conds = Vec::new();
@@ -317,6 +314,17 @@ fn feed(
     delta
 }
 
+/// The JSON field `e` reads, if it is one (not a system field). A dotted name's map-access
+/// reading (`path`) is tried only when the flat name has no value, and only a map or a list
+/// (made by `parse` or a function, never by a JSON column) has members: over columns, every
+/// value a scalar, it reads null exactly when the flat name does, so the flat name decides.
+fn json_field(e: &CExpr, symbols: &Symbols) -> Option<FieldId> {
+    match e {
+        CExpr::Field { id, .. } if symbols.system(*id).is_none() => Some(*id),
+        _ => None,
+    }
+}
+
 /// The `and`-ed parts of a condition.
 fn conjuncts<'e>(e: &'e CExpr, out: &mut Vec<&'e CExpr>) {
     match e {
@@ -333,20 +341,20 @@ impl Cond {
     fn compile(e: &CExpr, symbols: &Symbols) -> Option<Cond> {
         let mut field = None;
         let mut ok = true;
-        e.walk(&mut |x| match x {
-            CExpr::Field { id, path: None } if symbols.system(*id).is_none() => {
-                ok &= field.is_none_or(|f| f == *id);
-                field = Some(*id);
+        e.walk(&mut |x| match (x, json_field(x, symbols)) {
+            (_, Some(id)) => {
+                ok &= field.is_none_or(|f| f == id);
+                field = Some(id);
             }
             // Reads the event's timestamp, another row's result, or a subquery not yet run.
-            CExpr::Field { .. }
-            | CExpr::Agg(_)
-            | CExpr::Call(Scalar::Bin, _)
-            | CExpr::In { set: InSet::Pending(_), .. } => ok = false,
+            (CExpr::Field { .. }, None)
+            | (CExpr::Agg(_), _)
+            | (CExpr::Call(Scalar::Bin, _), _)
+            | (CExpr::In { set: InSet::Pending(_), .. }, _) => ok = false,
             _ => {}
         });
         let field = field.filter(|_| ok)?;
-        let is_field = |x: &CExpr| matches!(x, CExpr::Field { id, path: None } if *id == field);
+        let is_field = |x: &CExpr| json_field(x, symbols) == Some(field);
         let test = match e {
             CExpr::Binary(op, a, b) if is_cmp(*op) => match (a.as_ref(), b.as_ref()) {
                 (f, CExpr::Lit(lit)) if is_field(f) => {

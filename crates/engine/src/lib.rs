@@ -316,6 +316,22 @@ impl Engine {
         Ok(text)
     }
 
+    /// How many of `group`'s events in `range` have each JSON field (GetLogGroupFields),
+    /// counted on the pool: units without columns have their messages parsed.
+    pub fn field_counts(
+        &self,
+        source: &DataSource,
+        group: &str,
+        range: TimeRange,
+    ) -> Result<FieldCounts> {
+        let (source, group) = (source.clone(), group.to_string());
+        let (tx, rx) = crossbeam::channel::bounded(1);
+        self.pool.spawn(Box::new(move || {
+            let _ = tx.send(source.field_counts(&group, range));
+        }));
+        rx.recv().map_err(|_| EngineError::Internal("a worker stopped counting fields".into()))?
+    }
+
     /// Runs a query to the end on the caller's thread (the scan itself runs on the pool).
     pub fn run(
         &self,

@@ -680,7 +680,12 @@ impl DataSource {
     /// a sealed block wholly inside the range answers from its JSON field columns'
     /// directory (no decoding); other units (blocks the range cuts, blocks without columns,
     /// buffered events) have their in-range messages parsed.
-    pub fn field_counts(&self, group: &str, range: TimeRange) -> Result<FieldCounts, EngineError> {
+    /// Runs on the caller's thread: [`crate::Engine::field_counts`] runs it on the pool.
+    pub(crate) fn field_counts(
+        &self,
+        group: &str,
+        range: TimeRange,
+    ) -> Result<FieldCounts, EngineError> {
         let mut set = self.plan(&[group.to_string()], None, range)?;
         self.attach_fields(&mut set, &[]);
         let inside = |u: &Unit| {

@@ -69,6 +69,9 @@ const QUERIES: &[&str] = &[
     "filter nosuchfield = 1 | stats count(*) as n",
     "filter latency_ms < 1e30 | stats count(*) as n, max(latency_ms) as m by bin(1m)",
     "filter w005 >= 5 | stats count(*) as n, rate(w007, 1s) as r",
+    // Dotted names through the kernel: flattened leaves, and `a.b` twice in one event.
+    "filter a.b = 1 or a.b = 2 | stats count(*) as n, sum(a.b) as s by bin(1m)",
+    "filter req.tags.0 = 'a' and req.n.0 >= 1 | stats count(*) as n, sum(req.n.1.x) as s",
 ];
 
 fn store(dir: &std::path::Path) -> Arc<Store> {
@@ -160,6 +163,9 @@ fn columns_on_and_off_give_identical_results() {
     let pruned: usize =
         line.split("; ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     assert!(pruned >= 2, "{line}");
+    for q in &QUERIES[QUERIES.len() - 2..] {
+        assert!(explain(&engine, &source, q).contains("columnar kernel"), "{q}");
+    }
     // Some blocks keep `trace` as statistics only (near-unique strings).
     let kind = logsight_columns::kind();
     let not_stored = store.segments().iter().any(|seg| {
@@ -214,13 +220,14 @@ fn field_counts_from_column_directories_equal_counts_from_messages() {
     let tmp = tempfile::tempdir().unwrap();
     let store = store(tmp.path());
     let source = DataSource::new(store.clone());
+    let engine = Engine::new(EngineConfig { threads: 2, ..Default::default() });
     let whole = logsight_model::TimeRange::new(Some(0), Some(i64::MAX / 2));
     // A range that cuts blocks: those units parse their in-range messages.
     let cut = logsight_model::TimeRange::new(Some(BASE + 100_000), Some(BASE + 600_000));
-    let parsed = (source.field_counts("g", whole).unwrap(), source.field_counts("g", cut).unwrap());
+    let counts = |r| engine.field_counts(&source, "g", r).unwrap();
+    let parsed = (counts(whole), counts(cut));
     store.derive_missing(&ColumnsDeriver::default()).unwrap();
-    let columnar =
-        (source.field_counts("g", whole).unwrap(), source.field_counts("g", cut).unwrap());
+    let columnar = (counts(whole), counts(cut));
     for (p, c) in [(&parsed.0, &columnar.0), (&parsed.1, &columnar.1)] {
         assert_eq!(p.events, c.events);
         let differ: Vec<_> = p.fields.iter().filter(|f| !c.fields.contains(f)).collect();

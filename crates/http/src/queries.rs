@@ -363,7 +363,7 @@ impl Operation for GetLogGroupFields {
     fn run(self, shared: &Shared, _: &str) -> Result<LogGroupFields, ServiceError> {
         let group = one_group(&self.log_group_name, &self.log_group_identifier)?;
         let time_ms = fields_time_ms(self.time.unwrap_or(0), shared.now_ms());
-        let fields = logsight_queries::group_fields(shared.queries().source(), group, time_ms)?;
+        let fields = shared.queries().group_fields(group, time_ms)?;
         Ok(LogGroupFields {
             log_group_fields: fields
                 .into_iter()

@@ -340,6 +340,12 @@ impl QueryManager {
         &self.source
     }
 
+    /// GetLogGroupFields over the source queries read, on the engine's pool (see
+    /// [`crate::group_fields`]).
+    pub fn group_fields(&self, group: &str, time_ms: i64) -> Result<Vec<crate::FieldShare>> {
+        crate::group_fields(&self.engine, &self.source, group, time_ms)
+    }
+
     /// Checks and plans the query, then queues it; returns its id. Fails with `Malformed`
     /// (with offsets) or `NotFound` (a group) at once, as CloudWatch's StartQuery does.
     pub fn start(&self, start: StartQuery) -> Result<String> {

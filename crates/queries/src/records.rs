@@ -2,7 +2,7 @@
 //! of a group's recent events and how often each occurs).
 
 use base64::Engine as _;
-use logsight_engine::{ACCOUNT_ID, DataSource};
+use logsight_engine::{ACCOUNT_ID, DataSource, Engine};
 use logsight_model::TimeRange;
 use logsight_storage::{Event, ReadOptions, Store};
 
@@ -96,14 +96,19 @@ fn field(name: &str, value: String) -> RecordField {
 /// The fields of `group`'s events in the 15 minutes up to `time_ms`, most frequent first,
 /// then by name: every event counted, JSON fields from the JSON field columns' block
 /// directories where a sealed block lies wholly in the window (no decoding), else from the
-/// messages. The system fields count for every event. `source` is the one queries read
-/// (a server's keeps its opened column directories from query to query).
-pub fn group_fields(source: &DataSource, group: &str, time_ms: i64) -> Result<Vec<FieldShare>> {
+/// messages, on `engine`'s pool. The system fields count for every event. `source` is the
+/// one queries read (a server's keeps its opened column directories from query to query).
+pub fn group_fields(
+    engine: &Engine,
+    source: &DataSource,
+    group: &str,
+    time_ms: i64,
+) -> Result<Vec<FieldShare>> {
     let range = TimeRange::new(
         Some(time_ms.saturating_sub(FIELDS_WINDOW_MS)),
         Some(time_ms.saturating_add(1)),
     );
-    let counts = source.field_counts(group, range)?;
+    let counts = engine.field_counts(source, group, range)?;
     let n = counts.events;
     let percent = |c: u64| (c * 100 + n / 2).checked_div(n).unwrap_or(0) as u32;
     let mut out: Vec<FieldShare> = Vec::new();

@@ -200,11 +200,7 @@ impl QueriesRpc for QueriesService {
     ) -> Reply<pb::GetLogGroupFieldsResponse> {
         let r = r.into_inner();
         let time_ms = fields_time_ms(r.time, self.clock.now_ms());
-        let fields = self
-            .blocking(move |m, _| {
-                logsight_queries::group_fields(m.source(), &r.log_group_name, time_ms)
-            })
-            .await?;
+        let fields = self.blocking(move |m, _| m.group_fields(&r.log_group_name, time_ms)).await?;
         Ok(Response::new(pb::GetLogGroupFieldsResponse {
             log_group_fields: fields
                 .into_iter()

@@ -99,6 +99,11 @@ impl Facts {
         (self.max_ts.div_euclid(DAY_MS) == day).then_some(day)
     }
 
+    /// Whether it may hold an event at a timestamp `other` holds one at.
+    fn overlaps(&self, other: &Facts) -> bool {
+        self.min_ts <= other.max_ts && other.min_ts <= self.max_ts
+    }
+
     fn tier(&self, policy: &CompactionPolicy) -> u32 {
         let mut tier = 0;
         let mut limit = policy.base_bytes.max(1);
@@ -142,12 +147,16 @@ pub(crate) fn pick(
         // Quiet: no segment arrived for a while, so waiting for `fan_in` may wait forever.
         let newest = segs.iter().map(|f| f.created).max().unwrap_or(0);
         let cold = day.is_some() && newest + policy.cold_after_ms <= now_ms;
-        // Runs of consecutive segments of one tier.
+        // Runs of consecutive segments of one tier, which no segment of another partition
+        // reorders (see `interloper`).
         let mut start = 0;
         while start < segs.len() {
             let tier = segs[start].tier(policy);
             let mut end = start + 1;
-            while end < segs.len() && segs[end].tier(policy) == tier {
+            while end < segs.len()
+                && segs[end].tier(policy) == tier
+                && !interloper(segments, segs[start].rank, &segs[end])
+            {
                 end += 1;
             }
             let run = &segs[start..end];
@@ -159,6 +168,17 @@ pub(crate) fn pick(
         }
     }
     None
+}
+
+/// Whether joining `next` to a run starting at rank `from` would reorder events: a merge's
+/// output takes the run's lowest rank, so a segment ranked between `from` and `next` that
+/// may share a timestamp with `next` would then read after `next`'s events instead of before.
+/// Within a partition such a segment is part of the run (runs are consecutive); across
+/// partitions, only a segment spanning days can share a timestamp with another partition's.
+fn interloper(segments: &[Facts], from: u64, next: &Facts) -> bool {
+    segments.iter().any(|f| {
+        from < f.rank && f.rank < next.rank && f.partition() != next.partition() && f.overlaps(next)
+    })
 }
 
 /// Compaction to completion: first each segment spanning days, with every segment of the
@@ -505,6 +525,25 @@ mod tests {
         // Tier 1 (100..400 bytes) runs merge like tier 0 ones.
         let t1: Vec<Facts> = (1..=4).map(|i| seg(i, 150, 5)).collect();
         assert_eq!(pick(&t1, &P, 0, false), Some(vec![1, 2, 3, 4]));
+    }
+
+    #[test]
+    fn a_segment_spanning_days_breaks_the_runs_it_sits_in() {
+        // Rank 2 spans days 5 and 6: merging 1, 3, 4, 5 of day 5 would move 3-5 ahead of it.
+        let mut mixed = seg(2, 10, 5);
+        mixed.max_ts = 6 * DAY_MS + 10;
+        let mut segs = vec![seg(1, 10, 5), mixed, seg(3, 10, 5), seg(4, 10, 5), seg(5, 10, 5)];
+        assert_eq!(pick(&segs, &P, 0, false), None);
+        segs.push(seg(6, 10, 5));
+        assert_eq!(pick(&segs, &P, 0, false), Some(vec![3, 4, 5, 6]));
+        // A day it does not reach is not affected.
+        let elsewhere: Vec<Facts> =
+            [seg(1, 10, 7), mixed, seg(3, 10, 7), seg(4, 10, 7), seg(5, 10, 7)].into();
+        assert_eq!(pick(&elsewhere, &P, 0, false), Some(vec![1, 3, 4, 5]));
+        // Nor are spanning segments merged around a day's segment they overlap.
+        let spans = |id: u64| Facts { id, rank: id, ..mixed };
+        let around = vec![spans(1), seg(2, 10, 5), spans(3), spans(4), spans(5)];
+        assert_eq!(pick(&around, &P, 0, false), None);
     }
 
     #[test]

@@ -491,6 +491,61 @@ fn saved_queries_survive_a_restart() {
     });
 }
 
+/// A RunQuery call dropped at any moment (a client's Ctrl-C) stops its query: queued behind
+/// a long query, none of them may later run to completion unseen.
+#[test]
+fn run_query_calls_dropped_at_any_moment_stop_their_queries() {
+    let mut opts = logsight_server::ServerOptions::default();
+    opts.queries.slots = 1;
+    let server = TestServer::start_with(opts);
+    let base = (now_ms() / 1000 - 900) * 1000;
+    big(&server, base);
+    rt().block_on(async {
+        let mut c = queries(&server).await;
+        let (from, to) = (base, base + 700_000);
+        let blocker = c
+            .start_query(start_req(&["big"], SLOW_QUERY, from, to))
+            .await
+            .unwrap()
+            .into_inner()
+            .query_id;
+        // Dropped before the call is sent, while the server starts the query, after it
+        // answers, and after the first message.
+        let dropped = "stats count(*) as dropped";
+        for wait_us in (0..400).step_by(20) {
+            let mut own = queries(&server).await;
+            let call = own.run_query(start_req(&["big"], dropped, from, to));
+            let _ = tokio::time::timeout(Duration::from_micros(wait_us), call).await;
+        }
+        let mut own = queries(&server).await;
+        let mut stream =
+            own.run_query(start_req(&["big"], dropped, from, to)).await.unwrap().into_inner();
+        assert!(!stream.message().await.unwrap().unwrap().query_id.is_empty());
+        drop((stream, own));
+        c.stop_query(pb::StopQueryRequest { query_id: blocker }).await.unwrap();
+        // Every dropped query ends, and none of them by running.
+        loop {
+            let list = c
+                .describe_queries(pb::DescribeQueriesRequest::default())
+                .await
+                .unwrap()
+                .into_inner()
+                .queries;
+            let mine: Vec<&str> = list
+                .iter()
+                .filter(|q| q.query_string == dropped)
+                .map(|q| q.status.as_str())
+                .collect();
+            assert!(!mine.contains(&"Complete"), "{mine:?}");
+            if mine.iter().all(|s| *s == "Cancelled") {
+                assert!(!mine.is_empty());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+}
+
 #[test]
 fn run_query_streams_progress_then_rows_then_the_final_status() {
     let server = TestServer::start();

@@ -213,17 +213,32 @@ impl QueriesRpc for QueriesService {
 
     async fn run_query(&self, r: Request<pb::StartQueryRequest>) -> Reply<Self::RunQueryStream> {
         let start = start_query(r.into_inner())?;
-        let query_id = self.blocking(move |m, _| m.start(start)).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let (manager, stop) = (self.manager.clone(), self.stop.clone());
-        // One blocking thread follows the query (it waits on the manager's condition
-        // variable); the query itself runs on the engine's pool.
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let guard = StopOnDrop { manager: self.manager.clone(), id: Default::default() };
+        let (manager, stop, id) = (self.manager.clone(), self.stop.clone(), guard.id.clone());
+        // One blocking thread starts the query and follows it (it waits on the manager's
+        // condition variable); the query itself runs on the engine's pool. Started on that
+        // thread, a query whose call is dropped while it starts (a client's Ctrl-C) is still
+        // followed: its first message finds the stream gone, and it is stopped.
         tokio::task::spawn_blocking(move || {
+            let query_id = match manager.start(start) {
+                Ok(query_id) => query_id,
+                Err(e) => {
+                    let _ = started_tx.send(Err(ServiceError::from(e)));
+                    return;
+                }
+            };
+            *id.lock() = Some(query_id.clone());
+            let _ = started_tx.send(Ok(()));
             if let Err(e) = follow(&manager, &query_id, &tx, &stop) {
                 let _ = tx.blocking_send(Err(ServiceError::from(e).to_status()));
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx)) as RunStream))
+        started.await.map_err(|_| ServiceError::Internal("the query's thread ended".into()))??;
+        Ok(Response::new(
+            Box::pin(Guarded { rows: ReceiverStream::new(rx), _guard: guard }) as RunStream
+        ))
     }
 
     async fn put_query_definition(
@@ -277,6 +292,42 @@ impl QueriesRpc for QueriesService {
 }
 
 type Sender = tokio::sync::mpsc::Sender<Result<pb::RunQueryResponse, Status>>;
+
+/// Stops a RunQuery's query when dropped: with the call, if the client dropped it before it
+/// answered, or with the response stream, when the client went away (stopping a query that
+/// ended, its rows all sent, does nothing). At once: the thread following the query only
+/// looks between progress messages, and a queued query could start and finish unseen
+/// meanwhile.
+struct StopOnDrop {
+    manager: Arc<QueryManager>,
+    /// The query, once started.
+    id: Arc<parking_lot::Mutex<Option<String>>>,
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.lock().take() {
+            let _ = self.manager.stop(&id);
+        }
+    }
+}
+
+/// A RunQuery response stream that stops its query when dropped.
+struct Guarded {
+    rows: ReceiverStream<Result<pb::RunQueryResponse, Status>>,
+    _guard: StopOnDrop,
+}
+
+impl Stream for Guarded {
+    type Item = Result<pb::RunQueryResponse, Status>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        Pin::new(&mut self.rows).poll_next(cx)
+    }
+}
 
 /// Streams a query's progress, then its rows, then its final status. A client that goes
 /// away, or the server shutting down, stops the query (which then ends `Cancelled`).

@@ -985,6 +985,34 @@ fn compaction_keeps_the_order_of_one_timestamp_across_a_seal_spanning_days() {
     assert_eq!(read(&store), order);
 }
 
+/// `logsight compact` merges a seal spanning days with the seals of those days; another
+/// seal spanning days that it takes reaches a further day, whose seals it must take too.
+#[test]
+fn compacting_everything_keeps_the_order_of_one_timestamp_across_chained_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = 86_400_000;
+    let store = Store::open(dir.path(), opts()).unwrap();
+    setup(&store, "g", &["s"]);
+    let t = 7 * day + 5;
+    let seals: [&[(i64, &str)]; 3] = [
+        &[(5 * day, "day 5"), (6 * day, "day 6")],
+        &[(t, "first at t")],
+        &[(6 * day + 1, "day 6 again"), (t, "second at t")],
+    ];
+    for seal in seals {
+        let evs: Vec<LogEvent> = seal.iter().map(|(ts, m)| ev(*ts, m)).collect();
+        store.append("g", "s", &evs).unwrap();
+        store.flush().unwrap();
+    }
+    let order = ["day 5", "day 6", "day 6 again", "first at t", "second at t"];
+    let read = |store: &Store| {
+        messages(&read_all(store, "g", Some("s"), TimeRange::ALL, Direction::Forward, 2))
+    };
+    assert_eq!(read(&store), order);
+    store.compact_all(|_| ()).unwrap();
+    assert_eq!(read(&store), order, "{:?}", store.segments());
+}
+
 #[test]
 fn a_snapshot_sees_what_was_there_when_it_was_taken() {
     let dir = tempfile::tempdir().unwrap();

@@ -183,13 +183,24 @@ fn interloper(segments: &[Facts], from: u64, next: &Facts) -> bool {
 
 /// Compaction to completion: first each segment spanning days, with every segment of the
 /// days it spans (so its rows join their days' segments), then each day with several segments.
+/// The days grow to those of every segment taken (another segment spanning days may reach
+/// further): a segment left out that shares a day with one taken could share a timestamp,
+/// and the output's lower rank would move the taken one's events ahead of it.
 fn pick_full(partitions: &BTreeMap<Option<i64>, Vec<Facts>>) -> Option<Vec<u64>> {
     let day = |t: i64| t.div_euclid(DAY_MS);
     if let Some(mixed) = partitions.get(&None).and_then(|m| m.first()) {
-        let (first, last) = (day(mixed.min_ts), day(mixed.max_ts));
-        let overlaps = |f: &Facts| day(f.min_ts) <= last && day(f.max_ts) >= first;
-        let ids = partitions.values().flatten().filter(|f| overlaps(f)).map(|f| f.id);
-        return Some(ids.collect());
+        let (mut first, mut last) = (day(mixed.min_ts), day(mixed.max_ts));
+        loop {
+            let overlaps = |f: &&Facts| day(f.min_ts) <= last && day(f.max_ts) >= first;
+            let taken: Vec<&Facts> = partitions.values().flatten().filter(overlaps).collect();
+            let reach = |f: &&Facts| (day(f.min_ts), day(f.max_ts));
+            let lo = taken.iter().map(|f| reach(f).0).min().unwrap_or(first);
+            let hi = taken.iter().map(|f| reach(f).1).max().unwrap_or(last);
+            if (lo, hi) == (first, last) {
+                return Some(taken.iter().map(|f| f.id).collect());
+            }
+            (first, last) = (lo, hi);
+        }
     }
     partitions.values().find(|segs| segs.len() > 1).map(|segs| segs.iter().map(|f| f.id).collect())
 }
@@ -570,6 +581,21 @@ mod tests {
         let mut got = pick(&segs, &P, 0, true).unwrap();
         got.sort_unstable();
         assert_eq!(got, [2, 3, 9]);
+    }
+
+    #[test]
+    fn a_full_merge_takes_every_day_its_segments_reach() {
+        // 1 spans days 5-6, 3 spans days 6-7; 2 is day 7's. Taking 1 takes 3 (day 6), and so
+        // day 7's 2, ranked between them.
+        let span = |id: u64, from: i64, to: i64| Facts {
+            min_ts: from * DAY_MS + 1000,
+            max_ts: to * DAY_MS + 1000,
+            ..seg(id, 10, from)
+        };
+        let segs = vec![span(1, 5, 6), seg(2, 10, 7), span(3, 6, 7), seg(4, 10, 9)];
+        let mut taken = pick(&segs, &P, 0, true).unwrap();
+        taken.sort_unstable();
+        assert_eq!(taken, [1, 2, 3]);
     }
 
     #[test]

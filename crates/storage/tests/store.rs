@@ -1170,22 +1170,32 @@ fn read_while_moving(
             break;
         }
         from = p.next;
-        match moves.get(step % moves.len().max(1)).copied().unwrap_or(0) % 4 {
+        match moves.get(step % moves.len().max(1)).copied().unwrap_or(0) % 5 {
             1 => store.flush().unwrap(),
             2 => {
                 store.flush().unwrap();
                 store.compact_all(|_| ()).unwrap();
             }
             3 => {
-                let (s, t) = (step % 3, (step % 4) as i64);
+                let (s, t) = (step % 3, stamp((step % 4) as i64));
                 let m = format!("x{}", extra.len());
                 store.append("g", &format!("s{s}"), &[ev(t, &m)]).unwrap();
                 extra.push((s, t, m));
+            }
+            4 => {
+                store.flush().unwrap();
+                while store.compact_once().unwrap().is_some() {}
             }
             _ => {}
         }
     }
     out
+}
+
+/// The four timestamps of the position tests: two in each of two days, so that seals span
+/// days and share timestamps with seals of one day.
+fn stamp(t: i64) -> i64 {
+    (t / 2) * 86_400_000 + t % 2
 }
 
 proptest! {
@@ -1200,12 +1210,15 @@ proptest! {
         backward in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), StoreOptions { block_bytes: 40, ..opts() }).unwrap();
+        // Merges as soon as two seals of a partition line up.
+        let compaction = CompactionPolicy { fan_in: 2, ..CompactionPolicy::default() };
+        let o = StoreOptions { block_bytes: 40, compaction, ..opts() };
+        let store = Store::open(dir.path(), o).unwrap();
         setup(&store, "g", &["s0", "s1", "s2"]);
         let mut all = Vec::new();
         for (n, (stream, times, seal)) in batches.iter().enumerate() {
             let evs: Vec<LogEvent> = times.iter().enumerate()
-                .map(|(j, t)| ev(*t, &format!("b{n}e{j}"))).collect();
+                .map(|(j, t)| ev(stamp(*t), &format!("b{n}e{j}"))).collect();
             store.append("g", &format!("s{stream}"), &evs).unwrap();
             all.extend(evs.iter().map(|e| (*stream, e.timestamp(), e.message().to_owned())));
             if *seal {

@@ -332,11 +332,11 @@ fn work(shared: &Shared, task: usize) -> Result<Partial> {
                 }
             }
             matched = batch.len() as u64;
-        } else if let (Some(k), Some(cols), Sink::Aggregate(s), Partial::Agg(table)) =
-            (&kernel, batch.json_columns(), &plan.sink, &mut partial)
+        } else if let (Some(k), true, Sink::Aggregate(s), Partial::Agg(table)) =
+            (&kernel, batch.json_columns().is_some(), &plan.sink, &mut partial)
         {
             let bins = k.bin().and_then(|b| unit.bins(&batch, b));
-            (matched, delta) = k.run(&batch, cols, bins.as_deref(), s, table, &ctx, &mut selected);
+            (matched, delta) = k.run(&batch, bins.as_deref(), s, table, &ctx, &mut selected);
         } else if let (Sink::Pattern { from_templates: true, .. }, Partial::Pattern(p), true) =
             (&plan.sink, &mut partial, scan_ops.is_empty())
         {

@@ -100,20 +100,19 @@ impl Kernel {
         self.bin
     }
 
-    /// Runs the batch's rows through the filters into `table`; returns the rows that
-    /// matched and the estimated bytes added. `columns` are the batch's JSON columns;
-    /// `bins`, when given, its block's rows' bins for [`Kernel::bin`].
-    #[allow(clippy::too_many_arguments)]
+    /// Runs the batch's rows through the filters into `table`, reading its JSON columns;
+    /// returns the rows that matched and the estimated bytes added. `bins`, when given, are
+    /// its block's rows' bins for [`Kernel::bin`].
     pub(crate) fn run(
         &self,
         batch: &Batch<'_>,
-        columns: &[JsonColumn],
         bins: Option<&BinIds>,
         stats: &StatsPlan,
         table: &mut AggTable,
         ctx: &EvalCtx<'_>,
         buffers: &mut Selection,
     ) -> (u64, isize) {
+        let columns = batch.json_columns().unwrap_or_default();
         let column = |id: FieldId| columns.iter().find(|c| c.id() == id);
         let rows = &mut buffers.rows;
         rows.clear();

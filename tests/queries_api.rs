@@ -249,29 +249,34 @@ fn big(server: &TestServer, base: i64) {
     rt().block_on(ingest(server, "big", &events(60_000, base)));
 }
 
-const SLOW_QUERY: &str = "parse @message /\"path\":\"(?<p>[^\"]*)\"/ \
-                          | stats count_distinct(@message) as d, count(*) as n by p, bin(1s)";
-
-#[test]
-fn more_queries_than_slots_wait_as_scheduled_and_all_complete() {
+/// A server running one query at a time, with [`big`] in group `big` from the returned base.
+fn one_slot_server() -> (TestServer, i64) {
     let mut opts = logsight_server::ServerOptions::default();
     opts.queries.slots = 1;
     let server = TestServer::start_with(opts);
     let base = (now_ms() / 1000 - 900) * 1000;
     big(&server, base);
+    (server, base)
+}
+
+/// Starts `query` over group `big` from `from` to `to`; its id.
+async fn start_big(c: &mut QueriesClient<Channel>, query: &str, from: i64, to: i64) -> String {
+    c.start_query(start_req(&["big"], query, from, to)).await.unwrap().into_inner().query_id
+}
+
+const SLOW_QUERY: &str = "parse @message /\"path\":\"(?<p>[^\"]*)\"/ \
+                          | stats count_distinct(@message) as d, count(*) as n by p, bin(1s)";
+
+#[test]
+fn more_queries_than_slots_wait_as_scheduled_and_all_complete() {
+    let (server, base) = one_slot_server();
     rt().block_on(async {
         let mut c = queries(&server).await;
         let (from, to) = (base, base + 700_000);
         let mut ids = Vec::new();
         for _ in 0..8 {
             // Queued, never refused.
-            ids.push(
-                c.start_query(start_req(&["big"], SLOW_QUERY, from, to))
-                    .await
-                    .unwrap()
-                    .into_inner()
-                    .query_id,
-            );
+            ids.push(start_big(&mut c, SLOW_QUERY, from, to).await);
         }
         let mut max_scheduled = 0;
         loop {
@@ -311,26 +316,12 @@ fn more_queries_than_slots_wait_as_scheduled_and_all_complete() {
 
 #[test]
 fn stop_query_cancels_a_running_query_and_frees_its_slot() {
-    let mut opts = logsight_server::ServerOptions::default();
-    opts.queries.slots = 1;
-    let server = TestServer::start_with(opts);
-    let base = (now_ms() / 1000 - 900) * 1000;
-    big(&server, base);
+    let (server, base) = one_slot_server();
     rt().block_on(async {
         let mut c = queries(&server).await;
         let (from, to) = (base, base + 700_000);
-        let long = c
-            .start_query(start_req(&["big"], SLOW_QUERY, from, to))
-            .await
-            .unwrap()
-            .into_inner()
-            .query_id;
-        let queued = c
-            .start_query(start_req(&["big"], SLOW_QUERY, from, to))
-            .await
-            .unwrap()
-            .into_inner()
-            .query_id;
+        let long = start_big(&mut c, SLOW_QUERY, from, to).await;
+        let queued = start_big(&mut c, SLOW_QUERY, from, to).await;
         // Stop the queued one while it waits, and the first once it runs.
         c.stop_query(pb::StopQueryRequest { query_id: queued.clone() }).await.unwrap();
         loop {
@@ -359,12 +350,7 @@ fn stop_query_cancels_a_running_query_and_frees_its_slot() {
         let e = c.stop_query(pb::StopQueryRequest { query_id: long.clone() }).await.unwrap_err();
         assert_eq!(exception(&e), "InvalidParameterException");
         // The slot is free again.
-        let next = c
-            .start_query(start_req(&["big"], "stats count(*) as n", from, to))
-            .await
-            .unwrap()
-            .into_inner()
-            .query_id;
+        let next = start_big(&mut c, "stats count(*) as n", from, to).await;
         let r = until_done(&mut c, &next).await;
         assert_eq!(r.status, "Complete");
         assert_eq!(field(&r.results[0], "n"), Some("60000"));
@@ -495,20 +481,11 @@ fn saved_queries_survive_a_restart() {
 /// a long query, none of them may later run to completion unseen.
 #[test]
 fn run_query_calls_dropped_at_any_moment_stop_their_queries() {
-    let mut opts = logsight_server::ServerOptions::default();
-    opts.queries.slots = 1;
-    let server = TestServer::start_with(opts);
-    let base = (now_ms() / 1000 - 900) * 1000;
-    big(&server, base);
+    let (server, base) = one_slot_server();
     rt().block_on(async {
         let mut c = queries(&server).await;
         let (from, to) = (base, base + 700_000);
-        let blocker = c
-            .start_query(start_req(&["big"], SLOW_QUERY, from, to))
-            .await
-            .unwrap()
-            .into_inner()
-            .query_id;
+        let blocker = start_big(&mut c, SLOW_QUERY, from, to).await;
         // Dropped before the call is sent, while the server starts the query, after it
         // answers, and after the first message.
         let dropped = "stats count(*) as dropped";

@@ -934,19 +934,21 @@ fn compaction_drops_deleted_streams_and_expired_rows_and_splits_days() {
         store.append("g", "gone", &[ev(d * day + 6, &format!("gone day {d}"))]).unwrap();
         store.flush().unwrap();
     }
-    // One seal spanning two days, too.
+    // One seal of two days, too: it writes a segment for each.
     store
         .append("g", "keep", &[ev(8 * day + 9, "late to day 8"), ev(9 * day + 9, "day 9 again")])
         .unwrap();
     store.flush().unwrap();
+    let days: Vec<Option<i64>> = store.segments().iter().map(|s| s.partition_day).collect();
+    assert_eq!(days, [Some(7), Some(8), Some(9), Some(8), Some(9)]);
     let (g, gone) = names("g", "gone");
     store.delete_stream(&g, &gone).unwrap();
     store.set_retention(&g, Some(RetentionDays::new(3).unwrap())).unwrap();
     clock.set(10 * day + day / 2); // day 7 is now past the 3-day retention
     let report = store.compact_all(|_| ()).unwrap();
-    // Days 8 and 9 and the seal spanning both merge, dropping the deleted stream's two rows
-    // there; day 7 is alone (nothing to merge) and wholly expired, so retention deletes it.
-    assert_eq!((report.inputs, report.outputs, report.rows_dropped), (3, 2, 2), "{report:?}");
+    // Days 8 and 9 each merge their two segments, dropping the deleted stream's row in each;
+    // day 7 is alone (nothing to merge) and wholly expired, so retention deletes it.
+    assert_eq!((report.inputs, report.outputs, report.rows_dropped), (4, 2, 2), "{report:?}");
     store.enforce_retention().unwrap();
     let segs = store.segments();
     let days: Vec<Option<i64>> = segs.iter().map(|s| s.partition_day).collect();
@@ -955,11 +957,12 @@ fn compaction_drops_deleted_streams_and_expired_rows_and_splits_days() {
     assert_eq!(messages(&all), ["keep day 8", "late to day 8", "keep day 9", "day 9 again"]);
 }
 
-/// Events of one stream at one timestamp read in the order of the seals that hold them. A
-/// seal spanning two days sits in neither day's partition; merging the seals of a day around
-/// it would give the later one the earlier one's rank, and move its event ahead.
+/// Events of one stream at one timestamp read in the order of the seals that hold them,
+/// through a seal of two days between two seals of one. (A segment spanning days, as seals
+/// wrote before they split by day, sits in neither day's partition; merging a day's segments
+/// around it would move the later ones' events ahead of its own: `compact.rs`'s unit tests.)
 #[test]
-fn compaction_keeps_the_order_of_one_timestamp_across_a_seal_spanning_days() {
+fn compaction_keeps_the_order_of_one_timestamp_across_a_seal_of_two_days() {
     let dir = tempfile::tempdir().unwrap();
     let day = 86_400_000;
     let policy = CompactionPolicy { fan_in: 2, ..CompactionPolicy::default() };
@@ -972,6 +975,7 @@ fn compaction_keeps_the_order_of_one_timestamp_across_a_seal_spanning_days() {
     store.flush().unwrap();
     store.append("g", "s", &[ev(t, "third, day 8")]).unwrap();
     store.flush().unwrap();
+    assert!(store.segments().iter().all(|s| s.partition_day.is_some()), "one day each");
     let order = ["first, day 8", "second, spanning", "third, day 8", "day 9"];
     let read = |store: &Store| {
         messages(&read_all(store, "g", Some("s"), TimeRange::ALL, Direction::Forward, 1))

@@ -7,7 +7,8 @@
 //! instead of thousands of small ones.
 //!
 //! **Policy: size-tiered within time partitions.** A segment's partition is the UTC day its
-//! events fall in (`None`, "mixed", when a seal spans days). Within a partition, segments are
+//! events fall in (`None`, "mixed", for a segment spanning days: a seal writes one segment per
+//! day, but stores written before it did may hold such seals). Within a partition, segments are
 //! taken in rank order (the order their events arrived in); a segment's tier is its size class
 //! (`< base`, `< 4·base`, `< 16·base`, ...). A run of at least `fan_in` consecutive segments of
 //! one tier is merged (at most `max_inputs` at once), so each event is rewritten about once per

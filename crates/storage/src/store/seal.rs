@@ -105,21 +105,31 @@ pub(super) fn write_frozen(
         let st = inner.state.read();
         mt.streams.iter().filter_map(|(id, buf)| Some((*st.group_of.get(id)?, *id, buf))).collect()
     };
-    // Rows in (group, stream, time) order, cut into blocks of about `block_bytes`.
+    // Rows in (group, stream, time) order, cut into blocks of about `block_bytes`, one
+    // segment per UTC day: a segment spanning days would belong to no day's compaction
+    // partition, and could be merged with its days' segments only all at once (late events
+    // of yesterday arrive with today's whenever a fleet catches up).
     streams.sort_unstable_by_key(|(gid, sid, _)| (*gid, *sid));
-    let mut builder = BlockBuilder::new(inner.opts.block_bytes);
+    let mut days: BTreeMap<i64, BlockBuilder<MemEvent>> = BTreeMap::new();
     for (gid, sid, buf) in streams {
         for e in buf.sorted() {
+            let day = e.timestamp.div_euclid(segment::DAY_MS);
+            let builder =
+                days.entry(day).or_insert_with(|| BlockBuilder::new(inner.opts.block_bytes));
             builder.push(gid, sid, e.timestamp, e.ingestion_time, e);
         }
     }
-    let blocks = builder.finish();
-    let inputs: Vec<BlockInput<'_, MemEvent>> = blocks.iter().map(OwnedBlock::input).collect();
-    let id = inner.alloc_segment_id();
     let created = inner.opts.clock.now_ms();
-    let seg = if inputs.is_empty() {
-        None
-    } else {
+    // Ids in day order, so the day parts' ranks keep their days in order (they never share a
+    // timestamp, so their relative order is otherwise free).
+    let mut segs = Vec::new();
+    for builder in days.into_values() {
+        let blocks = builder.finish();
+        let inputs: Vec<BlockInput<'_, MemEvent>> = blocks.iter().map(OwnedBlock::input).collect();
+        if inputs.is_empty() {
+            continue;
+        }
+        let id = inner.alloc_segment_id();
         // The description reads the names under the state lock; copying the whole catalog
         // for it would cost a million-stream store a copy per seal.
         let describe = |spans: &segment::GroupSpans| {
@@ -127,10 +137,11 @@ pub(super) fn write_frozen(
             (d.wal_checkpoint, d.next_lsn) = (checkpoint.wal_file, checkpoint.next_lsn);
             d.encode()
         };
+        // A failure leaves the parts written so far as orphans, deleted by the next open.
         let (bytes, _) = segment::write(&*inner.segments, id, &inputs, describe)?;
-        inner.sealed_bytes.fetch_add(bytes, Ordering::Relaxed);
-        Some((Segment::open(&*inner.segments, id)?, bytes))
-    };
+        segs.push((id, Segment::open(&*inner.segments, id)?, bytes));
+    }
+    inner.sealed_bytes.fetch_add(segs.iter().map(|s| s.2).sum::<u64>(), Ordering::Relaxed);
     // The commit point: a checkpoint of the catalog as it is now (every change logged in the
     // closed WAL files is applied, see `change_catalog`) with the new segment.
     let _w = inner.catalog_writes.lock();
@@ -141,9 +152,9 @@ pub(super) fn write_frozen(
     for s in cat.groups.values_mut().flat_map(|g| g.streams.values_mut()) {
         s.producers = marks.remove(&s.id).unwrap_or_default();
     }
-    if let Some((_, bytes)) = &seg {
+    for (id, _, bytes) in &segs {
         cat.segments.push(SegmentEntry {
-            id,
+            id: *id,
             bytes: *bytes,
             rank: None,
             created,
@@ -151,22 +162,22 @@ pub(super) fn write_frozen(
         });
     }
     inner.save_catalog(&mut cat)?;
-    let seg_added = seg.is_some();
     inner.unsaved_changes.store(0, Ordering::Relaxed);
     *inner.last_seal.lock() = std::time::Instant::now();
     let hold = cat.lowest_hold();
+    let added: Vec<SegmentChange> = segs.iter().map(|(id, ..)| SegmentChange::Added(*id)).collect();
     {
         let mut st = inner.state.write();
         st.catalog = cat;
-        if let Some((seg, _)) = seg {
+        for (id, seg, _) in segs {
             st.segments.insert(id, Arc::new(seg));
         }
         st.frozen = None;
     }
-    if seg_added {
-        inner.watchers.send(&[SegmentChange::Added(id)]);
+    if !added.is_empty() {
+        inner.watchers.send(&added);
     }
     inner.wal.remove_below(checkpoint.wal_file, hold)?;
-    tracing::debug!(segment = id, events = mt.events, "sealed");
+    tracing::debug!(segments = added.len(), events = mt.events, "sealed");
     Ok(())
 }

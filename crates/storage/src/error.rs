@@ -31,6 +31,9 @@ pub enum StorageError {
         /// The stream name taken.
         stream: String,
     },
+    /// The segment is no longer live (a compaction merged it, or retention deleted it).
+    #[error("segment {0} is no longer live")]
+    SegmentGone(u64),
     /// A caller-supplied argument was not valid (for example a position token).
     #[error("{0}")]
     InvalidArgument(String),

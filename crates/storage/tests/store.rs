@@ -261,7 +261,11 @@ fn artifacts_live_and_die_with_their_segments() {
     assert_eq!(sealed, [SegmentChange::Added(1), SegmentChange::Added(2)]);
     // A builder catches up on what lacks its artifact, and registers one.
     assert_eq!(store.segments_without(&index), [1, 2]);
+    // Registered by a logged change (the WAL), not a rewrite of the catalog file; the reopen
+    // below finds it by replay.
+    let catalog = std::fs::read(dir.path().join("catalog.json")).unwrap();
     assert!(store.put_artifact(1, &index, b"postings of segment 1").unwrap());
+    assert_eq!(std::fs::read(dir.path().join("catalog.json")).unwrap(), catalog);
     assert_eq!(store.segments_without(&index), [2]);
     assert_eq!(&store.artifact(1, &index).unwrap().unwrap()[..], b"postings of segment 1");
     assert!(store.artifact(2, &index).unwrap().is_none());

@@ -19,6 +19,7 @@ use std::fmt;
 use crossbeam::channel::{self, Receiver, Sender};
 
 use super::{Inner, Store};
+use crate::catalog::CatalogChange;
 use crate::directory::FileBytes;
 use crate::error::{Result, StorageError};
 
@@ -129,26 +130,24 @@ impl Store {
     pub fn put_artifact(&self, segment: u64, kind: &ArtifactKind, bytes: &[u8]) -> Result<bool> {
         let name = file_name(segment, kind.as_str());
         self.inner.segments.write_atomic(&name, bytes)?;
-        // Under the maintenance lock no compaction or rewrite can remove the segment between
-        // the look and the commit.
-        let registered = {
-            let _m = self.inner.maintenance.lock();
-            let _w = self.inner.catalog_writes.lock();
-            let mut cat = self.inner.state.read().catalog.clone();
-            match cat.segments.iter_mut().find(|e| e.id == segment) {
-                Some(entry) => {
-                    entry.artifacts.insert(kind.as_str().to_owned(), bytes.len() as u64);
-                    self.inner.save_catalog(&mut cat)?;
-                    self.inner.state.write().catalog = cat;
-                    true
-                }
-                None => false,
-            }
+        // A logged catalog change, checked and applied under the catalog write lock, which a
+        // compaction's or rewrite's commit also takes: the segment cannot go between the look
+        // and the registration. (It was a rewrite of the whole catalog: 0.75 s at a million
+        // streams, twice per seal, holding up stream creation meanwhile.) If the segment goes
+        // later, its commit deletes the artifact with it.
+        let change = CatalogChange::PutArtifact {
+            segment,
+            kind: kind.as_str().to_owned(),
+            bytes: bytes.len() as u64,
         };
-        if !registered {
-            self.inner.segments.delete(&name)?;
+        match self.change_catalog(|_| change) {
+            Ok(_) => Ok(true),
+            Err(StorageError::SegmentGone(_)) => {
+                self.inner.segments.delete(&name)?;
+                Ok(false)
+            }
+            Err(e) => Err(e),
         }
-        Ok(registered)
     }
 
     /// The live segments that have an artifact of `kind`, with its length in bytes (a

@@ -125,6 +125,7 @@ impl Store {
             // Going on without it would serve a catalog that differs from the acknowledged one.
             return Err(StorageError::corrupt(dir.join(WAL), lsn, why));
         }
+        remove_unlisted_artifacts(&*segments, &state.catalog)?;
         tracing::info!(
             records = replay.records,
             buffered = active.events,
@@ -202,21 +203,27 @@ impl Store {
 /// but with a catalog restored from elsewhere it may hold acknowledged events found nowhere
 /// else.
 fn set_aside_unknown_segments(dir: &dyn Directory, cat: &Catalog) -> Result<()> {
-    let mut live: HashSet<String> = cat.segments.iter().map(|s| segment::file_name(s.id)).collect();
+    let live: HashSet<String> = cat.segments.iter().map(|s| segment::file_name(s.id)).collect();
+    for name in dir.list()?.into_iter().filter(|n| n.ends_with(".seg") && !live.contains(n)) {
+        let to = dir.set_aside(&name)?;
+        tracing::warn!(file = %name, moved_to = %to.display(),
+            "segment file not in the catalog set aside (most likely from a seal or merge \
+             interrupted before its commit, whose events are also kept elsewhere)");
+    }
+    Ok(())
+}
+
+/// Deletes artifact files the catalog does not list: derived data whose registration did not
+/// commit, rebuildable, so not kept. After the WAL replay, which registers artifacts too.
+fn remove_unlisted_artifacts(dir: &dyn Directory, cat: &Catalog) -> Result<()> {
+    let mut live: HashSet<String> = HashSet::new();
     for s in &cat.segments {
+        live.insert(segment::file_name(s.id));
         live.extend(s.artifacts.keys().map(|kind| artifacts::file_name(s.id, kind)));
     }
-    for name in dir.list()?.into_iter().filter(|n| !live.contains(n)) {
-        if name.ends_with(".seg") {
-            let to = dir.set_aside(&name)?;
-            tracing::warn!(file = %name, moved_to = %to.display(),
-                "segment file not in the catalog set aside (most likely from a seal or merge \
-                 interrupted before its commit, whose events are also kept elsewhere)");
-        } else {
-            // Derived data whose registration did not commit: rebuildable, so not kept.
-            tracing::info!(file = %name, "removing an artifact the catalog does not list");
-            dir.delete(&name)?;
-        }
+    for name in dir.list()?.into_iter().filter(|n| !n.ends_with(".seg") && !live.contains(n)) {
+        tracing::info!(file = %name, "removing an artifact the catalog does not list");
+        dir.delete(&name)?;
     }
     Ok(())
 }

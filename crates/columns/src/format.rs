@@ -114,6 +114,11 @@ impl Column {
         self.cells.len()
     }
 
+    /// Its cells (row order) and dictionary, taken apart without copying.
+    pub fn into_parts(self) -> (Vec<Cell>, Vec<String>) {
+        (self.cells, self.dict)
+    }
+
     /// Whether the column has no rows.
     pub fn is_empty(&self) -> bool {
         self.cells.is_empty()

@@ -337,8 +337,6 @@ impl Unit {
 pub(crate) struct ColumnData {
     cells: Cells,
     dict: Vec<Value>,
-    /// The dictionary's bytes, for the cache's weight.
-    dict_bytes: usize,
     /// For string cells of a column kept for reuse: its rows by value.
     postings: Option<Postings>,
 }
@@ -410,28 +408,35 @@ pub(crate) const ABSENT: u32 = u32::MAX;
 impl ColumnData {
     /// The column's cells; `keep`: it will be reused (cached), so index string cells.
     fn new(column: Column, keep: bool) -> ColumnData {
-        let dict = column.dict().iter().map(|s| Value::str(s)).collect();
-        let dict_bytes = column.dict().iter().map(|s| 2 * s.len() + 64).sum();
-        let n = column.len();
-        let all = |f: fn(Cell) -> bool| (0..n).all(|r| f(column.cell(r)));
-        let cells = if n > 0 && all(|c| matches!(c, Cell::Int(_))) {
-            Cells::Ints(
-                (0..n).map(|r| if let Cell::Int(i) = column.cell(r) { i } else { 0 }).collect(),
-            )
-        } else if all(|c| matches!(c, Cell::Str(i) if i != ABSENT) || c == Cell::Absent) {
+        let (cells, dict) = column.into_parts();
+        // One pass tells the form: integers in every row, or strings where present.
+        let (mut ints, mut codes) = (!cells.is_empty(), true);
+        for c in &cells {
+            match c {
+                Cell::Int(_) => codes = false,
+                Cell::Str(i) if *i != ABSENT => ints = false,
+                Cell::Absent => ints = false,
+                _ => (ints, codes) = (false, false),
+            }
+            if !ints && !codes {
+                break;
+            }
+        }
+        let cells = if ints {
+            Cells::Ints(cells.iter().map(|c| if let Cell::Int(i) = c { *i } else { 0 }).collect())
+        } else if codes {
             Cells::Codes(
-                (0..n)
-                    .map(|r| if let Cell::Str(i) = column.cell(r) { i } else { ABSENT })
-                    .collect(),
+                cells.iter().map(|c| if let Cell::Str(i) = c { *i } else { ABSENT }).collect(),
             )
         } else {
-            Cells::Mixed((0..n).map(|r| column.cell(r)).collect())
+            Cells::Mixed(cells)
         };
         let postings = match &cells {
-            Cells::Codes(codes) if keep => Some(Postings::new(codes, column.dict().len())),
+            Cells::Codes(codes) if keep => Some(Postings::new(codes, dict.len())),
             _ => None,
         };
-        ColumnData { cells, dict, dict_bytes, postings }
+        let dict = dict.iter().map(|s| Value::str(s)).collect();
+        ColumnData { cells, dict, postings }
     }
 
     /// Estimated heap bytes (the cache's weight).
@@ -441,7 +446,12 @@ impl ColumnData {
             Cells::Codes(v) => v.len() * 4,
             Cells::Mixed(v) => v.len() * std::mem::size_of::<Cell>(),
         };
-        cells + self.dict_bytes + self.postings.as_ref().map_or(0, Postings::heap_bytes)
+        let dict: usize = self
+            .dict
+            .iter()
+            .map(|v| if let Value::Str(s) = v { 2 * s.len() + 64 } else { 64 })
+            .sum();
+        cells + dict + self.postings.as_ref().map_or(0, Postings::heap_bytes)
     }
 
     fn cell(&self, row: usize) -> Cell {

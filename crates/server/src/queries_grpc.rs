@@ -306,8 +306,13 @@ struct StopOnDrop {
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        if let Some(id) = self.id.lock().take() {
-            let _ = self.manager.stop(&id);
+        let Some(id) = self.id.lock().take() else { return };
+        let manager = self.manager.clone();
+        // Dropped on the runtime (with a call or a stream): the manager's lock is taken on a
+        // blocking thread, as every other manager call here is.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(move || manager.stop(&id))),
+            Err(_) => drop(manager.stop(&id)),
         }
     }
 }

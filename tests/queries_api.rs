@@ -259,9 +259,14 @@ fn one_slot_server() -> (TestServer, i64) {
     (server, base)
 }
 
-/// Starts `query` over group `big` from `from` to `to`; its id.
-async fn start_big(c: &mut QueriesClient<Channel>, query: &str, from: i64, to: i64) -> String {
-    c.start_query(start_req(&["big"], query, from, to)).await.unwrap().into_inner().query_id
+/// `query` over all of group `big` from `base`.
+fn big_req(query: &str, base: i64) -> pb::StartQueryRequest {
+    start_req(&["big"], query, base, base + 700_000)
+}
+
+/// Starts `query` over all of group `big` from `base`; its id.
+async fn start_big(c: &mut QueriesClient<Channel>, query: &str, base: i64) -> String {
+    c.start_query(big_req(query, base)).await.unwrap().into_inner().query_id
 }
 
 const SLOW_QUERY: &str = "parse @message /\"path\":\"(?<p>[^\"]*)\"/ \
@@ -272,11 +277,10 @@ fn more_queries_than_slots_wait_as_scheduled_and_all_complete() {
     let (server, base) = one_slot_server();
     rt().block_on(async {
         let mut c = queries(&server).await;
-        let (from, to) = (base, base + 700_000);
         let mut ids = Vec::new();
         for _ in 0..8 {
             // Queued, never refused.
-            ids.push(start_big(&mut c, SLOW_QUERY, from, to).await);
+            ids.push(start_big(&mut c, SLOW_QUERY, base).await);
         }
         let mut max_scheduled = 0;
         loop {
@@ -319,9 +323,8 @@ fn stop_query_cancels_a_running_query_and_frees_its_slot() {
     let (server, base) = one_slot_server();
     rt().block_on(async {
         let mut c = queries(&server).await;
-        let (from, to) = (base, base + 700_000);
-        let long = start_big(&mut c, SLOW_QUERY, from, to).await;
-        let queued = start_big(&mut c, SLOW_QUERY, from, to).await;
+        let long = start_big(&mut c, SLOW_QUERY, base).await;
+        let queued = start_big(&mut c, SLOW_QUERY, base).await;
         // Stop the queued one while it waits, and the first once it runs.
         c.stop_query(pb::StopQueryRequest { query_id: queued.clone() }).await.unwrap();
         loop {
@@ -350,7 +353,7 @@ fn stop_query_cancels_a_running_query_and_frees_its_slot() {
         let e = c.stop_query(pb::StopQueryRequest { query_id: long.clone() }).await.unwrap_err();
         assert_eq!(exception(&e), "InvalidParameterException");
         // The slot is free again.
-        let next = start_big(&mut c, "stats count(*) as n", from, to).await;
+        let next = start_big(&mut c, "stats count(*) as n", base).await;
         let r = until_done(&mut c, &next).await;
         assert_eq!(r.status, "Complete");
         assert_eq!(field(&r.results[0], "n"), Some("60000"));
@@ -484,23 +487,21 @@ fn run_query_calls_dropped_at_any_moment_stop_their_queries() {
     let (server, base) = one_slot_server();
     rt().block_on(async {
         let mut c = queries(&server).await;
-        let (from, to) = (base, base + 700_000);
         // Several, so that the queue stays blocked through the drops on a loaded machine.
         let mut blockers = Vec::new();
         for _ in 0..8 {
-            blockers.push(start_big(&mut c, SLOW_QUERY, from, to).await);
+            blockers.push(start_big(&mut c, SLOW_QUERY, base).await);
         }
         // Dropped before the call is sent, while the server starts the query, after it
         // answers, and after the first message.
         let dropped = "stats count(*) as dropped";
         for wait_us in (0..400).step_by(20) {
             let mut own = queries(&server).await;
-            let call = own.run_query(start_req(&["big"], dropped, from, to));
+            let call = own.run_query(big_req(dropped, base));
             let _ = tokio::time::timeout(Duration::from_micros(wait_us), call).await;
         }
         let mut own = queries(&server).await;
-        let mut stream =
-            own.run_query(start_req(&["big"], dropped, from, to)).await.unwrap().into_inner();
+        let mut stream = own.run_query(big_req(dropped, base)).await.unwrap().into_inner();
         assert!(!stream.message().await.unwrap().unwrap().query_id.is_empty());
         drop((stream, own));
         for query_id in blockers {
